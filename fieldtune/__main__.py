@@ -1,0 +1,5 @@
+import sys
+
+from fieldtune.cli import main
+
+sys.exit(main())

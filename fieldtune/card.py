@@ -1,0 +1,172 @@
+"""The model card (README.md of the run and of the pushed repo): YAML metadata with `model-index`
+that `huggingface_hub.ModelCard` parses into `EvalResult`s, and a body a person can read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from fieldtune.artifacts import atomic_write_text
+
+METRIC_NAMES = {
+    "accuracy": "Accuracy", "f1_macro": "F1 (macro)", "precision_macro": "Precision (macro)",
+    "recall_macro": "Recall (macro)", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
+}  # fmt: skip
+METRIC_TYPES = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall"}
+
+
+def _usage(results: dict, is_adapter: bool) -> str:
+    task = results["task"]
+    if is_adapter:
+        auto = "AutoPeftModelForSequenceClassification" if task.startswith("text") else "AutoPeftModel"
+        return f"""```python
+from transformers import AutoConfig
+from peft import {auto}
+
+repo = "REPO_ID"  # or the local model folder
+config = AutoConfig.from_pretrained(repo)  # carries id2label
+model = {auto}.from_pretrained(repo, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id)
+```
+The head's size depends on your labels, so pass them as above (peft loads the base model first).
+Or merge the adapter into a plain transformers model: `fieldtune export RUN_DIR --merge --out merged/`."""
+    if task == "image-classification":
+        return '```python\nfrom transformers import pipeline\n\nclf = pipeline("image-classification", model="REPO_ID")\nclf("photo.jpg")\n```'
+    if task == "text-regression":
+        return (
+            "```python\nimport torch\nfrom transformers import AutoModelForSequenceClassification, AutoTokenizer\n\n"
+            'tok = AutoTokenizer.from_pretrained("REPO_ID")\nmodel = AutoModelForSequenceClassification.from_pretrained("REPO_ID")\n'
+            'with torch.no_grad():\n    value = model(**tok(["your text"], return_tensors="pt")).logits[0, 0].item()  # in target units\n```'
+        )
+    return '```python\nfrom transformers import pipeline\n\nclf = pipeline("text-classification", model="REPO_ID")\nclf("your text")\n```'
+
+
+def build_model_card(
+    results: dict, config: dict, label_names: list[str] | None, is_adapter: bool, repo_id: str | None = None
+) -> ModelCard:
+    """Model card from `eval_results.json` data and the effective config."""
+    metrics = {k: v for k, v in results["metrics"].items() if isinstance(v, (int, float))}
+    dataset = results["dataset"]
+    eval_results = [
+        EvalResult(
+            task_type=results["task"], task_name=results["task"], dataset_type=dataset, dataset_name=dataset,
+            dataset_split=results["split"], metric_type=METRIC_TYPES.get(k, k), metric_name=METRIC_NAMES.get(k, k), metric_value=float(v),
+        )
+        for k, v in metrics.items()
+    ]  # fmt: skip
+    base = results.get("base_model") or ""
+    data = ModelCardData(
+        base_model=base if base and not base.startswith(("/", ".")) else None,
+        library_name="peft" if is_adapter else "transformers",
+        pipeline_tag="image-classification"
+        if results["task"] == "image-classification"
+        else "text-classification",
+        datasets=[dataset],
+        metrics=sorted({METRIC_TYPES.get(k, k) for k in metrics}),
+        tags=["fieldtune", results["method"], results["task"]],
+        model_name=repo_id or results.get("model") or "fieldtune-model",
+        eval_results=eval_results,
+        license=None,
+    )
+    training = config.get("training", {})
+    hyper = {
+        k: training.get(k)
+        for k in (
+            "num_train_epochs",
+            "learning_rate",
+            "per_device_train_batch_size",
+            "weight_decay",
+            "warmup_ratio",
+            "seed",
+            "class_weights",
+            "early_stopping_patience",
+            "layerwise_lr_decay",
+        )
+    }
+    hyper["precision (used)"] = results.get("precision")
+    method = config.get("method", {})
+    rows = "\n".join(f"| {METRIC_NAMES.get(k, k)} | {v:.4f} |" for k, v in metrics.items())
+    per_class = results["metrics"].get("per_class") or {}
+    class_rows = "\n".join(
+        f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
+        for name, s in per_class.items()
+    )
+    weak = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])[:3] if per_class else []
+    limitations = (
+        "Weakest classes on the test split: "
+        + ", ".join(f"{n} (F1 {s['f1']:.2f}, n={s['support']})" for n, s in weak)
+        + ". "
+        if weak
+        else ""
+    )
+    body = (
+        f"""# {data.model_name}
+
+A {results["task"]} model fine-tuned with [fieldtune](https://pypi.org/project/fieldtune/) from `{base}`
+({results["method"]}), for {dataset}. It predicts {"one of " + str(len(label_names)) + " classes: " + ", ".join(label_names[:30]) if label_names else "a number"}.
+
+## Data
+
+Dataset `{dataset}` (builder `{config.get("data", {}).get("builder")}`); scores below are on the held-out **{results["split"]}** split,
+never seen during training or model selection.
+
+## Method
+
+- Base model: `{base}`
+- Method: `{results["method"]}`{f" (LoRA r={method.get('lora_r')}, alpha={method.get('lora_alpha')}; head trained fully)" if results["method"] == "lora" else ""}
+- Trainable parameters: {results.get("trainable_params"):,} of {results.get("total_params"):,}
+
+### Hyperparameters
+
+| setting | value |
+|---|---|
+"""
+        + "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
+        + f"""
+
+## Results ({results["split"]} split)
+
+| metric | value |
+|---|---|
+{rows}
+"""
+        + (
+            f"""
+### Per class
+
+| class | precision | recall | F1 | support |
+|---|---|---|---|---|
+{class_rows}
+
+![confusion matrix](plots/confusion_matrix.png)
+"""
+            if class_rows
+            else "\n![predicted vs true](plots/predicted_vs_true.png)\n"
+        )
+        + f"""
+![learning curves](plots/learning_curves.png)
+
+## Limitations
+
+{limitations}The model knows only the classes and the kind of inputs it was trained on; inputs from another site,
+camera, language or time period can score lower than the table says. Check it on your own held-out data
+before relying on it, and keep a person in the loop for costly decisions.
+
+## How to use
+
+{_usage(results, is_adapter).replace("REPO_ID", repo_id or "REPO_ID")}
+
+Trained with fieldtune {results.get("fieldtune_version")}; the full recipe is in `fieldtune_config.yaml`.
+"""
+    )
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def write_model_card(path: Path, card: ModelCard) -> None:
+    atomic_write_text(path, str(card))
+
+
+def parse_model_index(text: str) -> list[Any]:
+    """EvalResults of a model card (for tests and the leaderboard)."""
+    return ModelCard(text).data.eval_results or []

@@ -1,0 +1,96 @@
+"""The `fieldtune` command: one verb per module in `fieldtune/commands/`.
+
+A user mistake prints one line (`fieldtune: error: ...`) and exits with code 2; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from fieldtune import __version__
+from fieldtune.errors import FieldtuneError
+
+COMMANDS = ("train", "evaluate", "predict", "export", "push", "pull", "leaderboard", "demo", "data")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors follow the one-line, exit-2 rule too
+        raise FieldtuneError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = _Parser(
+        prog="fieldtune", description="Fine-tune BERT / ViT / ResNet models for field industries."
+    )
+    parser.add_argument("--version", action="version", version=f"fieldtune {__version__}")
+    parser.add_argument("--debug", action="store_true", help="Show full tracebacks and debug logs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"fieldtune.commands.{name}")
+        p = sub.add_parser(name, help=module.__doc__.splitlines()[0] if module.__doc__ else None)
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        module.add_arguments(p)
+        p.set_defaults(func=module.main)
+    return parser
+
+
+def _setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in (
+        "httpx",
+        "urllib3",
+        "filelock",
+        "fsspec",
+        "PIL",
+        "matplotlib",
+        "huggingface_hub",
+        "datasets",
+    ):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not debug:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        import datasets
+
+        datasets.disable_progress_bars()  # the "newly initialised weights" notice is expected when a head is replaced
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args, rest = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if rest and not getattr(args, "accepts_overrides", False):
+            raise FieldtuneError(
+                f"unrecognised arguments: {' '.join(rest)} (see `fieldtune {args.command} --help`)"
+            )
+        args.overrides = rest
+        _setup_logging(debug)
+        return int(args.func(args) or 0)
+    except FieldtuneError as e:
+        if debug:
+            raise
+        print(f"fieldtune: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("fieldtune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

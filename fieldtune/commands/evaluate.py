@@ -1,0 +1,34 @@
+"""Evaluate a run, model folder or Hub model on a dataset split: fieldtune evaluate REF --data PATH"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fieldtune.report import print_metrics
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="Run directory, model folder or Hub id.")
+    p.add_argument("--data", help="Data file / folder / Hub dataset id (default: the run's own data).")
+    p.add_argument("--split", default="test", help="train, validation, test or all (default: test).")
+    p.add_argument("--revision", help="Hub revision of the model.")
+    p.add_argument("--text-column", action="append", help="Text column(s) of --data (default: the run's).")
+    p.add_argument("--label-column", help="Label column of --data (default: the run's).")
+    p.add_argument("--output", help="Write the results as JSON (shaped like eval_results.json).")
+
+
+def main(args: argparse.Namespace) -> int:
+    from fieldtune.artifacts import write_json
+    from fieldtune.evaluation import evaluate_model
+
+    overrides = {}
+    if args.text_column:
+        overrides["text_columns"] = args.text_column
+    if args.label_column:
+        overrides["label_column"] = args.label_column
+    results = evaluate_model(args.model, args.data, args.split, args.revision, data_overrides=overrides)
+    print_metrics(results, title=f"{args.model} on {results['dataset']} ({args.split})")
+    if args.output:
+        write_json(Path(args.output), results)
+    return 0

@@ -1,0 +1,21 @@
+"""Download a model from the Hub: fieldtune pull NS/NAME [--revision R] [--out DIR]"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("repo_id", help="Hub model id, namespace/name.")
+    p.add_argument("--revision", help="Branch, tag or commit.")
+    p.add_argument("--out", help="Folder to download into (default: the Hub cache).")
+
+
+def main(args: argparse.Namespace) -> int:
+    from fieldtune.hub import check_repo_id, pull
+
+    check_repo_id(args.repo_id, "repo id")
+    folder = pull(args.repo_id, revision=args.revision, out=Path(args.out) if args.out else None)
+    print(folder)
+    return 0

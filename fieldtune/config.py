@@ -1,0 +1,439 @@
+"""Run configuration: dataclasses split by concern, loaded from YAML plus dotted CLI overrides.
+
+Every field has a help text; fixed choices are `Literal`s. Unknown keys fail with the nearest valid
+key named, wrong types fail with the key named, and the whole config is checked before anything heavy
+is loaded (a bad config costs the user a second, not a model download).
+
+Example:
+    >>> cfg = load_config("configs/demo/logistics_demand_minilm_lora.yaml", ["--training.num_train_epochs=1"])
+    >>> cfg.method.name
+    'lora'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from fieldtune.errors import ConfigError
+
+TaskName = Literal["text-classification", "text-regression", "image-classification"]
+MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze"]
+
+
+def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
+    meta = {"help": help, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _positive(v: Any) -> str | None:
+    return None if v is None or v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v is None or v >= 0 else "must be >= 0"
+
+
+def _fraction(v: Any) -> str | None:
+    return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = _f("", "Hub id (e.g. `bert-base-uncased`) or local folder of the backbone.")
+    revision: str | None = _f(None, "Hub revision (branch, tag or commit) of the backbone.")
+    max_length: int = _f(
+        128, "Text: longest tokenised input; longer texts are truncated and counted.", check=_positive
+    )
+    head: Literal["linear", "mlp"] = _f(
+        "linear", "Classifier head: the model's own linear head, or GAP -> Dense -> out."
+    )
+    head_hidden_size: int = _f(1024, "Width of the hidden layer of the `mlp` head.", check=_positive)
+    head_dropout: float = _f(0.1, "Dropout before the last layer of the `mlp` head.", check=_fraction)
+
+
+@dataclass
+class AugmentConfig:
+    random_resized_crop: bool = _f(True, "Random resized crop to the model's input size while training.")
+    crop_scale_min: float = _f(0.6, "Smallest crop area, as a fraction of the image.", check=_positive)
+    horizontal_flip: bool = _f(True, "Random left-right flips.")
+    vertical_flip: bool = _f(False, "Random up-down flips (top-down photos, thin sections).")
+    rotate90: bool = _f(False, "Random 90 degree rotations (top-down photos, thin sections).")
+    color_jitter: float = _f(
+        0.0, "Brightness / contrast / saturation jitter strength (0 = off).", check=_non_negative
+    )
+
+
+@dataclass
+class DataConfig:
+    builder: str = _f(
+        "text_table", "Dataset builder: text_table, logistics_demand, hs_codes, image_folder, ..."
+    )
+    path: str | None = _f(None, "File, folder or Hub dataset id to read (synthetic builders: optional).")
+    text_columns: list[str] | None = _f(None, "Text column(s); several are joined with ' | '.")
+    label_column: str | None = _f(None, "Column with the class label or the numeric target.")
+    image_column: str | None = _f(
+        None, "Metadata column with image file names (image folders with metadata)."
+    )
+    threshold: float | None = _f(None, "Binarise a numeric label: above the threshold -> class 1.")
+    threshold_labels: list[str] = _f(
+        None, "Class names below / above `threshold`.", factory=lambda: ["low", "high"]
+    )
+    validation_size: float = _f(
+        0.1, "Fraction held out for validation when the data has no such split.", check=_fraction
+    )
+    test_size: float = _f(
+        0.2, "Fraction held out for the test split when the data has none.", check=_fraction
+    )
+    seed: int = _f(0, "Seed of the stratified splits and of the synthetic generators.")
+    num_samples: int = _f(600, "Synthetic builders: how many examples to generate.", check=_positive)
+    max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
+    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
+    image_size: int | None = _f(
+        None, "Images: input size; defaults to the model's image processor.", check=_positive
+    )
+    augment: AugmentConfig = _f(None, "Images: training augmentation.", factory=AugmentConfig)
+
+
+@dataclass
+class MethodConfig:
+    name: MethodName = _f(
+        "full", "full | lora | freeze (last N layers + head) | probe (head only) | probe_unfreeze."
+    )
+    lora_r: int = _f(8, "LoRA rank.", check=_positive)
+    lora_alpha: int = _f(16, "LoRA alpha (scale = alpha / r).", check=_positive)
+    lora_dropout: float = _f(0.1, "Dropout on the LoRA path.", check=_fraction)
+    target_modules: list[str] | None = _f(None, "LoRA targets; chosen per architecture when not given.")
+    trainable_layers: int = _f(
+        2, "freeze / probe_unfreeze: how many top layers or stages train.", check=_non_negative
+    )
+    probe_epochs: float = _f(1.0, "probe_unfreeze: epochs of phase 1 (head only).", check=_positive)
+    probe_learning_rate: float = _f(
+        1e-3, "probe_unfreeze / probe: learning rate of the head-only phase.", check=_positive
+    )
+    feature_cache: bool = _f(True, "Frozen backbone: compute pooled features once, train the head on them.")
+
+
+@dataclass
+class TrainingConfig:
+    """Fieldtune's own keys plus any `transformers.TrainingArguments` field (passed through)."""
+
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = _f(
+        "auto", "auto: bf16 where the CPU/GPU has it, else fp32."
+    )
+    class_weights: Any = _f(None, "None, 'balanced', a list (one per class) or a {label: weight} mapping.")
+    early_stopping_patience: int | None = _f(
+        None, "Stop after this many evaluations without improvement.", check=_positive
+    )
+    layerwise_lr_decay: float | None = _f(
+        None, "Multiply the learning rate by this per layer going down (LLRD).", check=_positive
+    )
+    num_train_epochs: float = _f(3.0, "Training epochs.", check=_positive)
+    learning_rate: float = _f(5e-5, "Peak learning rate.", check=_positive)
+    per_device_train_batch_size: int = _f(
+        16, "Batch size per device (global = this x devices x accumulation).", check=_positive
+    )
+    per_device_eval_batch_size: int = _f(64, "Evaluation batch size per device.", check=_positive)
+    gradient_accumulation_steps: int = _f(1, "Steps to accumulate before an optimizer step.", check=_positive)
+    weight_decay: float = _f(0.01, "AdamW weight decay.", check=_non_negative)
+    warmup_ratio: float = _f(0.1, "Fraction of steps spent warming up the learning rate.", check=_fraction)
+    seed: int = _f(42, "Training seed (init of the new head, shuffling, dropout).")
+    extra: dict[str, Any] = _f(None, "Other TrainingArguments fields, passed through.", factory=dict)
+
+
+@dataclass
+class HubConfig:
+    push: bool = _f(False, "Push the run to the Hub at the end of training (main process only).")
+    repo_id: str | None = _f(None, "Target repo, `namespace/name`.")
+    private: bool = _f(False, "Create the repo as private.")
+    merge: bool = _f(False, "Push merged weights instead of the LoRA adapter.")
+    revision: str | None = _f(None, "Branch to push to (default: main).")
+
+
+@dataclass
+class RunConfig:
+    task: TaskName = _f(
+        "text-classification", "text-classification | text-regression | image-classification."
+    )
+    name: str | None = _f(
+        None, "Run name; the run directory is output_dir/name. Defaults to the config file name."
+    )
+    output_dir: str = _f("runs", "Folder that holds run directories.")
+    model: ModelConfig = _f(None, "The backbone and head.", factory=ModelConfig)
+    data: DataConfig = _f(None, "Where the data comes from and how it is split.", factory=DataConfig)
+    method: MethodConfig = _f(
+        None, "How the model is adapted: full, lora, freeze, probe, probe_unfreeze.", factory=MethodConfig
+    )
+    training: TrainingConfig = _f(
+        None, "Optimisation; any TrainingArguments field passes through.", factory=TrainingConfig
+    )
+    hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective config as plain data (what `config.yaml` in the run holds; no secrets)."""
+        out = dataclasses.asdict(self)
+        out["training"].update(out["training"].pop("extra"))
+        return out
+
+
+# --------------------------------------------------------------------------- loading
+
+_SECRET_KEYS = {"token", "hub_token", "use_auth_token", "hf_token", "push_to_hub_token"}
+# TrainingArguments fields fieldtune sets itself from its own keys: accepting them would give two truths.
+_OWNED_ARGS = {"output_dir", "bf16", "fp16", "use_cpu", "do_train", "do_eval", "push_to_hub", "hub_model_id"}
+
+
+def _training_argument_names() -> set[str]:
+    from transformers import TrainingArguments  # lazy: only the dataclass is needed, no model
+
+    return {f.name for f in dataclasses.fields(TrainingArguments) if f.init} - _OWNED_ARGS - _SECRET_KEYS
+
+
+def _nearest(key: str, options: Sequence[str]) -> str:
+    match = difflib.get_close_matches(key, list(options), n=1, cutoff=0.5)
+    return f"; did you mean `{match[0]}`?" if match else f"; valid keys: {', '.join(sorted(options))}"
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp`, converting the lossless cases (int -> float, '1e-4')."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        arms = typing.get_args(tp)
+        if value is None and type(None) in arms:
+            return None
+        errors = []
+        for arm in arms:
+            if arm is type(None):
+                continue
+            try:
+                return _coerce(value, arm, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"`{key}`: {value!r} is not a valid {_type_name(tp)}."
+        )
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"`{key}`: {value!r} is not one of {', '.join(map(str, choices))}.")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # `text_columns: description` means one column
+        if not isinstance(value, list):
+            raise ConfigError(f"`{key}`: expected a list, got {type(value).__name__} {value!r}.")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"`{key}`: expected a mapping, got {type(value).__name__}.")
+        return {str(k): v for k, v in value.items()}
+    if value is None:
+        raise ConfigError(f"`{key}`: a value is required (expected {_type_name(tp)}).")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"`{key}`: expected true or false, got {value!r}.")
+        return value
+    if tp in (int, float):
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value) if tp is float else int(value)
+            except ValueError:
+                number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ConfigError(f"`{key}`: expected a number ({tp.__name__}), got {value!r}.")
+        if tp is int and (isinstance(number, float) and not number.is_integer()):
+            raise ConfigError(f"`{key}`: expected a whole number, got {value!r}.")
+        if not math.isfinite(float(number)):
+            raise ConfigError(f"`{key}`: expected a finite number, got {value!r}.")
+        return tp(number)
+    if tp is str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"`{key}`: expected a string, got {type(value).__name__} {value!r}.")
+        return str(value)
+    raise ConfigError(f"`{key}`: unsupported value {value!r}.")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"`{prefix or 'config'}` must be a mapping of keys to values, got {type(data).__name__}."
+        )
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = str(raw_key)
+        where = f"{prefix}.{key}" if prefix else key
+        if key.lower() in _SECRET_KEYS:
+            raise ConfigError(
+                f"`{where}`: tokens do not belong in a config file (it is saved with the run); "
+                "set HF_TOKEN or run `hf auth login` instead."
+            )
+        if key not in fields:
+            if cls is TrainingConfig and key in _training_argument_names():
+                extra[key] = value  # validated by TrainingArguments itself when the trainer is built
+                continue
+            valid = list(fields) + (sorted(_training_argument_names()) if cls is TrainingConfig else [])
+            raise ConfigError(f"Unknown config key `{where}`{_nearest(key, valid)}")
+        value = _coerce(value, hints[key], where)
+        check = fields[key].metadata.get("check")
+        if check and (problem := check(value)):
+            raise ConfigError(f"`{where}`: {value!r} {problem}.")
+        kwargs[key] = value
+    obj = cls(**kwargs)
+    if extra:
+        obj.extra = extra
+    return obj
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """`["--training.learning_rate=1e-4", "--method.name", "lora"]` -> nested dict of YAML-parsed values."""
+    tree: dict[str, Any] = {}
+    items = list(overrides)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if not item.startswith("--") or len(item) < 3:
+            raise ConfigError(f"Cannot read the override {item!r}; write it as --section.key=value.")
+        body = item[2:]
+        if "=" in body:
+            key, text = body.split("=", 1)
+        elif i + 1 < len(items) and not items[i + 1].startswith("--"):
+            key, text = body, items[i + 1]
+            i += 1
+        else:
+            raise ConfigError(f"The override --{body} has no value; write it as --{body}=VALUE.")
+        try:
+            value = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError:
+            value = text
+        parts = key.split(".")
+        if any(not p for p in parts):
+            raise ConfigError(f"The override key {key!r} is malformed; write it as --section.key=value.")
+        node = tree
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"The override --{key} conflicts with another override of `{p}`.")
+        node[parts[-1]] = value
+        i += 1
+    return tree
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def config_from_dict(data: Any, overrides: Sequence[str] = ()) -> RunConfig:
+    """Build and validate a `RunConfig` from plain data (a parsed YAML tree) and CLI overrides."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"The config must be a mapping of sections (task, model, data, ...), got {type(data).__name__}."
+        )
+    data = _merge({str(k): v for k, v in data.items()}, parse_overrides(overrides))
+    config = _build(RunConfig, data, "")
+    validate(config)
+    return config
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"Config file {path} does not exist; pass the path of a YAML recipe (see configs/)."
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise ConfigError(
+            f"Config file {path} is not valid YAML{line}; check its indentation and quoting."
+        ) from None
+    config = config_from_dict(data, overrides)
+    if config.name is None:
+        config.name = path.stem
+    return config
+
+
+def validate(config: RunConfig) -> None:
+    """Cross-field rules, in one place (single-field rules sit next to their field)."""
+    task, data, method = config.task, config.data, config.method
+    if not config.model.name_or_path:
+        raise ConfigError(
+            "`model.name_or_path` is required: a Hub id such as `bert-base-uncased` or a local folder."
+        )
+    is_image = task == "image-classification"
+    if is_image and data.text_columns:
+        raise ConfigError(
+            "`data.text_columns` is only valid for text tasks; this run is image-classification."
+        )
+    if task == "text-regression":
+        if data.threshold is not None:
+            raise ConfigError(
+                "`data.threshold` turns a number into classes; use task text-classification with it."
+            )
+        if config.training.class_weights is not None:
+            raise ConfigError("`training.class_weights` is only valid for classification tasks.")
+        if method.name in ("probe_unfreeze",):
+            raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
+    if not is_image and method.name == "probe_unfreeze":
+        raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
+    if data.validation_size + data.test_size >= 0.9:
+        raise ConfigError(
+            "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."
+        )
+    if data.threshold is not None and len(data.threshold_labels) != 2:
+        raise ConfigError("`data.threshold_labels` must name exactly two classes (below, above).")
+    cw = config.training.class_weights
+    if cw is not None and cw != "balanced" and not isinstance(cw, (list, dict)):
+        raise ConfigError(
+            f"`training.class_weights`: {cw!r} must be 'balanced', a list or a mapping of label -> weight."
+        )
+    if config.hub.push and not config.hub.repo_id:
+        raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")
+    if config.hub.repo_id is not None:
+        from fieldtune.hub import check_repo_id
+
+        check_repo_id(config.hub.repo_id, "hub.repo_id")
+    if config.name is not None and (not config.name or "/" in config.name or config.name in (".", "..")):
+        raise ConfigError(
+            f"`name`: {config.name!r} is not a valid run name; use letters, digits, '-' and '_'."
+        )
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    """Write the effective config as YAML (the run's `config.yaml`)."""
+    from fieldtune.artifacts import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,87 @@
+"""Stratified train / validation / test splits with a fixed seed, shared by every builder."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict
+from sklearn.model_selection import train_test_split
+
+from fieldtune.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+def _split_indices(labels: list | None, n: int, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.arange(n)
+    stratify = None
+    if labels is not None:
+        counts = Counter(labels)
+        # sklearn refuses to stratify a class with one member; such classes go to the larger side.
+        if min(counts.values()) >= 2 and round(n * size) >= len(counts):
+            stratify = labels
+    keep, held = train_test_split(idx, test_size=size, random_state=seed, stratify=stratify)
+    return np.sort(keep), np.sort(held)
+
+
+def split_dataset(
+    ds: Dataset | DatasetDict, validation_size: float, test_size: float, seed: int, source: str
+) -> DatasetDict:
+    """Return a `DatasetDict` with train/validation/test, carving the missing splits from train.
+
+    Splits the data already has are kept as they are. Classification data is stratified by `label`.
+    """
+    splits = dict(ds) if isinstance(ds, DatasetDict) else {"train": ds}
+    if "valid" in splits and "validation" not in splits:
+        splits["validation"] = splits.pop("valid")
+    if "train" not in splits:
+        raise DataError(f"{source} has splits {sorted(splits)} but no `train` split; name one split train.")
+    train = splits["train"]
+    is_class = isinstance(train.features.get("label"), ClassLabel)
+    for name, size in (("test", test_size), ("validation", validation_size)):
+        if name in splits or size <= 0:
+            continue
+        if len(train) < 4:
+            raise DataError(
+                f"{source} has only {len(train)} training examples; at least 4 are needed to split."
+            )
+        labels = train["label"] if is_class else None
+        # `size` is a fraction of the whole data, so the validation fraction grows as train shrinks.
+        fraction = size if name == "test" else min(0.5, size / max(1e-9, 1 - test_size))
+        keep, held = _split_indices(labels, len(train), fraction, seed)
+        splits[name] = train.select(held)
+        train = train.select(keep)
+    splits["train"] = train
+    for name in ("train", "validation", "test"):
+        if name in splits and len(splits[name]) == 0:
+            raise DataError(
+                f"{source}: the {name} split is empty; provide more data or lower data.{name}_size."
+            )
+    if is_class:
+        check_classes(DatasetDict(splits), source)
+    return DatasetDict({k: splits[k] for k in ("train", "validation", "test") if k in splits})
+
+
+def check_classes(dd: DatasetDict, source: str) -> None:
+    """One class only is an error; a class missing from validation or test is a warning."""
+    names = dd["train"].features["label"].names
+    train_counts = Counter(dd["train"]["label"])
+    if len(train_counts) < 2:
+        only = names[next(iter(train_counts))] if train_counts else "none"
+        raise DataError(
+            f"{source}: the train split has a single class ({only}); a classifier needs at least two."
+        )
+    for split in ("validation", "test"):
+        if split not in dd:
+            continue
+        unseen = sorted({names[i] for i in set(dd[split]["label"])} - {names[i] for i in train_counts})
+        if unseen:
+            raise DataError(
+                f"{source}: class(es) {', '.join(unseen[:5])} appear in the {split} split but never in train; "
+                "add training examples of them or drop them."
+            )
+        missing = [names[i] for i in train_counts if i not in set(dd[split]["label"])]
+        if missing:
+            logger.warning("%s: classes absent from the %s split: %s", source, split, ", ".join(missing[:10]))

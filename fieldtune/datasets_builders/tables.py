@@ -1,0 +1,123 @@
+"""Reading user tables (CSV / TSV / JSONL / Parquet / Hub dataset ids) with one-line errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from fieldtune.errors import DataError
+
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
+
+
+def _sniff_delimiter(path: Path, text: str) -> str:
+    if path.suffix == ".tsv":
+        return "\t"
+    try:
+        return csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(path: Path, delimiter: str | None = None) -> pd.DataFrame:
+    """Read one table file; every cell as a string (codes keep their leading zeros)."""
+    if not path.exists():
+        raise DataError(f"Data file {path} does not exist; check `data.path`.")
+    if path.is_dir():
+        raise DataError(
+            f"{path} is a folder; point `data.path` at a table file or a folder with train/test files."
+        )
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise DataError(f"{path}: unsupported table type {path.suffix!r}; use CSV, TSV, JSONL or Parquet.")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"Cannot read {path} ({e.strerror}); check its permissions.") from None
+    if not raw.strip():
+        raise DataError(f"Data file {path} is empty; it needs a header row and at least a few examples.")
+    try:
+        if path.suffix == ".parquet":
+            import io
+
+            return pd.read_parquet(io.BytesIO(raw)).astype(str).where(lambda d: d != "None", None)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path} is not UTF-8 text (invalid byte at offset {e.start}); re-save it as UTF-8."
+        ) from None
+    except Exception as e:  # pyarrow's errors have no common base
+        raise DataError(
+            f"Cannot read {path} as Parquet ({type(e).__name__}); check the file is not corrupt."
+        ) from None
+    import io
+
+    try:
+        if path.suffix in (".jsonl", ".json"):
+            return pd.read_json(io.StringIO(text), lines=path.suffix == ".jsonl", dtype=False).astype(object)
+        sep = delimiter or _sniff_delimiter(path, text)
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, pd.errors.ParserError) as e:
+        first = str(e).splitlines()[0][:120]
+        raise DataError(
+            f"Cannot parse {path}: {first}; check the file format and `data.delimiter`."
+        ) from None
+
+
+def find_split_files(folder: Path) -> dict[str, Path]:
+    """`folder/train.csv`, `folder/validation.jsonl`, ... -> {split: path}."""
+    found: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        split = SPLIT_ALIASES.get(f.stem.lower())
+        if split and f.suffix.lower() in TABLE_SUFFIXES and split not in found:
+            found[split] = f
+    if "train" not in found:
+        raise DataError(
+            f"Folder {folder} has no train.csv / train.jsonl / train.parquet; add one or point at a file."
+        )
+    return found
+
+
+def load_tables(path_str: str, delimiter: str | None) -> dict[str, pd.DataFrame]:
+    """A file, a folder of split files, or a Hub dataset id -> {split: DataFrame}."""
+    path = Path(path_str).expanduser()
+    if path.is_dir():
+        return {split: read_table(f, delimiter) for split, f in find_split_files(path).items()}
+    if path.exists() or path.suffix.lower() in TABLE_SUFFIXES or path_str.startswith((".", "/", "~")):
+        return {"train": read_table(path, delimiter)}
+    return _load_hub_dataset(path_str)
+
+
+def _load_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
+    import datasets
+
+    try:
+        dd = datasets.load_dataset(dataset_id)
+    except Exception as e:  # datasets raises many types for a missing / offline dataset
+        raise DataError(
+            f"`data.path` {dataset_id!r} is neither a local file nor a loadable Hub dataset "
+            f"({type(e).__name__}); check the path, or the dataset id and your network."
+        ) from None
+    return {SPLIT_ALIASES.get(k, k): v.to_pandas() for k, v in dd.items()}
+
+
+def require_columns(df: pd.DataFrame, columns: list[str], source: str, key: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if not missing:
+        return
+    cols = [str(c) for c in df.columns]
+    hint = ""
+    if len(cols) == 1 and any(d in cols[0] for d in ";\t|,"):
+        hint = " The file has a single column: is the delimiter right? Set `data.delimiter`."
+    raise DataError(
+        f"{source}: column {missing[0]!r} (from `{key}`) is missing; the columns are {', '.join(cols[:20])}.{hint}"
+    )

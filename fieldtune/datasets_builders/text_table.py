@@ -1,0 +1,112 @@
+"""The text-table builder: CSV / JSONL / Parquet / Hub dataset -> `DatasetDict(text, label)`."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from fieldtune.config import DataConfig
+from fieldtune.datasets_builders.registry import register_builder
+from fieldtune.datasets_builders.splits import split_dataset
+from fieldtune.datasets_builders.tables import load_tables, require_columns
+from fieldtune.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+
+def _numbers(values: pd.Series, source: str, column: str) -> list[float]:
+    out = []
+    for i, v in enumerate(values):
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{source}: row {i + 1} of column {column!r} is {v!r}, not a number; fix or drop that row."
+            ) from None
+        if not math.isfinite(x):
+            raise DataError(
+                f"{source}: row {i + 1} of column {column!r} is {v!r}; targets must be finite numbers."
+            )
+        out.append(x)
+    return out
+
+
+def _label_names(values: list[str]) -> list[str]:
+    uniq = set(values)
+    try:  # numeric class ids sort as numbers: 2 before 10
+        return [str(x) for x in sorted(uniq, key=float)]
+    except ValueError:
+        return sorted(uniq)
+
+
+def frames_to_dataset(
+    frames: dict[str, pd.DataFrame],
+    config: DataConfig,
+    task: str,
+    text_columns: list[str],
+    label_column: str,
+    source: str,
+) -> DatasetDict:
+    """Join the text columns, type the label (ClassLabel or float32), and split what is missing."""
+    for split, df in frames.items():
+        require_columns(
+            df, [*text_columns, label_column], f"{source} ({split})", "data.text_columns / data.label_column"
+        )
+        if len(df) == 0:
+            raise DataError(f"{source}: the {split} table has a header but no rows; add examples.")
+    texts: dict[str, list[str]] = {}
+    raw_labels: dict[str, pd.Series] = {}
+    for split, df in frames.items():
+        parts = df[text_columns].fillna("").astype(str)
+        joined = parts.apply(lambda row: " | ".join(s.strip() for s in row if s.strip()), axis=1)
+        keep = joined.str.len() > 0
+        if (~keep).any():
+            logger.warning("%s (%s): dropped %d rows with empty text", source, split, int((~keep).sum()))
+        texts[split] = joined[keep].tolist()
+        raw_labels[split] = df.loc[keep, label_column]
+        if not texts[split]:
+            raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
+
+    if task == "text-regression":
+        labels = {s: _numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
+        features = Features({"text": Value("string"), "label": Value("float32")})
+    else:
+        if config.threshold is not None:
+            nums = {s: _numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
+            names = list(config.threshold_labels)
+            labels = {s: [names[int(x > config.threshold)] for x in v] for s, v in nums.items()}
+        else:
+            for s, v in raw_labels.items():
+                missing = v.isna() | (v.astype(str).str.strip() == "")
+                if missing.any():
+                    row = int(missing.to_numpy().nonzero()[0][0]) + 1
+                    raise DataError(
+                        f"{source} ({s}): {int(missing.sum())} rows have no {label_column!r} (first: row {row}); label or drop them."
+                    )
+            labels = {s: [str(x).strip() for x in v] for s, v in raw_labels.items()}
+        names = _label_names([x for v in labels.values() for x in v])
+        features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
+    splits = {s: Dataset.from_dict({"text": texts[s], "label": labels[s]}, features=features) for s in frames}
+    return split_dataset(DatasetDict(splits), config.validation_size, config.test_size, config.seed, source)
+
+
+def cap_train(dd: DatasetDict, config: DataConfig) -> DatasetDict:
+    if config.max_train_samples and len(dd["train"]) > config.max_train_samples:
+        dd["train"] = dd["train"].shuffle(seed=config.seed).select(range(config.max_train_samples))
+    return dd
+
+
+@register_builder("text_table")
+def build_text_table(config: DataConfig, task: str) -> DatasetDict:
+    """Any table of text with a label or target column (`data.text_columns`, `data.label_column`)."""
+    if not config.path:
+        raise ConfigError(
+            "`data.path` is required for the text_table builder: a CSV / JSONL / Parquet file or Hub dataset id."
+        )
+    frames = load_tables(config.path, config.delimiter)
+    text_columns = config.text_columns or ["text"]
+    dd = frames_to_dataset(frames, config, task, text_columns, config.label_column or "label", config.path)
+    return cap_train(dd, config)

@@ -1,0 +1,138 @@
+"""Loading a finished model (run directory, model folder or Hub id; full or LoRA adapter) and predicting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fieldtune.artifacts import model_dir_of
+from fieldtune.errors import FieldtuneError, ModelError, RunDirError
+from fieldtune.models import resolve_model_path
+from fieldtune.tasks import TASKS, Task
+
+
+@dataclass
+class Loaded:
+    model: Any
+    processor: Any
+    task: Task
+    label_names: list[str] | None
+    source: str
+    revision: str | None = None
+
+
+def locate_model(ref: str, revision: str | None = None) -> tuple[Path, str | None]:
+    """Run dir / model dir -> its model folder; a Hub id -> a downloaded snapshot (and its commit)."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return model_dir_of(path), None
+    from fieldtune.hub import is_hub_id, pull
+
+    if not is_hub_id(ref):
+        raise RunDirError(
+            f"{ref} does not exist; pass a run directory, a model folder or a Hub id `namespace/name`."
+        )
+    folder = pull(ref, revision=revision)
+    return folder, folder.name if len(folder.name) == 40 else revision
+
+
+def task_of(config: Any) -> Task:
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    if "ImageClassification" in archs:
+        return TASKS["image-classification"]
+    if getattr(config, "problem_type", None) == "regression" or getattr(config, "num_labels", 2) == 1:
+        return TASKS["text-regression"]
+    if "SequenceClassification" in archs or not archs:
+        return TASKS["text-classification"]
+    raise ModelError(
+        f"Model architecture {archs} is not a classifier fieldtune can run (text or image classification)."
+    )
+
+
+def load_for_inference(ref: str | Path, revision: str | None = None) -> Loaded:
+    """Load a full model or an adapter (+ head) with its labels and its tokenizer / image processor."""
+    from transformers import AutoConfig
+
+    model_dir, resolved_revision = locate_model(str(ref), revision)
+    is_adapter = (model_dir / "adapter_config.json").is_file()
+    try:
+        if is_adapter:
+            adapter = json.loads((model_dir / "adapter_config.json").read_text())
+            base = resolve_model_path(adapter.get("base_model_name_or_path") or "")
+            config = AutoConfig.from_pretrained(model_dir if (model_dir / "config.json").is_file() else base)
+        else:
+            config = AutoConfig.from_pretrained(model_dir)
+        task = task_of(config)
+        import transformers
+
+        auto = getattr(transformers, task.auto_class)
+        if is_adapter:
+            from peft import PeftModel
+
+            base_model = auto.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+            model = PeftModel.from_pretrained(base_model, model_dir)
+        else:
+            model = auto.from_pretrained(model_dir)
+        processor = _load_processor(model_dir, task)
+    except FieldtuneError:
+        raise
+    except (OSError, ValueError) as e:
+        raise ModelError(
+            f"Cannot load a model from {model_dir}: {str(e).strip().splitlines()[0][:200]}"
+        ) from None
+    model.eval()
+    labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None
+    return Loaded(model, processor, task, labels, str(ref), resolved_revision)
+
+
+def _load_processor(model_dir: Path, task: Task) -> Any:
+    if task.modality == "text":
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model_dir)
+    from transformers import AutoImageProcessor
+
+    return AutoImageProcessor.from_pretrained(model_dir)
+
+
+@torch.no_grad()
+def predict_logits(loaded: Loaded, batches: Any) -> np.ndarray:
+    """Run the model over prepared batches (dicts of tensors); returns stacked logits in real units."""
+    outs = []
+    for batch in batches:
+        batch = {k: v for k, v in batch.items() if k != "labels"}
+        outs.append(loaded.model(**batch).logits.float().cpu().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, len(loaded.label_names or [0])))
+
+
+def text_batches(loaded: Loaded, texts: Sequence[str], max_length: int = 512, batch_size: int = 64) -> Any:
+    tok = loaded.processor
+    limit = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
+    for i in range(0, len(texts), batch_size):
+        yield tok(
+            list(texts[i : i + batch_size]),
+            truncation=True,
+            max_length=limit,
+            padding=True,
+            return_tensors="pt",
+        )
+
+
+def top_k_rows(logits: np.ndarray, label_names: list[str], k: int) -> list[dict]:
+    from fieldtune.results import softmax
+
+    probs = softmax(logits)
+    rows = []
+    for p in probs:
+        order = np.argsort(-p)[: max(1, k)]
+        row = {"label": label_names[order[0]], "score": round(float(p[order[0]]), 5)}
+        for rank, j in enumerate(order[1:], start=2):
+            row[f"label_{rank}"], row[f"score_{rank}"] = label_names[j], round(float(p[j]), 5)
+        rows.append(row)
+    return rows

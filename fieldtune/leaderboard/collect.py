@@ -1,0 +1,324 @@
+"""Collect leaderboard entries from run directories, model cards on the Hub, and raw eval results.
+
+Every source is turned into the same flat `Entry`, so ranking and rendering never need to know where
+a score came from. A run directory's `eval_results.json` is the richest source (method, parameter
+counts, speed); a Hub model card's `model-index` carries only scores.
+
+Example:
+    >>> entry = entry_from_run(Path("runs/demo"))
+    >>> entry.primary_metric, entry.metrics[entry.primary_metric]
+    ('f1_macro', 0.88)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from huggingface_hub import ModelCard, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from fieldtune.errors import HubError, RunDirError
+
+EVAL_RESULTS_FILE = "eval_results.json"
+
+# Which metric ranks a board when the source does not say: the first of these that is present.
+PRIMARY_METRIC_PREFERENCE = ("f1_macro", "accuracy", "rmse", "mae", "r2")
+
+# Error metrics: smaller is better. Everything else fieldtune reports (accuracy, f1, r2) is a score.
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "mape", "loss", "eval_loss", "log_loss"})
+
+Source = Literal["run", "hub", "benchmark"]
+
+
+@dataclass
+class Entry:
+    """One model's scores on one (task, dataset, split).
+
+    Args:
+        model (`str`): What the user would type to get the model back: a run path or a Hub id.
+        source (`str`): `"run"` (a run directory), `"hub"` (a model card's model-index) or `"benchmark"`
+            (scores computed here on a benchmark spec).
+        task (`str`): Task name, e.g. `text-classification`.
+        dataset (`str`): Dataset name (builder name, Hub dataset type, or benchmark name).
+        split (`str`): Split the scores were measured on.
+        metrics (`dict[str, float]`): Flat metric name -> value; nested values (`per_class`) are dropped.
+        primary_metric (`str`, *optional*): The metric this entry's source ranks by.
+        greater_is_better (`bool`, defaults to `True`): Direction of `primary_metric`.
+        base_model (`str`, *optional*): Backbone the model was fine-tuned from.
+        method (`str`, *optional*): Fine-tuning method (`full`, `lora`, `freeze`, `probe`, ...).
+        trainable_params (`int`, *optional*): Parameters updated by training.
+        total_params (`int`, *optional*): All parameters of the model.
+        train_samples_per_s (`float`, *optional*): Training throughput.
+        revision (`str`, *optional*): Hub commit (or local fingerprint) the scores belong to.
+    """
+
+    model: str
+    source: Source
+    task: str
+    dataset: str
+    split: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    primary_metric: str | None = None
+    greater_is_better: bool = True
+    base_model: str | None = None
+    method: str | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    train_samples_per_s: float | None = None
+    revision: str | None = None
+
+
+def metric_greater_is_better(name: str) -> bool:
+    """Whether a larger value of metric `name` is better (`False` for error metrics like `rmse`)."""
+    return name.lower() not in LOWER_IS_BETTER
+
+
+def default_primary_metric(metrics: dict[str, float]) -> str | None:
+    """The first of `PRIMARY_METRIC_PREFERENCE` present in `metrics`, else the first metric, else `None`."""
+    for name in PRIMARY_METRIC_PREFERENCE:
+        if name in metrics:
+            return name
+    return next(iter(metrics), None)
+
+
+def _number(value: Any) -> float | None:
+    # bool is an int subclass; `True` is not a score. NaN/inf cannot be ranked, so they count as missing.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _flat_metrics(raw: Any) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        return {}
+    out = {}
+    for name, value in raw.items():
+        number = _number(value)
+        if number is not None:
+            out[str(name)] = number
+    return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
+
+
+def entry_from_results(
+    results: dict[str, Any],
+    *,
+    source: Source,
+    model: str | None = None,
+    revision: str | None = None,
+    task: str | None = None,
+    dataset: str | None = None,
+    split: str | None = None,
+    primary_metric: str | None = None,
+) -> Entry:
+    """Build an `Entry` from a dict shaped like `eval_results.json`; keyword arguments override its fields.
+
+    Args:
+        results (`dict`): `{"task", "dataset", "split", "metrics", "primary_metric", "greater_is_better", ...}`.
+        source (`str`): `"run"`, `"hub"` or `"benchmark"`.
+        model, revision, task, dataset, split, primary_metric (`str`, *optional*): Take precedence over
+            the values in `results` (a benchmark names its own dataset and primary metric).
+
+    Returns:
+        `Entry`. The direction comes from `results["greater_is_better"]` when it describes the chosen
+        primary metric, else from the metric's name.
+    """
+    metrics = _flat_metrics(results.get("metrics"))
+    declared = results.get("primary_metric")
+    primary = primary_metric or declared or default_primary_metric(metrics)
+    if primary == declared and isinstance(results.get("greater_is_better"), bool):
+        greater = results["greater_is_better"]
+    else:
+        greater = metric_greater_is_better(primary) if primary else True
+    speed = _number(results.get("train_samples_per_s"))
+    return Entry(
+        model=str(model or results.get("model") or "unknown"),
+        source=source,
+        task=str(task or results.get("task") or "unknown"),
+        dataset=str(dataset or results.get("dataset") or "unknown"),
+        split=str(split or results.get("split") or "test"),
+        metrics=metrics,
+        primary_metric=primary,
+        greater_is_better=greater,
+        base_model=results.get("base_model"),
+        method=results.get("method"),
+        trainable_params=_int_or_none(results.get("trainable_params")),
+        total_params=_int_or_none(results.get("total_params")),
+        train_samples_per_s=speed,
+        revision=revision or results.get("revision"),
+    )
+
+
+def entry_from_run(run_dir: Path) -> Entry:
+    """Read a run directory's `eval_results.json` into an `Entry`.
+
+    Args:
+        run_dir (`Path`): A run directory, or directly a JSON file shaped like `eval_results.json`
+            (what `fieldtune evaluate --output FILE.json` writes).
+
+    Returns:
+        `Entry` with `source="run"`; `model` is the results' `model` field, else the run path.
+
+    Raises:
+        `RunDirError`: the folder or file is missing, not JSON, or lacks `task` / `dataset` / `metrics`.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir if run_dir.is_file() else run_dir / EVAL_RESULTS_FILE
+    if not run_dir.exists():
+        raise RunDirError(f"Run directory {run_dir} does not exist; pass the folder `fieldtune train` wrote.")
+    if not path.is_file():
+        raise RunDirError(
+            f"{path} is missing; run `fieldtune evaluate {run_dir} --data DATA` first, or pass a finished run."
+        )
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(
+            f"{path} cannot be read ({err}); re-create it with `fieldtune evaluate {run_dir} --data DATA`."
+        ) from err
+    if not isinstance(results, dict):
+        raise RunDirError(f"{path} is not a JSON object; re-create it with `fieldtune evaluate`.")
+    missing = [key for key in ("task", "dataset", "metrics") if key not in results]
+    if missing:
+        raise RunDirError(
+            f"{path} lacks {', '.join(missing)}; re-create it with `fieldtune evaluate {run_dir} --data DATA`."
+        )
+    # A run evaluated in place has no model name of its own; the path is what the user passed.
+    return entry_from_results(results, source="run", model=results.get("model") or str(run_dir))
+
+
+def entries_from_card(repo_id: str, card_text: str, revision: str | None = None) -> list[Entry]:
+    """Read the `model-index` results of a model card into entries, one per (task, dataset, split).
+
+    Args:
+        repo_id (`str`): Hub id of the model, used as the entries' `model`.
+        card_text (`str`): The README.md text (YAML front matter + body).
+        revision (`str`, *optional*): Commit the card was read at.
+
+    Returns:
+        `list[Entry]` with `source="hub"`, in the card's order; empty when the card has no results.
+        The dataset is the model-index `dataset.type` (the identifier), else its `name`; a missing split
+        reads `unspecified` so it never silently joins the `test` board.
+
+    Raises:
+        `HubError`: the card's YAML or model-index cannot be parsed.
+    """
+    try:
+        card = ModelCard(card_text)
+    except (
+        Exception
+    ) as err:  # huggingface_hub raises ValueError, yaml errors, TypeError... all mean "bad card"
+        raise HubError(
+            f"Model card of {repo_id} cannot be parsed ({err}); fix its YAML model-index."
+        ) from err
+    base_model = card.data.get("base_model")
+    if isinstance(base_model, list):  # the card spec allows several; the first is the backbone
+        base_model = base_model[0] if base_model else None
+    groups: dict[tuple[str, str, str], dict[str, float]] = {}
+    for result in card.data.eval_results or []:
+        key = (
+            str(result.task_type),
+            str(result.dataset_type or result.dataset_name),
+            str(result.dataset_split or "unspecified"),
+        )
+        metrics = groups.setdefault(key, {})
+        value = _number(result.metric_value)
+        if value is not None and result.metric_type:
+            metrics.setdefault(str(result.metric_type), value)
+    entries = []
+    for (task, dataset, split), metrics in groups.items():
+        primary = default_primary_metric(metrics)
+        entries.append(
+            Entry(
+                model=repo_id,
+                source="hub",
+                task=task,
+                dataset=dataset,
+                split=split,
+                metrics=metrics,
+                primary_metric=primary,
+                greater_is_better=metric_greater_is_better(primary) if primary else True,
+                base_model=base_model,
+                revision=revision,
+            )
+        )
+    return entries
+
+
+def _commit_from_cache_path(path: Path) -> str | None:
+    # hf_hub_download returns .../snapshots/<commit sha>/README.md: the resolved revision for free.
+    if path.parent.parent.name == "snapshots" and re.fullmatch(r"[0-9a-f]{40}", path.parent.name):
+        return path.parent.name
+    return None
+
+
+def entries_from_hub(repo_id: str, revision: str | None = None) -> list[Entry]:
+    """Download a Hub model's README.md and read its `model-index` results.
+
+    Args:
+        repo_id (`str`): Hub model id, e.g. `org/bert-cargo`. `HF_ENDPOINT` selects a self-hosted Hub.
+        revision (`str`, *optional*): Branch, tag or commit; defaults to the main branch.
+
+    Returns:
+        `list[Entry]` (see `entries_from_card`), with `revision` set to the commit actually read.
+
+    Raises:
+        `HubError`: the repo, revision or card is missing, access is denied, the Hub is unreachable,
+            or the card has no model-index results.
+    """
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        path = Path(hf_hub_download(repo_id, "README.md", revision=revision, repo_type="model"))
+    except GatedRepoError as err:
+        raise HubError(
+            f"{where} is gated; accept its terms on the Hub and log in with `hf auth login`."
+        ) from err
+    except RepositoryNotFoundError as err:
+        raise HubError(
+            f"Hub model {repo_id} not found (or private); check the id, or log in with `hf auth login`."
+        ) from err
+    except RevisionNotFoundError as err:
+        raise HubError(
+            f"Revision {revision!r} of {repo_id} not found; pass an existing branch, tag or commit."
+        ) from err
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
+        # LocalEntryNotFoundError subclasses EntryNotFoundError: catch it first, it means "no network".
+        raise HubError(
+            f"Cannot reach the Hub for {where} and it is not cached; go online or unset HF_HUB_OFFLINE."
+        ) from err
+    except EntryNotFoundError as err:
+        raise HubError(f"{where} has no README.md model card; it cannot be ranked without one.") from err
+    except (HfHubHTTPError, OSError, ValueError) as err:
+        raise HubError(
+            f"Cannot download the model card of {where} ({err}); check the id and HF_ENDPOINT."
+        ) from err
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise HubError(
+            f"Model card of {where} cannot be read ({err}); delete it from the HF cache and retry."
+        ) from err
+    entries = entries_from_card(repo_id, text, revision=_commit_from_cache_path(path) or revision)
+    if not entries:
+        raise HubError(
+            f"Model card of {where} has no model-index results; rank it with `--benchmark SPEC.yaml` instead."
+        )
+    return entries

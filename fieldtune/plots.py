@@ -1,0 +1,95 @@
+"""Plots of a run: confusion matrix, predicted-vs-true (regression), learning curves, image samples."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
+
+from fieldtune.artifacts import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def plot_confusion_matrix(
+    y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str], path: Path
+) -> Path:
+    """Row-normalised confusion matrix (recall per class on the diagonal), counts in the title."""
+    labels = list(range(len(label_names)))
+    cm = confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
+    size = max(4.0, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    ConfusionMatrixDisplay(np.nan_to_num(cm), display_labels=list(label_names)).plot(
+        ax=ax,
+        cmap="Blues",
+        values_format=".2f",
+        include_values=len(labels) <= 25,
+        colorbar=True,
+        xticks_rotation=45,
+    )
+    ax.set_title(f"Confusion matrix (test, n={len(y_true)}, rows normalised)")
+    return _save(fig, path)
+
+
+def plot_predicted_vs_true(y_true: Sequence[float], y_pred: Sequence[float], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(y_true, y_pred, s=10, alpha=0.6)
+    lo, hi = float(min(np.min(y_true), np.min(y_pred))), float(max(np.max(y_true), np.max(y_pred)))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="perfect")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"Predicted vs true (test, n={len(y_true)})")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_learning_curves(log_history: list[dict], primary_metric: str, path: Path) -> Path:
+    """Training and validation loss per epoch, and the validation primary metric."""
+    train = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h and "epoch" in h]
+    evals = [h for h in log_history if "eval_loss" in h]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    if train:
+        axes[0].plot(*zip(*train, strict=True), label="train loss")
+    if evals:
+        axes[0].plot(
+            [h["epoch"] for h in evals], [h["eval_loss"] for h in evals], "o-", label="validation loss"
+        )
+        key = f"eval_{primary_metric}"
+        points = [(h["epoch"], h[key]) for h in evals if key in h]
+        if points:
+            axes[1].plot(*zip(*points, strict=True), "o-", color="tab:green")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_title("Loss")
+    axes[0].legend()
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title(f"Validation {primary_metric}" if evals else "No validation split")
+    return _save(fig, path)
+
+
+def plot_image_samples(
+    images: Sequence, true: Sequence[str], pred: Sequence[str], path: Path, cols: int = 6
+) -> Path:
+    """A grid of test images titled `true / predicted` (red when wrong)."""
+    n = len(images)
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, t, p in zip(axes.flat, images, true, pred, strict=False):
+        ax.imshow(img)
+        ax.set_title(f"{t} / {p}", fontsize=8, color="black" if t == p else "red")
+    fig.suptitle("test samples: true / predicted")
+    return _save(fig, path)

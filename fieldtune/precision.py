@@ -1,0 +1,30 @@
+"""`precision: auto`: bf16 where the hardware runs it fast, fp32 otherwise (recorded in the run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from fieldtune.errors import ConfigError
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with AMX or AVX512-BF16; without them bf16 matmuls are emulated and slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: ask oneDNN
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(requested: str, use_cpu: bool = False) -> str:
+    """'auto' | 'bf16' | 'fp16' | 'fp32' -> the precision actually used on this machine."""
+    cuda = torch.cuda.is_available() and not use_cpu
+    if requested == "auto":
+        if cuda:
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if requested == "fp16" and not cuda:
+        raise ConfigError("`training.precision: fp16` needs a CUDA GPU; use auto, bf16 or fp32 on a CPU.")
+    return requested

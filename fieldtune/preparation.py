@@ -1,0 +1,60 @@
+"""Builder output -> model-ready datasets, collator and processor (tokeniser or image processor)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from datasets import DatasetDict
+
+from fieldtune.config import RunConfig
+from fieldtune.models import resolve_model_path
+from fieldtune.tasks import Task
+
+
+@dataclass
+class Prepared:
+    dataset: DatasetDict  # model-ready columns (+ the raw ones the collator ignores)
+    collator: Callable
+    processor: Any  # saved beside the model so plain transformers can preprocess the same way
+    trainer_class: type | None = None
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    sample_plot: Callable | None = None  # images: draws plots/samples.png from the test split
+
+
+class TextCollator:
+    """Dynamic padding: each batch is padded to its own longest text, never to a fixed length."""
+
+    def __init__(self, tokenizer: Any, regression: bool) -> None:
+        from transformers import DataCollatorWithPadding
+
+        self.pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None)
+        self.regression = regression
+
+    def __call__(self, features: list[dict]) -> dict:
+        keep = ("input_ids", "attention_mask", "token_type_ids")
+        batch = self.pad([{k: f[k] for k in keep if k in f} for f in features])
+        if "label" in features[0]:
+            import torch
+
+            batch["labels"] = torch.tensor(
+                [f["label"] for f in features], dtype=torch.float32 if self.regression else torch.long
+            )
+        return batch
+
+
+def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+    from fieldtune.preprocessing.text import load_tokenizer, tokenize_dataset
+
+    tokenizer = load_tokenizer(resolve_model_path(config.model.name_or_path), config.model.revision)
+    dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
+    return Prepared(dataset, TextCollator(tokenizer, regression=not task.is_classification), tokenizer)
+
+
+def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+    if task.modality == "text":
+        return prepare_text(task, dd, config)
+    from fieldtune.preparation_images import prepare_images
+
+    return prepare_images(task, dd, config)

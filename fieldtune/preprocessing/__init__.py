@@ -1,0 +1,1 @@
+"""Turning builder output into model inputs: tokenised text, decoded and resized images."""

@@ -1,0 +1,108 @@
+"""After training: predictions on the test split -> eval_results.json, predictions.csv, plots, model, card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fieldtune.artifacts import atomic_write_text, write_json
+from fieldtune.card import build_model_card, write_model_card
+from fieldtune.config import DataConfig, RunConfig
+from fieldtune.metrics import compute_scores
+from fieldtune.plots import plot_confusion_matrix, plot_learning_curves, plot_predicted_vs_true
+from fieldtune.saving import is_peft_model, save_model
+from fieldtune.tasks import Task
+
+
+def dataset_name(data: DataConfig) -> str:
+    """A short, stable dataset name for results and leaderboards."""
+    if data.builder in ("text_table", "image_folder") and data.path:
+        p = Path(data.path)
+        return p.stem if p.suffix else p.name
+    return data.builder
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def score_predictions(
+    task: Task, logits: np.ndarray, references: Any, label_names: list[str] | None
+) -> tuple[dict, dict]:
+    """Metrics and per-example prediction columns from raw model outputs (already in real units)."""
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    logits = np.asarray(logits, dtype=np.float32)
+    if task.is_classification:
+        probs = softmax(logits)
+        pred = probs.argmax(-1)
+        metrics = compute_scores(True, pred, references, label_names)
+        columns = {"predicted": [label_names[i] for i in pred], "score": probs.max(-1).round(5)}
+        return metrics, columns
+    values = logits.reshape(-1)
+    return compute_scores(False, values, references), {"predicted": values.round(5)}
+
+
+def write_results(
+    run_dir: Path,
+    config: RunConfig,
+    task: Task,
+    trainer: Any,
+    prepared: Any,
+    raw_test: Any,
+    test_output: Any,
+    label_names: list[str] | None,
+    target_scale: tuple[float, float] | None,
+    extra: dict[str, Any],
+) -> dict:
+    logits = (
+        test_output.predictions[0] if isinstance(test_output.predictions, tuple) else test_output.predictions
+    )
+    refs = np.asarray(raw_test["label"])
+    if target_scale is not None:  # the trainer saw standardised targets; results are in real units
+        mean, std = target_scale
+        logits = np.asarray(logits) * std + mean
+        refs = refs * std + mean
+    metrics, columns = score_predictions(task, logits, refs, label_names)
+    results = {
+        "task": task.name,
+        "split": "test",
+        "metrics": metrics,
+        "primary_metric": task.primary_metric,
+        "greater_is_better": task.greater_is_better,
+        "model": str(run_dir),
+        "num_test_examples": len(refs),
+        **extra,
+    }
+    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path)
+    write_json(run_dir / "eval_results.json", results)
+
+    first = "text" if "text" in raw_test.column_names else "file"
+    table = {first: raw_test[first] if first in raw_test.column_names else list(range(len(refs)))}
+    table["label"] = [label_names[i] for i in refs] if label_names else refs.round(5)
+    atomic_write_text(run_dir / "predictions.csv", pd.DataFrame({**table, **columns}).to_csv(index=False))
+
+    plots = run_dir / "plots"
+    if label_names:
+        pred_ids = [label_names.index(p) for p in columns["predicted"]]
+        plot_confusion_matrix(refs, pred_ids, label_names, plots / "confusion_matrix.png")
+    else:
+        plot_predicted_vs_true(refs, columns["predicted"], plots / "predicted_vs_true.png")
+    plot_learning_curves(trainer.state.log_history, task.primary_metric, plots / "learning_curves.png")
+    if prepared.sample_plot is not None:
+        prepared.sample_plot(raw_test, columns["predicted"], label_names, plots / "samples.png")
+
+    card = build_model_card(
+        results,
+        config.to_dict(),
+        label_names,
+        is_adapter=is_peft_model(trainer.model),
+        repo_id=config.hub.repo_id,
+    )
+    write_model_card(run_dir / "README.md", card)
+    return results

@@ -1,0 +1,219 @@
+"""`run(config)`: the one function the CLI and the tests call to train, evaluate and write a run directory.
+
+config -> builder -> preprocessing -> model -> trainer -> run directory -> (hub)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fieldtune import __version__
+from fieldtune.artifacts import (
+    INCOMPLETE,
+    check_run_dir_free,
+    finish_run_dir,
+    start_run_dir,
+)
+from fieldtune.config import RunConfig, save_config
+from fieldtune.datasets_builders import build_dataset
+from fieldtune.errors import ConfigError
+from fieldtune.models import create_model, fold_target_scale
+from fieldtune.precision import resolve_precision
+from fieldtune.preparation import prepare_inputs
+from fieldtune.results import dataset_name, write_results
+from fieldtune.tasks import Task, get_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    results: dict[str, Any]
+
+
+def resolve_run_dir(config: RunConfig, output_dir: str | Path | None) -> Path:
+    """`--output-dir DIR` makes DIR the run directory itself; else `output_dir/name`."""
+    if output_dir is not None:
+        return Path(output_dir)
+    return Path(config.output_dir) / (config.name or "run")
+
+
+def class_weight_tensor(spec: Any, labels: list[int], label_names: list[str]) -> torch.Tensor | None:
+    """'balanced' (n / (k * count)), a list, or {label: weight} -> one weight per class."""
+    if spec is None:
+        return None
+    k = len(label_names)
+    if spec == "balanced":
+        counts = np.bincount(np.asarray(labels), minlength=k).astype(float)
+        weights = len(labels) / (k * np.maximum(counts, 1.0))
+    elif isinstance(spec, list):
+        if len(spec) != k:
+            raise ConfigError(
+                f"`training.class_weights` has {len(spec)} weights for {k} classes ({', '.join(label_names)})."
+            )
+        weights = spec
+    else:
+        unknown = sorted(set(spec) - set(label_names))
+        if unknown:
+            raise ConfigError(
+                f"`training.class_weights` names unknown class {unknown[0]!r}; classes: {', '.join(label_names)}."
+            )
+        weights = [spec.get(name, 1.0) for name in label_names]
+    try:
+        values = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise ConfigError("`training.class_weights` must hold numbers.") from None
+    if any(not math.isfinite(w) or w <= 0 for w in values):
+        raise ConfigError("`training.class_weights` must be positive finite numbers.")
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint with its trainer state and weights written; a half-written one is skipped."""
+    if not checkpoints.is_dir():
+        return None
+    candidates = sorted(
+        (p for p in checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
+    for ckpt in candidates:
+        has_weights = any(
+            (ckpt / f).is_file()
+            for f in ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")
+        )
+        if (ckpt / "trainer_state.json").is_file() and has_weights and (ckpt / "optimizer.pt").is_file():
+            return str(ckpt)
+        logger.warning("Skipping incomplete checkpoint %s", ckpt)
+    return None
+
+
+def _standardise(dd: Any) -> tuple[Any, tuple[float, float]]:
+    y = np.asarray(dd["train"]["label"], dtype=np.float64)
+    mean, std = float(y.mean()), float(y.std()) or 1.0
+    return dd.map(lambda b: {"label": [(v - mean) / std for v in b["label"]]}, batched=True), (mean, std)
+
+
+def run(
+    config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False, resume: bool = False
+) -> RunResult:
+    """Train, evaluate on the test split and write the run directory. Returns where and what."""
+    from transformers import EarlyStoppingCallback, set_seed
+
+    from fieldtune.trainers import FieldTrainer, build_training_args
+
+    task: Task = get_task(config.task)
+    run_dir = resolve_run_dir(config, output_dir)
+    check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
+    use_cpu = not torch.cuda.is_available()
+    precision = resolve_precision(config.training.precision, use_cpu)
+    if config.training.early_stopping_patience and config.data.validation_size <= 0:
+        raise ConfigError(
+            "`training.early_stopping_patience` needs a validation split; set `data.validation_size` > 0."
+        )
+    set_seed(config.training.seed)
+
+    dd = build_dataset(config.data, task.name)
+    label_names = dd["train"].features["label"].names if task.is_classification else None
+    target_scale = None
+    if not task.is_classification:
+        dd, target_scale = _standardise(dd)
+    prepared = prepare_inputs(task, dd, config)
+    model, info = create_model(config.model, task, label_names, config.method)
+    has_validation = "validation" in prepared.dataset
+    args = build_training_args(
+        config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu
+    )
+    from fieldtune.metrics import make_compute_metrics
+
+    callbacks = []
+    if config.training.early_stopping_patience:
+        callbacks.append(
+            EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience)
+        )
+    is_main = args.process_index == 0
+    if is_main:  # only now, with data, model and arguments valid, does anything get written
+        start_run_dir(run_dir, overwrite, resume)
+        save_config(config, run_dir / "config.yaml")
+    trainer_cls = prepared.trainer_class or FieldTrainer
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=prepared.dataset["train"],
+        eval_dataset=prepared.dataset["validation"] if has_validation else None,
+        data_collator=prepared.collator,
+        processing_class=prepared.processor,
+        compute_metrics=make_compute_metrics(task.is_classification, label_names, target_scale),
+        callbacks=callbacks,
+        class_weights=class_weight_tensor(config.training.class_weights, dd["train"]["label"], label_names)
+        if label_names
+        else None,
+        layerwise_lr_decay=config.training.layerwise_lr_decay,
+        **prepared.trainer_kwargs,
+    )
+    if is_main:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "logs"))))
+    try:
+        checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
+        train_output = trainer.train(resume_from_checkpoint=checkpoint)
+        test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
+    except BaseException:
+        if is_main and not resume and not any((run_dir / "checkpoints").glob("checkpoint-*")):
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth resuming: leave nothing half-written
+        raise
+
+    results: dict[str, Any] = {}
+    if is_main:
+        if target_scale is not None:
+            fold_target_scale(trainer.model, *target_scale)
+        results = write_results(
+            run_dir=run_dir,
+            config=config,
+            task=task,
+            trainer=trainer,
+            prepared=prepared,
+            raw_test=dd["test"],
+            test_output=test_output,
+            label_names=label_names,
+            target_scale=target_scale,
+            extra={
+                "dataset": dataset_name(config.data),
+                "base_model": config.model.name_or_path,
+                "method": config.method.name,
+                "trainable_params": info.trainable_params,
+                "total_params": info.total_params,
+                "train_runtime_s": round(train_output.metrics.get("train_runtime", 0.0), 3),
+                "train_samples_per_s": round(train_output.metrics.get("train_samples_per_second", 0.0), 3),
+                "precision": precision,
+                "world_size": trainer.args.world_size,
+                "fieldtune_version": __version__,
+            },
+        )
+        if config.hub.push:
+            from fieldtune.commands.push import publish
+
+            publish(
+                run_dir,
+                config.hub.repo_id,
+                private=config.hub.private,
+                merge=config.hub.merge,
+                revision=config.hub.revision,
+            )
+        finish_run_dir(run_dir)
+    trainer.accelerator.wait_for_everyone()  # other ranks return once rank 0 has written the run
+    return RunResult(run_dir, results)
+
+
+__all__ = ["INCOMPLETE", "RunResult", "run", "resolve_run_dir"]

@@ -1,0 +1,58 @@
+"""`training:` section -> `transformers.TrainingArguments`, with fieldtune's defaults and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainingArguments
+
+from fieldtune.config import TrainingConfig
+from fieldtune.errors import ConfigError
+from fieldtune.tasks import Task
+
+
+def build_training_args(
+    training: TrainingConfig,
+    output_dir: Path,
+    task: Task,
+    has_validation: bool,
+    precision: str,
+    use_cpu: bool,
+) -> TrainingArguments:
+    """Fieldtune's defaults (evaluate and save every epoch, keep the best, TensorBoard, length grouping),
+    then the user's pass-through keys, validated by `TrainingArguments` itself."""
+    args: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "num_train_epochs": training.num_train_epochs,
+        "learning_rate": training.learning_rate,
+        "per_device_train_batch_size": training.per_device_train_batch_size,
+        "per_device_eval_batch_size": training.per_device_eval_batch_size,
+        "gradient_accumulation_steps": training.gradient_accumulation_steps,
+        "weight_decay": training.weight_decay,
+        "warmup_steps": training.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        "seed": training.seed,
+        "eval_strategy": "epoch" if has_validation else "no",
+        "save_strategy": "epoch",
+        "save_total_limit": 2,
+        "load_best_model_at_end": has_validation,
+        "metric_for_best_model": task.primary_metric if has_validation else None,
+        "greater_is_better": task.greater_is_better if has_validation else None,
+        "logging_strategy": "steps",
+        "logging_steps": 10,
+        "report_to": "none",  # TensorBoard is attached as a callback writing into the run's logs/
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "use_cpu": use_cpu,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": False,  # inputs are built by fieldtune's collators (transformers#17894)
+    }
+    if task.modality == "text":
+        args["train_sampling_strategy"] = "group_by_length"  # similar lengths per batch: less padding
+    args.update(training.extra)
+    try:
+        return TrainingArguments(**args)
+    except (TypeError, ValueError) as e:
+        message = " ".join(str(e).split())[:300]
+        raise ConfigError(f"`training`: TrainingArguments rejected the settings: {message}") from None

@@ -1,0 +1,91 @@
+"""`FieldTrainer`: what every task shares on top of `transformers.Trainer`: class-weighted loss and
+layer-wise learning-rate decay. Task trainers override only what differs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Trainer
+
+from fieldtune.models import backbone_blocks
+
+
+class FieldTrainer(Trainer):
+    """A `Trainer` with optional class weights (`class_weights`) and LLRD (`layerwise_lr_decay`)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        class_weights: torch.Tensor | None = None,
+        layerwise_lr_decay: float | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.class_weights = class_weights
+        self.layerwise_lr_decay = layerwise_lr_decay
+
+    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+        # With train_sampling_strategy=group_by_length, transformers also groups *evaluation* batches at random,
+        # so predict() returns rows out of order. Evaluation is always sequential here (distributed: None,
+        # accelerate shards it in order).
+        if eval_dataset is None or self.args.world_size > 1:
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
+    def compute_loss(
+        self, model: nn.Module, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
+    ):
+        if self.class_weights is None or "labels" not in inputs:
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        weight = self.class_weights.to(device=logits.device, dtype=torch.float32)
+        loss = nn.functional.cross_entropy(
+            logits.float().view(-1, logits.shape[-1]), labels.view(-1), weight=weight
+        )
+        return (loss, outputs) if return_outputs else loss
+
+    def create_optimizer(self, model: nn.Module | None = None):
+        if self.layerwise_lr_decay is None or self.optimizer is not None:
+            return super().create_optimizer(model) if model is not None else super().create_optimizer()
+        model = self.model if model is None else model
+        groups = layerwise_param_groups(
+            model, self.args.learning_rate, self.layerwise_lr_decay, self.args.weight_decay
+        )
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
+        return self.optimizer
+
+
+def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict]:
+    """Head at `lr`; block i of L (from the top) at lr * decay**i; embeddings and stem below the lowest block."""
+    blocks = list(backbone_blocks(model))
+    depth_of: dict[int, int] = {}
+    for i, block in enumerate(blocks):
+        for p in block.parameters():
+            depth_of[id(p)] = len(blocks) - i
+    base = getattr(model, "base_model", model)
+    backbone_ids = {id(p) for p in base.parameters()}
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if id(p) in depth_of:
+            depth = depth_of[id(p)]
+        elif id(p) in backbone_ids and "modules_to_save" not in name:
+            depth = len(blocks) + 1  # embeddings / stem: below every block
+        else:
+            depth = 0  # the head
+        no_decay = p.ndim < 2 or "norm" in name.lower() or name.endswith("bias")
+        key = (depth, no_decay)
+        group = groups.setdefault(
+            key, {"params": [], "lr": lr * decay**depth, "weight_decay": 0.0 if no_decay else weight_decay}
+        )
+        group["params"].append(p)
+    return list(groups.values())

@@ -1,0 +1,38 @@
+"""Shared fixtures: offline Hub, tiny models built from configs, generated data. Nothing from ../shared."""
+
+from __future__ import annotations
+
+import os
+
+# Before transformers / huggingface_hub are imported: tests never touch the network or xet.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.helpers import make_hs_table, make_tiny_bert, write_demand_csv  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIELDTUNE_CACHE", str(tmp_path_factory.getbasetemp() / "fieldtune-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer BERT with a word-level vocabulary, saved like a Hub checkpoint."""
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def demand_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demand_csv(tmp_path_factory.mktemp("data") / "orders.csv", n=120)
+
+
+@pytest.fixture(scope="session")
+def hs_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_hs_table(tmp_path_factory.mktemp("hs"))

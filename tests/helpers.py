@@ -1,0 +1,73 @@
+"""Builders of tiny models and generated data for the tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from fieldtune.datasets_builders.logistics_demand import generate_logistics_demand
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def make_tiny_bert(folder: Path) -> Path:
+    """BertForMaskedLM-free backbone: a random `BertModel` + word-level WordPiece vocabulary."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = set()
+    for note in generate_logistics_demand(300, seed=1)["note"]:
+        words.update(re.findall(r"[a-z]+|[0-9]+|[^\sa-z0-9]", note.lower()))
+    words.update("abcdefghijklmnopqrstuvwxyz0123456789.,;:-()")
+    vocab = SPECIAL + sorted(words)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer.model_max_length = 64
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_demand_csv(path: Path, n: int = 120, seed: int = 3) -> Path:
+    generate_logistics_demand(n, seed).to_csv(path, index=False)
+    return path
+
+
+def make_hs_table(folder: Path) -> Path:
+    """A small table shaped like harmonized-system.csv (levels 2/4/6, a TOTAL row, leading zeros)."""
+    rows = [{"section": "TOTAL", "hscode": "TOTAL", "description": "all", "parent": "", "level": "0"}]
+    goods = {
+        "I": ["live horses", "live cattle", "frozen fish fillets", "fresh milk"],
+        "II": ["fresh tomatoes", "rice in the husk", "wheat flour", "green coffee"],
+        "XV": ["steel bars", "copper wire", "aluminium plates", "iron nails"],
+    }
+    for s, (section, items) in enumerate(goods.items()):
+        for i in range(12):
+            code = f"{s:02d}{i % 4:02d}{i:02d}"
+            rows.append(
+                {
+                    "section": section,
+                    "hscode": code,
+                    "description": f"{items[i % 4]} grade {i}",
+                    "parent": code[:4],
+                    "level": "6",
+                }
+            )
+        rows.append(
+            {
+                "section": section,
+                "hscode": f"{s:02d}",
+                "description": "chapter",
+                "parent": "TOTAL",
+                "level": "2",
+            }
+        )
+    pd.DataFrame(rows).to_csv(folder / "harmonized-system.csv", index=False)
+    return folder

@@ -1,0 +1,143 @@
+"""Config loading: YAML + overrides, unknown keys with the nearest valid key, types, secrets, round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from fieldtune.config import RunConfig, config_from_dict, load_config, parse_overrides
+from fieldtune.errors import ConfigError, FieldtuneError
+
+BASE = {"task": "text-classification", "model": {"name_or_path": "bert-base-uncased"}}
+
+
+def cfg(**sections):
+    return config_from_dict({**BASE, **sections})
+
+
+def test_defaults_and_sections():
+    c = cfg(method={"name": "lora", "lora_r": 4})
+    assert c.method.name == "lora" and c.method.lora_r == 4
+    assert c.training.precision == "auto"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"method": {"nmae": "lora"}}, "did you mean `name`"),
+        ({"trainig": {}}, "did you mean `training`"),
+        ({"training": {"learnin_rate": 1e-4}}, "did you mean `learning_rate`"),
+        ({"data": {"text_column": "x"}}, "did you mean `text_columns`"),
+    ],
+)
+def test_unknown_key_names_nearest(data, expected):
+    with pytest.raises(ConfigError, match=expected):
+        cfg(**data)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"training": {"learning_rate": "fast"}}, "training.learning_rate"),
+        ({"training": {"learning_rate": -1e-4}}, "training.learning_rate"),
+        ({"training": {"learning_rate": 0}}, "training.learning_rate"),
+        ({"training": {"num_train_epochs": 0}}, "training.num_train_epochs"),
+        ({"method": {"name": "qlora"}}, "method.name"),
+        ({"method": {"lora_r": 2.5}}, "method.lora_r"),
+        ({"hub": {"private": "yes"}}, "hub.private"),
+        ({"data": {"test_size": 1.5}}, "data.test_size"),
+        ({"model": {"name_or_path": "x", "max_length": [1]}}, "model.max_length"),
+    ],
+)
+def test_wrong_value_names_the_key(data, key):
+    with pytest.raises(ConfigError) as e:
+        cfg(**data)
+    assert f"`{key}`" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_trainingarguments_pass_through_and_its_typos():
+    c = cfg(training={"lr_scheduler_type": "cosine", "max_grad_norm": 0.5})
+    assert c.training.extra == {"lr_scheduler_type": "cosine", "max_grad_norm": 0.5}
+    with pytest.raises(ConfigError, match="lr_scheduler_type"):
+        cfg(training={"lr_sheduler_type": "cosine"})
+
+
+def test_tokens_are_refused_in_configs():
+    with pytest.raises(ConfigError, match="HF_TOKEN"):
+        cfg(hub={"token": "hf_abc"})
+
+
+def test_overrides_parse_yaml_values():
+    tree = parse_overrides(
+        ["--training.learning_rate=1e-4", "--method.name", "lora", "--data.text_columns=[a, b]"]
+    )
+    assert tree == {
+        "training": {"learning_rate": "1e-4"},
+        "method": {"name": "lora"},
+        "data": {"text_columns": ["a", "b"]},
+    }
+    c = config_from_dict(BASE, ["--training.learning_rate=1e-4", "--method.name=lora"])
+    assert c.training.learning_rate == pytest.approx(1e-4) and c.method.name == "lora"
+    with pytest.raises(ConfigError):
+        parse_overrides(["--training.learning_rate"])
+    with pytest.raises(ConfigError, match="did you mean"):
+        config_from_dict(BASE, ["--trainng.seed=1"])
+
+
+def test_cross_field_rules():
+    with pytest.raises(ConfigError, match="image-classification"):
+        cfg(method={"name": "probe_unfreeze"})
+    with pytest.raises(ConfigError, match="repo_id"):
+        cfg(hub={"push": True})
+    with pytest.raises(ConfigError, match="hub.repo_id"):
+        cfg(hub={"repo_id": "not a repo"})
+    with pytest.raises(ConfigError, match="model.name_or_path"):
+        config_from_dict({"task": "text-classification"})
+
+
+def test_round_trip_through_yaml(tmp_path):
+    c = cfg(
+        method={"name": "lora"},
+        training={"lr_scheduler_type": "cosine", "class_weights": "balanced"},
+        data={"text_columns": "note"},
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(c.to_dict()))
+    again = load_config(path)
+    again.name = c.name
+    assert dataclasses.asdict(again) == dataclasses.asdict(c)
+
+
+def test_load_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(listy)
+
+
+def test_every_field_has_help():
+    from fieldtune import config as c
+
+    for cls in (
+        c.ModelConfig,
+        c.DataConfig,
+        c.AugmentConfig,
+        c.MethodConfig,
+        c.TrainingConfig,
+        c.HubConfig,
+        RunConfig,
+    ):
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
+
+
+def test_errors_are_fieldtune_errors():
+    assert issubclass(ConfigError, FieldtuneError) and issubclass(ConfigError, ValueError)
