@@ -13,7 +13,7 @@ import torch
 
 from fieldtune.artifacts import model_dir_of
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
-from fieldtune.models import resolve_model_path
+from fieldtune.models import resolve_model_path, restore_custom_head
 from fieldtune.tasks import TASKS, Task
 
 
@@ -76,9 +76,13 @@ def load_for_inference(ref: str | Path, revision: str | None = None) -> Loaded:
             from peft import PeftModel
 
             base_model = auto.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+            restore_custom_head(
+                base_model, None
+            )  # its trained weights come with the adapter (modules_to_save)
             model = PeftModel.from_pretrained(base_model, model_dir)
         else:
             model = auto.from_pretrained(model_dir)
+            restore_custom_head(model, model_dir)
         processor = _load_processor(model_dir, task)
     except FieldtuneError:
         raise

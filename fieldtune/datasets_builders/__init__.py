@@ -5,16 +5,20 @@ Importing this package registers every built-in builder.
 
 from __future__ import annotations
 
-import contextlib
 
 from datasets import DatasetDict
 
 from fieldtune.config import DataConfig
-from fieldtune.datasets_builders import hs_codes, logistics_demand, text_table  # noqa: F401  (registration)
+from fieldtune.datasets_builders import (  # noqa: F401  (importing registers them)
+    cargo_images,
+    geology_images,
+    hs_codes,
+    image_folder,
+    logistics_demand,
+    text_table,
+)
 from fieldtune.datasets_builders.registry import builder_names, get_builder, register_builder
 
-with contextlib.suppress(ImportError):  # image builders register themselves when their module is present
-    from fieldtune.datasets_builders import cargo_images, geology_images, image_folder  # noqa: F401
 
 __all__ = ["build_dataset", "builder_names", "get_builder", "register_builder"]
 

@@ -63,6 +63,20 @@ class FieldTrainer(Trainer):
         return self.optimizer
 
 
+def keep_frozen_in_eval(model: nn.Module) -> None:
+    """Trainer calls model.train() every step; frozen parts stay in eval mode (BatchNorm statistics and
+    dropout untouched), as a frozen backbone should (and as the feature-cached probe assumes)."""
+    for module in _frozen_subtrees(model):
+        module.eval()
+
+
+def _frozen_subtrees(module: nn.Module) -> list[nn.Module]:
+    params = list(module.parameters())
+    if params and not any(p.requires_grad for p in params):
+        return [module]
+    return [m for child in module.children() for m in _frozen_subtrees(child)]
+
+
 def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict]:
     """Head at `lr`; block i of L (from the top) at lr * decay**i; embeddings and stem below the lowest block."""
     blocks = list(backbone_blocks(model))

@@ -1,0 +1,387 @@
+"""Image folders: one sub-folder per class (optionally inside train/validation/test), or a metadata file.
+
+Accepted layouts under `data.path`:
+
+```
+path/<class>/**/*.jpg                      class folders (nested folders belong to the class)
+path/train/<class>/..., path/test/<class>/  already split (validation|val|valid also accepted)
+path/metadata.csv | metadata.jsonl          columns file_name,label (data.image_column / data.label_column)
+```
+
+Every image is decoded once here, so a corrupt file fails the build with its name instead of failing
+training an hour later. Images that plain `PIL.Image.convert("RGB")` would get wrong (alpha, 16-bit,
+palette with transparency) are converted here and stored as PNG bytes; every other image is stored by
+path and turned into RGB when decoded (`datasets.Image(mode="RGB")`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features
+from datasets import Image as ImageFeature
+from datasets.table import InMemoryTable
+from PIL import Image, ImageOps
+
+from fieldtune.config import DataConfig
+from fieldtune.datasets_builders.registry import register_builder
+from fieldtune.datasets_builders.splits import split_dataset
+from fieldtune.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
+)
+JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx", ".ds_store", ".ipynb_checkpoints"})
+SPLIT_NAMES = {
+    "train": "train",
+    "test": "test",
+    "validation": "validation",
+    "val": "validation",
+    "valid": "validation",
+}
+METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
+# Modes whose plain `convert("RGB")` is right; these images are stored by path, not re-encoded.
+_PATH_SAFE_MODES = frozenset({"RGB", "L", "1", "CMYK", "YCbCr", "P"})
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL image to 8-bit RGB the way a person would expect to see it.
+
+    Transparent pixels become white (not black, as `convert("RGB")` leaves them), 16-bit and 32-bit
+    greyscale is scaled down instead of clipped, CMYK / palette / greyscale go through PIL.
+
+    Args:
+        image (`PIL.Image.Image`): the decoded image, any mode.
+
+    Returns:
+        `PIL.Image.Image`: an RGB image of the same size.
+
+    Example:
+        >>> to_rgb(Image.new("RGBA", (2, 2), (0, 0, 0, 0))).getpixel((0, 0))
+        (255, 255, 255)
+    """
+    mode = image.mode
+    if mode == "RGB" and "transparency" not in image.info:
+        return image
+    if mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(image).astype(np.float64)
+        top = float(arr.max()) if arr.size else 0.0
+        if mode == "F" and top <= 1.0:
+            arr = arr * 255.0  # float images in [0, 1]
+        elif mode.startswith("I;16") or 255 < top <= 65535:
+            arr = arr / 257.0  # the full 16-bit range maps onto 0..255
+        elif top > 65535:
+            arr = arr * (255.0 / top)
+        grey = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    return image.convert("RGB")
+
+
+def _inspect_image(path: Path) -> tuple[bytes | None, str | None]:
+    """Decode one file fully. Returns (PNG bytes when it needed our own RGB conversion, error)."""
+    try:
+        if path.stat().st_size == 0:
+            return None, "empty file"
+        with Image.open(path) as im:
+            safe = im.mode in _PATH_SAFE_MODES and "transparency" not in im.info
+            if safe:  # JPEG then decodes at 1/8 scale: still reads every byte, so truncation still shows
+                im.draft(None, (1, 1))
+            im.load()  # `Image.open` alone reads only the header and accepts truncated files
+            if safe:
+                return None, None
+            rgb = to_rgb(ImageOps.exif_transpose(im))
+    except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, DecompressionBomb)
+        reason = str(exc).split("\n")[0][:80] or type(exc).__name__
+        return None, reason
+    buf = io.BytesIO()
+    rgb.save(buf, format="PNG")
+    return buf.getvalue(), None
+
+
+def _natural_key(name: str) -> tuple[int, float, str]:
+    # "2" before "10" when class names are numbers; otherwise plain string order.
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def _is_junk(name: str) -> bool:
+    return name.startswith(".") or name.lower() in JUNK_NAMES
+
+
+class _Skipped(Counter):
+    """Counts of entries left out while walking, reported once as a warning."""
+
+    def report(self, root: Path) -> None:
+        if sum(self.values()):
+            parts = ", ".join(f"{n} {kind}" for kind, n in sorted(self.items()))
+            logger.warning("%s: skipped %d entries (%s)", root, sum(self.values()), parts)
+
+
+def _walk_images(folder: Path, skipped: _Skipped) -> list[Path]:
+    """All image files under `folder`, sorted, walking nested folders and leaving out junk."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        kept = sorted(d for d in dirs if not _is_junk(d))
+        skipped["hidden or system folders"] += len(dirs) - len(kept)
+        dirs[:] = kept
+        for name in files:
+            if _is_junk(name):
+                skipped["hidden or system files"] += 1
+            elif Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped["non-image files"] += 1
+            else:
+                found.append(Path(root) / name)
+    return sorted(found)
+
+
+def _subdirs(folder: Path, skipped: _Skipped) -> list[Path]:
+    out = []
+    for entry in sorted(folder.iterdir()):
+        if _is_junk(entry.name):
+            skipped["hidden or system folders" if entry.is_dir() else "hidden or system files"] += 1
+        elif entry.is_dir():
+            out.append(entry)
+    return out
+
+
+def _scan_class_folders(folder: Path, subdirs: list[Path], skipped: _Skipped) -> dict[str, list[Path]]:
+    classes = {sub.name: _walk_images(sub, skipped) for sub in subdirs}
+    loose = [p for p in folder.iterdir() if p.is_file() and not _is_junk(p.name)]
+    if loose:
+        skipped["files outside class folders"] += len(loose)
+    return classes
+
+
+def _scan_folders(root: Path, skipped: _Skipped) -> dict[str, dict[str, list[Path]]]:
+    """Return {split: {class: files}}; a single `train` split when the folder is not pre-split."""
+    top = _subdirs(root, skipped)
+    split_dirs = [d for d in top if d.name.lower() in SPLIT_NAMES]
+    if not split_dirs:
+        return {"train": _scan_class_folders(root, top, skipped)}
+    names = [SPLIT_NAMES[d.name.lower()] for d in split_dirs]
+    others = [d.name for d in top if d not in split_dirs]
+    if "train" not in names:
+        raise DataError(
+            f"{root} has split folder(s) {', '.join(d.name for d in split_dirs)} but no train/ folder; "
+            f"put the training images in {root}/train/<class>/."
+        )
+    if others:
+        raise DataError(
+            f"{root} mixes split folders with other folders ({', '.join(others[:5])}); move them into "
+            "train/, validation/ or test/ (or remove them)."
+        )
+    dupes = [n for n, c in Counter(names).items() if c > 1]
+    if dupes:
+        raise DataError(
+            f"{root} has several folders for the {dupes[0]} split; keep one of validation/, val/, valid/."
+        )
+    return {
+        SPLIT_NAMES[d.name.lower()]: _scan_class_folders(d, _subdirs(d, skipped), skipped) for d in split_dirs
+    }
+
+
+def _find_metadata(root: Path) -> Path | None:
+    found = [root / n for n in METADATA_NAMES if (root / n).is_file()]
+    if len(found) > 1:
+        raise DataError(f"{root} has both metadata.csv and metadata.jsonl; keep one of them.")
+    return found[0] if found else None
+
+
+def _read_metadata(meta: Path, config: DataConfig) -> dict[str, dict[str, list[Path]]]:
+    """Rows of `file_name,label` (and an optional `split` column) -> {split: {class: files}}."""
+    file_col = config.image_column or "file_name"
+    label_col = config.label_column or "label"
+    try:
+        if meta.suffix == ".csv":
+            table = pd.read_csv(meta, dtype=str, keep_default_na=False, sep=config.delimiter or ",")
+        else:
+            table = pd.read_json(meta, lines=True, dtype=False)
+    except Exception as exc:
+        raise DataError(f"{meta} cannot be read ({str(exc).splitlines()[0]}); fix the file format.") from exc
+    missing = [c for c in (file_col, label_col) if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"{meta} lacks column(s) {', '.join(missing)} (it has {', '.join(map(str, table.columns))}); "
+            "rename them or set data.image_column / data.label_column."
+        )
+    labels = table[label_col].map(
+        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    )
+    empty = [i + 2 for i, v in enumerate(labels) if not v.strip()]  # +2: header line and 1-based rows
+    if empty:
+        raise DataError(
+            f"{meta}: {len(empty)} row(s) without a label (lines {', '.join(map(str, empty[:5]))}); fill them in."
+        )
+    files = [meta.parent / str(f) for f in table[file_col]]
+    absent = [f for f in files if not f.is_file()]
+    if absent:
+        shown = ", ".join(_rel(f, meta.parent) for f in absent[:5])
+        raise DataError(
+            f"{meta} lists {len(absent)} file(s) that do not exist ({shown}); fix the paths or drop the rows."
+        )
+    splits_col = (
+        table["split"].map(lambda s: SPLIT_NAMES.get(str(s).lower(), "")) if "split" in table else None
+    )
+    out: dict[str, dict[str, list[Path]]] = {}
+    for i, (path, label) in enumerate(zip(files, labels, strict=True)):
+        split = splits_col.iloc[i] if splits_col is not None else "train"
+        if not split:
+            raise DataError(
+                f"{meta}: row {i + 2} has split {table['split'].iloc[i]!r}; use train, validation or test."
+            )
+        out.setdefault(split, {}).setdefault(label.strip(), []).append(path)
+    return out
+
+
+def _check_decodes(files: list[Path], root: Path) -> dict[Path, bytes]:
+    """Decode every image (threads: PIL releases the GIL); return the converted bytes per file."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(_inspect_image, files))
+    bad = [(f, err) for f, (_, err) in zip(files, results, strict=True) if err]
+    if bad:
+        shown = "; ".join(f"{_rel(f, root)} ({err})" for f, err in bad[:5])
+        raise DataError(
+            f"{root}: {len(bad)} image(s) cannot be decoded: {shown}; remove or fix them and run again."
+        )
+    return {f: data for f, (data, _) in zip(files, results, strict=True) if data is not None}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _check_class_sizes(classes: dict[str, list[Path]], root: Path) -> None:
+    if not any(classes.values()):
+        raise DataError(
+            f"no images found in {root}; put them in one sub-folder per class (or list them in metadata.csv) "
+            f"with extensions {', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ..."
+        )
+    if len(classes) < 2:
+        only = next(iter(classes))
+        raise DataError(f"{root} has a single class ({only}); a classifier needs at least two classes.")
+    small = {c: len(f) for c, f in classes.items() if len(f) < 2}
+    if small:
+        shown = ", ".join(f"{c} ({n})" for c, n in sorted(small.items())[:5])
+        raise DataError(
+            f"{root}: class(es) with fewer than 2 training images: {shown}; add images or remove the folder."
+        )
+
+
+def _to_dataset(classes: dict[str, list[Path]], names: list[str], converted: dict[Path, bytes]) -> Dataset:
+    index = {n: i for i, n in enumerate(names)}
+    rows = sorted((str(p), index[c], p) for c, files in classes.items() for p in files)
+    features = Features({"image": ImageFeature(mode="RGB"), "label": ClassLabel(names=names)})
+    # Built in Arrow directly: `Dataset.from_dict` would drop our converted bytes whenever the path
+    # exists on disk (datasets.Image.encode_example keeps only the path then).
+    table = pa.table(
+        {
+            "image": pa.array(
+                [{"bytes": converted.get(p), "path": s} for s, _, p in rows], type=features["image"].pa_type
+            ),
+            "label": pa.array([label for _, label, _ in rows], type=pa.int64()),
+        }
+    )
+    return Dataset(InMemoryTable(table), info=DatasetInfo(features=features))
+
+
+@register_builder("image_folder")
+def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
+    """Read a folder of images into a `DatasetDict` with `train`, `validation` and `test` splits.
+
+    Args:
+        config (`DataConfig`): `path` (folder, or a metadata.csv / metadata.jsonl file), `image_column` and
+            `label_column` (metadata column names, default `file_name` / `label`), `validation_size`,
+            `test_size` and `seed` (stratified splits carved from train when the folder has none).
+        task (`str`): must be `image-classification`.
+
+    Returns:
+        `DatasetDict`: features `{"image": datasets.Image(mode="RGB"), "label": datasets.ClassLabel}`;
+        class names are sorted (numbers in numeric order).
+
+    Raises:
+        `DataError`: missing path, no images, one class only, a class with fewer than 2 images, a bad
+            metadata file, or images that cannot be decoded (the first 5 are named).
+
+    Example:
+        >>> dd = build_image_folder(DataConfig(builder="image_folder", path="photos/"), "image-classification")
+        >>> dd["train"].features["label"].names
+        ['barrel', 'crate']
+    """
+    if task != "image-classification":
+        raise ConfigError(
+            f"data.builder image_folder makes image data but task is {task!r}; set task: image-classification."
+        )
+    if not config.path:
+        raise DataError("data.path is empty; point it at a folder of class sub-folders or a metadata.csv.")
+    # Absolute: the dataset stores file paths, and they must still resolve if the working folder changes.
+    path = Path(config.path).expanduser().absolute()
+    if not path.exists():
+        raise DataError(
+            f"data.path {path} does not exist; check the path (relative paths start from the working folder)."
+        )
+    if path.is_file() and path.name.lower().endswith((".csv", ".jsonl")):
+        meta: Path | None = path
+        root = path.parent
+    elif not path.is_dir():
+        raise DataError(
+            f"data.path {path} is not a folder; give the folder that holds one sub-folder per class."
+        )
+    else:
+        root = path
+        meta = _find_metadata(root)
+
+    skipped = _Skipped()
+    splits = _read_metadata(meta, config) if meta else _scan_folders(root, skipped)
+    skipped.report(root)
+    train_classes = splits.get("train", {})
+    _check_class_sizes(train_classes, root)
+
+    names = sorted({c for classes in splits.values() for c in classes}, key=_natural_key)
+    files = sorted({p for classes in splits.values() for fs in classes.values() for p in fs})
+    converted = _check_decodes(files, root)
+    if converted:
+        logger.info("%s: converted %d image(s) with alpha or 16-bit pixels to RGB", root, len(converted))
+    logger.info("%s: %d images in %d classes", root, len(files), len(names))
+
+    dd = DatasetDict({split: _to_dataset(classes, names, converted) for split, classes in splits.items()})
+    return split_dataset(dd, config.validation_size, config.test_size, config.seed, source=str(path))
+
+
+def image_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders into the sorted image files they hold (junk left out), for `predict`.
+
+    Args:
+        paths (`Iterable[str | Path]`): files or folders.
+
+    Returns:
+        `list[Path]`: image files, sorted, without hidden, system or non-image files.
+    """
+    out: list[Path] = []
+    skipped = _Skipped()
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(_walk_images(p, skipped))
+        elif p.suffix.lower() in IMAGE_EXTENSIONS and not _is_junk(p.name):
+            out.append(p)
+    return sorted(out)

@@ -1,0 +1,125 @@
+"""Images for training and inference: decode + resize once (cached), augment on tensors per step.
+
+Image size, mean and std come from the checkpoint's image processor; nothing here hard-codes them.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+
+from fieldtune.config import RunConfig
+from fieldtune.errors import DataError, ModelError
+from fieldtune.models import resolve_model_path
+from fieldtune.preparation import Prepared
+from fieldtune.preprocessing.images import (
+    ImageSpec,
+    decode_and_resize,
+    image_to_pixels,
+    make_image_collator,
+    resolve_image_spec,
+)
+from fieldtune.tasks import Task
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+
+def load_image_processor(path: str, revision: str | None = None) -> Any:
+    from transformers import AutoImageProcessor
+
+    try:
+        return AutoImageProcessor.from_pretrained(path, revision=revision)
+    except (OSError, ValueError) as e:
+        raise ModelError(
+            f"Cannot load an image processor from {path!r} ({str(e).splitlines()[0][:120]}); "
+            "a vision checkpoint needs preprocessor_config.json."
+        ) from None
+
+
+def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+    from fieldtune.trainers.vision import VisionTrainer
+
+    processor = load_image_processor(resolve_model_path(config.model.name_or_path), config.model.revision)
+    spec = resolve_image_spec(processor, config.data.image_size)
+    pixels = decode_and_resize(dd, spec)
+    train_collator = make_image_collator(spec, config.data.augment, train=True)
+    eval_collator = make_image_collator(spec, None, train=False)
+    return Prepared(
+        dataset=pixels,
+        collator=train_collator,
+        processor=processor,
+        trainer_class=VisionTrainer,
+        trainer_kwargs={"eval_collator": eval_collator, "method": config.method},
+        sample_plot=lambda raw_test, predicted, labels, path: plot_samples(raw_test, predicted, labels, path),
+    )
+
+
+def image_files(source: str) -> list[Path]:
+    """One image, every image under a folder (recursively, junk skipped), or a glob."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+    else:
+        files = sorted(
+            Path(p) for p in glob.glob(source, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES
+        )
+    if not files:
+        raise DataError(
+            f"--input {source}: no images found (a file, a folder or a glob like 'photos/*.jpg')."
+        )
+    return files
+
+
+def _spec(loaded: Any) -> ImageSpec:
+    return resolve_image_spec(loaded.processor, None)
+
+
+def image_batches_from_files(loaded: Any, files: Sequence[Path], batch_size: int = 32) -> Iterator[dict]:
+    spec = _spec(loaded)
+    collate = make_image_collator(spec, None, train=False)
+    for i in range(0, len(files), batch_size):
+        rows = []
+        for f in files[i : i + batch_size]:
+            try:
+                rows.append({"pixel_values": image_to_pixels(f, spec)})
+            except Exception as e:  # PIL raises many types for a bad file
+                raise DataError(
+                    f"Cannot decode image {f} ({type(e).__name__}); remove or fix the file."
+                ) from None
+        yield collate(rows)
+
+
+def image_batches(loaded: Any, ds: Dataset, batch_size: int = 32) -> Iterator[dict]:
+    """Batches of a builder's split (an `image` column) for evaluation."""
+    spec = _spec(loaded)
+    collate = make_image_collator(spec, None, train=False)
+    raw = ds.cast_column("image", type(ds.features["image"])(decode=False))
+    for i in range(0, len(raw), batch_size):
+        rows = [
+            {"pixel_values": image_to_pixels(r["image"], spec)}
+            for r in raw.select(range(i, min(i + batch_size, len(raw))))
+        ]
+        yield collate(rows)
+
+
+def plot_samples(
+    raw_test: Dataset, predicted: Sequence[str], label_names: Sequence[str] | None, path: Path, n: int = 24
+) -> None:
+    from fieldtune.plots import plot_image_samples
+
+    count = min(n, len(raw_test))
+    images = [raw_test[i]["image"].convert("RGB") for i in range(count)]
+    true = [label_names[raw_test[i]["label"]] for i in range(count)] if label_names else ["?"] * count
+    plot_image_samples(images, true, list(predicted[:count]), path)

@@ -1,0 +1,423 @@
+"""Image preprocessing built for speed: decode and resize once (cached), augment per batch with torch ops.
+
+```
+DatasetDict(image, label) --decode_and_resize--> DatasetDict(pixel_values uint8 (3,S,S), label)   [once, on disk]
+list of rows --make_image_collator--> {"pixel_values": float (B,3,S,S) channels_last, "labels": long (B,)}
+```
+
+Size, mean, std and resampling come from the checkpoint's image processor (`resolve_image_spec`), so
+no task file hard-codes ImageNet statistics. No torchvision: PIL resizes once, torch ops augment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import Array3D, Dataset, DatasetDict
+from datasets import Image as ImageFeature
+from PIL import Image, ImageOps
+
+from fieldtune.config import AugmentConfig
+from fieldtune.datasets_builders.image_folder import to_rgb
+from fieldtune.datasets_builders.synthetic_images import cache_root
+from fieldtune.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+# Part of the pixel cache key: bump when decode/resize output changes for the same inputs.
+PIXELS_VERSION = 1
+DEFAULT_SIZE = 224
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How images enter the model.
+
+    Args:
+        size (`int`): side of the square model input.
+        mean (`tuple[float, float, float]`): per-channel mean on the [0, 1] scale.
+        std (`tuple[float, float, float]`): per-channel standard deviation on the [0, 1] scale.
+        resample (`int`, *optional*, defaults to `PIL.Image.Resampling.BILINEAR`): PIL filter for resizing.
+        resize_size (`int`, *optional*): shorter side before the centre crop to `size` (e.g. 256 for a
+            224 crop); defaults to `size`.
+    """
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resample: int = int(Image.Resampling.BILINEAR)
+    resize_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.resize_size is None:
+            object.__setattr__(self, "resize_size", self.size)
+        if self.resize_size < self.size:
+            raise ValueError(f"resize_size {self.resize_size} is smaller than the crop size {self.size}")
+
+
+def _three(value: Any, fallback: list[float]) -> tuple[float, float, float]:
+    if value is None:
+        value = fallback
+    if isinstance(value, (int, float)):
+        value = [value] * 3
+    a, b, c = (float(v) for v in value)
+    return (a, b, c)
+
+
+def _edge(size: Any, key: str) -> int | None:
+    if size is None:
+        return None
+    if isinstance(size, (int, float)):
+        return int(size)
+    value = size.get(key)
+    return int(value) if value else None
+
+
+def resolve_image_spec(image_processor: Any, override_size: int | None = None) -> ImageSpec:
+    """Read input size, normalisation and resampling from a transformers image processor.
+
+    Handles `size={"height", "width"}` (ViT), `size={"shortest_edge"}` + `crop_pct` (ConvNeXT, ResNet:
+    resize to `size / crop_pct`, crop `size`), and `crop_size` (MobileNetV2, BEiT, CLIP: resize to
+    `size`, crop `crop_size`). ImageNet statistics are used only when the processor has none.
+
+    Args:
+        image_processor (`BaseImageProcessor`, `Mapping` or `None`): e.g. from `AutoImageProcessor`, or its
+            config dict; `None` gives the fallback (224, ImageNet mean/std).
+        override_size (`int`, *optional*): model input side to use instead (`data.image_size`); the
+            resize-to-crop ratio of the processor is kept.
+
+    Returns:
+        `ImageSpec`
+
+    Example:
+        >>> from transformers import ViTImageProcessor
+        >>> resolve_image_spec(ViTImageProcessor(size={"height": 32, "width": 32})).size
+        32
+    """
+    from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    proc = image_processor
+
+    def get(key: str) -> Any:
+        return proc.get(key) if isinstance(proc, Mapping) else getattr(proc, key, None)
+
+    size, crop = get("size"), get("crop_size")
+    shortest, height, width = _edge(size, "shortest_edge"), _edge(size, "height"), _edge(size, "width")
+    if crop is not None and get("do_center_crop") is not False and _edge(crop, "height"):
+        target = _edge(crop, "height") or DEFAULT_SIZE
+        resize = shortest or height or target
+    elif shortest:
+        target = shortest
+        crop_pct = get("crop_pct")
+        # ConvNeXT's rule: below 384 the image is resized to size / crop_pct and centre-cropped.
+        resize = int(target / crop_pct) if crop_pct and target < 384 else target
+    elif height:
+        if width and width != height:
+            logger.warning(
+                "image processor size %sx%s is not square; using %d x %d", height, width, height, height
+            )
+        target = resize = height
+    else:
+        if proc is not None:
+            logger.warning("image processor %s has no size; using %d", type(proc).__name__, DEFAULT_SIZE)
+        target = resize = DEFAULT_SIZE
+    if override_size:
+        resize = max(override_size, round(override_size * resize / target))
+        target = override_size
+    normalise = get("do_normalize") is not False
+    mean = _three(get("image_mean"), IMAGENET_DEFAULT_MEAN) if normalise else (0.0, 0.0, 0.0)
+    std = _three(get("image_std"), IMAGENET_DEFAULT_STD) if normalise else (1.0, 1.0, 1.0)
+    resample = get("resample")
+    try:
+        resample = int(resample) if resample is not None else int(Image.Resampling.BILINEAR)
+    except (TypeError, ValueError):  # e.g. a torchvision InterpolationMode from a fast processor
+        resample = int(Image.Resampling.BILINEAR)
+    return ImageSpec(size=target, mean=mean, std=std, resample=resample, resize_size=max(resize, target))
+
+
+# --------------------------------------------------------------------------- decode + resize, once
+
+
+def _open(source: Any) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, Mapping):  # datasets.Image(decode=False) rows: {"bytes", "path"}
+        source = source.get("bytes") or source.get("path")
+    if isinstance(source, (bytes, bytearray)):
+        return Image.open(io.BytesIO(source))
+    return Image.open(source)
+
+
+def image_to_pixels(image: Any, spec: ImageSpec) -> np.ndarray:
+    """Decode one image, make it RGB, resize the shorter side to `spec.resize_size`, centre-crop `spec.size`.
+
+    Args:
+        image (`PIL.Image.Image`, `str`, `Path`, `bytes` or `{"bytes", "path"}`): the image or where it is.
+        spec (`ImageSpec`): target size and resampling filter.
+
+    Returns:
+        `np.ndarray`: uint8, shape (3, size, size).
+    """
+    im = _open(image)
+    r, s = spec.resize_size, spec.size
+    # JPEG can decode at 1/2, 1/4 or 1/8 scale in the DCT: large photos decode several times faster.
+    im.draft(None, (r, r))
+    im = to_rgb(ImageOps.exif_transpose(im))
+    w, h = im.size
+    side = min(w, h) * s / r  # the crop, measured in source pixels
+    left, top = (w - side) / 2, (h - side) / 2
+    # Resizing only the crop box is the same as resize-then-crop, without resizing pixels thrown away.
+    out = im.resize(
+        (s, s), resample=Image.Resampling(spec.resample), box=(left, top, left + side, top + side)
+    )
+    return np.asarray(out, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def _file_stats(ds: Dataset, h: Any) -> None:
+    """Add size and mtime of every image stored by path, so a file changed in place is decoded again."""
+    column = ds.data.column("image")  # the whole underlying table: a superset of the rows, never copied
+    for chunk in column.chunks:
+        for path, has_bytes in zip(
+            chunk.field("path").to_pylist(), chunk.field("bytes").is_valid().to_pylist(), strict=True
+        ):
+            if has_bytes or not path:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                raise DataError(f"image {path} is gone since the dataset was built; rebuild it.") from None
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+
+
+def _cache_key(ds: Dataset, spec: ImageSpec) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([PIXELS_VERSION, ds._fingerprint, dataclasses.asdict(spec)], sort_keys=True).encode())
+    _file_stats(ds, h)
+    return h.hexdigest()[:32]
+
+
+def decode_and_resize(dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None = None) -> DatasetDict:
+    """Decode every image once into a uint8 `pixel_values` column, cached on disk.
+
+    The result of each split is written to `cache_dir/pixels-<split>-<key>.arrow`, the key hashing the
+    dataset fingerprint, the spec and the size/mtime of every image file, so a second run (or a
+    second model with the same input size) reads the arrays back instead of decoding again.
+
+    Args:
+        dd (`DatasetDict`): splits with an `image` column (`datasets.Image`).
+        spec (`ImageSpec`): from `resolve_image_spec`.
+        cache_dir (`Path`, *optional*): where the arrays go; defaults to `$FIELDTUNE_CACHE/pixels`.
+
+    Returns:
+        `DatasetDict`: `pixel_values` (`Array3D((3, S, S), "uint8")`), `label` and any other column kept,
+        `image` dropped; formatted so rows give `pixel_values` as a uint8 numpy array.
+
+    Example:
+        >>> pixels = decode_and_resize(dd, resolve_image_spec(processor))
+        >>> pixels["train"][0]["pixel_values"].shape
+        (3, 224, 224)
+    """
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "pixels"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = {}
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        # Threads, not processes: PIL releases the GIL while decoding and resizing.
+        def convert(batch: dict[str, list]) -> dict[str, np.ndarray]:
+            arrays = list(pool.map(lambda im: image_to_pixels(im, spec), batch["image"]))
+            return {"pixel_values": np.array(arrays, dtype=np.uint8).reshape(-1, 3, spec.size, spec.size)}
+
+        for split, ds in dd.items():
+            if "image" not in ds.column_names:
+                raise DataError(f"the {split} split has no `image` column ({', '.join(ds.column_names)}).")
+            raw = ds.cast_column("image", ImageFeature(decode=False))
+            key = _cache_key(raw, spec)
+            cache_file = cache_dir / f"pixels-{split}-{key}.arrow"
+            if cache_file.exists():
+                logger.info("%s: reading decoded images from %s", split, cache_file)
+            features = raw.features.copy()
+            del features["image"]
+            features["pixel_values"] = Array3D(shape=(3, spec.size, spec.size), dtype="uint8")
+            mapped = raw.map(
+                convert,
+                batched=True,
+                batch_size=64,
+                writer_batch_size=256,
+                remove_columns=["image"],
+                features=features,
+                cache_file_name=str(cache_file),
+                load_from_cache_file=True,
+                new_fingerprint=key,  # our key already covers what datasets would hash
+                desc=f"Decoding {split} images to {spec.size}px",
+            )
+            # Without this the numpy/torch formatters turn uint8 arrays into int64 (8x the bytes).
+            out[split] = mapped.with_format(
+                "numpy", columns=["pixel_values"], output_all_columns=True, dtype=np.uint8
+            )
+    return DatasetDict(out)
+
+
+# --------------------------------------------------------------------------- batches and augmentation
+
+
+def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Shorter side to `size`, centre crop: for rows that did not go through `decode_and_resize`."""
+    h, w = x.shape[-2:]
+    if (h, w) == (size, size):
+        return x
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    x = F.interpolate(x[None].float(), size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)[0]
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return x[:, top : top + size, left : left + size]
+
+
+def _uniform(g: torch.Generator, low: float, high: float, n: int = 1) -> torch.Tensor:
+    return torch.rand(n, generator=g) * (high - low) + low
+
+
+def _random_resized_crop(x: torch.Tensor, scale_min: float, g: torch.Generator) -> torch.Tensor:
+    """Random area in [scale_min, 1] and aspect in [3/4, 4/3], resized back to the input size."""
+    _, h, w = x.shape
+    for _ in range(10):
+        target = h * w * float(_uniform(g, min(1.0, scale_min), 1.0))
+        ratio = math.exp(float(_uniform(g, math.log(3 / 4), math.log(4 / 3))))
+        cw, ch = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
+        if 0 < cw <= w and 0 < ch <= h:
+            i = int(torch.randint(0, h - ch + 1, (1,), generator=g))
+            j = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+            crop = x[None, :, i : i + ch, j : j + cw]
+            return F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
+    return x  # no valid box in 10 tries (extreme settings): keep the whole image
+
+
+class ImageCollator:
+    """Stack rows into a normalised channels-last batch; augment per sample when training.
+
+    Args:
+        spec (`ImageSpec`): input size and normalisation.
+        augment (`AugmentConfig`, *optional*): training augmentation; ignored when `train` is False.
+        train (`bool`, *optional*, defaults to `False`): eval batches are deterministic.
+        seed (`int`, *optional*): fixed seed; by default the generator follows `torch.initial_seed()`,
+            which `transformers.set_seed` sets and every DataLoader worker derives its own from.
+    """
+
+    def __init__(
+        self,
+        spec: ImageSpec,
+        augment: AugmentConfig | None = None,
+        train: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.augment = augment if train else None
+        self.seed = seed
+        std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
+        # (x / 255 - mean) / std folded into one multiply-add.
+        self._scale = 1.0 / (255.0 * std)
+        self._shift = -torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1) / std
+        self._gen: torch.Generator | None = None
+        self._gen_key: tuple[int, ...] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_gen"], state["_gen_key"] = None, None  # each worker process seeds its own
+        return state
+
+    def _generator(self) -> torch.Generator:
+        info = torch.utils.data.get_worker_info()
+        key = (torch.initial_seed(),) if self.seed is None else (self.seed, info.id if info else 0)
+        if key != self._gen_key:  # a new process, worker or `set_seed`: restart the stream
+            seed = key[0] if len(key) == 1 else (key[0] * 1_000_003 + key[1]) % (2**63)
+            self._gen, self._gen_key = torch.Generator().manual_seed(seed), key
+        assert self._gen is not None
+        return self._gen
+
+    def _pixels(self, row: Mapping[str, Any]) -> torch.Tensor:
+        value = row.get("pixel_values")
+        if value is None:
+            if "image" not in row:
+                raise DataError(f"a batch row has no `pixel_values` or `image` (keys: {', '.join(row)}).")
+            value = image_to_pixels(row["image"], self.spec)
+        if not isinstance(value, torch.Tensor):
+            value = torch.from_numpy(np.ascontiguousarray(np.asarray(value)))
+        return _fit(value, self.spec.size).float()
+
+    def _augment(self, images: list[torch.Tensor]) -> torch.Tensor:
+        aug, g = self.augment, self._generator()
+        assert aug is not None
+        if aug.random_resized_crop:
+            x = torch.stack([_random_resized_crop(im, aug.crop_scale_min, g) for im in images])
+        else:
+            x = torch.stack(images)
+        n = x.shape[0]
+        if aug.horizontal_flip:
+            flip = torch.rand(n, generator=g) < 0.5
+            x[flip] = x[flip].flip(-1)
+        if aug.vertical_flip:
+            flip = torch.rand(n, generator=g) < 0.5
+            x[flip] = x[flip].flip(-2)
+        if aug.rotate90:
+            turns = torch.randint(0, 4, (n,), generator=g)
+            for k in (1, 2, 3):
+                pick = turns == k
+                if pick.any():
+                    x[pick] = torch.rot90(x[pick], k, dims=(-2, -1))
+        if aug.color_jitter > 0:
+            s = aug.color_jitter
+            factors = _uniform(g, max(0.0, 1.0 - s), 1.0 + s, 3 * n).view(3, n, 1, 1, 1)
+            brightness, contrast, saturation = factors.unbind(0)
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = x * brightness
+            grey = (x * weights).sum(1, keepdim=True)
+            mean = grey.mean((2, 3), keepdim=True)
+            x = (x - grey) * saturation + grey  # saturation around each pixel's grey
+            x = (x - mean) * contrast + mean  # contrast around the image's mean grey
+            x = x.clamp_(0.0, 255.0)
+        return x
+
+    def __call__(self, rows: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        images = [self._pixels(row) for row in rows]
+        x = self._augment(images) if self.augment is not None else torch.stack(images)
+        x = x.mul_(self._scale).add_(self._shift)
+        batch = {"pixel_values": x.contiguous(memory_format=torch.channels_last)}
+        labels = [row.get("labels", row.get("label")) for row in rows]
+        if labels and all(label is not None for label in labels):
+            batch["labels"] = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        return batch
+
+
+def make_image_collator(
+    spec: ImageSpec, augment: AugmentConfig | None, train: bool, *, seed: int | None = None
+) -> Callable[[list[dict]], dict]:
+    """Build the `data_collator` for image batches.
+
+    Args:
+        spec (`ImageSpec`): from `resolve_image_spec`.
+        augment (`AugmentConfig`, *optional*): `data.augment`; used only when `train` is True.
+        train (`bool`): training batches are augmented; evaluation batches are deterministic.
+        seed (`int`, *optional*): fix the augmentation stream instead of following `torch.initial_seed()`.
+
+    Returns:
+        `Callable[[list[dict]], dict]`: rows with `pixel_values` (uint8 (3,H,W)) or `image`, and
+        `label`/`labels` -> `{"pixel_values": float (B,3,S,S) channels_last, "labels": long (B,)}`.
+
+    Example:
+        >>> collate = make_image_collator(spec, AugmentConfig(), train=True)
+        >>> collate([pixels["train"][i] for i in range(8)])["pixel_values"].shape
+        torch.Size([8, 3, 224, 224])
+    """
+    return ImageCollator(spec, augment, train, seed=seed)

@@ -1,0 +1,230 @@
+"""`VisionTrainer`: image classification on top of `FieldTrainer`.
+
+What differs from text:
+- evaluation batches use the deterministic eval transform (training batches are augmented);
+- a frozen backbone (`probe`, and phase 1 of `probe_unfreeze`) is run once over the data: the pooled
+  features (the head's input) are cached and the head is trained on them by an inner `FieldTrainer`
+  over a `HeadModel` that shares the head's parameters: the same head as training through the frozen
+  backbone without augmentation, many times faster;
+- `probe_unfreeze`: phase 1 trains the head only (E1 epochs at lr1), phase 2 unfreezes the top K
+  blocks / stages and trains them with the head at the recipe's learning rate, in one run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch import nn
+from transformers import TrainingArguments
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.trainer_utils import TrainOutput
+
+from fieldtune.config import MethodConfig
+from fieldtune.models import backbone_blocks, find_head
+from fieldtune.trainers.base import FieldTrainer
+
+logger = logging.getLogger(__name__)
+PHASE1_DONE = "phase1_head.pt"  # written when phase 1 finished: a resumed run skips it
+
+
+class HeadModel(nn.Module):
+    """The classification head alone, fed cached features; shares its parameters with the full model."""
+
+    def __init__(self, head: nn.Module, num_labels: int) -> None:
+        super().__init__()
+        self.head = head
+        self.num_labels = num_labels
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
+        logits = self.head(features)
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def _collate_features(rows: list[dict]) -> dict:
+    batch = {"features": torch.stack([torch.as_tensor(r["features"]) for r in rows]).float()}
+    if "label" in rows[0]:
+        batch["labels"] = torch.tensor([int(r["label"]) for r in rows])
+    return batch
+
+
+class VisionTrainer(FieldTrainer):
+    def __init__(
+        self, *args: Any, eval_collator: Any = None, method: MethodConfig | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.eval_collator = eval_collator
+        self.method = method or MethodConfig()
+
+    @contextlib.contextmanager
+    def _eval_transforms(self):
+        train_collator = self.data_collator
+        self.data_collator = self.eval_collator or train_collator
+        try:
+            yield
+        finally:
+            self.data_collator = train_collator
+
+    def get_eval_dataloader(self, eval_dataset: Any = None):
+        with self._eval_transforms():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset: Any):
+        with self._eval_transforms():
+            return super().get_test_dataloader(test_dataset)
+
+    # ------------------------------------------------------------------ phases
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
+        name = self.method.name
+        # Features extracted on one rank would be a shard of the data: several processes train end to end.
+        cached = self.method.feature_cache and self.args.world_size == 1
+        if name == "probe" and cached:
+            return self.train_head_on_features(self.args.num_train_epochs, self.args.learning_rate)
+        if name != "probe_unfreeze":
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        phase1 = self._phase1_file()
+        if resume_from_checkpoint and phase1.is_file():
+            logger.info("Phase 1 (head only) already done: loading the head from %s", phase1)
+            self._head_module().load_state_dict(torch.load(phase1, weights_only=True))
+            phase1_logs: list[dict] = []
+        else:
+            resume_from_checkpoint = None  # checkpoints belong to phase 2; none exist before it
+            self.run_phase1(cached)
+            phase1_logs = [{**h, "phase": 1} for h in self.state.log_history]
+            if self.args.process_index == 0:
+                phase1.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(self._head_module().state_dict(), phase1)
+        self.unfreeze_top(self.method.trainable_layers)
+        out = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        self.state.log_history = phase1_logs + [{**h, "phase": 2} for h in self.state.log_history]
+        return out
+
+    def run_phase1(self, cached: bool) -> None:
+        """Head only, at the probe learning rate, for `probe_epochs`."""
+        if cached:
+            self.train_head_on_features(
+                self.method.probe_epochs, self.method.probe_learning_rate, head_only=True
+            )
+            return
+        main = (self.args.num_train_epochs, self.args.learning_rate)
+        self.args.num_train_epochs, self.args.learning_rate = (
+            self.method.probe_epochs,
+            self.method.probe_learning_rate,
+        )
+        try:
+            super().train()
+        finally:
+            self.args.num_train_epochs, self.args.learning_rate = main
+            self.optimizer, self.lr_scheduler = None, None
+
+    def unfreeze_top(self, k: int) -> None:
+        """Phase 2: the top `k` blocks / stages and the head train; a fresh optimizer sees them."""
+        blocks = backbone_blocks(self.model)
+        for block in list(blocks)[len(blocks) - k :] if k else []:
+            for p in block.parameters():
+                p.requires_grad = True
+        self.optimizer, self.lr_scheduler = None, None
+
+    def _phase1_file(self):
+        from pathlib import Path
+
+        return Path(self.args.output_dir) / PHASE1_DONE
+
+    def _head_module(self) -> nn.Module:
+        head = find_head(self.model)
+        return self.model.get_submodule(head[-1])
+
+    @torch.no_grad()
+    def pooled_features(self, dataset: Dataset) -> np.ndarray:
+        """Run the frozen model once over `dataset` (eval transform) and keep the head's input."""
+        head = self._head_module()
+        captured: list[torch.Tensor] = []
+        hook = head.register_forward_pre_hook(
+            lambda _m, inputs: captured.append(inputs[0].detach().float().cpu())
+        )
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for batch in self.get_test_dataloader(dataset):
+                batch = self._prepare_inputs(batch)
+                batch.pop("labels", None)
+                with self.autocast_smart_context_manager():
+                    self.model(**batch)
+        finally:
+            hook.remove()
+            self.model.train(was_training)
+        return torch.cat(captured).numpy()
+
+    def train_head_on_features(
+        self, epochs: float, learning_rate: float, head_only: bool = False
+    ) -> TrainOutput:
+        """Cache pooled features, then train the head on them with an inner `FieldTrainer`."""
+        start = time.perf_counter()
+        head = self._head_module()
+        for p in self.model.parameters():
+            p.requires_grad = False
+        for p in head.parameters():
+            p.requires_grad = True
+        train = Dataset.from_dict(
+            {"features": self.pooled_features(self.train_dataset), "label": self.train_dataset["label"]}
+        )
+        evals = None
+        if self.eval_dataset is not None:
+            evals = Dataset.from_dict(
+                {"features": self.pooled_features(self.eval_dataset), "label": self.eval_dataset["label"]}
+            )
+        extract_s = time.perf_counter() - start
+        args = self.args.to_dict()
+        for key in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+            args.pop(key, None)
+        args.update(
+            {
+                "output_dir": str(self._phase1_file().parent / "head"),
+                "num_train_epochs": epochs,
+                "learning_rate": learning_rate,
+                # the same model selection as end-to-end training: best epoch on validation restored
+                "save_strategy": "epoch" if evals is not None else "no",
+                "save_total_limit": 1,
+                "load_best_model_at_end": evals is not None and self.args.load_best_model_at_end,
+                "eval_strategy": "epoch" if evals is not None else "no",
+                "per_device_train_batch_size": self.args.per_device_train_batch_size,
+                "per_device_eval_batch_size": self.args.per_device_eval_batch_size,
+                "dataloader_num_workers": 0,
+                "train_sampling_strategy": "random",
+            }
+        )
+        args = {
+            k: v
+            for k, v in args.items()
+            if k in TrainingArguments.__dataclass_fields__ and TrainingArguments.__dataclass_fields__[k].init
+        }
+        head_model = HeadModel(head, self.model.config.num_labels)
+        inner = FieldTrainer(
+            model=head_model,
+            args=TrainingArguments(**args),
+            train_dataset=train,
+            eval_dataset=evals,
+            data_collator=_collate_features,
+            compute_metrics=self.compute_metrics,
+            class_weights=self.class_weights,
+        )
+        out = inner.train()
+        self.state.log_history = list(inner.state.log_history)
+        runtime = time.perf_counter() - start
+        n = len(train) * epochs
+        metrics = {
+            **out.metrics,
+            "train_runtime": runtime,
+            "train_samples_per_second": n / runtime,
+            "feature_extraction_s": extract_s,
+        }
+        if not head_only:
+            self.state.global_step = out.global_step
+        return TrainOutput(out.global_step, out.training_loss, metrics)

@@ -1,0 +1,123 @@
+"""The command line: one-line errors with exit code 2 and no traceback; --debug shows it; recipes validate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fieldtune.cli import main
+from fieldtune.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted(
+    (REPO / "configs").glob("[!ab]*/*.yaml")
+)  # accelerate/ and benchmarks/ hold other kinds of YAML
+
+
+def test_user_error_is_one_line_exit_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: text-classification\nmodel: {name_or_path: x}\ntraining: {learnin_rate: 0.1}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fieldtune", "train", str(bad)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "learning_rate" in proc.stderr
+    debug = subprocess.run(
+        [sys.executable, "-m", "fieldtune", "--debug", "train", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["train", "missing.yaml"], "does not exist"),
+        (["evaluate", "no/such/run/dir"], "does not exist"),
+        (["predict", "nowhere", "--input", "x"], "does not exist"),
+        (["export", "nowhere", "--out", "o"], "--merge"),
+        (["push", "nowhere", "--repo-id", "not a repo"], "repo"),
+        (["leaderboard"], "run directories"),
+        (["frobnicate"], "invalid choice"),
+        (["train"], "required"),
+    ],
+)
+def test_error_messages(argv, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1, err
+
+
+def test_missing_model_path_is_one_line(tmp_path, capsys, demand_csv):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"task: text-classification\nmodel: {{name_or_path: ./no-such-model}}\ndata: {{path: {demand_csv}, text_columns: [note], label_column: demand_level}}\n"
+    )
+    assert main(["train", str(cfg), "--output-dir", str(tmp_path / "run")]) == 2
+    assert "no-such-model" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_wrong_model_type_for_task(tmp_path, capsys, demand_csv):
+    from transformers import ViTConfig, ViTModel
+
+    vit = tmp_path / "vit"
+    ViTModel(
+        ViTConfig(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            image_size=32,
+            patch_size=8,
+        )
+    ).save_pretrained(vit)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"task: text-classification\nmodel: {{name_or_path: {vit}}}\ndata: {{path: {demand_csv}, text_columns: [note], label_column: demand_level}}\n"
+    )
+    assert main(["train", str(cfg), "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot" in err.lower() or "tokenizer" in err.lower()
+    assert not (tmp_path / "run").exists()
+
+
+def test_lora_target_that_does_not_exist(tiny_bert, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"task: text-classification\nmodel: {{name_or_path: {tiny_bert}}}\ndata: {{builder: logistics_demand, num_samples: 60}}\nmethod: {{name: lora, target_modules: [q_proj]}}\n"
+    )
+    assert main(["train", str(cfg), "--output-dir", str(tmp_path / "run")]) == 2
+    assert "q_proj" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shipped_recipe_validates(recipe):
+    config = load_config(recipe)
+    assert config.model.name_or_path and config.name == recipe.stem
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe", [r for r in RECIPES if r.parent.name in ("demo", "logistics", "seeds")], ids=lambda p: p.stem
+)
+def test_every_text_recipe_runs_on_a_tiny_model(recipe, tiny_bert, hs_table, tmp_path):
+    """Each shipped recipe, its backbone swapped for the tiny BERT, trains a step and writes a run."""
+    from fieldtune.run import run
+
+    config = load_config(recipe)
+    if config.task == "image-classification":
+        pytest.skip("image recipes run in the vision tests")
+    overrides = ["--model.name_or_path=" + str(tiny_bert), "--training.max_steps=2", "--data.num_samples=90"]
+    if config.data.builder == "hs_codes":
+        overrides.append(f"--data.path={hs_table}")
+    config = load_config(recipe, overrides)
+    result = run(config, output_dir=tmp_path / recipe.stem)
+    assert (result.run_dir / "eval_results.json").is_file()

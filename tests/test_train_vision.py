@@ -1,0 +1,255 @@
+"""Image classification end to end on tiny random ViT / ResNet / MobileNetV2 with generated images."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fieldtune.config import config_from_dict
+from fieldtune.inference import load_for_inference, predict_logits
+from fieldtune.preparation_images import image_batches_from_files, image_files
+from fieldtune.run import run
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_vision(folder, family):
+    from transformers import (
+        MobileNetV2Config,
+        MobileNetV2ForImageClassification,
+        MobileNetV2ImageProcessor,
+        ResNetConfig,
+        ResNetForImageClassification,
+        ViTConfig,
+        ViTForImageClassification,
+        ViTImageProcessor,
+    )
+
+    torch.manual_seed(0)
+    if family == "vit":
+        model = ViTForImageClassification(
+            ViTConfig(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                image_size=32,
+                patch_size=8,
+            )
+        )
+        processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    elif family == "resnet":
+        model = ResNetForImageClassification(
+            ResNetConfig(
+                embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=2
+            )
+        )
+        processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    else:
+        model = MobileNetV2ForImageClassification(
+            MobileNetV2Config(depth_multiplier=0.25, image_size=32, num_labels=2)
+        )
+        processor = MobileNetV2ImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def backbones(tmp_path_factory):
+    return {f: tiny_vision(tmp_path_factory.mktemp(f), f) for f in ("vit", "resnet", "mobilenet")}
+
+
+def vision_config(model_dir, method_name="full", **extra):
+    data = {"builder": "geology_images", "num_samples": 96, "seed": 0, **extra.pop("data", {})}
+    method_cfg = {
+        "name": method_name,
+        "lora_r": 4,
+        "trainable_layers": 1,
+        "probe_epochs": 2,
+        "probe_learning_rate": 5e-3,
+        **extra.pop("method", {}),
+    }
+    training = {
+        "num_train_epochs": 2,
+        "learning_rate": 2e-3,
+        "per_device_train_batch_size": 16,
+        "seed": 0,
+        **extra.pop("training", {}),
+    }
+    return config_from_dict({"task": "image-classification", "name": "v", "model": {"name_or_path": str(model_dir), **extra.pop("model", {})},
+                             "data": data, "method": method_cfg, "training": training})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("family", "method"),
+    [
+        ("vit", "full"),
+        ("resnet", "full"),
+        ("mobilenet", "full"),
+        ("vit", "probe_unfreeze"),
+        ("resnet", "freeze"),
+    ],
+)
+def test_train_writes_run_directory(backbones, family, method, tmp_path):
+    result = run(vision_config(backbones[family], method), output_dir=tmp_path / "run")
+    d = result.run_dir
+    for name in (
+        "plots/confusion_matrix.png",
+        "plots/learning_curves.png",
+        "plots/samples.png",
+        "predictions.csv",
+        "README.md",
+        "model/preprocessor_config.json",
+    ):
+        assert (d / name).is_file(), name
+    results = json.loads((d / "eval_results.json").read_text())
+    assert results["task"] == "image-classification" and results["dataset"] == "geology_images"
+    preds = pd.read_csv(d / "predictions.csv")
+    assert (
+        list(preds.columns[:3]) == ["file", "label", "predicted"] and preds["file"].str.endswith(".png").all()
+    )
+    config = json.loads((d / "model" / "config.json").read_text())
+    assert set(config["id2label"].values()) == {"granite", "limestone_fossil", "sandstone", "shale"}
+
+
+def test_probe_unfreeze_phase_two_trains_top_blocks(backbones, tmp_path):
+    result = run(vision_config(backbones["vit"], "probe_unfreeze"), output_dir=tmp_path / "run")
+    log = json.loads((tmp_path / "run" / "checkpoints").joinpath("..", "eval_results.json").read_text())
+    assert log["trainable_params"] > 4 * 32  # more than the head: the top block joined in phase 2
+    assert (tmp_path / "run" / "checkpoints" / "phase1_head.pt").is_file()
+    assert result.results["method"] == "probe_unfreeze"
+
+
+@pytest.mark.parametrize("family", ["vit", "resnet"])
+def test_lora_reload_and_merge_parity(backbones, family, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    from fieldtune.cli import main
+
+    result = run(
+        vision_config(backbones[family], "lora", training={"learning_rate": 1e-2}),
+        output_dir=tmp_path / "run",
+    )
+    adapter = json.loads((result.run_dir / "model" / "adapter_config.json").read_text())
+    assert adapter["modules_to_save"] == ["classifier"]
+    assert not any(t.startswith("classifier") for t in adapter["target_modules"])
+    if family == "resnet":
+        assert any("convolution" in t for t in adapter["target_modules"])  # peft's Conv2d LoRA
+    files = (
+        image_files(str(result.run_dir.parent / "run" / "plots"))[:0]
+        or sorted(pd.read_csv(result.run_dir / "predictions.csv")["file"])[:6]
+    )
+    loaded = load_for_inference(result.run_dir)
+    ours = predict_logits(loaded, image_batches_from_files(loaded, files))
+    # plain transformers + peft, no fieldtune
+    config = AutoConfig.from_pretrained(result.run_dir / "model")
+    base = AutoModelForImageClassification.from_pretrained(
+        backbones[family], config=config, ignore_mismatched_sizes=True
+    )
+    plain = PeftModel.from_pretrained(base, result.run_dir / "model").eval()
+    batch = next(image_batches_from_files(loaded, files))
+    with torch.no_grad():
+        np.testing.assert_allclose(plain(**batch).logits.numpy(), ours, atol=1e-5)
+    assert main(["export", str(result.run_dir), "--merge", "--out", str(tmp_path / "merged")]) == 0
+    merged = AutoModelForImageClassification.from_pretrained(tmp_path / "merged").eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(merged(**batch).logits.numpy(), ours, atol=1e-4)
+
+
+def test_feature_cached_probe_matches_frozen_end_to_end(backbones, tmp_path):
+    """Same data, seed and order, no augmentation: caching the frozen backbone's features changes nothing."""
+    no_aug = {"augment": {"random_resized_crop": False, "horizontal_flip": False}}
+    heads = {}
+    for cached in (True, False):
+        cfg = vision_config(
+            backbones["vit"],
+            "probe",
+            data=no_aug,
+            method={"feature_cache": cached},
+            training={"learning_rate": 5e-3},
+        )
+        result = run(cfg, output_dir=tmp_path / f"probe-{cached}")
+        from safetensors.torch import load_file
+
+        weights = load_file(result.run_dir / "model" / "model.safetensors")
+        heads[cached] = (
+            weights["classifier.weight"],
+            weights["classifier.bias"],
+            result.results["metrics"]["accuracy"],
+        )
+        # the backbone did not move
+        original = load_file(backbones["vit"] / "model.safetensors")
+        shared = [k for k in original if k in weights and not k.startswith("classifier")]
+        assert shared and all(torch.equal(weights[k], original[k]) for k in shared)
+    torch.testing.assert_close(heads[True][0], heads[False][0], atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(heads[True][1], heads[False][1], atol=1e-4, rtol=1e-3)
+    assert heads[True][2] == heads[False][2]
+
+
+def test_mlp_head_and_layerwise_lr(backbones, tmp_path):
+    cfg = vision_config(
+        backbones["resnet"],
+        "full",
+        model={"head": "mlp", "head_hidden_size": 16},
+        training={"layerwise_lr_decay": 0.7, "class_weights": "balanced"},
+    )
+    result = run(cfg, output_dir=tmp_path / "run")
+    loaded = load_for_inference(result.run_dir)
+    assert isinstance(loaded.model.classifier[-1], torch.nn.Sequential)
+    files = sorted(pd.read_csv(result.run_dir / "predictions.csv")["file"])
+    preds = pd.read_csv(result.run_dir / "predictions.csv").set_index("file")
+    logits = predict_logits(loaded, image_batches_from_files(loaded, files))
+    assert [loaded.label_names[i] for i in logits.argmax(-1)] == preds.loc[files, "predicted"].tolist()
+
+
+def test_predict_and_evaluate_on_image_folder(backbones, tmp_path):
+    from fieldtune.cli import main
+    from fieldtune.datasets_builders.geology_images import generate_geology_images
+
+    result = run(vision_config(backbones["vit"]), output_dir=tmp_path / "run")
+    folder = generate_geology_images(tmp_path / "photos", 24, seed=7)
+    assert (
+        main(
+            [
+                "predict",
+                str(result.run_dir),
+                "--input",
+                str(folder),
+                "--output",
+                str(tmp_path / "p.csv"),
+                "--top-k",
+                "2",
+            ]
+        )
+        == 0
+    )
+    preds = pd.read_csv(tmp_path / "p.csv")
+    assert len(preds) == 24 and {"file", "label", "score", "label_2"} <= set(preds.columns)
+    assert (
+        main(
+            [
+                "evaluate",
+                str(result.run_dir),
+                "--data",
+                str(folder),
+                "--split",
+                "all",
+                "--output",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"]["accuracy"] >= 0
+    code = f"from transformers import pipeline; out = pipeline('image-classification', model={str(result.run_dir / 'model')!r})({str(sorted(folder.rglob('*.png'))[0])!r}); assert out[0]['label'] in ('granite','limestone_fossil','sandstone','shale'), out"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
