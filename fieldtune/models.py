@@ -199,8 +199,43 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+@torch.no_grad()
+def resize_position_embeddings(model: nn.Module, image_size: int) -> None:
+    """ViT-style models at another input size: resample the position embeddings once (bicubic, as timm
+    does) and record the size in the config, so the saved model runs natively at `image_size`."""
+    config = model.config
+    old = getattr(config, "image_size", None)
+    embeddings = getattr(getattr(model, "base_model", model), "embeddings", None)
+    table = getattr(embeddings, "position_embeddings", None)
+    if old is None or old == image_size or not isinstance(table, nn.Parameter) or table.ndim != 3:
+        return
+    patch = config.patch_size
+    if image_size % patch:
+        raise ModelError(
+            f"`data.image_size` {image_size} must be a multiple of the model's patch size {patch}."
+        )
+    extra = table.shape[1] - (old // patch) ** 2  # [CLS] (and distillation) tokens keep their embeddings
+    grid_old, grid_new = old // patch, image_size // patch
+    grid = table[:, extra:].reshape(1, grid_old, grid_old, -1).permute(0, 3, 1, 2)
+    grid = nn.functional.interpolate(
+        grid.float(), size=(grid_new, grid_new), mode="bicubic", align_corners=False
+    )
+    grid = grid.permute(0, 2, 3, 1).reshape(1, grid_new * grid_new, -1).to(table.dtype)
+    embeddings.position_embeddings = nn.Parameter(torch.cat([table[:, :extra], grid], dim=1))
+    config.image_size = image_size
+    for module in (embeddings, getattr(embeddings, "patch_embeddings", None)):  # both check the input size
+        if module is not None and hasattr(module, "image_size"):
+            module.image_size = (image_size, image_size)
+    if hasattr(embeddings, "patch_embeddings") and hasattr(embeddings.patch_embeddings, "num_patches"):
+        embeddings.patch_embeddings.num_patches = grid_new * grid_new
+
+
 def create_model(
-    model_cfg: ModelConfig, task: Task, label_names: list[str] | None, method: MethodConfig
+    model_cfg: ModelConfig,
+    task: Task,
+    label_names: list[str] | None,
+    method: MethodConfig,
+    image_size: int | None = None,
 ) -> tuple[nn.Module, ModelInfo]:
     """Load `model_cfg.name_or_path` with a fresh head for `label_names` (or one output for regression)."""
     kwargs: dict[str, Any] = {"problem_type": task.problem_type}
@@ -230,6 +265,8 @@ def create_model(
         raise ModelError(
             f"Cannot load weights of {model_cfg.name_or_path!r}: {str(e).splitlines()[0][:160]}"
         ) from None
+    if image_size:
+        resize_position_embeddings(model, image_size)
     head = find_head(model)
     if model_cfg.head == "mlp":
         replace_with_mlp_head(model, head, model_cfg.head_hidden_size, model_cfg.head_dropout)

@@ -45,6 +45,10 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
 
     processor = load_image_processor(resolve_model_path(config.model.name_or_path), config.model.revision)
     spec = resolve_image_spec(processor, config.data.image_size)
+    if config.data.image_size:  # the saved processor must preprocess as training did
+        processor.size = {"height": spec.size, "width": spec.size}
+        if getattr(processor, "crop_size", None):
+            processor.crop_size = {"height": spec.size, "width": spec.size}
     pixels = decode_and_resize(dd, spec)
     train_collator = make_image_collator(spec, config.data.augment, train=True)
     eval_collator = make_image_collator(spec, None, train=False)

@@ -148,7 +148,7 @@ def run(
         if not task.is_classification:
             dd, target_scale = _standardise(dd)
         prepared = prepare_inputs(task, dd, config)
-    model, info = create_model(config.model, task, label_names, config.method)
+    model, info = create_model(config.model, task, label_names, config.method, config.data.image_size)
     has_validation = "validation" in prepared.dataset
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu

@@ -104,20 +104,40 @@ def test_every_shipped_recipe_validates(recipe):
     assert config.model.name_or_path and config.name == recipe.stem
 
 
+@pytest.fixture(scope="module")
+def tiny_backbones(tmp_path_factory):
+    from tests.test_train_vision import tiny_vision
+
+    return {f: tiny_vision(tmp_path_factory.mktemp(f), f) for f in ("vit", "resnet")}
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    from fieldtune.datasets_builders.geology_images import generate_geology_images
+
+    return generate_geology_images(tmp_path_factory.mktemp("photos") / "rocks", 48, seed=1)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "recipe", [r for r in RECIPES if r.parent.name in ("demo", "logistics", "seeds")], ids=lambda p: p.stem
-)
-def test_every_text_recipe_runs_on_a_tiny_model(recipe, tiny_bert, hs_table, tmp_path):
-    """Each shipped recipe, its backbone swapped for the tiny BERT, trains a step and writes a run."""
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_recipe_runs_on_a_tiny_model(
+    recipe, tiny_bert, tiny_backbones, hs_table, photo_folder, tmp_path
+):
+    """Each shipped recipe, its backbone swapped for a tiny one of the same family and its data for
+    generated data of the same shape, trains two steps and writes a run."""
     from fieldtune.run import run
 
     config = load_config(recipe)
     if config.task == "image-classification":
-        pytest.skip("image recipes run in the vision tests")
-    overrides = ["--model.name_or_path=" + str(tiny_bert), "--training.max_steps=2", "--data.num_samples=90"]
-    if config.data.builder == "hs_codes":
-        overrides.append(f"--data.path={hs_table}")
+        family = "resnet" if "resnet" in config.model.name_or_path else "vit"
+        overrides = [f"--model.name_or_path={tiny_backbones[family]}", "--data.image_size=32"]
+        if config.data.path:
+            overrides.append(f"--data.path={photo_folder}")
+    else:
+        overrides = [f"--model.name_or_path={tiny_bert}"]
+        if config.data.builder == "hs_codes":
+            overrides.append(f"--data.path={hs_table}")
+    overrides += ["--training.max_steps=2", "--data.num_samples=64", "--method.probe_epochs=1"]
     config = load_config(recipe, overrides)
     result = run(config, output_dir=tmp_path / recipe.stem)
     assert (result.run_dir / "eval_results.json").is_file()

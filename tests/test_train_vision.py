@@ -253,3 +253,17 @@ def test_predict_and_evaluate_on_image_folder(backbones, tmp_path):
     assert json.loads((tmp_path / "e.json").read_text())["metrics"]["accuracy"] >= 0
     code = f"from transformers import pipeline; out = pipeline('image-classification', model={str(result.run_dir / 'model')!r})({str(sorted(folder.rglob('*.png'))[0])!r}); assert out[0]['label'] in ('granite','limestone_fossil','sandstone','shale'), out"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_vit_at_another_input_size_runs_natively_after_saving(backbones, tmp_path):
+    """data.image_size resamples ViT position embeddings once; the saved model and processor agree."""
+    result = run(
+        vision_config(backbones["vit"], data={"image_size": 16}, training={"max_steps": 2}),
+        output_dir=tmp_path / "run",
+    )
+    config = json.loads((result.run_dir / "model" / "config.json").read_text())
+    processor = json.loads((result.run_dir / "model" / "preprocessor_config.json").read_text())
+    assert config["image_size"] == 16 and processor["size"] == {"height": 16, "width": 16}
+    photo = sorted(pd.read_csv(result.run_dir / "predictions.csv")["file"])[0]
+    code = f"from transformers import pipeline; out = pipeline('image-classification', model={str(result.run_dir / 'model')!r})({photo!r}); assert out[0]['label'] in ('granite','limestone_fossil','sandstone','shale')"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

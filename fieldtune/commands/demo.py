@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fieldtune.errors import FieldtuneError
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "configs" / "demo"
+REPO = Path(__file__).resolve().parents[2]
+DEMO_DIR = REPO / "configs" / "demo"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +35,11 @@ def main(args: argparse.Namespace) -> int:
     run_dirs = []
     for recipe in recipes:
         config = load_config(recipe, args.overrides)
+        model_path = Path(config.model.name_or_path)
+        if not model_path.is_absolute() and not model_path.exists() and (REPO / model_path).exists():
+            config.model.name_or_path = str(
+                REPO / model_path
+            )  # the vendored backbone, from any working folder
         print(f"== {recipe.stem}: {config.task}, {config.model.name_or_path}, {config.method.name}")
         result = run(config, output_dir=out / recipe.stem, overwrite=args.overwrite)
         print_metrics(result.results, title=f"{recipe.stem}: test split")
