@@ -205,6 +205,37 @@ def _nearest(key: str, options: Sequence[str]) -> str:
     return f"; did you mean `{match[0]}`?" if match else f"; valid keys: {', '.join(sorted(options))}"
 
 
+class _Loader(yaml.SafeLoader):
+    """`yaml.SafeLoader` without implicit timestamps: `name: 2024-05-01` stays the string a user wrote (and
+    `2024-13-45` is not a crash in `datetime`)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _key(raw: Any) -> str:
+    """A mapping key as text (YAML allows `1:` or `null:` as keys)."""
+    try:
+        return str(raw)
+    except ValueError:  # int above sys.get_int_max_str_digits()
+        return _show(raw)
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """`repr(value)` for an error message: one line, shortened, and safe for ints too long to print."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int above sys.get_int_max_str_digits(), or a list / mapping holding one
+        if isinstance(value, int):
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+        return f"a {type(value).__name__} holding an integer too long to print"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -227,12 +258,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(
-            errors[0] if len(errors) == 1 else f"`{key}`: {value!r} is not a valid {_type_name(tp)}."
+            errors[0] if len(errors) == 1 else f"`{key}`: {_show(value)} is not a valid {_type_name(tp)}."
         )
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"`{key}`: {value!r} is not one of {', '.join(map(str, choices))}.")
+            raise ConfigError(f"`{key}`: {_show(value)} is not one of {', '.join(map(str, choices))}.")
         return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
@@ -241,7 +272,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             value = [value]  # `text_columns: description` means one column
         if not isinstance(value, list):
-            raise ConfigError(f"`{key}`: expected a list, got {type(value).__name__} {value!r}.")
+            raise ConfigError(f"`{key}`: expected a list, got {type(value).__name__} {_show(value)}.")
         return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):
@@ -251,7 +282,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"`{key}`: a value is required (expected {_type_name(tp)}).")
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"`{key}`: expected true or false, got {value!r}.")
+            raise ConfigError(f"`{key}`: expected true or false, got {_show(value)}.")
         return value
     if tp in (int, float):
         number = value
@@ -261,17 +292,24 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ValueError:
                 number = None
         if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise ConfigError(f"`{key}`: expected a number ({tp.__name__}), got {value!r}.")
+            raise ConfigError(f"`{key}`: expected a number ({tp.__name__}), got {_show(value)}.")
         if tp is int and (isinstance(number, float) and not number.is_integer()):
-            raise ConfigError(f"`{key}`: expected a whole number, got {value!r}.")
-        if not math.isfinite(float(number)):
-            raise ConfigError(f"`{key}`: expected a finite number, got {value!r}.")
+            raise ConfigError(f"`{key}`: expected a whole number, got {_show(value)}.")
+        try:
+            finite = math.isfinite(float(number))
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite:
+            raise ConfigError(f"`{key}`: expected a finite number, got {_show(value)}.")
         return tp(number)
     if tp is str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ConfigError(f"`{key}`: expected a string, got {type(value).__name__} {value!r}.")
-        return str(value)
-    raise ConfigError(f"`{key}`: unsupported value {value!r}.")
+            raise ConfigError(f"`{key}`: expected a string, got {type(value).__name__} {_show(value)}.")
+        try:
+            return str(value)
+        except ValueError:  # int above sys.get_int_max_str_digits()
+            raise ConfigError(f"`{key}`: expected a string, got {_show(value)}.") from None
+    raise ConfigError(f"`{key}`: unsupported value {_show(value)}.")
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
@@ -286,7 +324,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for raw_key, value in data.items():
-        key = str(raw_key)
+        key = _key(raw_key)
         where = f"{prefix}.{key}" if prefix else key
         if key.lower() in _SECRET_KEYS:
             raise ConfigError(
@@ -302,7 +340,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         value = _coerce(value, hints[key], where)
         check = fields[key].metadata.get("check")
         if check and (problem := check(value)):
-            raise ConfigError(f"`{where}`: {value!r} {problem}.")
+            raise ConfigError(f"`{where}`: {_show(value)} {problem}.")
         kwargs[key] = value
     obj = cls(**kwargs)
     if extra:
@@ -318,7 +356,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     while i < len(items):
         item = items[i]
         if not item.startswith("--") or len(item) < 3:
-            raise ConfigError(f"Cannot read the override {item!r}; write it as --section.key=value.")
+            raise ConfigError(f"Cannot read the override {_show(item)}; write it as --section.key=value.")
         body = item[2:]
         if "=" in body:
             key, text = body.split("=", 1)
@@ -328,8 +366,8 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         else:
             raise ConfigError(f"The override --{body} has no value; write it as --{body}=VALUE.")
         try:
-            value = yaml.safe_load(text) if text != "" else ""
-        except yaml.YAMLError:
+            value = yaml.load(text, Loader=_Loader) if text != "" else ""
+        except (yaml.YAMLError, ValueError, RecursionError):  # constructors raise ValueError ('!!int x')
             value = text
         parts = key.split(".")
         if any(not p for p in parts):
@@ -359,7 +397,7 @@ def config_from_dict(data: Any, overrides: Sequence[str] = ()) -> RunConfig:
         raise ConfigError(
             f"The config must be a mapping of sections (task, model, data, ...), got {type(data).__name__}."
         )
-    data = _merge({str(k): v for k, v in data.items()}, parse_overrides(overrides))
+    data = _merge({_key(k): v for k, v in data.items()}, parse_overrides(overrides))
     config = _build(RunConfig, data, "")
     validate(config)
     return config
@@ -368,18 +406,35 @@ def config_from_dict(data: Any, overrides: Sequence[str] = ()) -> RunConfig:
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"Config file {path} is a folder; pass the path of a YAML recipe (see configs/).")
     if not path.is_file():
         raise ConfigError(
             f"Config file {path} does not exist; pass the path of a YAML recipe (see configs/)."
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"Config file {path} is not UTF-8 text (invalid byte at offset {e.start}); re-save it as UTF-8."
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"Cannot read config file {path} ({e.strerror}); check its permissions.") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
         where = getattr(e, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
+        problem = getattr(e, "problem", None) or (str(e) if isinstance(e, ValueError) else "")
+        detail = f": {' '.join(str(problem).split())[:120]}" if problem else ""
         raise ConfigError(
-            f"Config file {path} is not valid YAML{line}; check its indentation and quoting."
+            f"Config file {path} is not valid YAML{line}{detail}; check its indentation and quoting."
         ) from None
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(
+            f"Config file {path} holds a {type(data).__name__}, not a mapping of sections; write it as "
+            "`task: ...`, `model: {...}`, `data: {...}` (see configs/)."
+        )
     config = config_from_dict(data, overrides)
     if config.name is None:
         config.name = path.stem
@@ -418,7 +473,7 @@ def validate(config: RunConfig) -> None:
     cw = config.training.class_weights
     if cw is not None and cw != "balanced" and not isinstance(cw, (list, dict)):
         raise ConfigError(
-            f"`training.class_weights`: {cw!r} must be 'balanced', a list or a mapping of label -> weight."
+            f"`training.class_weights`: {_show(cw)} must be 'balanced', a list or a mapping of label -> weight."
         )
     if config.hub.push and not config.hub.repo_id:
         raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")

@@ -88,11 +88,12 @@ def is_hub_id(ref: str) -> bool:
     return not Path(ref).expanduser().exists() and _repo_id_problem(ref) is None
 
 
-def _require_token() -> str:
+def _require_token(repo_id: str) -> str:
     token = get_token()
     if not token:
         raise HubError(
-            f"No Hugging Face token found, and pushing needs one: {_LOGIN_HINT} (with write access)."
+            f"No Hugging Face token found, and pushing to {repo_id} needs one: {_LOGIN_HINT} "
+            "(with write access)."
         )
     return token
 
@@ -192,7 +193,7 @@ def push_run(
     _require_repo_id(repo_id)
     run_dir = Path(run_dir)
     files = run_files(run_dir, model_dir)
-    token = _require_token()
+    token = _require_token(repo_id)
     _refuse_token_in_files(files.values(), token)
     api = HfApi(token=token)
     operations = [
@@ -226,7 +227,7 @@ def push_folder_as_dataset(folder: Path, repo_id: str, private: bool = False) ->
             f"{folder} is missing or empty: render the leaderboard there first "
             "(`fieldtune leaderboard ... --output DIR`)."
         )
-    token = _require_token()
+    token = _require_token(repo_id)
     files = _files_under(folder)
     _refuse_token_in_files(files.values(), token)
     api = HfApi(token=token)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from fieldtune.artifacts import model_dir_of
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
@@ -86,9 +87,10 @@ def load_for_inference(ref: str | Path, revision: str | None = None) -> Loaded:
         processor = _load_processor(model_dir, task)
     except FieldtuneError:
         raise
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelError(
-            f"Cannot load a model from {model_dir}: {str(e).strip().splitlines()[0][:200]}"
+            f"Cannot load a model from {model_dir}: {first}; re-train or re-download the model."
         ) from None
     model.eval()
     labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None

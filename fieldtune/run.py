@@ -118,6 +118,25 @@ def _process_group(config: RunConfig, use_cpu: bool) -> Any:
     )
 
 
+def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
+    from fieldtune.commands.push import publish
+    from fieldtune.errors import FieldtuneError, HubError
+
+    try:
+        publish(
+            run_dir,
+            config.hub.repo_id,
+            private=config.hub.private,
+            merge=config.hub.merge,
+            revision=config.hub.revision,
+        )
+    except FieldtuneError as e:
+        raise HubError(
+            f"The run is saved in {run_dir}, but the push failed: {e} "
+            f"Retry with `fieldtune push {run_dir} --repo-id {config.hub.repo_id}`."
+        ) from None
+
+
 def run(
     config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False, resume: bool = False
 ) -> RunResult:
@@ -129,6 +148,15 @@ def run(
     task: Task = get_task(config.task)
     run_dir = resolve_run_dir(config, output_dir)
     check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
+    if config.hub.push:
+        from fieldtune.errors import HubError
+        from fieldtune.hub import check_repo_id, get_token
+
+        check_repo_id(config.hub.repo_id, "hub.repo_id")
+        if not get_token():
+            raise HubError(
+                "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` before training."
+            )
     use_cpu = not torch.cuda.is_available()
     precision = resolve_precision(config.training.precision, use_cpu)
     if config.training.early_stopping_patience and config.data.validation_size <= 0:
@@ -160,6 +188,11 @@ def run(
         callbacks.append(
             EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience)
         )
+    class_weights = (
+        class_weight_tensor(config.training.class_weights, dd["train"]["label"], label_names)
+        if label_names
+        else None
+    )
     is_main = args.process_index == 0
     if is_main:  # only now, with data, model and arguments valid, does anything get written
         start_run_dir(run_dir, overwrite, resume)
@@ -174,9 +207,7 @@ def run(
         processing_class=prepared.processor,
         compute_metrics=make_compute_metrics(task.is_classification, label_names, target_scale),
         callbacks=callbacks,
-        class_weights=class_weight_tensor(config.training.class_weights, dd["train"]["label"], label_names)
-        if label_names
-        else None,
+        class_weights=class_weights,
         layerwise_lr_decay=config.training.layerwise_lr_decay,
         **prepared.trainer_kwargs,
     )
@@ -227,17 +258,9 @@ def run(
                 "fieldtune_version": __version__,
             },
         )
+        finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
         if config.hub.push:
-            from fieldtune.commands.push import publish
-
-            publish(
-                run_dir,
-                config.hub.repo_id,
-                private=config.hub.private,
-                merge=config.hub.merge,
-                revision=config.hub.revision,
-            )
-        finish_run_dir(run_dir)
+            _push_finished_run(run_dir, config)
     trainer.accelerator.wait_for_everyone()  # other ranks return once rank 0 has written the run
     return RunResult(run_dir, results)
 

@@ -5,7 +5,6 @@ Importing this package registers every built-in builder.
 
 from __future__ import annotations
 
-
 from datasets import DatasetDict
 
 from fieldtune.config import DataConfig
@@ -18,7 +17,6 @@ from fieldtune.datasets_builders import (  # noqa: F401  (importing registers th
     text_table,
 )
 from fieldtune.datasets_builders.registry import builder_names, get_builder, register_builder
-
 
 __all__ = ["build_dataset", "builder_names", "get_builder", "register_builder"]
 

@@ -115,9 +115,13 @@ def require_columns(df: pd.DataFrame, columns: list[str], source: str, key: str)
     if not missing:
         return
     cols = [str(c) for c in df.columns]
-    hint = ""
     if len(cols) == 1 and any(d in cols[0] for d in ";\t|,"):
-        hint = " The file has a single column: is the delimiter right? Set `data.delimiter`."
+        hint = "the file has a single column: is the delimiter right? Set `data.delimiter`"
+    elif key.startswith(("data.", "--")):  # a setting the user can change
+        hint = f"set `{key}` to one of them or rename the column"
+    else:
+        hint = "rename the column"
+    shown = ", ".join(cols[:20]) + (", ..." if len(cols) > 20 else "")
     raise DataError(
-        f"{source}: column {missing[0]!r} (from `{key}`) is missing; the columns are {', '.join(cols[:20])}.{hint}"
+        f"{source}: column {missing[0]!r} (from `{key}`) is missing; the columns are {shown}; {hint}."
     )

@@ -52,9 +52,8 @@ def frames_to_dataset(
 ) -> DatasetDict:
     """Join the text columns, type the label (ClassLabel or float32), and split what is missing."""
     for split, df in frames.items():
-        require_columns(
-            df, [*text_columns, label_column], f"{source} ({split})", "data.text_columns / data.label_column"
-        )
+        require_columns(df, text_columns, f"{source} ({split})", "data.text_columns")
+        require_columns(df, [label_column], f"{source} ({split})", "data.label_column")
         if len(df) == 0:
             raise DataError(f"{source}: the {split} table has a header but no rows; add examples.")
     texts: dict[str, list[str]] = {}

@@ -54,5 +54,18 @@ def build_training_args(
     try:
         return TrainingArguments(**args)
     except (TypeError, ValueError) as e:
-        message = " ".join(str(e).split())[:300]
-        raise ConfigError(f"`training`: TrainingArguments rejected the settings: {message}") from None
+        key = _culprit(args, training.extra)
+        message = " ".join(str(e).split())[:200]
+        where = f"`training.{key}` ({training.extra[key]!r})" if key else "`training`"
+        raise ConfigError(f"{where}: TrainingArguments rejected it: {message}") from None
+
+
+def _culprit(args: dict[str, Any], extra: dict[str, Any]) -> str | None:
+    """The pass-through key that makes TrainingArguments fail, tried one at a time."""
+    base = {k: v for k, v in args.items() if k not in extra}
+    for key, value in extra.items():
+        try:
+            TrainingArguments(**base, **{key: value})
+        except (TypeError, ValueError):
+            return key
+    return None

@@ -1,0 +1,47 @@
+"""The model card: model-index that huggingface_hub parses, the metadata the Hub shows, a readable body."""
+
+from __future__ import annotations
+
+from huggingface_hub import ModelCard
+
+from fieldtune.card import build_model_card
+
+RESULTS = {
+    "task": "text-classification", "dataset": "hs_codes", "split": "test", "method": "lora", "model": "runs/x",
+    "base_model": "sentence-transformers/all-MiniLM-L6-v2", "trainable_params": 10, "total_params": 100,
+    "precision": "fp32", "fieldtune_version": "0.1.0", "primary_metric": "f1_macro",
+    "metrics": {"accuracy": 0.9, "f1_macro": 0.8, "per_class": {"I": {"precision": 1.0, "recall": 0.5, "f1": 0.67, "support": 4}}},
+}  # fmt: skip
+CONFIG = {
+    "data": {"builder": "hs_codes"},
+    "method": {"lora_r": 8, "lora_alpha": 16},
+    "training": {"learning_rate": 1e-4},
+}
+
+
+def test_card_metadata_and_model_index():
+    card = ModelCard(str(build_model_card(RESULTS, CONFIG, ["I", "II"], is_adapter=True, repo_id="org/hs")))
+    data = card.data.to_dict()
+    assert data["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert data["library_name"] == "peft" and data["pipeline_tag"] == "text-classification"
+    assert data["datasets"] == ["hs_codes"] and set(data["metrics"]) == {"accuracy", "f1"}
+    results = {(r.metric_type, r.dataset_split): r.metric_value for r in card.data.eval_results}
+    assert results == {("accuracy", "test"): 0.9, ("f1", "test"): 0.8}
+    for section in (
+        "## Data",
+        "## Method",
+        "### Hyperparameters",
+        "## Results",
+        "### Per class",
+        "confusion_matrix.png",
+        "## Limitations",
+        "## How to use",
+        "AutoPeftModelForSequenceClassification",
+        "org/hs",
+    ):
+        assert section in card.text, section
+
+
+def test_card_for_local_base_model_has_no_base_model_field():
+    card = build_model_card({**RESULTS, "base_model": "/tmp/my-bert"}, CONFIG, ["I"], is_adapter=False)
+    assert "base_model" not in card.data.to_dict() and "pipeline(" in card.text
