@@ -120,7 +120,9 @@ class MethodConfig:
     )
     probe_epochs: float = _f(1.0, "probe_unfreeze: epochs of phase 1 (head only).", check=_positive)
     probe_learning_rate: float = _f(
-        1e-3, "probe_unfreeze / probe: learning rate of the head-only phase.", check=_positive
+        1e-3,
+        "probe_unfreeze: learning rate of phase 1 (head only); `probe` uses training.learning_rate.",
+        check=_positive,
     )
     feature_cache: bool = _f(True, "Frozen backbone: compute pooled features once, train the head on them.")
 

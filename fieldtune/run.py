@@ -211,10 +211,6 @@ def run(
         layerwise_lr_decay=config.training.layerwise_lr_decay,
         **prepared.trainer_kwargs,
     )
-    # HF classification / regression heads accept **kwargs but ignore `num_items_in_batch` (their loss is a plain
-    # per-batch mean). Left True, the Trainer skips the gradient-accumulation division and multiplies the loss by
-    # the number of processes: loss and gradients x GA x N (seen: 2 processes -> loss 2.2 instead of 1.1).
-    trainer.model_accepts_loss_kwargs = False
     if is_main:
         from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback

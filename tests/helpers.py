@@ -23,7 +23,8 @@ def make_tiny_bert(folder: Path) -> Path:
     words.update("abcdefghijklmnopqrstuvwxyz0123456789.,;:-()")
     vocab = SPECIAL + sorted(words)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    # transformers 5 builds the fast tokenizer from `vocab` (a `vocab_file` alone is ignored: all [UNK])
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tokenizer.model_max_length = 64
     torch.manual_seed(0)
     config = BertConfig(

@@ -22,5 +22,8 @@ __all__ = ["build_dataset", "builder_names", "get_builder", "register_builder"]
 
 
 def build_dataset(config: DataConfig, task: str) -> DatasetDict:
-    """Run the builder named by `config.builder` for `task`."""
-    return get_builder(config.builder)(config, task)
+    """Run the builder named by `config.builder` for `task`; `data.max_train_samples` caps train (any builder)."""
+    dd = get_builder(config.builder)(config, task)
+    if config.max_train_samples and len(dd["train"]) > config.max_train_samples:
+        dd["train"] = dd["train"].shuffle(seed=config.seed).select(range(config.max_train_samples))
+    return dd

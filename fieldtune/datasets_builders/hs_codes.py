@@ -13,7 +13,7 @@ from datasets import DatasetDict
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.tables import read_table, require_columns
-from fieldtune.datasets_builders.text_table import cap_train, frames_to_dataset
+from fieldtune.datasets_builders.text_table import frames_to_dataset
 from fieldtune.errors import ConfigError, DataError
 
 
@@ -35,7 +35,6 @@ def build_hs_codes(config: DataConfig, task: str) -> DatasetDict:
     elif label not in df.columns:
         raise ConfigError(f"`data.label_column` for hs_codes is `section` or `chapter`, not {label!r}.")
     text_columns = config.text_columns or ["description"]
-    dd = frames_to_dataset(
+    return frames_to_dataset(
         {"train": df.reset_index(drop=True)}, config, task, text_columns, label, str(csv_path)
     )
-    return cap_train(dd, config)

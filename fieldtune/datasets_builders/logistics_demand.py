@@ -16,7 +16,7 @@ from datasets import DatasetDict
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.tables import load_tables
-from fieldtune.datasets_builders.text_table import cap_train, frames_to_dataset
+from fieldtune.datasets_builders.text_table import frames_to_dataset
 
 TEXT_COLUMN, LEVEL_COLUMN, QUANTITY_COLUMN = "note", "demand_level", "demand_quantity"
 LEVELS = (("low", 40.0), ("medium", 160.0), ("high", math.inf))  # upper bounds of demand_quantity (units)
@@ -116,7 +116,7 @@ def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
     default_label = (
         QUANTITY_COLUMN if task == "text-regression" or config.threshold is not None else LEVEL_COLUMN
     )
-    dd = frames_to_dataset(
+    return frames_to_dataset(
         frames,
         config,
         task,
@@ -124,4 +124,3 @@ def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
         config.label_column or default_label,
         source,
     )
-    return cap_train(dd, config)

@@ -92,12 +92,6 @@ def frames_to_dataset(
     return split_dataset(DatasetDict(splits), config.validation_size, config.test_size, config.seed, source)
 
 
-def cap_train(dd: DatasetDict, config: DataConfig) -> DatasetDict:
-    if config.max_train_samples and len(dd["train"]) > config.max_train_samples:
-        dd["train"] = dd["train"].shuffle(seed=config.seed).select(range(config.max_train_samples))
-    return dd
-
-
 @register_builder("text_table")
 def build_text_table(config: DataConfig, task: str) -> DatasetDict:
     """Any table of text with a label or target column (`data.text_columns`, `data.label_column`)."""
@@ -107,5 +101,4 @@ def build_text_table(config: DataConfig, task: str) -> DatasetDict:
         )
     frames = load_tables(config.path, config.delimiter)
     text_columns = config.text_columns or ["text"]
-    dd = frames_to_dataset(frames, config, task, text_columns, config.label_column or "label", config.path)
-    return cap_train(dd, config)
+    return frames_to_dataset(frames, config, task, text_columns, config.label_column or "label", config.path)

@@ -311,7 +311,7 @@ class ImageCollator:
         spec (`ImageSpec`): input size and normalisation.
         augment (`AugmentConfig`, *optional*): training augmentation; ignored when `train` is False.
         train (`bool`, *optional*, defaults to `False`): eval batches are deterministic.
-        seed (`int`, *optional*): fixed seed; by default the generator follows `torch.initial_seed()`,
+        seed (`int`, *optional*): fixed seed; by default the global torch stream (seeded by `set_seed`, restored on resume),
             which `transformers.set_seed` sets and every DataLoader worker derives its own from.
     """
 
@@ -338,11 +338,17 @@ class ImageCollator:
         return state
 
     def _generator(self) -> torch.Generator:
+        if self.seed is None:
+            # The global stream: `set_seed` seeds it, each DataLoader worker gets its own, and Trainer
+            # checkpoints and restores it, so a resumed run draws the same augmentations as an unbroken one.
+            return torch.default_generator
         info = torch.utils.data.get_worker_info()
-        key = (torch.initial_seed(),) if self.seed is None else (self.seed, info.id if info else 0)
-        if key != self._gen_key:  # a new process, worker or `set_seed`: restart the stream
-            seed = key[0] if len(key) == 1 else (key[0] * 1_000_003 + key[1]) % (2**63)
-            self._gen, self._gen_key = torch.Generator().manual_seed(seed), key
+        key = (self.seed, info.id if info else 0)
+        if key != self._gen_key:  # a new worker process: restart the stream
+            self._gen, self._gen_key = (
+                torch.Generator().manual_seed((key[0] * 1_000_003 + key[1]) % (2**63)),
+                key,
+            )
         assert self._gen is not None
         return self._gen
 
@@ -409,7 +415,7 @@ def make_image_collator(
         spec (`ImageSpec`): from `resolve_image_spec`.
         augment (`AugmentConfig`, *optional*): `data.augment`; used only when `train` is True.
         train (`bool`): training batches are augmented; evaluation batches are deterministic.
-        seed (`int`, *optional*): fix the augmentation stream instead of following `torch.initial_seed()`.
+        seed (`int`, *optional*): fix the augmentation stream instead of using the global torch stream.
 
     Returns:
         `Callable[[list[dict]], dict]`: rows with `pixel_values` (uint8 (3,H,W)) or `image`, and

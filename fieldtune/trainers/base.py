@@ -3,11 +3,12 @@ layer-wise learning-rate decay. Task trainers override only what differs."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import PreTrainedModel, Trainer
 
 from fieldtune.models import backbone_blocks
 
@@ -23,6 +24,10 @@ class FieldTrainer(Trainer):
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        # HF classification / regression heads accept **kwargs but ignore `num_items_in_batch` (their loss is
+        # a per-batch mean). Left True, Trainer skips the gradient-accumulation division and multiplies the
+        # loss by the number of processes: loss and gradients x GA x N (seen: 2 processes, loss 2.2 for 1.1).
+        self.model_accepts_loss_kwargs = False
         self.class_weights = class_weights
         self.layerwise_lr_decay = layerwise_lr_decay
 
@@ -37,6 +42,8 @@ class FieldTrainer(Trainer):
     def compute_loss(
         self, model: nn.Module, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
     ):
+        if model.training:
+            keep_frozen_in_eval(model)
         if self.class_weights is None or "labels" not in inputs:
             return super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
@@ -50,6 +57,21 @@ class FieldTrainer(Trainer):
         )
         return (loss, outputs) if return_outputs else loss
 
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        if _is_peft(self.model) or not isinstance(self.model, PreTrainedModel) or not self.args.should_save:
+            return
+        # transformers 5 writes some architectures under their old parameter names (ViT: vit.encoder.layer.N)
+        # but Trainer reloads checkpoints (best model, --resume) by the current names with strict=False: the
+        # encoder would silently keep its last-step weights. Checkpoints keep the current names.
+        from safetensors.torch import save_model
+
+        save_model(
+            self.model,
+            os.path.join(output_dir or self.args.output_dir, "model.safetensors"),
+            metadata={"format": "pt"},
+        )
+
     def create_optimizer(self, model: nn.Module | None = None):
         if self.layerwise_lr_decay is None or self.optimizer is not None:
             return super().create_optimizer(model) if model is not None else super().create_optimizer()
@@ -61,6 +83,10 @@ class FieldTrainer(Trainer):
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
         return self.optimizer
+
+
+def _is_peft(model: nn.Module) -> bool:
+    return hasattr(model, "peft_config")
 
 
 def keep_frozen_in_eval(model: nn.Module) -> None:

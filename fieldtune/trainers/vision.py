@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
-from transformers import TrainingArguments
+from transformers import TrainingArguments, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
@@ -90,7 +90,7 @@ class VisionTrainer(FieldTrainer):
         if name != "probe_unfreeze":
             return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         phase1 = self._phase1_file()
-        if resume_from_checkpoint and phase1.is_file():
+        if phase1.is_file():  # only a resumed run has it: a new or overwritten run directory starts empty
             logger.info("Phase 1 (head only) already done: loading the head from %s", phase1)
             self._head_module().load_state_dict(torch.load(phase1, weights_only=True))
             phase1_logs: list[dict] = []
@@ -102,6 +102,8 @@ class VisionTrainer(FieldTrainer):
                 phase1.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(self._head_module().state_dict(), phase1)
         self.unfreeze_top(self.method.trainable_layers)
+        # Phase 2 starts from the same random state whether phase 1 just ran or was skipped on --resume.
+        set_seed(self.args.seed)
         out = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         self.state.log_history = phase1_logs + [{**h, "phase": 2} for h in self.state.log_history]
         return out

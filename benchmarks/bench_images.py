@@ -1,0 +1,398 @@
+"""Image fine-tuning: fieldtune's recipe vs the transformers `run_image_classification.py` pattern.
+
+(a) fieldtune: `fieldtune.run.run(load_config(recipe, overrides))`, default
+    configs/geology/lithology_probe_unfreeze.yaml on ../shared/data/lithology/train with the vendored
+    backbone models/vit-tiny-patch16-224 (or `--model ../shared/models/mobilenet-v2-1.0-224`): images
+    decoded and resized once (cached), augmented on tensors; head on cached features, then the top blocks.
+(b) peer: the example's pattern as a plain `Trainer` script: `set_transform` decodes every JPEG and applies
+    PIL transforms on the fly at every step (RandomResizedCrop(scale 0.08-1) + horizontal flip + to-tensor
+    + Normalize for training; Resize + CenterCrop for testing), fp32, full fine-tuning, batch 8, lr 5e-5,
+    AdamW, linear schedule; same model, same split (fieldtune's `build_dataset`), seed, input size.
+
+Epochs: the peer trains `training.num_train_epochs` of the recipe (`--peer-epochs` to change); fieldtune's
+probe_unfreeze adds `method.probe_epochs` of head-only training on cached features. `--method.name=full`
+makes fieldtune fine-tune fully too: then the comparison isolates the data pipeline.
+
+`--probe-speed`: fieldtune's probe (`method.name=probe`) with the feature cache vs training the head
+through the frozen backbone (`method.feature_cache=false`), same epochs (`method.probe_epochs`, or
+`--epochs`) and learning rate (`method.probe_learning_rate`); prints the speed-up and both head accuracies.
+
+Real figures (from the repository root; roughly 10-30 min each on 2 CPU cores):
+
+    /work/venv/bin/python benchmarks/bench_images.py --json benchmarks/out/images_vit.json
+    /work/venv/bin/python benchmarks/bench_images.py --model ../shared/models/mobilenet-v2-1.0-224 \\
+        --json benchmarks/out/images_mobilenet.json
+    /work/venv/bin/python benchmarks/bench_images.py --probe-speed --json benchmarks/out/probe_speed.json
+
+Each fieldtune run gets its own empty pixel cache (`FIELDTUNE_CACHE`), so its wall time includes the
+one-off decoding; `--warm-cache` uses the normal cache instead. Validation only: add `--quick`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import (  # noqa: E402
+    ROOT,
+    Timer,
+    emit_json,
+    instrument,
+    machine_info,
+    macro_f1_present,
+    peak_rss_mb,
+    print_ratio,
+    print_table,
+    quiet_libraries,
+    ratio,
+)
+
+DEFAULT_RECIPE = "configs/geology/lithology_probe_unfreeze.yaml"
+DEFAULT_DATA = "../shared/data/lithology/train"  # relative to the repository root, as in the recipe
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipe", help=f"fieldtune recipe (default {DEFAULT_RECIPE})")
+    p.add_argument("--data-path", help=f"image folder (default {DEFAULT_DATA})")
+    p.add_argument("--model", help="backbone folder (default: the recipe's, models/vit-tiny-patch16-224)")
+    p.add_argument("--epochs", type=float, help="training.num_train_epochs (--probe-speed: probe epochs)")
+    p.add_argument("--peer-epochs", type=float, help="peer epochs (default: training.num_train_epochs)")
+    p.add_argument("--probe-speed", action="store_true", help="feature cache vs frozen-backbone training")
+    p.add_argument("--warm-cache", action="store_true", help="use fieldtune's normal pixel cache")
+    p.add_argument("--quick", action="store_true", help="validation only: 12 images per class, 2 steps")
+    p.add_argument("--skip-peer", action="store_true")
+    p.add_argument("--json", dest="json_out", help="also write the result object to this file")
+    args, rest = p.parse_known_args(argv)
+    bad = [a for a in rest if not (a.startswith("--") and "." in a.split("=")[0] and "=" in a)]
+    if bad:
+        p.error(f"unknown arguments {bad}; fieldtune overrides are written --section.key=value")
+    return args, rest
+
+
+def quick_subset(source: Path, dest: Path, per_class: int = 12) -> Path:
+    """A copy of the first `per_class` images of every class folder (validation runs only)."""
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        (dest / folder.name).mkdir(parents=True)
+        for f in sorted(folder.glob("*.jpg"))[:per_class]:
+            shutil.copy(f, dest / folder.name / f.name)
+    return dest
+
+
+def build_config(args: argparse.Namespace, data_path: str, extra: list[str]) -> Any:
+    from fieldtune.config import load_config
+
+    overrides = [f"--data.path={data_path}"]
+    if args.model:
+        overrides.append(f"--model.name_or_path={args.model}")
+    if args.epochs is not None and not args.probe_speed:
+        overrides.append(f"--training.num_train_epochs={args.epochs}")
+    if args.quick:  # 36 images: 9 test, 5 validation; batch 8, 2 steps per phase
+        overrides += [
+            "--data.test_size=0.25",
+            "--data.validation_size=0.15",
+            "--training.per_device_train_batch_size=8",
+            "--training.max_steps=2",
+        ]
+    return load_config(args.recipe, overrides + extra)
+
+
+# --------------------------------------------------------------------------- fieldtune
+
+
+def run_fieldtune(config: Any, workdir: Path, name: str, warm_cache: bool) -> dict[str, Any]:
+    from fieldtune.run import run
+    from fieldtune.trainers.vision import VisionTrainer
+
+    if not warm_cache:  # an empty pixel cache per run: the decoding is part of its wall time
+        os.environ["FIELDTUNE_CACHE"] = str(workdir / f"cache-{name}")
+    with Timer() as wall, instrument(extra_classes=[VisionTrainer]) as probe:
+        result = run(config, output_dir=workdir / name, overwrite=True)
+    res = result.results
+    n_epochs = config.training.num_train_epochs
+    return {
+        "method": config.method.name + ("" if config.method.feature_cache else " (no feature cache)"),
+        "epochs": n_epochs,
+        "probe_epochs": config.method.probe_epochs if config.method.name == "probe_unfreeze" else None,
+        "batch_size": config.training.per_device_train_batch_size,
+        "learning_rate": config.training.learning_rate,
+        "backbone_samples": probe.samples,
+        "head_only_samples": probe.head_only_samples,
+        "train_s": probe.train_s,
+        "samples_per_s": probe.samples / probe.train_s if probe.samples and probe.train_s else None,
+        "all_samples_per_s": (probe.samples + probe.head_only_samples) / probe.train_s
+        if probe.train_s
+        else None,
+        "trainer_samples_per_s": res.get("train_samples_per_s"),
+        "wall_s": wall.seconds,
+        "accuracy": res["metrics"]["accuracy"],
+        "f1_macro": res["metrics"]["f1_macro"],
+        "precision": res.get("precision"),
+        "rss_after_train_mb": probe.rss_after_train_mb,
+    }
+
+
+# --------------------------------------------------------------------------- peer: PIL on the fly
+
+
+def random_resized_crop(img: Any, size: int, scale: tuple[float, float] = (0.08, 1.0)) -> Any:
+    """torchvision's RandomResizedCrop (area in `scale`, aspect 3/4-4/3, 10 tries, then a centre crop),
+    in PIL, drawing from torch's global generator as torchvision does."""
+    import math
+
+    import torch
+    from PIL import Image
+
+    w_img, h_img = img.size
+    area = w_img * h_img
+    log_ratio = (math.log(3 / 4), math.log(4 / 3))
+    for _ in range(10):
+        target = area * torch.empty(1).uniform_(*scale).item()
+        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < w <= w_img and 0 < h <= h_img:
+            top = int(torch.randint(0, h_img - h + 1, (1,)))
+            left = int(torch.randint(0, w_img - w + 1, (1,)))
+            break
+    else:
+        in_ratio = w_img / h_img
+        if in_ratio < 3 / 4:
+            w, h = w_img, round(w_img / (3 / 4))
+        elif in_ratio > 4 / 3:
+            h, w = h_img, round(h_img * (4 / 3))
+        else:
+            w, h = w_img, h_img
+        top, left = (h_img - h) // 2, (w_img - w) // 2
+    return img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + w, top + h))
+
+
+def random_crop_flip(img: Any, size: int) -> Any:
+    """RandomResizedCrop(size) then RandomHorizontalFlip(0.5), in torchvision's order of draws."""
+    import torch
+    from PIL import Image
+
+    img = random_resized_crop(img, size)
+    return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if torch.rand(1).item() < 0.5 else img
+
+
+def resize_center_crop(img: Any, resize: int, size: int) -> Any:
+    """torchvision Resize(resize) (shorter side) + CenterCrop(size), in PIL."""
+    from PIL import Image
+
+    w, h = img.size
+    scale = resize / min(w, h)
+    nw, nh = (resize, int(resize * h / w)) if w <= h else (int(resize * w / h), resize)
+    if scale != 1:
+        img = img.resize((nw, nh), Image.Resampling.BILINEAR)
+    top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+    return img.crop((left, top, left + size, top + size))
+
+
+def to_normalised_tensor(img: Any, mean: Any, std: Any) -> Any:
+    """ToTensor + Normalize."""
+    import numpy as np
+    import torch
+
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+    return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+
+
+def run_peer(config: Any, workdir: Path, epochs: float) -> dict[str, Any]:
+    """`run_image_classification.py`'s pattern, on fieldtune's split of the same folder."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForImageClassification, Trainer, TrainingArguments, set_seed
+
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.models import resolve_model_path
+    from fieldtune.preparation_images import load_image_processor
+    from fieldtune.preprocessing.images import resolve_image_spec
+
+    with Timer() as wall:
+        set_seed(config.training.seed)
+        dd = build_dataset(config.data, config.task)
+        names = dd["train"].features["label"].names
+        path = resolve_model_path(config.model.name_or_path)
+        spec = resolve_image_spec(
+            load_image_processor(path), config.data.image_size
+        )  # fieldtune's input size
+
+        def train_tf(batch: dict) -> dict:
+            batch["pixel_values"] = [
+                to_normalised_tensor(random_crop_flip(im.convert("RGB"), spec.size), spec.mean, spec.std)
+                for im in batch["image"]
+            ]
+            return batch
+
+        def eval_tf(batch: dict) -> dict:
+            batch["pixel_values"] = [
+                to_normalised_tensor(
+                    resize_center_crop(im.convert("RGB"), spec.resize_size, spec.size), spec.mean, spec.std
+                )
+                for im in batch["image"]
+            ]
+            return batch
+
+        def collate(rows: list[dict]) -> dict:
+            return {
+                "pixel_values": torch.stack([r["pixel_values"] for r in rows]),
+                "labels": torch.tensor([r["label"] for r in rows]),
+            }
+
+        dd["train"].set_transform(train_tf)
+        dd["test"].set_transform(eval_tf)
+        model = AutoModelForImageClassification.from_pretrained(
+            path,
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)},
+            ignore_mismatched_sizes=True,
+        )
+        loop = (
+            {"max_steps": config.training.extra["max_steps"]} if "max_steps" in config.training.extra else {}
+        )
+        args = TrainingArguments(
+            output_dir=str(workdir / "peer"),
+            num_train_epochs=epochs,
+            seed=config.training.seed,
+            remove_unused_columns=False,  # the example's setting: `image` feeds the transform
+            use_cpu=not torch.cuda.is_available(),
+            report_to="none",
+            disable_tqdm=True,
+            save_total_limit=2,
+            **loop,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=dd["train"], data_collator=collate)
+        with instrument() as probe:
+            out = trainer.train()
+        pred = trainer.predict(dd["test"])
+    accuracy, f1 = macro_f1_present(np.asarray(pred.label_ids), pred.predictions.argmax(-1))
+    return {
+        "method": "full (PIL on the fly)",
+        "epochs": epochs,
+        "batch_size": args.per_device_train_batch_size,
+        "learning_rate": args.learning_rate,
+        "backbone_samples": probe.samples,
+        "head_only_samples": 0,
+        "train_s": probe.train_s,
+        "samples_per_s": probe.samples / probe.train_s if probe.train_s else None,
+        "all_samples_per_s": probe.samples / probe.train_s if probe.train_s else None,
+        "trainer_samples_per_s": out.metrics.get("train_samples_per_second"),
+        "wall_s": wall.seconds,
+        "accuracy": accuracy,
+        "f1_macro": f1,
+        "precision": "fp32",
+        "rss_after_train_mb": probe.rss_after_train_mb,
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+ROWS = [
+    ("method", "method"),
+    ("precision", "precision"),
+    ("epochs", "epochs"),
+    ("probe_epochs", "+ head-only epochs (cached)"),
+    ("batch_size", "batch size"),
+    ("learning_rate", "learning rate"),
+    ("backbone_samples", "samples through backbone"),
+    ("head_only_samples", "samples head-only (features)"),
+    ("train_s", "train() wall s (all phases)"),
+    ("samples_per_s", "backbone samples/s"),
+    ("all_samples_per_s", "all samples stepped/s"),
+    ("trainer_samples_per_s", "  (Trainer's figure)"),
+    ("wall_s", "end-to-end wall s"),
+    ("accuracy", "test accuracy"),
+    ("f1_macro", "test macro-F1"),
+    ("rss_after_train_mb", "process peak RSS MiB"),
+]
+
+
+def compare(args: argparse.Namespace, config: Any, tmp: Path) -> dict[str, Any]:
+    sides = {"fieldtune": run_fieldtune(config, tmp, "fieldtune", args.warm_cache)}
+    if not args.skip_peer:
+        sides["peer"] = run_peer(config, tmp, args.peer_epochs or config.training.num_train_epochs)
+    print_table(
+        f"image fine-tuning ({config.model.name_or_path})",
+        list(sides),
+        [(label, [s.get(k) for s in sides.values()]) for k, label in ROWS],
+    )
+    out: dict[str, Any] = dict(sides)
+    if "peer" in sides:
+        ft, peer = sides["fieldtune"], sides["peer"]
+        out["speedup_samples_per_s"] = ratio(ft["samples_per_s"], peer["samples_per_s"])
+        out["speedup_train"] = ratio(peer["train_s"], ft["train_s"])
+        out["speedup_wall"] = ratio(peer["wall_s"], ft["wall_s"])
+        print_ratio("speed-up fieldtune/peer", out["speedup_samples_per_s"], "backbone samples/s")
+        print_ratio("speed-up fieldtune/peer", out["speedup_train"], "train() wall time, all phases")
+        print_ratio("speed-up fieldtune/peer", out["speedup_wall"], "end-to-end wall time")
+        print(f"accuracy fieldtune - peer = {ft['accuracy'] - peer['accuracy']:+.4f}")
+    return out
+
+
+def probe_speed(args: argparse.Namespace, config: Any, tmp: Path) -> dict[str, Any]:
+    import copy
+
+    epochs = args.epochs or config.method.probe_epochs
+    sides = {}
+    for name, cached in (("feature cache", True), ("frozen backbone", False)):
+        c = copy.deepcopy(config)
+        c.method.name, c.method.feature_cache = "probe", cached
+        c.training.num_train_epochs, c.training.learning_rate = epochs, config.method.probe_learning_rate
+        sides[name] = run_fieldtune(c, tmp, "cached" if cached else "uncached", args.warm_cache)
+    print_table(
+        "probe: cached features vs frozen backbone",
+        list(sides),
+        [(label, [s.get(k) for s in sides.values()]) for k, label in ROWS if k != "probe_epochs"],
+    )
+    fast, slow = sides["feature cache"], sides["frozen backbone"]
+    out: dict[str, Any] = {"probe": sides}
+    out["speedup_train"] = ratio(slow["train_s"], fast["train_s"])
+    out["speedup_wall"] = ratio(slow["wall_s"], fast["wall_s"])
+    print_ratio("speed-up cache/frozen", out["speedup_train"], "train() wall time")
+    print_ratio("speed-up cache/frozen", out["speedup_wall"], "end-to-end wall time")
+    print(
+        f"head accuracy: cache {fast['accuracy']:.4f}, frozen backbone {slow['accuracy']:.4f} "
+        "(the frozen-backbone run sees augmented images, the cache the eval transform)"
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args, extra = parse_args(argv)
+    json_out = Path(args.json_out).resolve() if args.json_out else None
+    args.recipe = str(Path(args.recipe).resolve()) if args.recipe else DEFAULT_RECIPE
+    data_path = str(Path(args.data_path).resolve()) if args.data_path else DEFAULT_DATA
+    if args.model:
+        args.model = str(Path(args.model).resolve())
+    os.chdir(ROOT)  # given paths are resolved above; the defaults and recipes are relative to the root
+    quiet_libraries()
+    with tempfile.TemporaryDirectory(prefix="bench_images_") as tmp:
+        if args.quick:
+            data_path = str(quick_subset(Path(data_path).resolve(), Path(tmp) / "data"))
+        config = build_config(args, data_path, extra)
+        body = probe_speed(args, config, Path(tmp)) if args.probe_speed else compare(args, config, Path(tmp))
+    result = {
+        "benchmark": "images-probe-speed" if args.probe_speed else "images",
+        "recipe": args.recipe,
+        "model": config.model.name_or_path,
+        "overrides": extra,
+        "quick": args.quick,
+        "seed": config.training.seed,
+        "machine": machine_info(),
+        "final_peak_rss_mb": peak_rss_mb(),
+        **body,
+    }
+    emit_json(result, json_out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

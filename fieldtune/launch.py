@@ -1,0 +1,144 @@
+"""`fieldtune train CONFIG --num-processes N`: re-run the same command under `accelerate launch`.
+
+The parent process validates the recipe and the run directory (one-line errors, nothing launched), then
+starts `python -m accelerate.commands.launch ... -m fieldtune train CONFIG ...` (the accelerate CLI
+through its module: no PATH lookup) and returns the launcher's exit code. Each of the N processes runs
+`fieldtune.run.run`; the Trainer shards the training data over them, gathers evaluation predictions, and
+only rank 0 writes the run directory.
+
+Flags:
+- no `--accelerate-config`: `--multi_gpu --num_processes N --num_machines 1`. With GPUs this is DDP on
+  N GPUs. Without a GPU the same flags make accelerate start N processes through torchrun and the
+  Trainer (`use_cpu=True`) trains with gloo; `--cpu` / `MULTI_CPU` would start only one process on a
+  single machine (see docs/SCALING.md).
+- `--accelerate-config FILE`: the file decides (DDP, FSDP, DeepSpeed ...); `--num-processes N`, when
+  given, overrides its `num_processes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fieldtune.errors import ConfigError
+
+LAUNCHER_MODULE = "accelerate.commands.launch"  # `accelerate launch` as a module (accelerate >= 0.20, 1.x)
+# Set by torchrun (and the DeepSpeed launcher) in every launched process: it must not launch again.
+_LAUNCHED_ENV = ("LOCAL_RANK",)
+_SINGLE_PROCESS_TYPES = {"NO", "MULTI_CPU"}  # on one machine accelerate runs these as one process
+
+
+def read_accelerate_config(path: str | Path) -> dict:
+    """The accelerate config file as a dict, with a one-line error when it is missing or not YAML."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--accelerate-config: {p} does not exist (see configs/accelerate/).")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--accelerate-config: {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict) or "distributed_type" not in data:
+        raise ConfigError(f"--accelerate-config: {p} has no `distributed_type`; is it an accelerate config?")
+    return data
+
+
+def _check_accelerate_config(path: str, num_processes: int | None) -> None:
+    data = read_accelerate_config(path)
+    kind = str(data["distributed_type"]).upper()
+    n = num_processes or data.get("num_processes") or 1
+    if kind in _SINGLE_PROCESS_TYPES and int(n) > 1 and int(data.get("num_machines") or 1) <= 1:
+        raise ConfigError(
+            f"--accelerate-config: {path} has distributed_type {kind}, which accelerate runs as ONE process on a "
+            "single machine; use configs/accelerate/cpu_2proc.yaml (MULTI_GPU, which also works without a GPU)."
+        )
+    if kind == "DEEPSPEED":
+        import importlib.util
+
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ConfigError(
+                f"--accelerate-config: {path} needs DeepSpeed, which is not installed: `pip install deepspeed`."
+            )
+
+
+def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) -> list[str]:
+    """The `accelerate launch` command line that runs `fieldtune train` in `args.num_processes` processes.
+
+    Args:
+        args (`argparse.Namespace`): parsed `fieldtune train` arguments (`config`, `overrides`,
+            `num_processes`, `accelerate_config`, `output_dir`, `overwrite`, `resume`, `debug`).
+        cuda_devices (`int`, *optional*): GPUs visible; default `torch.cuda.device_count()`.
+
+    Returns:
+        `list[str]`: `[sys.executable, "-m", "accelerate.commands.launch", FLAGS..., "-m", "fieldtune",
+        "train", CONFIG, ...]`.
+    """
+    n = args.num_processes
+    accelerate_config = getattr(args, "accelerate_config", None)
+    cmd = [sys.executable, "-m", LAUNCHER_MODULE]
+    if accelerate_config:
+        _check_accelerate_config(accelerate_config, n)
+        cmd += ["--config_file", str(accelerate_config)]
+        if n:
+            cmd += ["--num_processes", str(n)]
+    else:
+        if n is None or n < 2:
+            raise ConfigError("--num-processes must be at least 2 to launch several processes.")
+        if cuda_devices is None:
+            import torch
+
+            cuda_devices = torch.cuda.device_count()
+        if cuda_devices and n > cuda_devices:
+            raise ConfigError(
+                f"--num-processes {n} but only {cuda_devices} GPU(s) are visible: one process per GPU."
+            )
+        # The same flags with or without a GPU: without one, `--multi_gpu` still starts N processes through
+        # torchrun and each trains on the CPU with gloo (`--cpu` would start a single process).
+        cmd += ["--multi_gpu", "--num_processes", str(n), "--num_machines", "1"]
+        cmd += [
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ]  # fieldtune's `training.precision` decides
+        cmd += ["--main_process_port", "0"]  # a free port: two runs on one machine do not collide
+        if not cuda_devices:  # share the cores between the processes instead of 1 thread each
+            cmd += ["--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // n))]
+    cmd += ["-m", "fieldtune"]
+    if getattr(args, "debug", False):
+        cmd.append("--debug")
+    cmd += ["train", str(args.config), *getattr(args, "overrides", [])]
+    if args.output_dir:
+        cmd += ["--output-dir", str(args.output_dir)]
+    if args.overwrite:
+        cmd.append("--overwrite")
+    if args.resume:
+        cmd.append("--resume")
+    return cmd
+
+
+def launch_train(args: argparse.Namespace) -> int:
+    """Run `fieldtune train` under `accelerate launch`; returns the launcher's exit code.
+
+    The recipe and the run directory are checked here first, so a mistake is one line and exit code 2
+    before any process starts.
+    """
+    if any(k in os.environ for k in _LAUNCHED_ENV):
+        raise ConfigError(
+            "this process was already started by accelerate launch / torchrun; drop --num-processes and "
+            "--accelerate-config from the command."
+        )
+    from fieldtune.artifacts import check_run_dir_free
+    from fieldtune.config import load_config
+    from fieldtune.run import resolve_run_dir
+
+    config = load_config(args.config, getattr(args, "overrides", []))
+    check_run_dir_free(resolve_run_dir(config, args.output_dir), args.overwrite, args.resume)
+    cmd = launch_command(args)
+    print("fieldtune: launching:", " ".join(cmd[1:]), file=sys.stderr, flush=True)
+    rc = subprocess.run(cmd, check=False).returncode
+    return rc if rc >= 0 else 128 - rc  # killed by signal S: 128 + S, as a shell reports it
