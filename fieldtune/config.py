@@ -193,7 +193,10 @@ class RunConfig:
 
 _SECRET_KEYS = {"token", "hub_token", "use_auth_token", "hf_token", "push_to_hub_token"}
 # TrainingArguments fields fieldtune sets itself from its own keys: accepting them would give two truths.
-_OWNED_ARGS = {"output_dir", "bf16", "fp16", "use_cpu", "do_train", "do_eval", "push_to_hub", "hub_model_id"}
+_OWNED_ARGS = {
+    "output_dir", "bf16", "fp16", "use_cpu", "do_train", "do_eval", "push_to_hub", "hub_model_id",
+    "remove_unused_columns",  # fieldtune's collators pick the inputs: transformers#17894 cannot happen
+}  # fmt: skip
 
 
 def _training_argument_names() -> set[str]:
@@ -332,6 +335,11 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             raise ConfigError(
                 f"`{where}`: tokens do not belong in a config file (it is saved with the run); "
                 "set HF_TOKEN or run `hf auth login` instead."
+            )
+        if key not in fields and cls is TrainingConfig and key in _OWNED_ARGS:
+            raise ConfigError(
+                f"`{where}` is set by fieldtune itself; use training.precision (bf16 / fp16), --output-dir, "
+                "or the hub: section instead."
             )
         if key not in fields:
             if cls is TrainingConfig and key in _training_argument_names():

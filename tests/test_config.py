@@ -141,3 +141,9 @@ def test_every_field_has_help():
 
 def test_errors_are_fieldtune_errors():
     assert issubclass(ConfigError, FieldtuneError) and issubclass(ConfigError, ValueError)
+
+
+def test_arguments_fieldtune_owns_are_refused_with_the_alternative():
+    for key in ("bf16", "output_dir", "remove_unused_columns", "push_to_hub"):
+        with pytest.raises(ConfigError, match="set by fieldtune"):
+            cfg(training={key: True})

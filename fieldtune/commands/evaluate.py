@@ -13,6 +13,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="Data file / folder / Hub dataset id (default: the run's own data).")
     p.add_argument("--split", default="test", help="train, validation, test or all (default: test).")
     p.add_argument("--revision", help="Hub revision of the model.")
+    p.add_argument(
+        "--builder", help="Dataset builder for --data (default: the run's, else text_table / image_folder)."
+    )
     p.add_argument("--text-column", action="append", help="Text column(s) of --data (default: the run's).")
     p.add_argument("--label-column", help="Label column of --data (default: the run's).")
     p.add_argument("--output", help="Write the results as JSON (shaped like eval_results.json).")
@@ -23,6 +26,8 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.evaluation import evaluate_model
 
     overrides = {}
+    if args.builder:
+        overrides["builder"] = args.builder
     if args.text_column:
         overrides["text_columns"] = args.text_column
     if args.label_column:
