@@ -4,7 +4,6 @@ that `huggingface_hub.ModelCard` parses into `EvalResult`s, and a body a person 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -165,8 +164,3 @@ Trained with fieldtune {results.get("fieldtune_version")}; the full recipe is in
 
 def write_model_card(path: Path, card: ModelCard) -> None:
     atomic_write_text(path, str(card))
-
-
-def parse_model_index(text: str) -> list[Any]:
-    """EvalResults of a model card (for tests and the leaderboard)."""
-    return ModelCard(text).data.eval_results or []

@@ -17,15 +17,12 @@ from fieldtune.errors import DataError, ModelError
 from fieldtune.models import resolve_model_path
 from fieldtune.preparation import Prepared
 from fieldtune.preprocessing.images import (
-    ImageSpec,
     decode_and_resize,
     image_to_pixels,
     make_image_collator,
     resolve_image_spec,
 )
 from fieldtune.tasks import Task
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
 def load_image_processor(path: str, revision: str | None = None) -> Any:
@@ -64,21 +61,13 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
 
 def image_files(source: str) -> list[Path]:
     """One image, every image under a folder (recursively, junk skipped), or a glob."""
+    from fieldtune.datasets_builders.image_folder import image_files as images_under
+
     path = Path(source).expanduser()
     if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in IMAGE_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
+        files = [path]  # named explicitly: taken as is
     else:
-        files = sorted(
-            Path(p) for p in glob.glob(source, recursive=True) if Path(p).suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = images_under([path] if path.is_dir() else glob.glob(source, recursive=True))
     if not files:
         raise DataError(
             f"--input {source}: no images found (a file, a folder or a glob like 'photos/*.jpg')."
@@ -86,12 +75,8 @@ def image_files(source: str) -> list[Path]:
     return files
 
 
-def _spec(loaded: Any) -> ImageSpec:
-    return resolve_image_spec(loaded.processor, None)
-
-
 def image_batches_from_files(loaded: Any, files: Sequence[Path], batch_size: int = 32) -> Iterator[dict]:
-    spec = _spec(loaded)
+    spec = resolve_image_spec(loaded.processor, None)
     collate = make_image_collator(spec, None, train=False)
     for i in range(0, len(files), batch_size):
         rows = []
@@ -107,7 +92,7 @@ def image_batches_from_files(loaded: Any, files: Sequence[Path], batch_size: int
 
 def image_batches(loaded: Any, ds: Dataset, batch_size: int = 32) -> Iterator[dict]:
     """Batches of a builder's split (an `image` column) for evaluation."""
-    spec = _spec(loaded)
+    spec = resolve_image_spec(loaded.processor, None)
     collate = make_image_collator(spec, None, train=False)
     raw = ds.cast_column("image", type(ds.features["image"])(decode=False))
     for i in range(0, len(raw), batch_size):

@@ -178,21 +178,9 @@ def deterministic_bert(tiny_bert, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_vit(tmp_path_factory) -> Path:
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from tests.test_train_vision import tiny_vision
 
-    folder = tmp_path_factory.mktemp("vit")
-    torch.manual_seed(0)
-    config = ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-    )  # fmt: skip  (ViT's dropout defaults to 0)
-    ViTForImageClassification(config).save_pretrained(folder)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
+    return tiny_vision(tmp_path_factory.mktemp("vit"), "vit")  # ViT's dropout defaults to 0
 
 
 @pytest.fixture(scope="module")
