@@ -131,6 +131,29 @@ def test_lora_reload_and_merge_parity(lora_run, tmp_path):
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
 
 
+def test_lora_with_activation_checkpointing_learns_the_same_adapter(tiny_bert, tmp_path):
+    """The memory recipe (LoRA + activation checkpointing) must train the adapter, not silently freeze it."""
+    from safetensors.torch import load_file
+
+    adapters = []
+    for ckpt in (False, True):
+        cfg = text_config(
+            tiny_bert,
+            method={"name": "lora", "lora_r": 4},
+            training={"num_train_epochs": 1, "learning_rate": 5e-3, "activation_checkpointing": ckpt},
+        )
+        adapters.append(
+            load_file(
+                run(cfg, output_dir=tmp_path / str(ckpt)).run_dir / "model" / "adapter_model.safetensors"
+            )
+        )
+    plain, checkpointed = adapters
+    assert plain.keys() == checkpointed.keys() and any("lora_B" in k for k in plain)
+    for key in plain:
+        torch.testing.assert_close(checkpointed[key], plain[key], atol=1e-5, rtol=1e-4)
+    assert any(float(v.abs().max()) > 0 for k, v in checkpointed.items() if "lora_B" in k)  # B starts at zero
+
+
 def test_regression_predicts_real_units(tiny_bert, tmp_path):
     cfg = text_config(tiny_bert, task="text-regression", training={"num_train_epochs": 1})
     result = run(cfg, output_dir=tmp_path / "reg")

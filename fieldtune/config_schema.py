@@ -1,0 +1,183 @@
+"""The run configuration's schema: one dataclass per concern, every field with a default and a help text.
+
+Fixed choices are `Literal`s; `check` functions in a field's metadata name what a bad value must be.
+Loading (YAML, dotted overrides, nearest-key errors, validation) lives in `fieldtune.config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TaskName = Literal["text-classification", "text-regression", "image-classification"]
+MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze"]
+
+
+def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
+    meta = {"help": help, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _positive(v: Any) -> str | None:
+    return None if v is None or v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v is None or v >= 0 else "must be >= 0"
+
+
+def _fraction(v: Any) -> str | None:
+    return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = _f("", "Hub id (e.g. `bert-base-uncased`) or local folder of the backbone.")
+    revision: str | None = _f(None, "Hub revision (branch, tag or commit) of the backbone.")
+    max_length: int = _f(
+        128, "Text: longest tokenised input; longer texts are truncated and counted.", check=_positive
+    )
+    head: Literal["linear", "mlp"] = _f(
+        "linear", "Classifier head: the model's own linear head, or GAP -> Dense -> out."
+    )
+    head_hidden_size: int = _f(1024, "Width of the hidden layer of the `mlp` head.", check=_positive)
+    head_dropout: float = _f(0.1, "Dropout before the last layer of the `mlp` head.", check=_fraction)
+
+
+@dataclass
+class AugmentConfig:
+    random_resized_crop: bool = _f(True, "Random resized crop to the model's input size while training.")
+    crop_scale_min: float = _f(0.6, "Smallest crop area, as a fraction of the image.", check=_positive)
+    horizontal_flip: bool = _f(True, "Random left-right flips.")
+    vertical_flip: bool = _f(False, "Random up-down flips (top-down photos, thin sections).")
+    rotate90: bool = _f(False, "Random 90 degree rotations (top-down photos, thin sections).")
+    color_jitter: float = _f(
+        0.0, "Brightness / contrast / saturation jitter strength (0 = off).", check=_non_negative
+    )
+    test_time: Literal["none", "flips", "dihedral"] = _f(
+        "none",
+        "Test-time augmentation at evaluation and predict: average over the 4 flips or all 8 flips and"
+        " rotations (square inputs) of each image.",
+    )
+
+
+@dataclass
+class DataConfig:
+    builder: str = _f(
+        "text_table", "Dataset builder: text_table, logistics_demand, hs_codes, image_folder, ..."
+    )
+    path: str | None = _f(None, "File, folder or Hub dataset id to read (synthetic builders: optional).")
+    text_columns: list[str] | None = _f(None, "Text column(s); several are joined with ' | '.")
+    label_column: str | None = _f(None, "Column with the class label or the numeric target.")
+    image_column: str | None = _f(
+        None, "Metadata column with image file names (image folders with metadata)."
+    )
+    threshold: float | None = _f(None, "Binarise a numeric label: above the threshold -> class 1.")
+    threshold_labels: list[str] = _f(
+        None, "Class names below / above `threshold`.", factory=lambda: ["low", "high"]
+    )
+    validation_size: float = _f(
+        0.1, "Fraction held out for validation when the data has no such split.", check=_fraction
+    )
+    test_size: float = _f(
+        0.2, "Fraction held out for the test split when the data has none.", check=_fraction
+    )
+    seed: int = _f(0, "Seed of the stratified splits and of the synthetic generators.")
+    num_samples: int = _f(600, "Synthetic builders: how many examples to generate.", check=_positive)
+    max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
+    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
+    image_size: int | None = _f(
+        None, "Images: input size; defaults to the model's image processor.", check=_positive
+    )
+    augment: AugmentConfig = _f(None, "Images: training augmentation.", factory=AugmentConfig)
+
+
+@dataclass
+class MethodConfig:
+    name: MethodName = _f(
+        "full", "full | lora | freeze (last N layers + head) | probe (head only) | probe_unfreeze."
+    )
+    lora_r: int = _f(8, "LoRA rank.", check=_positive)
+    lora_alpha: int = _f(16, "LoRA alpha (scale = alpha / r).", check=_positive)
+    lora_dropout: float = _f(
+        0.0,
+        "Dropout on the LoRA path (peft's default 0; each LoRA layer with p > 0 keeps its own dropped copy"
+        " of its input for backward: +1.1 GB at BERT-base batch 8 x 128).",
+        check=_fraction,
+    )
+    target_modules: list[str] | None = _f(None, "LoRA targets; chosen per architecture when not given.")
+    trainable_layers: int = _f(
+        2, "freeze / probe_unfreeze: how many top layers or stages train.", check=_non_negative
+    )
+    probe_epochs: float = _f(1.0, "probe_unfreeze: epochs of phase 1 (head only).", check=_positive)
+    probe_learning_rate: float = _f(
+        1e-3,
+        "probe_unfreeze: learning rate of phase 1 (head only); `probe` uses training.learning_rate.",
+        check=_positive,
+    )
+    feature_cache: bool = _f(True, "Frozen backbone: compute pooled features once, train the head on them.")
+
+
+@dataclass
+class TrainingConfig:
+    """Fieldtune's own keys plus any `transformers.TrainingArguments` field (passed through)."""
+
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = _f(
+        "auto", "auto: bf16 where the CPU/GPU has it, else fp32."
+    )
+    class_weights: Any = _f(None, "None, 'balanced', a list (one per class) or a {label: weight} mapping.")
+    early_stopping_patience: int | None = _f(
+        None, "Stop after this many evaluations without improvement.", check=_positive
+    )
+    layerwise_lr_decay: float | None = _f(
+        None, "Multiply the learning rate by this per layer going down (LLRD).", check=_positive
+    )
+    num_train_epochs: float = _f(3.0, "Training epochs.", check=_positive)
+    learning_rate: float = _f(5e-5, "Peak learning rate.", check=_positive)
+    per_device_train_batch_size: int = _f(
+        16, "Batch size per device (global = this x devices x accumulation).", check=_positive
+    )
+    per_device_eval_batch_size: int = _f(64, "Evaluation batch size per device.", check=_positive)
+    gradient_accumulation_steps: int = _f(1, "Steps to accumulate before an optimizer step.", check=_positive)
+    weight_decay: float = _f(0.01, "AdamW weight decay.", check=_non_negative)
+    warmup_ratio: float = _f(0.1, "Fraction of steps spent warming up the learning rate.", check=_fraction)
+    seed: int = _f(42, "Training seed (init of the new head, shuffling, dropout).")
+    extra: dict[str, Any] = _f(None, "Other TrainingArguments fields, passed through.", factory=dict)
+
+
+@dataclass
+class HubConfig:
+    push: bool = _f(False, "Push the run to the Hub at the end of training (main process only).")
+    repo_id: str | None = _f(None, "Target repo, `namespace/name`.")
+    private: bool = _f(False, "Create the repo as private.")
+    merge: bool = _f(False, "Push merged weights instead of the LoRA adapter.")
+    revision: str | None = _f(None, "Branch to push to (default: main).")
+
+
+@dataclass
+class RunConfig:
+    task: TaskName = _f(
+        "text-classification", "text-classification | text-regression | image-classification."
+    )
+    name: str | None = _f(
+        None, "Run name; the run directory is output_dir/name. Defaults to the config file name."
+    )
+    output_dir: str = _f("runs", "Folder that holds run directories.")
+    model: ModelConfig = _f(None, "The backbone and head.", factory=ModelConfig)
+    data: DataConfig = _f(None, "Where the data comes from and how it is split.", factory=DataConfig)
+    method: MethodConfig = _f(
+        None, "How the model is adapted: full, lora, freeze, probe, probe_unfreeze.", factory=MethodConfig
+    )
+    training: TrainingConfig = _f(
+        None, "Optimisation; any TrainingArguments field passes through.", factory=TrainingConfig
+    )
+    hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective config as plain data (what `config.yaml` in the run holds; no secrets)."""
+        out = dataclasses.asdict(self)
+        out["training"].update(out["training"].pop("extra"))
+        return out
