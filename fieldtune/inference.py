@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
+from fieldtune import test_time as test_time_views
 from fieldtune.artifacts import model_dir_of
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.models import resolve_model_path, restore_custom_head
@@ -111,9 +112,16 @@ def _load_processor(model_dir: Path, task: Task) -> Any:
 def predict_logits(loaded: Loaded, batches: Any) -> np.ndarray:
     """Run the model over prepared batches (dicts of tensors); returns stacked logits in real units."""
     outs = []
+    test_time = test_time_views.mode_of(loaded.model)  # images: the views training's evaluation averaged
     for batch in batches:
         batch = {k: v for k, v in batch.items() if k != "labels"}
-        outs.append(loaded.model(**batch).logits.float().cpu().numpy())
+        if test_time != "none" and "pixel_values" in batch:
+            logits = test_time_views.averaged_logits(
+                lambda px: loaded.model(pixel_values=px).logits, batch["pixel_values"], test_time
+            )
+        else:
+            logits = loaded.model(**batch).logits
+        outs.append(logits.float().cpu().numpy())
     return np.concatenate(outs) if outs else np.zeros((0, len(loaded.label_names or [0])))
 
 

@@ -54,7 +54,11 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
         collator=train_collator,
         processor=processor,
         trainer_class=VisionTrainer,
-        trainer_kwargs={"eval_collator": eval_collator, "method": config.method},
+        trainer_kwargs={
+            "eval_collator": eval_collator,
+            "method": config.method,
+            "test_time": config.data.augment.test_time,
+        },
         sample_plot=lambda raw_test, predicted, labels, path: plot_samples(raw_test, predicted, labels, path),
     )
 

@@ -7,7 +7,8 @@ What differs from text:
   over a `HeadModel` that shares the head's parameters: the same head as training through the frozen
   backbone without augmentation, many times faster;
 - `probe_unfreeze`: phase 1 trains the head only (E1 epochs at lr1), phase 2 unfreezes the top K
-  blocks / stages and trains them with the head at the recipe's learning rate, in one run.
+  blocks / stages and trains them with the head at the recipe's learning rate, in one run;
+- `data.augment.test_time`: evaluation averages flipped / rotated views (`fieldtune.test_time`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from transformers import TrainingArguments, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
+from fieldtune import test_time as test_time_views
 from fieldtune.config import MethodConfig
 from fieldtune.models import backbone_blocks, find_head
 from fieldtune.trainers.base import FieldTrainer
@@ -56,11 +58,19 @@ def _collate_features(rows: list[dict]) -> dict:
 
 class VisionTrainer(FieldTrainer):
     def __init__(
-        self, *args: Any, eval_collator: Any = None, method: MethodConfig | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        eval_collator: Any = None,
+        method: MethodConfig | None = None,
+        test_time: str = "none",
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.eval_collator = eval_collator
         self.method = method or MethodConfig()
+        self.test_time = test_time
+        if test_time != "none":  # travels in config.json: predict / evaluate average the same views
+            setattr(self.model.config, test_time_views.CONFIG_KEY, test_time)
 
     @contextlib.contextmanager
     def _eval_transforms(self):
@@ -78,6 +88,19 @@ class VisionTrainer(FieldTrainer):
     def get_test_dataloader(self, test_dataset: Any):
         with self._eval_transforms():
             return super().get_test_dataloader(test_dataset)
+
+    def prediction_step(
+        self, model: nn.Module, inputs: dict, prediction_loss_only: bool, ignore_keys: Any = None
+    ) -> tuple:
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        if self.test_time == "none" or prediction_loss_only or not isinstance(logits, torch.Tensor):
+            return loss, logits, labels
+        pixels = self._prepare_inputs(inputs)["pixel_values"]
+        with self.autocast_smart_context_manager():  # the loss stays the identity view's
+            logits = test_time_views.averaged_logits(
+                lambda px: model(pixel_values=px).logits, pixels, self.test_time, identity_logits=logits
+            )
+        return loss, logits, labels
 
     # ------------------------------------------------------------------ phases
 
