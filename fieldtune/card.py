@@ -86,7 +86,9 @@ def build_model_card(
     hyper["precision (used)"] = results.get("precision")
     test_time = config.get("data", {}).get("augment", {}).get("test_time", "none")
     if test_time != "none":  # the scores below average views; a plain pipeline predicts one view
-        hyper["test-time augmentation (scores average these views; plain transformers predicts one)"] = test_time
+        hyper["test-time augmentation (scores average these views; plain transformers predicts one)"] = (
+            test_time
+        )
     method = config.get("method", {})
     rows = "\n".join(f"| {METRIC_NAMES.get(k, k)} | {v:.4f} |" for k, v in metrics.items())
     per_class = results["metrics"].get("per_class") or {}

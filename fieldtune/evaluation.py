@@ -66,9 +66,15 @@ def evaluate_model(
     revision: str | None = None,
     loaded: Loaded | None = None,
     data_overrides: dict | None = None,
+    test_time: str | None = None,
 ) -> dict:
-    """Metrics of `ref` on `split` of `data`, shaped like a run's eval_results.json."""
+    """Metrics of `ref` on `split` of `data`, shaped like a run's eval_results.json.
+
+    `test_time` (images) overrides the views the model was evaluated with in training.
+    """
     loaded = loaded or load_for_inference(ref, revision)
+    if test_time is not None and loaded.task.modality == "image":
+        loaded.test_time = test_time
     data_cfg = data_config_for(loaded, ref, data, data_overrides)
     dd = build_dataset(data_cfg, loaded.task.name)
     ds = split_of(dd, split, data_cfg.path or data_cfg.builder)
@@ -94,6 +100,7 @@ def evaluate_model(
         "model": ref,
         "revision": loaded.revision,
         "num_test_examples": len(refs),
+        **({"test_time": loaded.test_time} if loaded.task.modality == "image" else {}),
         "total_params": total,
         "fieldtune_version": __version__,
     }

@@ -27,6 +27,7 @@ class Loaded:
     label_names: list[str] | None
     source: str
     revision: str | None = None
+    test_time: str = "none"  # images: views averaged per prediction (`fieldtune.test_time`)
 
 
 def locate_model(ref: str, revision: str | None = None) -> tuple[Path, str | None]:
@@ -95,7 +96,8 @@ def load_for_inference(ref: str | Path, revision: str | None = None) -> Loaded:
         ) from None
     model.eval()
     labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None
-    return Loaded(model, processor, task, labels, str(ref), resolved_revision)
+    test_time = test_time_views.mode_of(model) if task.modality == "image" else "none"
+    return Loaded(model, processor, task, labels, str(ref), resolved_revision, test_time)
 
 
 def _load_processor(model_dir: Path, task: Task) -> Any:
@@ -112,12 +114,11 @@ def _load_processor(model_dir: Path, task: Task) -> Any:
 def predict_logits(loaded: Loaded, batches: Any) -> np.ndarray:
     """Run the model over prepared batches (dicts of tensors); returns stacked logits in real units."""
     outs = []
-    test_time = test_time_views.mode_of(loaded.model)  # images: the views training's evaluation averaged
     for batch in batches:
         batch = {k: v for k, v in batch.items() if k != "labels"}
-        if test_time != "none" and "pixel_values" in batch:
+        if loaded.test_time != "none" and "pixel_values" in batch:
             logits = test_time_views.averaged_logits(
-                lambda px: loaded.model(pixel_values=px).logits, batch["pixel_values"], test_time
+                lambda px: loaded.model(pixel_values=px).logits, batch["pixel_values"], loaded.test_time
             )
         else:
             logits = loaded.model(**batch).logits

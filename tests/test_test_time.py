@@ -96,3 +96,28 @@ def test_evaluation_and_predict_average_the_same_views(tmp_path):
     np.testing.assert_allclose(
         pd.read_csv(out)["score"].to_numpy(), expected.softmax(-1).max(-1).values.numpy(), atol=2e-5
     )
+
+    # --test-time overrides the run's mode: none gives the single view
+    assert (
+        main(
+            [
+                "predict",
+                str(result.run_dir),
+                "--input",
+                str(tmp_path / "photos"),
+                "--output",
+                str(out),
+                "--test-time",
+                "none",
+            ]
+        )
+        == 0
+    )
+    with torch.no_grad():
+        single = one_view(torch.cat([b["pixel_values"] for b in image_batches_from_files(loaded, files)]))
+    np.testing.assert_allclose(
+        pd.read_csv(out)["score"].to_numpy(), single.softmax(-1).max(-1).values.numpy(), atol=2e-5
+    )
+    report = tmp_path / "e.json"
+    assert main(["evaluate", str(result.run_dir), "--test-time", "flips", "--output", str(report)]) == 0
+    assert json.loads(report.read_text())["test_time"] == "flips"

@@ -19,6 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", action="append", help="Text column(s) of --data (default: the run's).")
     p.add_argument("--label-column", help="Label column of --data (default: the run's).")
     p.add_argument("--output", help="Write the results as JSON (shaped like eval_results.json).")
+    p.add_argument(
+        "--test-time",
+        choices=["none", "flips", "dihedral"],
+        help="Images: average the 4 flips / all 8 flips and rotations (default: as the run was evaluated).",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -32,7 +37,9 @@ def main(args: argparse.Namespace) -> int:
         overrides["text_columns"] = args.text_column
     if args.label_column:
         overrides["label_column"] = args.label_column
-    results = evaluate_model(args.model, args.data, args.split, args.revision, data_overrides=overrides)
+    results = evaluate_model(
+        args.model, args.data, args.split, args.revision, data_overrides=overrides, test_time=args.test_time
+    )
     print_metrics(results, title=f"{args.model} on {results['dataset']} ({args.split})")
     if args.output:
         write_json(Path(args.output), results)
