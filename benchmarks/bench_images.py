@@ -1,8 +1,8 @@
 """Image fine-tuning: fieldtune's recipe vs the transformers `run_image_classification.py` pattern.
 
 (a) fieldtune: `fieldtune.run.run(load_config(recipe, overrides))`, default
-    configs/geology/lithology_probe_unfreeze.yaml on ../shared/data/lithology/train with the vendored
-    backbone models/vit-tiny-patch16-224 (or `--model ../shared/models/mobilenet-v2-1.0-224`): images
+    configs/geology/lithology_probe_unfreeze.yaml on ../shared/data/lithology/train with the recipe's
+    backbone ../shared/models/mobilenet-v2-1.0-224 (or `--model models/vit-tiny-patch16-224`): images
     decoded and resized once (cached), augmented on tensors; head on cached features, then the top blocks.
 (b) peer: the example's pattern as a plain `Trainer` script: `set_transform` decodes every JPEG and applies
     PIL transforms on the fly at every step (RandomResizedCrop(scale 0.08-1) + horizontal flip + to-tensor
@@ -19,9 +19,9 @@ through the frozen backbone (`method.feature_cache=false`), same epochs (`method
 
 Real figures (from the repository root; roughly 10-30 min each on 2 CPU cores):
 
-    /work/venv/bin/python benchmarks/bench_images.py --json benchmarks/out/images_vit.json
-    /work/venv/bin/python benchmarks/bench_images.py --model ../shared/models/mobilenet-v2-1.0-224 \\
-        --json benchmarks/out/images_mobilenet.json
+    /work/venv/bin/python benchmarks/bench_images.py --json benchmarks/out/images_mobilenet.json
+    /work/venv/bin/python benchmarks/bench_images.py --model models/vit-tiny-patch16-224 \\
+        --json benchmarks/out/images_vit.json
     /work/venv/bin/python benchmarks/bench_images.py --probe-speed --json benchmarks/out/probe_speed.json
 
 Each fieldtune run gets its own empty pixel cache (`FIELDTUNE_CACHE`), so its wall time includes the
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", help=f"fieldtune recipe (default {DEFAULT_RECIPE})")
     p.add_argument("--data-path", help=f"image folder (default {DEFAULT_DATA})")
-    p.add_argument("--model", help="backbone folder (default: the recipe's, models/vit-tiny-patch16-224)")
+    p.add_argument("--model", help="backbone folder (default: the recipe's MobileNetV2)")
     p.add_argument("--epochs", type=float, help="training.num_train_epochs (--probe-speed: probe epochs)")
     p.add_argument("--peer-epochs", type=float, help="peer epochs (default: training.num_train_epochs)")
     p.add_argument("--probe-speed", action="store_true", help="feature cache vs frozen-backbone training")
