@@ -59,6 +59,19 @@ def _training_argument_names() -> set[str]:
     return {f.name for f in dataclasses.fields(TrainingArguments) if f.init} - _OWNED_ARGS - _SECRET_KEYS
 
 
+def _yaml_no(key: str, value: Any) -> Any:
+    """YAML 1.1 reads `no` as False: for a string-valued TrainingArguments field (`save_strategy: no`) the
+    user meant the string."""
+    if value is not False:
+        return value
+    from enum import Enum
+
+    from transformers import TrainingArguments
+
+    default = next((f.default for f in dataclasses.fields(TrainingArguments) if f.name == key), None)
+    return "no" if isinstance(default, str | Enum) else value
+
+
 def _nearest(key: str, options: Sequence[str]) -> str:
     match = difflib.get_close_matches(key, list(options), n=1, cutoff=0.5)
     return f"; did you mean `{match[0]}`?" if match else f"; valid keys: {', '.join(sorted(options))}"
@@ -197,7 +210,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             )
         if key not in fields:
             if cls is TrainingConfig and key in _training_argument_names():
-                extra[key] = value  # validated by TrainingArguments itself when the trainer is built
+                extra[key] = _yaml_no(key, value)  # validated by TrainingArguments when the trainer is built
                 continue
             valid = list(fields) + (sorted(_training_argument_names()) if cls is TrainingConfig else [])
             raise ConfigError(f"Unknown config key `{where}`{_nearest(key, valid)}")

@@ -147,3 +147,13 @@ def test_arguments_fieldtune_owns_are_refused_with_the_alternative():
     for key in ("bf16", "output_dir", "remove_unused_columns", "push_to_hub"):
         with pytest.raises(ConfigError, match="set by fieldtune"):
             cfg(training={key: True})
+
+
+def test_yaml_no_stays_a_strategy_for_string_training_arguments():
+    """YAML 1.1 reads `no` as False; `--training.save_strategy=no` must still mean the strategy "no"."""
+    cfg = config_from_dict(
+        {"task": "text-classification", "model": {"name_or_path": "m"}, "data": {"path": "d.csv"}},
+        ["--training.save_strategy=no", "--training.eval_strategy=no", "--training.disable_tqdm=no"],
+    )
+    assert cfg.training.extra["save_strategy"] == "no" and cfg.training.extra["eval_strategy"] == "no"
+    assert cfg.training.extra["disable_tqdm"] is False  # a real bool field keeps the bool
