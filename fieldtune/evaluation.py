@@ -72,9 +72,7 @@ def evaluate_model(
 
     `test_time` (images) overrides the views the model was evaluated with in training.
     """
-    loaded = loaded or load_for_inference(ref, revision)
-    if test_time is not None and loaded.task.modality == "image":
-        loaded.test_time = test_time
+    loaded = loaded or load_for_inference(ref, revision, test_time)
     data_cfg = data_config_for(loaded, ref, data, data_overrides)
     dd = build_dataset(data_cfg, loaded.task.name)
     ds = split_of(dd, split, data_cfg.path or data_cfg.builder)

@@ -58,8 +58,11 @@ def task_of(config: Any) -> Task:
     )
 
 
-def load_for_inference(ref: str | Path, revision: str | None = None) -> Loaded:
-    """Load a full model or an adapter (+ head) with its labels and its tokenizer / image processor."""
+def load_for_inference(ref: str | Path, revision: str | None = None, test_time: str | None = None) -> Loaded:
+    """Load a full model or an adapter (+ head) with its labels and its tokenizer / image processor.
+
+    `test_time` (images) overrides the views the model was evaluated with in training.
+    """
     from transformers import AutoConfig
 
     model_dir, resolved_revision = locate_model(str(ref), revision)
@@ -96,8 +99,8 @@ def load_for_inference(ref: str | Path, revision: str | None = None) -> Loaded:
         ) from None
     model.eval()
     labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None
-    test_time = test_time_views.mode_of(model) if task.modality == "image" else "none"
-    return Loaded(model, processor, task, labels, str(ref), resolved_revision, test_time)
+    views = (test_time or test_time_views.mode_of(model)) if task.modality == "image" else "none"
+    return Loaded(model, processor, task, labels, str(ref), resolved_revision, views)
 
 
 def _load_processor(model_dir: Path, task: Task) -> Any:

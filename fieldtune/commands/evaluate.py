@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fieldtune.commands import add_test_time_argument
 from fieldtune.report import print_metrics
 
 
@@ -19,11 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", action="append", help="Text column(s) of --data (default: the run's).")
     p.add_argument("--label-column", help="Label column of --data (default: the run's).")
     p.add_argument("--output", help="Write the results as JSON (shaped like eval_results.json).")
-    p.add_argument(
-        "--test-time",
-        choices=["none", "flips", "dihedral"],
-        help="Images: average the 4 flips / all 8 flips and rotations (default: as the run was evaluated).",
-    )
+    add_test_time_argument(p)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fieldtune.commands import add_test_time_argument
 from fieldtune.errors import DataError
 
 
@@ -24,11 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--text-column", help="Column of the input table holding the text (default: the run's, or `text`)."
     )
     p.add_argument("--revision", help="Hub revision of the model.")
-    p.add_argument(
-        "--test-time",
-        choices=["none", "flips", "dihedral"],
-        help="Images: average the 4 flips / all 8 flips and rotations (default: as the run was evaluated).",
-    )
+    add_test_time_argument(p)
 
 
 def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | None]:
@@ -55,9 +52,7 @@ def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | 
 def main(args: argparse.Namespace) -> int:
     from fieldtune.inference import load_for_inference, predict_logits, text_batches, top_k_rows
 
-    loaded = load_for_inference(args.model, args.revision)
-    if args.test_time and loaded.task.modality == "image":
-        loaded.test_time = args.test_time
+    loaded = load_for_inference(args.model, args.revision, test_time=args.test_time)
     if loaded.task.modality == "text":
         column = args.text_column or _run_text_column(args.model)
         texts, _ = read_texts(args.input, column)
