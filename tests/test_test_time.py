@@ -58,7 +58,7 @@ def test_evaluation_and_predict_average_the_same_views(tmp_path):
         tiny_vision(tmp_path / "vit", "vit"),
         "lora",
         data={"augment": {"test_time": "dihedral"}},
-        training={"num_train_epochs": 1},
+        training={"num_train_epochs": 1, "precision": "fp32"},  # predict runs fp32: compare like with like
     )
     result = run(cfg, output_dir=tmp_path / "run")
     assert (

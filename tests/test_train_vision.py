@@ -167,7 +167,8 @@ def test_lora_reload_and_merge_parity(backbones, family, tmp_path):
 
 
 def test_feature_cached_probe_matches_frozen_end_to_end(backbones, tmp_path):
-    """Same data, seed and order, no augmentation: caching the frozen backbone's features changes nothing."""
+    """Same data, seed and order, no augmentation: caching the frozen backbone's features changes nothing.
+    In fp32: under bf16 the backbone's rounding depends on the batch shape (cache pass vs training batches)."""
     no_aug = {"augment": {"random_resized_crop": False, "horizontal_flip": False}}
     heads = {}
     for cached in (True, False):
@@ -176,7 +177,7 @@ def test_feature_cached_probe_matches_frozen_end_to_end(backbones, tmp_path):
             "probe",
             data=no_aug,
             method={"feature_cache": cached},
-            training={"learning_rate": 5e-3},
+            training={"learning_rate": 5e-3, "precision": "fp32"},
         )
         result = run(cfg, output_dir=tmp_path / f"probe-{cached}")
         from safetensors.torch import load_file
