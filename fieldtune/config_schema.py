@@ -135,6 +135,13 @@ class TrainingConfig:
     layerwise_lr_decay: float | None = _f(
         None, "Multiply the learning rate by this per layer going down (LLRD).", check=_positive
     )
+    precise_bn: int = _f(
+        2048,
+        "Images: before each evaluation and at the end of training, recompute the trainable BatchNorm"
+        " layers' statistics over up to this many training images (eval transform), so evaluation and the"
+        " saved model use statistics of the current weights; 0: off. No effect without BatchNorm.",
+        check=_non_negative,
+    )
     num_train_epochs: float = _f(3.0, "Training epochs.", check=_positive)
     learning_rate: float = _f(5e-5, "Peak learning rate.", check=_positive)
     per_device_train_batch_size: int = _f(

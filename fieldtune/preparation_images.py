@@ -58,6 +58,7 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
             "eval_collator": eval_collator,
             "method": config.method,
             "test_time": config.data.augment.test_time,
+            "precise_bn": config.training.precise_bn,
         },
         sample_plot=lambda raw_test, predicted, labels, path: plot_samples(raw_test, predicted, labels, path),
     )

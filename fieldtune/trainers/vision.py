@@ -8,7 +8,9 @@ What differs from text:
   backbone without augmentation, many times faster;
 - `probe_unfreeze`: phase 1 trains the head only (E1 epochs at lr1), phase 2 unfreezes the top K
   blocks / stages and trains them with the head at the recipe's learning rate, in one run;
-- `data.augment.test_time`: evaluation averages flipped / rotated views (`fieldtune.test_time`).
+- `data.augment.test_time`: evaluation averages flipped / rotated views (`fieldtune.test_time`);
+- `training.precise_bn`: trainable BatchNorm statistics are recomputed for the current weights before
+  each evaluation and at the end of training (`precise_bn.py`), so checkpoints carry them too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fieldtune import test_time as test_time_views
 from fieldtune.config import MethodConfig
 from fieldtune.models import backbone_blocks, find_head
 from fieldtune.trainers.base import FieldTrainer
+from fieldtune.trainers.precise_bn import recalibrate_batchnorm
 
 logger = logging.getLogger(__name__)
 PHASE1_DONE = "phase1_head.pt"  # written when phase 1 finished: a resumed run skips it
@@ -63,12 +66,15 @@ class VisionTrainer(FieldTrainer):
         eval_collator: Any = None,
         method: MethodConfig | None = None,
         test_time: str = "none",
+        precise_bn: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.eval_collator = eval_collator
         self.method = method or MethodConfig()
         self.test_time = test_time
+        self.precise_bn = precise_bn
+        self._bn_calibrated_step: int | None = None
         if test_time != "none":  # travels in config.json: predict / evaluate average the same views
             setattr(self.model.config, test_time_views.CONFIG_KEY, test_time)
 
@@ -88,6 +94,35 @@ class VisionTrainer(FieldTrainer):
     def get_test_dataloader(self, test_dataset: Any):
         with self._eval_transforms():
             return super().get_test_dataloader(test_dataset)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        self.recalibrate_batchnorm()  # evaluation, and the checkpoint saved after it, use current statistics
+        return super().evaluate(*args, **kwargs)
+
+    def recalibrate_batchnorm(self) -> None:
+        """Precise BatchNorm over a fixed random sample of up to `precise_bn` training images."""
+        if not self.precise_bn or self.train_dataset is None:
+            return
+        if self._bn_calibrated_step == self.state.global_step:  # no step since: the statistics are current
+            return
+        n = min(self.precise_bn, len(self.train_dataset))
+        sample = self.train_dataset.shuffle(seed=self.args.seed).select(range(n))
+
+        def forward(batch: dict) -> None:
+            batch = self._prepare_inputs(batch)
+            self.model(pixel_values=batch["pixel_values"])
+
+        # A plain loader, not accelerate's sharded one: every rank computes the same statistics from the
+        # whole sample (the weights are the same on every rank), so every rank evaluates alike.
+        batches = torch.utils.data.DataLoader(
+            sample,
+            batch_size=self.args.per_device_eval_batch_size,
+            collate_fn=self.eval_collator or self.data_collator,
+        )
+        layers = recalibrate_batchnorm(self.model, batches, forward, self.autocast_smart_context_manager)
+        if layers:
+            logger.info("Precise BatchNorm: %d layers recalibrated on %d training images", layers, n)
+        self._bn_calibrated_step = self.state.global_step
 
     def prediction_step(
         self, model: nn.Module, inputs: dict, prediction_loss_only: bool, ignore_keys: Any = None
@@ -111,7 +146,7 @@ class VisionTrainer(FieldTrainer):
         if name == "probe" and cached:
             return self.train_head_on_features(self.args.num_train_epochs, self.args.learning_rate)
         if name != "probe_unfreeze":
-            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+            return self._train_and_recalibrate(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         phase1 = self._phase1_file()
         if phase1.is_file():  # only a resumed run has it: a new or overwritten run directory starts empty
             logger.info("Phase 1 (head only) already done: loading the head from %s", phase1)
@@ -127,8 +162,17 @@ class VisionTrainer(FieldTrainer):
         self.unfreeze_top(self.method.trainable_layers)
         # Phase 2 starts from the same random state whether phase 1 just ran or was skipped on --resume.
         set_seed(self.args.seed)
-        out = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        out = self._train_and_recalibrate(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         self.state.log_history = phase1_logs + [{**h, "phase": 2} for h in self.state.log_history]
+        return out
+
+    def _train_and_recalibrate(self, **kwargs: Any) -> TrainOutput:
+        self._bn_calibrated_step = None
+        out = super().train(**kwargs)
+        # A restored best checkpoint carries the statistics computed at its evaluation; otherwise the final
+        # weights get theirs now (the saved model and the test predictions use them).
+        if not (self.args.load_best_model_at_end and self.state.best_model_checkpoint):
+            self.recalibrate_batchnorm()
         return out
 
     def run_phase1(self, cached: bool) -> None:
