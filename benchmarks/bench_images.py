@@ -19,10 +19,13 @@ through the frozen backbone (`method.feature_cache=false`), same epochs (`method
 
 Real figures (from the repository root; roughly 10-30 min each on 2 CPU cores):
 
-    /work/venv/bin/python benchmarks/bench_images.py --json benchmarks/out/images_mobilenet.json
-    /work/venv/bin/python benchmarks/bench_images.py --model models/vit-tiny-patch16-224 \\
+    python benchmarks/bench_images.py --json benchmarks/out/images_mobilenet.json
+    python benchmarks/bench_images.py --model models/vit-tiny-patch16-224 \\
         --json benchmarks/out/images_vit.json
-    /work/venv/bin/python benchmarks/bench_images.py --probe-speed --json benchmarks/out/probe_speed.json
+    python benchmarks/bench_images.py --probe-speed --json benchmarks/out/probe_speed.json
+
+`--profile`: each side's `train()` under torch.profiler; prints seconds per operator family (convolutions,
+norms / activations, augmentation, optimizer, outside operators: Python, PIL decoding, collation).
 
 Each fieldtune run gets its own empty pixel cache (`FIELDTUNE_CACHE`), so its wall time includes the
 one-off decoding; `--warm-cache` uses the normal cache instead. Validation only: add `--quick`.
@@ -31,6 +34,7 @@ one-off decoding; `--warm-cache` uses the normal cache instead. Validation only:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -48,8 +52,10 @@ from benchmarks.common import (  # noqa: E402
     machine_info,
     macro_f1_present,
     peak_rss_mb,
+    print_profile,
     print_ratio,
     print_table,
+    profile_train,
     quiet_libraries,
     ratio,
 )
@@ -69,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--warm-cache", action="store_true", help="use fieldtune's normal pixel cache")
     p.add_argument("--quick", action="store_true", help="validation only: 12 images per class, 2 steps")
     p.add_argument("--skip-peer", action="store_true")
+    p.add_argument(
+        "--profile", action="store_true", help="each side's train() under torch.profiler: where the time goes"
+    )
     p.add_argument("--json", dest="json_out", help="also write the result object to this file")
     args, rest = p.parse_known_args(argv)
     bad = [a for a in rest if not (a.startswith("--") and "." in a.split("=")[0] and "=" in a)]
@@ -316,9 +325,19 @@ ROWS = [
 
 
 def compare(args: argparse.Namespace, config: Any, tmp: Path) -> dict[str, Any]:
-    sides = {"fieldtune": run_fieldtune(config, tmp, "fieldtune", args.warm_cache)}
+    def profiled() -> Any:
+        return profile_train() if args.profile else contextlib.nullcontext({})
+
+    with profiled() as ft_times:
+        sides = {"fieldtune": run_fieldtune(config, tmp, "fieldtune", args.warm_cache)}
     if not args.skip_peer:
-        sides["peer"] = run_peer(config, tmp, args.peer_epochs or config.training.num_train_epochs)
+        with profiled() as peer_times:
+            sides["peer"] = run_peer(config, tmp, args.peer_epochs or config.training.num_train_epochs)
+    if args.profile:
+        for name, times in (("fieldtune", ft_times), ("peer", peer_times if not args.skip_peer else {})):
+            if times:
+                sides[name]["profile_s"] = times
+                print_profile(times, f"{name}, {sides[name]['precision']}")
     print_table(
         f"image fine-tuning ({config.model.name_or_path})",
         list(sides),

@@ -14,7 +14,7 @@ Target: LoRA peak <= 60% of full.
 
 Real figures (from the repository root; about 8-10 min on 2 CPU cores, ~3.5 GB RAM):
 
-    /work/venv/bin/python benchmarks/bench_lora_memory.py --json benchmarks/out/lora_memory.json
+    python benchmarks/bench_lora_memory.py --json benchmarks/out/lora_memory.json
 
 Options: `--steps 4 --batch-size 8 --seq-len 128`. Validation only (tiny BERT, seconds): `--quick`.
 """

@@ -14,18 +14,23 @@ start of this same process (fp32 and bf16).
 
 Real figures (from the repository root; about 15-30 min on 2 CPU cores):
 
-    /work/venv/bin/python benchmarks/bench_text.py --json benchmarks/out/text.json
+    python benchmarks/bench_text.py --json benchmarks/out/text.json
+
+`--profile STEPS`: fieldtune's side only, STEPS training steps under torch.profiler; prints the seconds per
+operator family (matmul, casts, optimizer, norms / activations, outside operators) and the matmul kernels'
+own rate against the peak: where the MFU that is not reached goes.
 
 Options: `--epochs N` (both), `--max-train-samples N` (both), `--skip-peer`, `--recipe PATH`,
 `--data-path PATH`, and any fieldtune override as `--section.key=value` (the peer reads epochs, seed and
 data from the same config). Validation only (under a minute):
 
-    /work/venv/bin/python benchmarks/bench_text.py --quick
+    python benchmarks/bench_text.py --quick
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -44,8 +49,10 @@ from benchmarks.common import (  # noqa: E402
     measure_matmul_peak,
     model_flops_per_sample_text,
     peak_rss_mb,
+    print_profile,
     print_ratio,
     print_table,
+    profile_train,
     quiet_libraries,
     ratio,
 )
@@ -63,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--max-train-samples", type=int, help="cap the train split of both")
     p.add_argument("--quick", action="store_true", help="validation only: 16 samples, batch 8, 2 steps")
     p.add_argument("--skip-peer", action="store_true")
+    p.add_argument(
+        "--profile",
+        type=int,
+        metavar="STEPS",
+        help="fieldtune only, STEPS steps under torch.profiler: where the time goes",
+    )
     p.add_argument("--json", dest="json_out", help="also write the result object to this file")
     args, rest = p.parse_known_args(argv)
     bad = [a for a in rest if not (a.startswith("--") and "." in a.split("=")[0] and "=" in a)]
@@ -79,6 +92,8 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> Any:
         overrides.append(f"--training.num_train_epochs={args.epochs}")
     if args.max_train_samples:
         overrides.append(f"--data.max_train_samples={args.max_train_samples}")
+    if args.profile:
+        overrides.append(f"--training.max_steps={args.profile}")
     if args.quick:  # tiny: a 1% stratified test split (56 texts), 16 training texts, batch 8, 2 steps
         overrides += [
             "--data.max_train_samples=16",
@@ -209,6 +224,19 @@ def run_peer(config: Any, workdir: Path) -> dict[str, Any]:
     }
 
 
+def report_profile(side: dict[str, Any], peaks: dict[str, float]) -> None:
+    times = side["profile_s"]
+    print_profile(times, f"{side['train_steps']} steps, {side['precision']}")
+    matmul_s = times.get("matmul / convolution") or 0.0
+    peak = peaks["bf16" if side["precision"] == "bf16" else "fp32"]
+    if matmul_s:
+        rate = side["train_flops"] / matmul_s / 1e9
+        print(
+            f"matmul kernels alone: {rate:.1f} GFLOP/s = {100 * rate / peak:.1f}% of the {side['precision']} peak "
+            f"({peak:.1f}); MFU = matmul share of time x that efficiency"
+        )
+
+
 def add_mfu(side: dict[str, Any], peaks: dict[str, float]) -> None:
     achieved = side.get("achieved_gflops")
     used = "bf16" if side.get("precision") == "bf16" else "fp32"
@@ -274,12 +302,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     sides: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_text_") as tmp:
-        sides["fieldtune"] = run_fieldtune(config, Path(tmp))
-        if not args.skip_peer:
+        with profile_train() if args.profile else contextlib.nullcontext({}) as times:
+            sides["fieldtune"] = run_fieldtune(config, Path(tmp))
+        if args.profile:
+            sides["fieldtune"]["profile_s"] = times
+        if not (args.skip_peer or args.profile):
             sides["peer"] = run_peer(config, Path(tmp))
     for side in sides.values():
         add_mfu(side, peaks)
     report(sides, peaks)
+    if args.profile:
+        report_profile(sides["fieldtune"], peaks)
     result = {
         "benchmark": "text",
         "recipe": args.recipe,

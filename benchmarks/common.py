@@ -218,6 +218,99 @@ def instrument(extra_classes: Sequence[type] = ()) -> Iterator[TrainProbe]:
             setattr(cls, name, original)
 
 
+# Operator families for `op_profile`: aten operator names (without `aten::`) by prefix; first match wins.
+OP_FAMILIES = (
+    ("matmul / convolution", ("mm", "addmm", "bmm", "baddbmm", "_scaled_dot_product", "mkldnn", "_mkldnn",
+                              "convolution", "_convolution", "conv", "_slow_conv", "thnn_conv")),
+    ("bf16 casts and copies", ("_to_copy", "copy_", "_copy_from", "clone", "contiguous")),
+    ("optimizer (AdamW)", ("_foreach_", "_fused_adam", "addcdiv", "lerp")),
+    ("norms, activations, dropout", ("_softmax", "softmax", "native_layer_norm", "gelu", "native_dropout",
+                                     "native_batch_norm", "_batch_norm", "batch_norm", "hardtanh", "relu",
+                                     "clamp")),
+    ("image augmentation (resize, flips)", ("upsample", "_upsample", "flip", "rot90", "grid_sampler")),
+    ("embeddings, loss", ("embedding", "nll_loss", "_log_softmax", "cross_entropy")),
+)  # fmt: skip
+TOP_OPS = 12  # the costliest single operators, listed under "top operators"
+
+
+def _family(op: str) -> str:
+    name = op.removeprefix("aten::")
+    for family, prefixes in OP_FAMILIES:
+        if name.startswith(prefixes):
+            return family
+    return "other element-wise / reductions"
+
+
+@contextlib.contextmanager
+def op_profile() -> Iterator[dict[str, float]]:
+    """Where the enclosed code's wall time goes, in seconds by operator family (torch.profiler, CPU).
+
+    Leaf operators only (self time), so nothing is counted twice; "outside operators" is wall time
+    minus all of it: Python, the Trainer's bookkeeping, data collation, the profiler's own overhead.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        yield times
+    wall = time.perf_counter() - start
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    for event in events:
+        family = _family(event.key)
+        times[family] = times.get(family, 0.0) + event.self_cpu_time_total / 1e6
+    times["top operators"] = {e.key: e.self_cpu_time_total / 1e6 for e in events[:TOP_OPS]}  # type: ignore[assignment]
+    spent = sum(v for k, v in times.items() if k != "top operators")
+    times["outside operators (Python, collation, Trainer)"] = max(0.0, wall - spent)
+    times["wall"] = wall
+
+
+@contextlib.contextmanager
+def profile_train() -> Iterator[dict[str, float]]:
+    """Inside the block, every outermost `transformers.Trainer.train()` runs under `op_profile`; the seconds
+    per operator family (summed over calls) land in the yielded dict."""
+    from transformers import Trainer
+
+    original = Trainer.train
+    totals: dict[str, float] = {}
+    depth = 0
+
+    def train(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal depth
+        if depth:  # a phase inside an outer train(): already profiled
+            return original(self, *args, **kwargs)
+        depth += 1
+        try:
+            with op_profile() as measured:
+                return original(self, *args, **kwargs)
+        finally:
+            depth -= 1
+            for family, seconds in measured.items():
+                if isinstance(seconds, dict):  # top operators: those of the longest call
+                    totals[family] = max(seconds, totals.get(family, {}), key=lambda d: sum(d.values()))
+                else:
+                    totals[family] = totals.get(family, 0.0) + seconds
+
+    Trainer.train = train  # type: ignore[method-assign]
+    try:
+        yield totals
+    finally:
+        Trainer.train = original  # type: ignore[method-assign]
+
+
+def print_profile(times: dict[str, float], title: str) -> None:
+    """Seconds and share of the profiled wall time per operator family, largest first."""
+    times = dict(times)
+    wall = times.pop("wall", 0.0) or 1e-9
+    top = times.pop("top operators", {})
+    print(f"\n== where train() time goes: {title} ({wall:.1f} s profiled)")
+    for family, seconds in sorted(times.items(), key=lambda kv: -kv[1]):
+        print(f"  {family:<48} {seconds:8.2f} s  {100 * seconds / wall:5.1f}%")
+    print("  top operators (self time):")
+    for op, seconds in top.items():
+        print(f"    {op:<46} {seconds:8.2f} s  {100 * seconds / wall:5.1f}%  [{_family(op)}]")
+
+
 def macro_f1_present(y_true: Sequence[int], y_pred: Sequence[int]) -> tuple[float, float]:
     """(accuracy, macro F1 over the classes present in `y_true`): fieldtune's definition, for the peers."""
     import numpy as np

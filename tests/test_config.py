@@ -43,6 +43,7 @@ def test_unknown_key_names_nearest(data, expected):
         ({"training": {"learning_rate": "fast"}}, "training.learning_rate"),
         ({"training": {"learning_rate": -1e-4}}, "training.learning_rate"),
         ({"training": {"learning_rate": 0}}, "training.learning_rate"),
+        ({"training": {"precise_bn": -1}}, "training.precise_bn"),
         ({"training": {"num_train_epochs": 0}}, "training.num_train_epochs"),
         ({"method": {"name": "qlora"}}, "method.name"),
         ({"method": {"lora_r": 2.5}}, "method.lora_r"),
