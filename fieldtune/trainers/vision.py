@@ -32,7 +32,7 @@ from fieldtune import test_time as test_time_views
 from fieldtune.config import MethodConfig
 from fieldtune.models import backbone_blocks, find_head
 from fieldtune.trainers.base import FieldTrainer
-from fieldtune.trainers.precise_bn import recalibrate_batchnorm
+from fieldtune.trainers.precise_bn import recalibrate_batchnorm, trainable_batchnorms
 
 logger = logging.getLogger(__name__)
 PHASE1_DONE = "phase1_head.pt"  # written when phase 1 finished: a resumed run skips it
@@ -101,7 +101,7 @@ class VisionTrainer(FieldTrainer):
 
     def recalibrate_batchnorm(self) -> None:
         """Precise BatchNorm over a fixed random sample of up to `precise_bn` training images."""
-        if not self.precise_bn or self.train_dataset is None:
+        if not self.precise_bn or self.train_dataset is None or not trainable_batchnorms(self.model):
             return
         if self._bn_calibrated_step == self.state.global_step:  # no step since: the statistics are current
             return
