@@ -34,7 +34,7 @@ one-off decoding; `--warm-cache` uses the normal cache instead. Validation only:
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -325,19 +325,16 @@ ROWS = [
 
 
 def compare(args: argparse.Namespace, config: Any, tmp: Path) -> dict[str, Any]:
-    def profiled() -> Any:
-        return profile_train() if args.profile else contextlib.nullcontext({})
-
-    with profiled() as ft_times:
-        sides = {"fieldtune": run_fieldtune(config, tmp, "fieldtune", args.warm_cache)}
+    runs = {"fieldtune": lambda: run_fieldtune(config, tmp, "fieldtune", args.warm_cache)}
     if not args.skip_peer:
-        with profiled() as peer_times:
-            sides["peer"] = run_peer(config, tmp, args.peer_epochs or config.training.num_train_epochs)
-    if args.profile:
-        for name, times in (("fieldtune", ft_times), ("peer", peer_times if not args.skip_peer else {})):
-            if times:
-                sides[name]["profile_s"] = times
-                print_profile(times, f"{name}, {sides[name]['precision']}")
+        runs["peer"] = lambda: run_peer(config, tmp, args.peer_epochs or config.training.num_train_epochs)
+    sides: dict[str, dict[str, Any]] = {}
+    for name, run_side in runs.items():
+        with profile_train(enabled=args.profile) as profile:
+            sides[name] = run_side()
+        if args.profile:
+            sides[name]["profile"] = dataclasses.asdict(profile)
+            print_profile(profile, f"{name}, {sides[name]['precision']}")
     print_table(
         f"image fine-tuning ({config.model.name_or_path})",
         list(sides),

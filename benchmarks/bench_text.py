@@ -30,7 +30,7 @@ data from the same config). Validation only (under a minute):
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
     ROOT,
+    OpProfile,
     Timer,
     emit_json,
     instrument,
@@ -224,10 +225,9 @@ def run_peer(config: Any, workdir: Path) -> dict[str, Any]:
     }
 
 
-def report_profile(side: dict[str, Any], peaks: dict[str, float]) -> None:
-    times = side["profile_s"]
-    print_profile(times, f"{side['train_steps']} steps, {side['precision']}")
-    matmul_s = times.get("matmul / convolution") or 0.0
+def report_profile(side: dict[str, Any], profile: OpProfile, peaks: dict[str, float]) -> None:
+    print_profile(profile, f"{side['train_steps']} steps, {side['precision']}")
+    matmul_s = profile.families.get("matmul / convolution") or 0.0
     peak = peaks["bf16" if side["precision"] == "bf16" else "fp32"]
     if matmul_s:
         rate = side["train_flops"] / matmul_s / 1e9
@@ -302,17 +302,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     sides: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_text_") as tmp:
-        with profile_train() if args.profile else contextlib.nullcontext({}) as times:
+        with profile_train(enabled=bool(args.profile)) as profile:
             sides["fieldtune"] = run_fieldtune(config, Path(tmp))
         if args.profile:
-            sides["fieldtune"]["profile_s"] = times
+            sides["fieldtune"]["profile"] = dataclasses.asdict(profile)
         if not (args.skip_peer or args.profile):
             sides["peer"] = run_peer(config, Path(tmp))
     for side in sides.values():
         add_mfu(side, peaks)
     report(sides, peaks)
     if args.profile:
-        report_profile(sides["fieldtune"], peaks)
+        report_profile(sides["fieldtune"], profile, peaks)
     result = {
         "benchmark": "text",
         "recipe": args.recipe,

@@ -230,7 +230,7 @@ OP_FAMILIES = (
     ("image augmentation (resize, flips)", ("upsample", "_upsample", "flip", "rot90", "grid_sampler")),
     ("embeddings, loss", ("embedding", "nll_loss", "_log_softmax", "cross_entropy")),
 )  # fmt: skip
-TOP_OPS = 12  # the costliest single operators, listed under "top operators"
+TOP_OPS = 12  # the costliest single operators, listed after the families
 
 
 def _family(op: str) -> str:
@@ -241,8 +241,25 @@ def _family(op: str) -> str:
     return "other element-wise / reductions"
 
 
+@dataclass
+class OpProfile:
+    """Seconds of profiled wall time, by operator family, and the costliest single operators."""
+
+    wall: float = 0.0
+    families: dict[str, float] = field(default_factory=dict)
+    top: dict[str, float] = field(default_factory=dict)
+
+    def add(self, other: OpProfile) -> None:
+        """Sum another call's figures into this one (top operators: those of the longer call)."""
+        if other.wall > self.wall:
+            self.top = dict(other.top)
+        self.wall += other.wall
+        for family, seconds in other.families.items():
+            self.families[family] = self.families.get(family, 0.0) + seconds
+
+
 @contextlib.contextmanager
-def op_profile() -> Iterator[dict[str, float]]:
+def op_profile() -> Iterator[OpProfile]:
     """Where the enclosed code's wall time goes, in seconds by operator family (torch.profiler, CPU).
 
     Leaf operators only (self time), so nothing is counted twice; "outside operators" is wall time
@@ -250,29 +267,31 @@ def op_profile() -> Iterator[dict[str, float]]:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    times: dict[str, float] = {}
+    result = OpProfile()
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        yield times
-    wall = time.perf_counter() - start
+        yield result
+    result.wall = time.perf_counter() - start
     events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     for event in events:
         family = _family(event.key)
-        times[family] = times.get(family, 0.0) + event.self_cpu_time_total / 1e6
-    times["top operators"] = {e.key: e.self_cpu_time_total / 1e6 for e in events[:TOP_OPS]}  # type: ignore[assignment]
-    spent = sum(v for k, v in times.items() if k != "top operators")
-    times["outside operators (Python, collation, Trainer)"] = max(0.0, wall - spent)
-    times["wall"] = wall
+        result.families[family] = result.families.get(family, 0.0) + event.self_cpu_time_total / 1e6
+    result.top = {e.key: e.self_cpu_time_total / 1e6 for e in events[:TOP_OPS]}
+    spent = sum(result.families.values())
+    result.families["outside operators (Python, collation, Trainer)"] = max(0.0, result.wall - spent)
 
 
 @contextlib.contextmanager
-def profile_train() -> Iterator[dict[str, float]]:
-    """Inside the block, every outermost `transformers.Trainer.train()` runs under `op_profile`; the seconds
-    per operator family (summed over calls) land in the yielded dict."""
+def profile_train(enabled: bool = True) -> Iterator[OpProfile]:
+    """Inside the block, every outermost `transformers.Trainer.train()` runs under `op_profile`; their
+    figures are summed into the yielded `OpProfile` (left empty when not `enabled`)."""
     from transformers import Trainer
 
+    total = OpProfile()
+    if not enabled:
+        yield total
+        return
     original = Trainer.train
-    totals: dict[str, float] = {}
     depth = 0
 
     def train(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -285,29 +304,23 @@ def profile_train() -> Iterator[dict[str, float]]:
                 return original(self, *args, **kwargs)
         finally:
             depth -= 1
-            for family, seconds in measured.items():
-                if isinstance(seconds, dict):  # top operators: those of the longest call
-                    totals[family] = max(seconds, totals.get(family, {}), key=lambda d: sum(d.values()))
-                else:
-                    totals[family] = totals.get(family, 0.0) + seconds
+            total.add(measured)
 
     Trainer.train = train  # type: ignore[method-assign]
     try:
-        yield totals
+        yield total
     finally:
         Trainer.train = original  # type: ignore[method-assign]
 
 
-def print_profile(times: dict[str, float], title: str) -> None:
+def print_profile(profile: OpProfile, title: str) -> None:
     """Seconds and share of the profiled wall time per operator family, largest first."""
-    times = dict(times)
-    wall = times.pop("wall", 0.0) or 1e-9
-    top = times.pop("top operators", {})
-    print(f"\n== where train() time goes: {title} ({wall:.1f} s profiled)")
-    for family, seconds in sorted(times.items(), key=lambda kv: -kv[1]):
+    wall = profile.wall or 1e-9
+    print(f"\n== where train() time goes: {title} ({profile.wall:.1f} s profiled)")
+    for family, seconds in sorted(profile.families.items(), key=lambda kv: -kv[1]):
         print(f"  {family:<48} {seconds:8.2f} s  {100 * seconds / wall:5.1f}%")
     print("  top operators (self time):")
-    for op, seconds in top.items():
+    for op, seconds in profile.top.items():
         print(f"    {op:<46} {seconds:8.2f} s  {100 * seconds / wall:5.1f}%  [{_family(op)}]")
 
 

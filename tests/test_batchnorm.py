@@ -92,7 +92,7 @@ def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int) -> float:
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.preparation import prepare_inputs
     from fieldtune.run import run
-    from fieldtune.trainers.precise_bn import recalibrate_batchnorm
+    from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm
     from tests.test_train_vision import vision_config
 
     config = vision_config(model_dir, training={"precision": "fp32", "precise_bn": precise_bn})
@@ -101,8 +101,7 @@ def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int) -> float:
     stats = {k: v.clone() for k, v in saved.state_dict().items() if "running" in k}
 
     prepared = prepare_inputs(TASKS["image-classification"], build_dataset(config.data, config.task), config)
-    train = prepared.dataset["train"]
-    sample = train.shuffle(seed=config.training.seed).select(range(min(2048, len(train))))
+    sample = calibration_sample(prepared.dataset["train"], 2048, config.training.seed)
     collate = prepared.trainer_kwargs["eval_collator"]
     size = config.training.per_device_eval_batch_size
     batches = [

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from fieldtune.config import AugmentConfig
 from fieldtune.datasets_builders.image_folder import to_rgb
 from fieldtune.datasets_builders.synthetic_images import cache_root
 from fieldtune.errors import DataError
+from fieldtune.preprocessing.augmentation import augment_batch
 
 logger = logging.getLogger(__name__)
 
@@ -285,25 +285,6 @@ def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[:, top : top + size, left : left + size]
 
 
-def _uniform(g: torch.Generator, low: float, high: float, n: int = 1) -> torch.Tensor:
-    return torch.rand(n, generator=g) * (high - low) + low
-
-
-def _random_resized_crop(x: torch.Tensor, scale_min: float, g: torch.Generator) -> torch.Tensor:
-    """Random area in [scale_min, 1] and aspect in [3/4, 4/3], resized back to the input size."""
-    _, h, w = x.shape
-    for _ in range(10):
-        target = h * w * float(_uniform(g, min(1.0, scale_min), 1.0))
-        ratio = math.exp(float(_uniform(g, math.log(3 / 4), math.log(4 / 3))))
-        cw, ch = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
-        if 0 < cw <= w and 0 < ch <= h:
-            i = int(torch.randint(0, h - ch + 1, (1,), generator=g))
-            j = int(torch.randint(0, w - cw + 1, (1,), generator=g))
-            crop = x[None, :, i : i + ch, j : j + cw]
-            return F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
-    return x  # no valid box in 10 tries (extreme settings): keep the whole image
-
-
 class ImageCollator:
     """Stack rows into a normalised channels-last batch; augment per sample when training.
 
@@ -362,42 +343,13 @@ class ImageCollator:
             value = torch.from_numpy(np.ascontiguousarray(np.asarray(value)))
         return _fit(value, self.spec.size).float()
 
-    def _augment(self, images: list[torch.Tensor]) -> torch.Tensor:
-        aug, g = self.augment, self._generator()
-        assert aug is not None
-        if aug.random_resized_crop:
-            x = torch.stack([_random_resized_crop(im, aug.crop_scale_min, g) for im in images])
-        else:
-            x = torch.stack(images)
-        n = x.shape[0]
-        if aug.horizontal_flip:
-            flip = torch.rand(n, generator=g) < 0.5
-            x[flip] = x[flip].flip(-1)
-        if aug.vertical_flip:
-            flip = torch.rand(n, generator=g) < 0.5
-            x[flip] = x[flip].flip(-2)
-        if aug.rotate90:
-            turns = torch.randint(0, 4, (n,), generator=g)
-            for k in (1, 2, 3):
-                pick = turns == k
-                if pick.any():
-                    x[pick] = torch.rot90(x[pick], k, dims=(-2, -1))
-        if aug.color_jitter > 0:
-            s = aug.color_jitter
-            factors = _uniform(g, max(0.0, 1.0 - s), 1.0 + s, 3 * n).view(3, n, 1, 1, 1)
-            brightness, contrast, saturation = factors.unbind(0)
-            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            x = x * brightness
-            grey = (x * weights).sum(1, keepdim=True)
-            mean = grey.mean((2, 3), keepdim=True)
-            x = (x - grey) * saturation + grey  # saturation around each pixel's grey
-            x = (x - mean) * contrast + mean  # contrast around the image's mean grey
-            x = x.clamp_(0.0, 255.0)
-        return x
-
     def __call__(self, rows: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         images = [self._pixels(row) for row in rows]
-        x = self._augment(images) if self.augment is not None else torch.stack(images)
+        x = (
+            augment_batch(images, self.augment, self._generator())
+            if self.augment is not None
+            else torch.stack(images)
+        )
         x = x.mul_(self._scale).add_(self._shift)
         batch = {"pixel_values": x.contiguous(memory_format=torch.channels_last)}
         labels = [row.get("labels", row.get("label")) for row in rows]

@@ -29,6 +29,11 @@ def trainable_batchnorms(model: nn.Module) -> list[_BatchNorm]:
     ]
 
 
+def calibration_sample(dataset: Any, size: int, seed: int) -> Any:
+    """The fixed random sample of up to `size` training rows that the statistics are computed on."""
+    return dataset.shuffle(seed=seed).select(range(min(size, len(dataset))))
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(
     model: nn.Module,

@@ -32,7 +32,7 @@ from fieldtune import test_time as test_time_views
 from fieldtune.config import MethodConfig
 from fieldtune.models import backbone_blocks, find_head
 from fieldtune.trainers.base import FieldTrainer
-from fieldtune.trainers.precise_bn import recalibrate_batchnorm, trainable_batchnorms
+from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 
 logger = logging.getLogger(__name__)
 PHASE1_DONE = "phase1_head.pt"  # written when phase 1 finished: a resumed run skips it
@@ -105,8 +105,7 @@ class VisionTrainer(FieldTrainer):
             return
         if self._bn_calibrated_step == self.state.global_step:  # no step since: the statistics are current
             return
-        n = min(self.precise_bn, len(self.train_dataset))
-        sample = self.train_dataset.shuffle(seed=self.args.seed).select(range(n))
+        sample = calibration_sample(self.train_dataset, self.precise_bn, self.args.seed)
 
         def forward(batch: dict) -> None:
             batch = self._prepare_inputs(batch)
@@ -121,7 +120,9 @@ class VisionTrainer(FieldTrainer):
         )
         layers = recalibrate_batchnorm(self.model, batches, forward, self.autocast_smart_context_manager)
         if layers:
-            logger.info("Precise BatchNorm: %d layers recalibrated on %d training images", layers, n)
+            logger.info(
+                "Precise BatchNorm: %d layers recalibrated on %d training images", layers, len(sample)
+            )
         self._bn_calibrated_step = self.state.global_step
 
     def prediction_step(
