@@ -40,6 +40,12 @@ class ModelConfig:
     max_length: int = _f(
         128, "Text: longest tokenised input; longer texts are truncated and counted.", check=_positive
     )
+    hidden_dropout: float | None = _f(
+        None,
+        "Dropout on the backbone's hidden states (config `hidden_dropout_prob` / `dropout`); None keeps the"
+        " checkpoint's. 0 converges faster in short fine-tunes and skips sampling the masks each step.",
+        check=_fraction,
+    )
     head: Literal["linear", "mlp"] = _f(
         "linear", "Classifier head: the model's own linear head, or GAP -> Dense -> out."
     )
@@ -99,6 +105,11 @@ class DataConfig:
 class MethodConfig:
     name: MethodName = _f(
         "full", "full | lora | freeze (last N layers + head) | probe (head only) | probe_unfreeze."
+    )
+    freeze_embeddings: bool = _f(
+        False,
+        "Text, full / freeze: keep the token-embedding table fixed (half of MiniLM's weights): no dense"
+        " gradient, clipping or AdamW update for it each step; words unseen in training stay aligned.",
     )
     lora_r: int = _f(8, "LoRA rank.", check=_positive)
     lora_alpha: int = _f(16, "LoRA alpha (scale = alpha / r).", check=_positive)

@@ -248,6 +248,8 @@ def create_model(
     else:
         kwargs |= {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
     config = load_model_config(model_cfg.name_or_path, model_cfg.revision, task=task, **kwargs)
+    if model_cfg.hidden_dropout is not None:
+        set_hidden_dropout(config, model_cfg.hidden_dropout)
     path = resolve_model_path(model_cfg.name_or_path)
     cls = auto_class(task)
     try:
@@ -278,8 +280,36 @@ def create_model(
             "dropout": model_cfg.head_dropout,
         }
     model = apply_method(model, task, method, head)
+    if method.freeze_embeddings:
+        freeze_token_embeddings(model)
     trainable, total = count_params(model)
     return model, ModelInfo(trainable, total, head)
+
+
+# Where configs keep the dropout on hidden states: BERT / RoBERTa / ViT, then DistilBERT-style.
+HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "dropout")
+
+
+def set_hidden_dropout(config: Any, p: float) -> None:
+    """`model.hidden_dropout`: the backbone's dropout on hidden states (attention dropout is left alone)."""
+    key = next((k for k in HIDDEN_DROPOUT_KEYS if hasattr(config, k)), None)
+    if key is None:
+        raise ModelError(
+            f"`model.hidden_dropout`: a {config.model_type} model has no hidden-state dropout "
+            f"({' / '.join(HIDDEN_DROPOUT_KEYS)} in its config); remove the key."
+        )
+    setattr(config, key, p)
+
+
+def freeze_token_embeddings(model: nn.Module) -> None:
+    """`method.freeze_embeddings`: the token-embedding table keeps its pretrained values."""
+    table = model.get_input_embeddings()
+    if not isinstance(table, nn.Embedding):
+        raise ModelError(
+            f"`method.freeze_embeddings`: {type(model).__name__} has no token-embedding table (it applies to "
+            "text models); remove the key."
+        )
+    table.weight.requires_grad = False
 
 
 BATCHNORM_MOMENTUM = 0.01  # running stats over ~100 steps: stable, yet close to the final weights

@@ -435,6 +435,15 @@ def s_lora_target_missing(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--method.name=lora", "--method.target_modules=[q_proj]")
 
 
+def s_freeze_embeddings_on_images(ctx: Ctx) -> list[str]:
+    root = _image_classes(ctx.tmp / "photos", {"crate": 4, "sack": 4})
+    return _images(ctx, root) + ["--method.freeze_embeddings=true"]
+
+
+def s_hidden_dropout_out_of_range(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.hidden_dropout=1.5")
+
+
 def s_output_dir_exists(ctx: Ctx) -> list[str]:
     _fake_run(ctx.run_dir)
     return _train(ctx)
@@ -553,6 +562,8 @@ CASES = [
     Case("vit-for-text-classification", s_vit_for_text, ("tiny-vit", "vit", "text-classification", "text (BERT-like) backbone"), subprocess=True),
     Case("bert-for-image-classification", s_bert_for_image, ("tiny-bert", "bert", "image-classification", "vision")),
     Case("lora-target-missing", s_lora_target_missing, ("method.target_modules", "'q_proj'", "query")),
+    Case("freeze-embeddings-on-images", s_freeze_embeddings_on_images, ("method.freeze_embeddings", "token-embedding table", "remove the key")),
+    Case("hidden-dropout-out-of-range", s_hidden_dropout_out_of_range, ("model.hidden_dropout", "1.5", "[0, 1)")),
     # run directories
     Case("output-dir-exists", s_output_dir_exists, ("run", "already exists", "--overwrite", "--resume"), existing=True, subprocess=True),
     Case("overwrite-with-bad-data", s_overwrite_with_bad_data, ("'priority_level'", "data.label_column"), existing=True),

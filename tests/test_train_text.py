@@ -28,8 +28,9 @@ def text_config(model_dir, **sections):
     data.update(sections.pop("data", {}))
     training = {"num_train_epochs": 2, "per_device_train_batch_size": 16, "learning_rate": 1e-3, "seed": 0}
     training.update(sections.pop("training", {}))
+    model = {"name_or_path": str(model_dir), "max_length": 48, **sections.pop("model", {})}
     return config_from_dict(
-        {"task": sections.pop("task", "text-classification"), "name": "t", "model": {"name_or_path": str(model_dir), "max_length": 48},
+        {"task": sections.pop("task", "text-classification"), "name": "t", "model": model,
          "data": data, "training": training, **sections}
     )  # fmt: skip
 
@@ -198,6 +199,43 @@ def test_freeze_trains_only_top_layers_and_head(tiny_bert, tmp_path):
         before["bert.encoder.layer.1.attention.self.query.weight"],
         after["bert.encoder.layer.1.attention.self.query.weight"],
     )
+
+
+def test_frozen_embeddings_without_hidden_dropout(tiny_bert, tmp_path):
+    """The fast text recipe: the token table keeps its pretrained values, everything else trains, and the
+    hidden-state dropout is off (attention dropout as the checkpoint has it)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from fieldtune.models import create_model
+    from fieldtune.tasks import TASKS
+
+    cfg = text_config(tiny_bert, model={"hidden_dropout": 0.0}, method={"freeze_embeddings": True})
+    model, _ = create_model(cfg.model, TASKS["text-classification"], ["a", "b", "c"], cfg.method)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {"bert.embeddings.word_embeddings.weight"}
+    layer = model.bert.encoder.layer[0]
+    assert layer.output.dropout.p == 0.0 and model.bert.embeddings.dropout.p == 0.0
+    assert model.config.attention_probs_dropout_prob == 0.1  # untouched
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    result = run(cfg, output_dir=tmp_path / "fast")
+    saved = AutoModelForSequenceClassification.from_pretrained(result.run_dir / "model")
+    after = dict(saved.named_parameters())
+    table = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(before[table], after[table])
+    for name in ("bert.embeddings.position_embeddings.weight", "bert.encoder.layer.0.output.dense.weight"):
+        assert not torch.equal(before[name], after[name]), name
+    assert saved.config.hidden_dropout_prob == 0.0
+
+
+def test_hidden_dropout_needs_a_model_that_has_it():
+    from transformers import ResNetConfig
+
+    from fieldtune.errors import FieldtuneError
+    from fieldtune.models import set_hidden_dropout
+
+    with pytest.raises(FieldtuneError, match="model.hidden_dropout.*resnet.*remove the key"):
+        set_hidden_dropout(ResNetConfig(), 0.0)
 
 
 def test_evaluate_and_predict_commands(full_run, tmp_path, capsys):

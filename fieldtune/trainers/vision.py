@@ -118,7 +118,7 @@ class VisionTrainer(FieldTrainer):
             batch_size=self.args.per_device_eval_batch_size,
             collate_fn=self.eval_collator or self.data_collator,
         )
-        layers = recalibrate_batchnorm(self.model, batches, forward, self.autocast_smart_context_manager)
+        layers = recalibrate_batchnorm(self.model, batches, forward, self.accelerator.autocast)
         if layers:
             logger.info(
                 "Precise BatchNorm: %d layers recalibrated on %d training images", layers, len(sample)
@@ -132,7 +132,7 @@ class VisionTrainer(FieldTrainer):
         if self.test_time == "none" or prediction_loss_only or not isinstance(logits, torch.Tensor):
             return loss, logits, labels
         pixels = self._prepare_inputs(inputs)["pixel_values"]
-        with self.autocast_smart_context_manager():  # the loss stays the identity view's
+        with self.accelerator.autocast():  # the loss stays the identity view's
             logits = test_time_views.averaged_logits(
                 lambda px: model(pixel_values=px).logits, pixels, self.test_time, identity_logits=logits
             )
@@ -225,7 +225,7 @@ class VisionTrainer(FieldTrainer):
             for batch in self.get_test_dataloader(dataset):
                 batch = self._prepare_inputs(batch)
                 batch.pop("labels", None)
-                with self.autocast_smart_context_manager():
+                with self.accelerator.autocast():
                     self.model(**batch)
         finally:
             hook.remove()
