@@ -142,6 +142,7 @@ def run_fieldtune(config: Any, workdir: Path) -> dict[str, Any]:
         "accuracy": res["metrics"]["accuracy"],
         "f1_macro": res["metrics"]["f1_macro"],
         "precision": res.get("precision"),
+        "attention": res.get("attn_implementation"),
         "batch_size": config.training.per_device_train_batch_size,
         "max_length": config.model.max_length,
         "learning_rate": config.training.learning_rate,
@@ -217,6 +218,7 @@ def run_peer(config: Any, workdir: Path) -> dict[str, Any]:
         "accuracy": accuracy,
         "f1_macro": f1,
         "precision": "fp32",
+        "attention": model.config._attn_implementation,
         "batch_size": args.per_device_train_batch_size,
         "max_length": PEER_MAX_LENGTH,
         "learning_rate": args.learning_rate,
@@ -248,6 +250,7 @@ def report(sides: dict[str, dict[str, Any]], peaks: dict[str, float]) -> None:
     names = list(sides)
     keys = [
         ("precision", "precision"),
+        ("attention", "attention"),
         ("batch_size", "batch size"),
         ("max_length", "max length"),
         ("padding", "padding"),

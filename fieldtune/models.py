@@ -236,8 +236,10 @@ def create_model(
     label_names: list[str] | None,
     method: MethodConfig,
     image_size: int | None = None,
+    attn_implementation: str | None = None,
 ) -> tuple[nn.Module, ModelInfo]:
-    """Load `model_cfg.name_or_path` with a fresh head for `label_names` (or one output for regression)."""
+    """Load `model_cfg.name_or_path` with a fresh head for `label_names` (or one output for regression);
+    `attn_implementation` as `precision.resolve_attention` chose it (None: transformers' default)."""
     kwargs: dict[str, Any] = {"problem_type": task.problem_type}
     if task.is_classification:
         kwargs |= {
@@ -248,15 +250,21 @@ def create_model(
     else:
         kwargs |= {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
     config = load_model_config(model_cfg.name_or_path, model_cfg.revision, task=task, **kwargs)
-    if model_cfg.hidden_dropout is not None:
-        set_hidden_dropout(config, model_cfg.hidden_dropout)
+    if model_cfg.dropout is not None:
+        set_backbone_dropout(config, model_cfg.dropout)
     path = resolve_model_path(model_cfg.name_or_path)
     cls = auto_class(task)
+    attention = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
         model = cls.from_pretrained(
-            path, config=config, revision=model_cfg.revision, ignore_mismatched_sizes=True
+            path, config=config, revision=model_cfg.revision, ignore_mismatched_sizes=True, **attention
         )
     except ValueError as e:
+        if attn_implementation and attn_implementation in str(e):
+            raise ModelError(
+                f"`model.attn_implementation`: {config.model_type} has no {attn_implementation!r} attention; "
+                "use auto or eager."
+            ) from None
         if "Unrecognized configuration class" in str(e) or "not supported" in str(e):
             raise ModelError(
                 f"Model {model_cfg.name_or_path!r} (type {config.model_type}) cannot do {task.name}; "
@@ -286,19 +294,21 @@ def create_model(
     return model, ModelInfo(trainable, total, head)
 
 
-# Where configs keep the dropout on hidden states: BERT / RoBERTa / ViT, then DistilBERT-style.
-HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "dropout")
+# Where configs keep the backbone's dropout: BERT / RoBERTa / ViT, then DistilBERT-style.
+DROPOUT_KEYS = (("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout"))
 
 
-def set_hidden_dropout(config: Any, p: float) -> None:
-    """`model.hidden_dropout`: the backbone's dropout on hidden states (attention dropout is left alone)."""
-    key = next((k for k in HIDDEN_DROPOUT_KEYS if hasattr(config, k)), None)
-    if key is None:
+def set_backbone_dropout(config: Any, p: float) -> None:
+    """`model.dropout`: the backbone's dropout on hidden states and attention probabilities."""
+    keys = next((pair for pair in DROPOUT_KEYS if hasattr(config, pair[0])), None)
+    if keys is None:
         raise ModelError(
-            f"`model.hidden_dropout`: a {config.model_type} model has no hidden-state dropout "
-            f"({' / '.join(HIDDEN_DROPOUT_KEYS)} in its config); remove the key."
+            f"`model.dropout`: a {config.model_type} model has no backbone dropout "
+            f"({' / '.join(k for k, _ in DROPOUT_KEYS)} in its config); remove the key."
         )
-    setattr(config, key, p)
+    for key in keys:
+        if hasattr(config, key):
+            setattr(config, key, p)
 
 
 def freeze_token_embeddings(model: nn.Module) -> None:

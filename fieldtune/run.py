@@ -26,7 +26,7 @@ from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import ConfigError
 from fieldtune.models import count_params, create_model, fold_target_scale
-from fieldtune.precision import resolve_precision
+from fieldtune.precision import resolve_attention, resolve_precision
 from fieldtune.preparation import prepare_inputs
 from fieldtune.results import dataset_name, write_results
 from fieldtune.tasks import Task, get_task
@@ -176,7 +176,10 @@ def run(
         if not task.is_classification:
             dd, target_scale = _standardise(dd)
         prepared = prepare_inputs(task, dd, config)
-    model, info = create_model(config.model, task, label_names, config.method, config.data.image_size)
+    attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
+    model, info = create_model(
+        config.model, task, label_names, config.method, config.data.image_size, attention
+    )
     has_validation = "validation" in prepared.dataset
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu
@@ -250,6 +253,7 @@ def run(
                 "train_runtime_s": round(train_output.metrics.get("train_runtime", 0.0), 3),
                 "train_samples_per_s": round(train_output.metrics.get("train_samples_per_second", 0.0), 3),
                 "precision": precision,
+                "attn_implementation": getattr(model.config, "_attn_implementation", None),
                 "world_size": trainer.args.world_size,
                 "fieldtune_version": __version__,
             },

@@ -440,8 +440,12 @@ def s_freeze_embeddings_on_images(ctx: Ctx) -> list[str]:
     return _images(ctx, root) + ["--method.freeze_embeddings=true"]
 
 
-def s_hidden_dropout_out_of_range(ctx: Ctx) -> list[str]:
-    return _text_with(ctx, "--model.hidden_dropout=1.5")
+def s_dropout_out_of_range(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.dropout=1.5")
+
+
+def s_unknown_attention_kernel(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.attn_implementation=flash")
 
 
 def s_output_dir_exists(ctx: Ctx) -> list[str]:
@@ -563,7 +567,8 @@ CASES = [
     Case("bert-for-image-classification", s_bert_for_image, ("tiny-bert", "bert", "image-classification", "vision")),
     Case("lora-target-missing", s_lora_target_missing, ("method.target_modules", "'q_proj'", "query")),
     Case("freeze-embeddings-on-images", s_freeze_embeddings_on_images, ("method.freeze_embeddings", "token-embedding table", "remove the key")),
-    Case("hidden-dropout-out-of-range", s_hidden_dropout_out_of_range, ("model.hidden_dropout", "1.5", "[0, 1)")),
+    Case("dropout-out-of-range", s_dropout_out_of_range, ("model.dropout", "1.5", "[0, 1)")),
+    Case("unknown-attention-kernel", s_unknown_attention_kernel, ("model.attn_implementation", "'flash'", "eager")),
     # run directories
     Case("output-dir-exists", s_output_dir_exists, ("run", "already exists", "--overwrite", "--resume"), existing=True, subprocess=True),
     Case("overwrite-with-bad-data", s_overwrite_with_bad_data, ("'priority_level'", "data.label_column"), existing=True),

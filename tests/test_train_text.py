@@ -201,24 +201,27 @@ def test_freeze_trains_only_top_layers_and_head(tiny_bert, tmp_path):
     )
 
 
-def test_frozen_embeddings_without_hidden_dropout(tiny_bert, tmp_path):
-    """The fast text recipe: the token table keeps its pretrained values, everything else trains, and the
-    hidden-state dropout is off (attention dropout as the checkpoint has it)."""
+def test_frozen_embeddings_without_dropout(tiny_bert, tmp_path):
+    """The fast text recipe: the token table keeps its pretrained values, everything else trains, the
+    backbone's dropout is off, and the attention kernel asked for is the one the run used and records."""
     from transformers import AutoModelForSequenceClassification
 
     from fieldtune.models import create_model
     from fieldtune.tasks import TASKS
 
-    cfg = text_config(tiny_bert, model={"hidden_dropout": 0.0}, method={"freeze_embeddings": True})
+    cfg = text_config(
+        tiny_bert, model={"dropout": 0.0, "attn_implementation": "eager"}, method={"freeze_embeddings": True}
+    )
     model, _ = create_model(cfg.model, TASKS["text-classification"], ["a", "b", "c"], cfg.method)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen == {"bert.embeddings.word_embeddings.weight"}
-    layer = model.bert.encoder.layer[0]
-    assert layer.output.dropout.p == 0.0 and model.bert.embeddings.dropout.p == 0.0
-    assert model.config.attention_probs_dropout_prob == 0.1  # untouched
+    dropouts = [m.p for m in model.bert.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and set(dropouts) == {0.0}
+    assert model.config.attention_probs_dropout_prob == 0.0
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
 
     result = run(cfg, output_dir=tmp_path / "fast")
+    assert result.results["attn_implementation"] == "eager"
     saved = AutoModelForSequenceClassification.from_pretrained(result.run_dir / "model")
     after = dict(saved.named_parameters())
     table = "bert.embeddings.word_embeddings.weight"
@@ -228,14 +231,31 @@ def test_frozen_embeddings_without_hidden_dropout(tiny_bert, tmp_path):
     assert saved.config.hidden_dropout_prob == 0.0
 
 
-def test_hidden_dropout_needs_a_model_that_has_it():
+def test_dropout_needs_a_model_that_has_it():
     from transformers import ResNetConfig
 
     from fieldtune.errors import FieldtuneError
-    from fieldtune.models import set_hidden_dropout
+    from fieldtune.models import set_backbone_dropout
 
-    with pytest.raises(FieldtuneError, match="model.hidden_dropout.*resnet.*remove the key"):
-        set_hidden_dropout(ResNetConfig(), 0.0)
+    with pytest.raises(FieldtuneError, match="model.dropout.*resnet.*remove the key"):
+        set_backbone_dropout(ResNetConfig(), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("requested", "precision", "cpu", "expected"),
+    [
+        ("auto", "bf16", True, "eager"),  # SDPA's CPU kernels are the slow path in bf16
+        ("auto", "fp32", True, None),
+        ("auto", "bf16", False, None),
+        ("sdpa", "bf16", True, "sdpa"),
+        ("eager", "fp32", False, "eager"),
+    ],
+)
+def test_attention_kernel_choice(monkeypatch, requested, precision, cpu, expected):
+    from fieldtune.precision import resolve_attention
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: not cpu)
+    assert resolve_attention(requested, precision, use_cpu=cpu) == expected
 
 
 def test_evaluate_and_predict_commands(full_run, tmp_path, capsys):
