@@ -50,7 +50,7 @@ class ModelConfig:
     attn_implementation: Literal["auto", "sdpa", "eager"] = _f(
         "auto",
         "Attention kernel (transformers' `attn_implementation`). auto: `eager` (matmul + softmax) when"
-        " training in bf16 on a CPU, where torch's SDPA kernels ran 1.3-1.8x slower; transformers' default"
+        " training in bf16 on a CPU, where torch's SDPA kernels ran 1.1-1.6x slower; transformers' default"
         " (`sdpa` where the model has it) elsewhere.",
     )
     head: Literal["linear", "mlp"] = _f(
