@@ -197,6 +197,27 @@ def test_feature_cached_probe_matches_frozen_end_to_end(backbones, tmp_path):
     assert heads[True][2] == heads[False][2]
 
 
+def test_every_backbone_pass_runs_in_the_runs_precision(backbones, tmp_path):
+    """With `precision: bf16`, the cache's extraction pass is bf16 like training: it runs before accelerate
+    prepares the model (which is where Trainer's autocast lives), so it must enter autocast itself."""
+    passes = []
+
+    def record(module, _inputs, output):
+        if isinstance(module, torch.nn.Linear):
+            passes.append((torch.is_autocast_enabled("cpu"), output.dtype))
+
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        cfg = vision_config(
+            backbones["vit"], "probe", data={"num_samples": 48}, training={"precision": "bf16"}
+        )
+        run(cfg, output_dir=tmp_path / "probe-bf16")
+    finally:
+        hook.remove()
+    assert passes
+    assert all(autocast and dtype == torch.bfloat16 for autocast, dtype in passes), set(passes)
+
+
 def test_mlp_head_and_layerwise_lr(backbones, tmp_path):
     cfg = vision_config(
         backbones["resnet"],
