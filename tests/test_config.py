@@ -158,3 +158,37 @@ def test_yaml_no_stays_a_strategy_for_string_training_arguments():
     )
     assert cfg.training.extra["save_strategy"] == "no" and cfg.training.extra["eval_strategy"] == "no"
     assert cfg.training.extra["disable_tqdm"] is False  # a real bool field keeps the bool
+
+
+@pytest.mark.parametrize(
+    ("cuda", "cores", "processes_here", "expected"),
+    [
+        (False, 16, 1, 0),  # CPU: the step uses every core; no worker steals one
+        (True, 16, 1, 4),  # GPU: overlap collation with the step, at most 4
+        (True, 16, 8, 1),  # 8 GPUs on 16 cores: 2 cores per process, one for the process itself
+        (True, 2, 2, 0),
+    ],
+)
+def test_dataloader_workers_fit_the_cores(monkeypatch, cuda, cores, processes_here, expected):
+    import os
+
+    import torch
+
+    from fieldtune.trainers.arguments import auto_dataloader_workers
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes_here))
+    assert auto_dataloader_workers(use_cpu=not cuda) == expected
+
+
+def test_dataloader_workers_can_be_set_and_persist_across_epochs(tmp_path):
+    from fieldtune.tasks import get_task
+    from fieldtune.trainers.arguments import build_training_args
+
+    task = get_task("text-classification")
+    default = build_training_args(cfg().training, tmp_path, task, False, "fp32", use_cpu=True)
+    assert default.dataloader_num_workers == 0 and not default.dataloader_persistent_workers
+    chosen = cfg(training={"dataloader_num_workers": 2}).training
+    args = build_training_args(chosen, tmp_path, task, False, "fp32", use_cpu=True)
+    assert args.dataloader_num_workers == 2 and args.dataloader_persistent_workers

@@ -218,6 +218,24 @@ def test_every_backbone_pass_runs_in_the_runs_precision(backbones, tmp_path):
     assert all(autocast and dtype == torch.bfloat16 for autocast, dtype in passes), set(passes)
 
 
+def test_dataloader_workers_train_reproducibly(backbones, tmp_path):
+    """On a GPU, auto gives worker processes: augmentation then runs in them, each seeded from the run's
+    seed, so a rerun with the same seed trains the same model (here forced on the CPU: 2 workers)."""
+    from safetensors.torch import load_file
+
+    heads = []
+    for attempt in range(2):
+        cfg = vision_config(
+            backbones["vit"],
+            "full",
+            data={"num_samples": 48},
+            training={"num_train_epochs": 1, "precision": "fp32", "dataloader_num_workers": 2},
+        )
+        result = run(cfg, output_dir=tmp_path / f"workers-{attempt}")
+        heads.append(load_file(result.run_dir / "model" / "model.safetensors")["classifier.weight"])
+    torch.testing.assert_close(heads[0], heads[1])
+
+
 def test_mlp_head_and_layerwise_lr(backbones, tmp_path):
     cfg = vision_config(
         backbones["resnet"],
