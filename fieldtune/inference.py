@@ -15,7 +15,8 @@ from safetensors import SafetensorError
 from fieldtune import test_time as test_time_views
 from fieldtune.artifacts import model_dir_of
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
-from fieldtune.models import resolve_model_path, restore_custom_head
+from fieldtune.heads import restore_custom_head
+from fieldtune.models import resolve_model_path
 from fieldtune.tasks import TASKS, Task
 
 

@@ -25,7 +25,8 @@ from fieldtune.artifacts import (
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import ConfigError
-from fieldtune.models import count_params, create_model, fold_target_scale
+from fieldtune.heads import fold_target_scale
+from fieldtune.models import count_params, create_model
 from fieldtune.precision import resolve_attention, resolve_precision
 from fieldtune.preparation import prepare_inputs
 from fieldtune.results import dataset_name, write_results

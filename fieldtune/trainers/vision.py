@@ -29,7 +29,8 @@ from transformers.trainer_utils import TrainOutput
 
 from fieldtune import test_time as test_time_views
 from fieldtune.config import MethodConfig
-from fieldtune.models import backbone_blocks, find_head
+from fieldtune.heads import find_head
+from fieldtune.models import backbone_blocks
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 
