@@ -17,10 +17,9 @@ stream and the layer norms run in bf16 instead of fp32, with fewer casts around 
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from common import emit_json, machine_info, print_table, quiet_libraries
+from common import emit_json, machine_info, print_table, quiet_libraries, training_steps_per_s
 
 
 def steps_per_s(
@@ -49,27 +48,12 @@ def steps_per_s(
         model.base_model.embeddings.register_forward_hook(
             lambda _m, _i, out: out.to(torch.bfloat16) if torch.is_autocast_enabled("cpu") else out
         )
-    model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
     ids = torch.randint(1000, 20000, (batch, tokens))
     mask = torch.ones(batch, tokens, dtype=torch.long)
     mask[: batch // 2, tokens - 5 :] = 0
-    labels = torch.randint(0, 21, (batch,))
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as Trainer's max_grad_norm does
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(2):  # oneDNN builds its kernels on the first calls
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps / (time.perf_counter() - start)
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": torch.randint(0, 21, (batch,))}
+    # clipping as Trainer's max_grad_norm does; two warm-up steps
+    return training_steps_per_s(model, inputs, precision, steps, warmup=2, max_grad_norm=1.0)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -51,14 +51,13 @@ from benchmarks.common import (  # noqa: E402
     instrument,
     machine_info,
     peak_rss_mb,
-    print_profile,
     print_ratio,
     print_table,
-    profile_train,
     quiet_libraries,
     ratio,
 )
 from benchmarks.peer_images import run_peer  # noqa: E402
+from benchmarks.profiling import print_profile, profile_train  # noqa: E402
 
 DEFAULT_RECIPE = "configs/geology/lithology_probe_unfreeze.yaml"
 DEFAULT_DATA = "../shared/data/lithology/train"  # relative to the repository root, as in the recipe

@@ -13,10 +13,9 @@ here, since the peer's PIL pipeline is ~2% of its CPU step (`bench_images.py --p
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from common import emit_json, machine_info, print_table, quiet_libraries
+from common import emit_json, machine_info, print_table, quiet_libraries, training_steps_per_s
 
 BACKBONES = {
     "vit-tiny": ("ViTConfig", {"hidden_size": 192, "num_attention_heads": 3, "intermediate_size": 768}),
@@ -37,24 +36,10 @@ def samples_per_s(
         config._attn_implementation = attention
     torch.manual_seed(0)
     model = transformers.AutoModelForImageClassification.from_config(config)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     x = torch.randn(batch, 3, 224, 224)  # the peer stacks contiguous NCHW tensors; fieldtune channels-last
     x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-    y = torch.randint(0, 3, (batch,))
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(pixel_values=x, labels=y).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step()  # oneDNN builds its kernels on the first call
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - start)
+    inputs = {"pixel_values": x, "labels": torch.randint(0, 3, (batch,))}
+    return batch * training_steps_per_s(model, inputs, precision, steps)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
     ROOT,
-    OpProfile,
     Timer,
     emit_json,
     instrument,
@@ -50,13 +49,12 @@ from benchmarks.common import (  # noqa: E402
     measure_matmul_peak,
     model_flops_per_sample_text,
     peak_rss_mb,
-    print_profile,
     print_ratio,
     print_table,
-    profile_train,
     quiet_libraries,
     ratio,
 )
+from benchmarks.profiling import OpProfile, print_profile, profile_train  # noqa: E402
 
 DEFAULT_RECIPE = "configs/logistics/hs_sections_minilm_full.yaml"
 DEFAULT_DATA = "../shared/data/hs_codes"  # relative to the repository root, as in the recipe
