@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args(argv)
     quiet_libraries()
-    from fieldtune.models import resolve_model_path
-    from fieldtune.precision import cpu_has_fast_bf16
+    from fieldtune.modeling.create import resolve_model_path
+    from fieldtune.modeling.precision import cpu_has_fast_bf16
 
     path = resolve_model_path("sentence-transformers/all-MiniLM-L6-v2")
     precisions = ["fp32", "bf16"] if cpu_has_fast_bf16() else ["fp32"]

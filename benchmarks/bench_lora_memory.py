@@ -82,7 +82,7 @@ def make_model(folder: Path, quick: bool) -> int:
     """Random-init BERT (bert-base, or tiny with --quick) + the MiniLM tokenizer; returns its parameters."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from fieldtune.models import resolve_model_path
+    from fieldtune.modeling.create import resolve_model_path
 
     source = Path(resolve_model_path(TOKENIZER_OF))
     tokenizer = AutoTokenizer.from_pretrained(source)

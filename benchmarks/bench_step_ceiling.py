@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args(argv)
     quiet_libraries()
-    from fieldtune.precision import resolve_attention, resolve_precision
+    from fieldtune.modeling.precision import resolve_attention, resolve_precision
 
     precision = resolve_precision("auto", use_cpu=True)
     attention = resolve_attention("auto", precision, use_cpu=True)

@@ -106,7 +106,7 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> Any:
 def model_config(config: Any, num_labels: int) -> Any:
     from transformers import AutoConfig
 
-    from fieldtune.models import resolve_model_path
+    from fieldtune.modeling.create import resolve_model_path
 
     return AutoConfig.from_pretrained(resolve_model_path(config.model.name_or_path), num_labels=num_labels)
 
@@ -163,7 +163,7 @@ def run_peer(config: Any, workdir: Path) -> dict[str, Any]:
     )
 
     from fieldtune.datasets_builders import build_dataset
-    from fieldtune.models import resolve_model_path
+    from fieldtune.modeling.create import resolve_model_path
 
     with Timer() as wall:
         set_seed(config.training.seed)

@@ -81,9 +81,9 @@ def run_peer(config: Any, workdir: Path, epochs: float) -> dict[str, Any]:
     from transformers import AutoModelForImageClassification, Trainer, TrainingArguments, set_seed
 
     from fieldtune.datasets_builders import build_dataset
-    from fieldtune.models import resolve_model_path
-    from fieldtune.preparation_images import load_image_processor
-    from fieldtune.preprocessing.images import resolve_image_spec
+    from fieldtune.inputs.images import resolve_image_spec
+    from fieldtune.inputs.prepare_images import load_image_processor
+    from fieldtune.modeling.create import resolve_model_path
 
     with Timer() as wall:
         set_seed(config.training.seed)

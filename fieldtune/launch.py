@@ -132,9 +132,9 @@ def launch_train(args: argparse.Namespace) -> int:
             "this process was already started by accelerate launch / torchrun; drop --num-processes and "
             "--accelerate-config from the command."
         )
-    from fieldtune.artifacts import check_run_dir_free
     from fieldtune.config import load_config
     from fieldtune.run import resolve_run_dir
+    from fieldtune.rundir.layout import check_run_dir_free
 
     config = load_config(args.config, getattr(args, "overrides", []))
     check_run_dir_free(resolve_run_dir(config, args.output_dir), args.overwrite, args.resume)

@@ -16,20 +16,20 @@ import numpy as np
 import torch
 
 from fieldtune import __version__
-from fieldtune.artifacts import (
+from fieldtune.config import RunConfig, save_config
+from fieldtune.datasets_builders import build_dataset
+from fieldtune.errors import ConfigError
+from fieldtune.inputs.prepare import prepare_inputs
+from fieldtune.modeling.create import count_params, create_model
+from fieldtune.modeling.heads import fold_target_scale
+from fieldtune.modeling.precision import resolve_attention, resolve_precision
+from fieldtune.rundir.layout import (
     INCOMPLETE,
     check_run_dir_free,
     finish_run_dir,
     start_run_dir,
 )
-from fieldtune.config import RunConfig, save_config
-from fieldtune.datasets_builders import build_dataset
-from fieldtune.errors import ConfigError
-from fieldtune.heads import fold_target_scale
-from fieldtune.models import count_params, create_model
-from fieldtune.precision import resolve_attention, resolve_precision
-from fieldtune.preparation import prepare_inputs
-from fieldtune.results import dataset_name, write_results
+from fieldtune.rundir.results import dataset_name, write_results
 from fieldtune.tasks import Task, get_task
 
 logger = logging.getLogger(__name__)
@@ -120,8 +120,8 @@ def _process_group(config: RunConfig, use_cpu: bool) -> Any:
 
 
 def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
-    from fieldtune.commands.push import publish
     from fieldtune.errors import FieldtuneError, HubError
+    from fieldtune.publish import publish
 
     try:
         publish(

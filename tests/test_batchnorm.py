@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from fieldtune.config import MethodConfig, ModelConfig
-from fieldtune.models import BATCHNORM_MOMENTUM, create_model
+from fieldtune.modeling.create import BATCHNORM_MOMENTUM, create_model
 from fieldtune.tasks import TASKS
 from tests.test_train_vision import tiny_vision
 
@@ -90,7 +90,7 @@ def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int) -> float:
     from transformers import ResNetForImageClassification
 
     from fieldtune.datasets_builders import build_dataset
-    from fieldtune.preparation import prepare_inputs
+    from fieldtune.inputs.prepare import prepare_inputs
     from fieldtune.run import run
     from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm
     from tests.test_train_vision import vision_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huggingface_hub import ModelCard
 
-from fieldtune.card import build_model_card
+from fieldtune.rundir.card import build_model_card
 
 RESULTS = {
     "task": "text-classification", "dataset": "hs_codes", "split": "test", "method": "lora", "model": "runs/x",

@@ -15,8 +15,8 @@ from huggingface_hub import ModelCard, snapshot_download
 
 from fieldtune.cli import main
 from fieldtune.config import config_from_dict
-from fieldtune.evaluation import evaluate_model
-from fieldtune.inference import load_for_inference, predict_logits, text_batches
+from fieldtune.inference.evaluate import evaluate_model
+from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
 from fieldtune.run import run
 from tests import hub_fixtures
 from tests.hub_fixtures import FAKE_TOKEN
@@ -173,7 +173,7 @@ def test_benchmark_evaluates_every_model_on_the_same_split_and_caches(runs, tmp_
     assert main(argv) == 0
     rows = (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()
     assert len(rows) == 3 and all("demand_bench" in r for r in rows[1:])
-    import fieldtune.evaluation as evaluation
+    import fieldtune.inference.evaluate as evaluation
 
     monkeypatch.setattr(evaluation, "evaluate_model", lambda *a, **k: pytest.fail("cache miss"))
     assert main(argv) == 0  # served from the cache

@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 from fieldtune.config import config_from_dict
-from fieldtune.models import resolve_model_path
+from fieldtune.modeling.create import resolve_model_path
 
 pytestmark = [
     pytest.mark.slow,

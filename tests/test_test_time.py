@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from fieldtune.test_time import averaged_logits, views
+from fieldtune.inputs.test_time import averaged_logits, views
 
 
 def test_views_are_the_flips_and_rotations_of_the_image():
@@ -49,8 +49,8 @@ def test_evaluation_and_predict_average_the_same_views(tmp_path):
     from fieldtune.cli import main
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.datasets_builders.geology_images import generate_geology_images
-    from fieldtune.inference import load_for_inference, predict_logits
-    from fieldtune.preparation_images import image_batches, image_batches_from_files, image_files
+    from fieldtune.inference.load import load_for_inference, predict_logits
+    from fieldtune.inputs.prepare_images import image_batches, image_batches_from_files, image_files
     from fieldtune.run import run
     from tests.test_train_vision import tiny_vision, vision_config
 

@@ -13,7 +13,7 @@ import torch
 from huggingface_hub import ModelCard
 
 from fieldtune.config import config_from_dict
-from fieldtune.inference import load_for_inference, predict_logits, text_batches
+from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
 from fieldtune.run import run
 
 pytestmark = pytest.mark.slow
@@ -177,7 +177,7 @@ def test_regression_predicts_real_units(tiny_bert, tmp_path):
 
 
 def test_freeze_trains_only_top_layers_and_head(tiny_bert, tmp_path):
-    from fieldtune.models import create_model
+    from fieldtune.modeling.create import create_model
     from fieldtune.tasks import TASKS
 
     cfg = text_config(tiny_bert, method={"name": "freeze", "trainable_layers": 1})
@@ -206,7 +206,7 @@ def test_frozen_embeddings_without_dropout(tiny_bert, tmp_path):
     backbone's dropout is off, and the attention kernel asked for is the one the run used and records."""
     from transformers import AutoModelForSequenceClassification
 
-    from fieldtune.models import create_model
+    from fieldtune.modeling.create import create_model
     from fieldtune.tasks import TASKS
 
     cfg = text_config(
@@ -235,7 +235,7 @@ def test_dropout_needs_a_model_that_has_it():
     from transformers import ResNetConfig
 
     from fieldtune.errors import FieldtuneError
-    from fieldtune.models import set_backbone_dropout
+    from fieldtune.modeling.create import set_backbone_dropout
 
     with pytest.raises(FieldtuneError, match="model.dropout.*resnet.*remove the key"):
         set_backbone_dropout(ResNetConfig(), 0.0)
@@ -252,7 +252,7 @@ def test_dropout_needs_a_model_that_has_it():
     ],
 )
 def test_attention_kernel_choice(monkeypatch, requested, precision, cpu, expected):
-    from fieldtune.precision import resolve_attention
+    from fieldtune.modeling.precision import resolve_attention
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: not cpu)
     assert resolve_attention(requested, precision, use_cpu=cpu) == expected

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from fieldtune.config import config_from_dict
-from fieldtune.inference import load_for_inference, predict_logits
-from fieldtune.preparation_images import image_batches_from_files, image_files
+from fieldtune.inference.load import load_for_inference, predict_logits
+from fieldtune.inputs.prepare_images import image_batches_from_files, image_files
 from fieldtune.run import run
 
 pytestmark = pytest.mark.slow

@@ -19,9 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from fieldtune.commands.report import print_metrics
     from fieldtune.config import load_config
     from fieldtune.leaderboard import build_leaderboard
-    from fieldtune.report import print_metrics
     from fieldtune.run import run
 
     recipes = sorted(DEMO_DIR.glob("*.yaml"))

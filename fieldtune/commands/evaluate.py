@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from fieldtune.commands import add_test_time_argument
-from fieldtune.report import print_metrics
+from fieldtune.commands.report import print_metrics
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.artifacts import write_json
-    from fieldtune.evaluation import evaluate_model
+    from fieldtune.inference.evaluate import evaluate_model
+    from fieldtune.rundir.layout import write_json
 
     overrides = {}
     if args.builder:

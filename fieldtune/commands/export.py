@@ -15,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.artifacts import model_dir_of
-    from fieldtune.saving import merge_adapter
+    from fieldtune.inference.export import merge_adapter
+    from fieldtune.rundir.layout import model_dir_of
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):

@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _evaluate_for_benchmark(model_ref: str, spec) -> tuple[dict, str | None]:
-    from fieldtune.evaluation import evaluate_model
+    from fieldtune.inference.evaluate import evaluate_model
 
     ref, _, revision = model_ref.partition("@")
     dataset = dict(spec.dataset)

@@ -50,7 +50,7 @@ def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | 
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.inference import load_for_inference, predict_logits, text_batches, top_k_rows
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches, top_k_rows
 
     loaded = load_for_inference(args.model, args.revision, test_time=args.test_time)
     if loaded.task.modality == "text":
@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
         logits = predict_logits(loaded, text_batches(loaded, texts))
         first = {"text": texts}
     else:
-        from fieldtune.preparation_images import image_batches_from_files, image_files
+        from fieldtune.inputs.prepare_images import image_batches_from_files, image_files
 
         files = image_files(args.input)
         logits = predict_logits(loaded, image_batches_from_files(loaded, files))
@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         df = pd.DataFrame({**first, "value": logits.reshape(-1).round(5)})
     if args.output:
-        from fieldtune.artifacts import atomic_write_text
+        from fieldtune.rundir.layout import atomic_write_text
 
         out = Path(args.output)
         text = df.to_json(orient="records", lines=True) if out.suffix == ".jsonl" else df.to_csv(index=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fieldtune.commands.report import print_metrics
 from fieldtune.config import RunConfig, load_config
 from fieldtune.errors import FieldtuneError, HubError
-from fieldtune.report import print_metrics
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def preflight(config: RunConfig, args: argparse.Namespace) -> None:
     """What can be checked without data or weights, so that a wrong run directory, a missing Hub token or a
     model that cannot do the task costs the user a second, not a dataset load and a training run."""
-    from fieldtune.artifacts import check_run_dir_free
-    from fieldtune.models import load_model_config
+    from fieldtune.modeling.create import load_model_config
+    from fieldtune.rundir.layout import check_run_dir_free
     from fieldtune.tasks import get_task
 
     if args.num_processes is not None and args.num_processes < 1:

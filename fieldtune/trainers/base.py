@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, Trainer
 
-from fieldtune.models import backbone_blocks
+from fieldtune.modeling.create import backbone_blocks
 
 
 class FieldTrainer(Trainer):

@@ -8,7 +8,7 @@ What differs from text:
   backbone without augmentation, many times faster;
 - `probe_unfreeze`: phase 1 trains the head only (E1 epochs at lr1), phase 2 unfreezes the top K
   blocks / stages and trains them with the head at the recipe's learning rate, in one run;
-- `data.augment.test_time`: evaluation averages flipped / rotated views (`fieldtune.test_time`);
+- `data.augment.test_time`: evaluation averages flipped / rotated views (`fieldtune.inputs.test_time`);
 - `training.precise_bn`: trainable BatchNorm statistics are recomputed for the current weights before
   each evaluation and at the end of training (`precise_bn.py`), so checkpoints carry them too.
 """
@@ -27,10 +27,10 @@ from transformers import TrainingArguments, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
-from fieldtune import test_time as test_time_views
 from fieldtune.config import MethodConfig
-from fieldtune.heads import find_head
-from fieldtune.models import backbone_blocks
+from fieldtune.inputs import test_time as test_time_views
+from fieldtune.modeling.create import backbone_blocks
+from fieldtune.modeling.heads import find_head
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 

@@ -1,4 +1,4 @@
-"""Run configuration: the schema (`fieldtune.config_schema`) loaded from YAML plus dotted CLI overrides.
+"""Run configuration: the schema (`fieldtune.config.schema`) loaded from YAML plus dotted CLI overrides.
 
 Every field has a help text; fixed choices are `Literal`s. Unknown keys fail with the nearest valid
 key named, wrong types fail with the key named, and the whole config is checked before anything heavy
@@ -23,7 +23,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from fieldtune.config_schema import (
+from fieldtune.config.schema import (
     AugmentConfig,
     DataConfig,
     HubConfig,
@@ -366,6 +366,6 @@ def validate(config: RunConfig) -> None:
 
 def save_config(config: RunConfig, path: Path) -> None:
     """Write the effective config as YAML (the run's `config.yaml`)."""
-    from fieldtune.artifacts import atomic_write_text
+    from fieldtune.rundir.layout import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

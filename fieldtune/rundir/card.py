@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from fieldtune.artifacts import atomic_write_text
+from fieldtune.rundir.layout import atomic_write_text
 
 METRIC_NAMES = {
     "accuracy": "Accuracy", "f1_macro": "F1 (macro)", "precision_macro": "Precision (macro)",

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from datasets import DatasetDict
 
 from fieldtune.config import RunConfig
-from fieldtune.models import resolve_model_path
+from fieldtune.inputs.prepared import Prepared
+from fieldtune.modeling.create import resolve_model_path
 from fieldtune.tasks import Task
-
-
-@dataclass
-class Prepared:
-    dataset: DatasetDict  # model-ready columns (+ the raw ones the collator ignores)
-    collator: Callable
-    processor: Any  # saved beside the model so plain transformers can preprocess the same way
-    trainer_class: type | None = None
-    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
-    sample_plot: Callable | None = None  # images: draws plots/samples.png from the test split
 
 
 class TextCollator:
@@ -45,7 +34,7 @@ class TextCollator:
 
 
 def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
-    from fieldtune.preprocessing.text import load_tokenizer, tokenize_dataset
+    from fieldtune.inputs.text import load_tokenizer, tokenize_dataset
 
     tokenizer = load_tokenizer(resolve_model_path(config.model.name_or_path), config.model.revision)
     dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
@@ -55,6 +44,6 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
 def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
     if task.modality == "text":
         return prepare_text(task, dd, config)
-    from fieldtune.preparation_images import prepare_images
+    from fieldtune.inputs.prepare_images import prepare_images
 
     return prepare_images(task, dd, config)

@@ -12,8 +12,8 @@ from datasets import Image as ImageFeature
 from PIL import Image
 
 from fieldtune.config import AugmentConfig
-from fieldtune.preprocessing import images as image_prep
-from fieldtune.preprocessing.images import (
+from fieldtune.inputs import images as image_prep
+from fieldtune.inputs.images import (
     ImageSpec,
     decode_and_resize,
     image_to_pixels,

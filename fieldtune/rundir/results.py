@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fieldtune.artifacts import atomic_write_text, write_json
-from fieldtune.card import build_model_card, write_model_card
 from fieldtune.config import DataConfig, RunConfig
 from fieldtune.metrics import compute_scores
-from fieldtune.plots import plot_confusion_matrix, plot_learning_curves, plot_predicted_vs_true
-from fieldtune.saving import is_peft_model, save_model
+from fieldtune.rundir.card import build_model_card, write_model_card
+from fieldtune.rundir.layout import atomic_write_text, write_json
+from fieldtune.rundir.plots import plot_confusion_matrix, plot_learning_curves, plot_predicted_vs_true
+from fieldtune.rundir.saving import is_peft_model, save_model
 from fieldtune.tasks import Task
 
 

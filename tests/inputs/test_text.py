@@ -7,8 +7,8 @@ import logging
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from transformers import AutoTokenizer
 
-from fieldtune.preparation import TextCollator
-from fieldtune.preprocessing.text import tokenize_dataset
+from fieldtune.inputs.prepare import TextCollator
+from fieldtune.inputs.text import tokenize_dataset
 
 
 def test_dynamic_padding_and_truncation_count(tiny_bert, caplog):

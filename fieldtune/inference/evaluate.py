@@ -11,9 +11,9 @@ from fieldtune import __version__
 from fieldtune.config import DataConfig, config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
-from fieldtune.inference import Loaded, load_for_inference, predict_logits, text_batches
-from fieldtune.models import count_params
-from fieldtune.results import dataset_name, score_predictions
+from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches
+from fieldtune.modeling.create import count_params
+from fieldtune.rundir.results import dataset_name, score_predictions
 
 
 def data_config_for(
@@ -83,7 +83,7 @@ def evaluate_model(
     if loaded.task.modality == "text":
         logits = predict_logits(loaded, text_batches(loaded, ds["text"]))
     else:
-        from fieldtune.preparation_images import image_batches
+        from fieldtune.inputs.prepare_images import image_batches
 
         logits = predict_logits(loaded, image_batches(loaded, ds))
     metrics, _ = score_predictions(loaded.task, logits, refs, loaded.label_names)

@@ -34,7 +34,7 @@ from fieldtune.config import AugmentConfig
 from fieldtune.datasets_builders.image_folder import to_rgb
 from fieldtune.datasets_builders.synthetic_images import cache_root
 from fieldtune.errors import DataError
-from fieldtune.preprocessing.augmentation import augment_batch
+from fieldtune.inputs.augmentation import augment_batch
 
 logger = logging.getLogger(__name__)
 

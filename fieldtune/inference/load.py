@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
-from fieldtune import test_time as test_time_views
-from fieldtune.artifacts import model_dir_of
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
-from fieldtune.heads import restore_custom_head
-from fieldtune.models import resolve_model_path
+from fieldtune.inputs import test_time as test_time_views
+from fieldtune.modeling.create import resolve_model_path
+from fieldtune.modeling.heads import restore_custom_head
+from fieldtune.rundir.layout import model_dir_of
 from fieldtune.tasks import TASKS, Task
 
 
@@ -28,7 +28,7 @@ class Loaded:
     label_names: list[str] | None
     source: str
     revision: str | None = None
-    test_time: str = "none"  # images: views averaged per prediction (`fieldtune.test_time`)
+    test_time: str = "none"  # images: views averaged per prediction (`fieldtune.inputs.test_time`)
 
 
 def locate_model(ref: str, revision: str | None = None) -> tuple[Path, str | None]:
@@ -144,7 +144,7 @@ def text_batches(loaded: Loaded, texts: Sequence[str], max_length: int = 512, ba
 
 
 def top_k_rows(logits: np.ndarray, label_names: list[str], k: int) -> list[dict]:
-    from fieldtune.results import softmax
+    from fieldtune.rundir.results import softmax
 
     probs = softmax(logits)
     rows = []

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
 
-from fieldtune.artifacts import atomic_write_bytes  # noqa: E402
+from fieldtune.rundir.layout import atomic_write_bytes  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

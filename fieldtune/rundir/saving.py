@@ -1,4 +1,4 @@
-"""Saving models in plain Hugging Face format, and merging LoRA adapters into plain transformers models."""
+"""Saving models in plain Hugging Face format (full weights, or LoRA adapter + head + task config)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
-
-from fieldtune.errors import RunDirError
 
 
 def is_peft_model(model: nn.Module) -> bool:
@@ -43,18 +41,3 @@ def save_model(model: nn.Module, processor: Any, model_dir: Path, base_model: st
         tmp.rename(model_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def merge_adapter(model_dir: Path, out: Path) -> Path:
-    """Load an adapter folder, merge LoRA into the base weights, save a plain transformers model to `out`."""
-    from fieldtune.inference import load_for_inference
-
-    loaded = load_for_inference(model_dir)
-    if not is_peft_model(loaded.model):
-        raise RunDirError(
-            f"{model_dir} holds full weights, not a LoRA adapter; there is nothing to merge (copy it as is)."
-        )
-    merged = loaded.model.merge_and_unload()
-    merged.config.name_or_path = ""
-    save_model(merged, loaded.processor, out, base_model="")
-    return out

@@ -1,6 +1,6 @@
 """One door to a model: `create_model` loads the backbone with a head for the user's labels and
 applies the method (full, lora, freeze, probe). Also: LoRA targets per architecture, the backbone's
-dropout and token table, and the BatchNorm momentum repair. Heads live in `fieldtune.heads`.
+dropout and token table, and the BatchNorm momentum repair. Heads live in `fieldtune.modeling.heads`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 from fieldtune.config import MethodConfig, ModelConfig
 from fieldtune.errors import ModelError
-from fieldtune.heads import find_head, replace_with_mlp_head
+from fieldtune.modeling.heads import find_head, replace_with_mlp_head
 from fieldtune.tasks import Task
 
 logger = logging.getLogger(__name__)

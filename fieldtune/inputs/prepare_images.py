@@ -14,14 +14,14 @@ from datasets import Dataset, DatasetDict
 
 from fieldtune.config import RunConfig
 from fieldtune.errors import DataError, ModelError
-from fieldtune.models import resolve_model_path
-from fieldtune.preparation import Prepared
-from fieldtune.preprocessing.images import (
+from fieldtune.inputs.images import (
     decode_and_resize,
     image_to_pixels,
     make_image_collator,
     resolve_image_spec,
 )
+from fieldtune.inputs.prepared import Prepared
+from fieldtune.modeling.create import resolve_model_path
 from fieldtune.tasks import Task
 
 
@@ -111,7 +111,7 @@ def image_batches(loaded: Any, ds: Dataset, batch_size: int = 32) -> Iterator[di
 def plot_samples(
     raw_test: Dataset, predicted: Sequence[str], label_names: Sequence[str] | None, path: Path, n: int = 24
 ) -> None:
-    from fieldtune.plots import plot_image_samples
+    from fieldtune.rundir.plots import plot_image_samples
 
     count = min(n, len(raw_test))
     images = [raw_test[i]["image"].convert("RGB") for i in range(count)]

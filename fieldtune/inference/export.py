@@ -1,0 +1,22 @@
+"""Exporting a trained model: LoRA merged into a plain transformers model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fieldtune.errors import RunDirError
+from fieldtune.inference.load import load_for_inference
+from fieldtune.rundir.saving import is_peft_model, save_model
+
+
+def merge_adapter(model_dir: Path, out: Path) -> Path:
+    """Load an adapter folder, merge LoRA into the base weights, save a plain transformers model to `out`."""
+    loaded = load_for_inference(model_dir)
+    if not is_peft_model(loaded.model):
+        raise RunDirError(
+            f"{model_dir} holds full weights, not a LoRA adapter; there is nothing to merge (copy it as is)."
+        )
+    merged = loaded.model.merge_and_unload()
+    merged.config.name_or_path = ""
+    save_model(merged, loaded.processor, out, base_model="")
+    return out

@@ -1,1 +1,0 @@
-"""Turning builder output into model inputs: tokenised text, decoded and resized images."""

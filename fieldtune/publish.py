@@ -1,0 +1,23 @@
+"""Publishing a finished run to the Hub: adapter + head, full weights, or merged weights, with results and card."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from fieldtune.hub import check_repo_id, push_run
+from fieldtune.inference.export import merge_adapter
+from fieldtune.rundir.layout import read_eval_results
+
+
+def publish(
+    run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, revision: str | None = None
+) -> str:
+    """Push the run (adapter + head, full weights, or merged weights) with its results, plots and card."""
+    check_repo_id(repo_id, "--repo-id")
+    read_eval_results(run_dir)  # a finished run only
+    if not merge:
+        return push_run(run_dir, repo_id, private=private, revision=revision)
+    with tempfile.TemporaryDirectory(prefix="fieldtune-merge-") as tmp:
+        merged = merge_adapter(run_dir / "model", Path(tmp) / "model")
+        return push_run(run_dir, repo_id, private=private, revision=revision, model_dir=merged)
