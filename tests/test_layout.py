@@ -34,7 +34,9 @@ def import_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph = {name: imports_of(path, set(files)) for name, path in files.items()}
     # a package's __init__ re-exporting its own submodules is not a dependency back
-    return {name: {d for d in deps if d != name and not d.startswith(name + ".")} for name, deps in graph.items()}
+    return {
+        name: {d for d in deps if d != name and not d.startswith(name + ".")} for name, deps in graph.items()
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
