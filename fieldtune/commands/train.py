@@ -33,6 +33,7 @@ def preflight(config: RunConfig, args: argparse.Namespace) -> None:
     model that cannot do the task costs the user a second, not a dataset load and a training run."""
     from fieldtune.artifacts import check_run_dir_free
     from fieldtune.models import load_model_config
+    from fieldtune.packages import check_training_packages
     from fieldtune.tasks import get_task
 
     if args.num_processes is not None and args.num_processes < 1:
@@ -44,6 +45,7 @@ def preflight(config: RunConfig, args: argparse.Namespace) -> None:
         else Path(config.output_dir) / (config.name or "run")
     )
     check_run_dir_free(run_dir, args.overwrite, args.resume)
+    check_training_packages(config.training)
     if config.hub.push:
         from fieldtune.hub import get_token
 
