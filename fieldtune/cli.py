@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from fieldtune import __version__
-from fieldtune.errors import FieldtuneError
+from fieldtune.errors import FieldtuneError, file_system_error
 
 COMMANDS = ("train", "evaluate", "predict", "export", "push", "pull", "leaderboard", "demo", "data")
 
@@ -87,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"fieldtune: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a file-system failure no check foresaw (disk full, permissions): still one line
+        if debug or e.errno is None:  # no errno: not the file system (e.g. a network error), a real bug
+            raise
+        error = file_system_error(e)
+        print(f"fieldtune: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("fieldtune: interrupted", file=sys.stderr)
         return 130

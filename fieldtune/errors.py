@@ -35,3 +35,33 @@ class RunDirError(FieldtuneError):
 
 class HubError(FieldtuneError):
     """A Hub push or pull cannot be done as asked."""
+
+
+class FileSystemError(FieldtuneError):
+    """A file or folder cannot be read or written (missing, wrong kind, no permission, disk full)."""
+
+
+_OS_FIXES = {  # errno name -> what it means to a user, and what to do
+    "ENOSPC": "the disk is full; free some space and retry",
+    "EDQUOT": "the disk quota is exhausted; free some space and retry",
+    "EACCES": "permission denied; choose a location you can write to, or fix its permissions",
+    "EPERM": "operation not permitted; choose a location you can write to, or fix its permissions",
+    "EROFS": "the file system is read-only; choose a writable location",
+    "ENOTDIR": "a part of that path is a file, not a folder; fix the path",
+    "EISDIR": "it is a folder where a file is expected; give a file path",
+    "EEXIST": "it already exists; choose a new path",
+    "ELOOP": "it is a symlink loop (links pointing at each other); fix or remove the link",
+    "ENAMETOOLONG": "the file name is too long; choose a shorter path",
+    "ENOENT": "no such file or folder; check the path",
+}
+
+
+def file_system_error(e: OSError, path: object = None) -> FileSystemError:
+    """An `OSError` from the file system -> one line naming the path (`path`, else the error's own),
+    what went wrong and what to do."""
+    import errno
+
+    name = errno.errorcode.get(e.errno or -1, "")
+    where = path if path is not None else e.filename if e.filename is not None else "a file"
+    what = _OS_FIXES.get(name) or f"{e.strerror or type(e).__name__}; check the path and its permissions"
+    return FileSystemError(f"Cannot use {where}: {what}.")

@@ -23,10 +23,13 @@ from fieldtune.inputs.prepare import prepare_inputs
 from fieldtune.modeling.create import count_params, create_model
 from fieldtune.modeling.heads import fold_target_scale
 from fieldtune.modeling.precision import resolve_attention, resolve_precision
+from fieldtune.packages import check_training_packages
 from fieldtune.rundir.layout import (
     INCOMPLETE,
     check_run_dir_free,
+    drop_replaced_run,
     finish_run_dir,
+    restore_run_dir,
     start_run_dir,
 )
 from fieldtune.rundir.results import dataset_name, write_results
@@ -119,6 +122,17 @@ def _process_group(config: RunConfig, use_cpu: bool) -> Any:
     )
 
 
+def _drop_replaced_on_save(replaced: Path) -> Any:
+    """With --overwrite, the replaced run is deleted once the new run has a checkpoint to resume from."""
+    from transformers import TrainerCallback
+
+    class DropReplacedRun(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            drop_replaced_run(replaced)
+
+    return DropReplacedRun()
+
+
 def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
     from fieldtune.errors import FieldtuneError, HubError
     from fieldtune.publish import publish
@@ -149,6 +163,7 @@ def run(
     task: Task = get_task(config.task)
     run_dir = resolve_run_dir(config, output_dir)
     check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
+    check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
     if config.hub.push:
         from fieldtune.errors import HubError
         from fieldtune.hub import check_repo_id, get_token
@@ -198,68 +213,80 @@ def run(
         else None
     )
     is_main = args.process_index == 0
+    replaced = None  # with --overwrite, the old run, moved aside: it comes back if the new run fails early
     if is_main:  # only now, with data, model and arguments valid, does anything get written
-        start_run_dir(run_dir, overwrite, resume)
-        save_config(config, run_dir / "config.yaml")
-    trainer_cls = prepared.trainer_class or FieldTrainer
-    trainer = trainer_cls(
-        model=model,
-        args=args,
-        train_dataset=prepared.dataset["train"],
-        eval_dataset=prepared.dataset["validation"] if has_validation else None,
-        data_collator=prepared.collator,
-        processing_class=prepared.processor,
-        compute_metrics=make_compute_metrics(task.is_classification, label_names, target_scale),
-        callbacks=callbacks,
-        class_weights=class_weights,
-        layerwise_lr_decay=config.training.layerwise_lr_decay,
-        **prepared.trainer_kwargs,
-    )
-    if is_main:
-        from torch.utils.tensorboard import SummaryWriter
-        from transformers.integrations import TensorBoardCallback
-
-        trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "logs"))))
+        replaced = start_run_dir(run_dir, overwrite, resume)
     try:
+        if is_main:
+            save_config(config, run_dir / "config.yaml")
+        trainer_cls = prepared.trainer_class or FieldTrainer
+        trainer = trainer_cls(
+            model=model,
+            args=args,
+            train_dataset=prepared.dataset["train"],
+            eval_dataset=prepared.dataset["validation"] if has_validation else None,
+            data_collator=prepared.collator,
+            processing_class=prepared.processor,
+            compute_metrics=make_compute_metrics(task.is_classification, label_names, target_scale),
+            callbacks=callbacks,
+            class_weights=class_weights,
+            layerwise_lr_decay=config.training.layerwise_lr_decay,
+            **prepared.trainer_kwargs,
+        )
+        if is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            from transformers.integrations import TensorBoardCallback
+
+            trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "logs"))))
+            if replaced is not None:
+                trainer.add_callback(_drop_replaced_on_save(replaced))
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
-    except BaseException:
-        if is_main and not resume and not any((run_dir / "checkpoints").glob("checkpoint-*")):
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth resuming: leave nothing half-written
-        raise
 
-    results: dict[str, Any] = {}
+        results: dict[str, Any] = {}
+        if is_main:
+            if target_scale is not None:
+                fold_target_scale(trainer.model, *target_scale)
+            results = write_results(
+                run_dir=run_dir,
+                config=config,
+                task=task,
+                trainer=trainer,
+                prepared=prepared,
+                raw_test=dd["test"],
+                test_output=test_output,
+                label_names=label_names,
+                target_scale=target_scale,
+                extra={
+                    "dataset": dataset_name(config.data),
+                    "base_model": config.model.name_or_path,
+                    "method": config.method.name,
+                    "trainable_params": count_params(trainer.model)[
+                        0
+                    ],  # after every phase (probe_unfreeze grows it)
+                    "total_params": info.total_params,
+                    "train_runtime_s": round(train_output.metrics.get("train_runtime", 0.0), 3),
+                    "train_samples_per_s": round(
+                        train_output.metrics.get("train_samples_per_second", 0.0), 3
+                    ),
+                    "precision": precision,
+                    "attn_implementation": getattr(model.config, "_attn_implementation", None),
+                    "world_size": trainer.args.world_size,
+                    "fieldtune_version": __version__,
+                },
+            )
+            finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
+    except BaseException:
+        if is_main:
+            if replaced is not None and replaced.is_dir():  # no checkpoint yet: the old run comes back
+                restore_run_dir(run_dir, replaced)
+            elif not resume and not any((run_dir / "checkpoints").glob("checkpoint-*")):
+                # nothing worth resuming: leave nothing half-written
+                shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     if is_main:
-        if target_scale is not None:
-            fold_target_scale(trainer.model, *target_scale)
-        results = write_results(
-            run_dir=run_dir,
-            config=config,
-            task=task,
-            trainer=trainer,
-            prepared=prepared,
-            raw_test=dd["test"],
-            test_output=test_output,
-            label_names=label_names,
-            target_scale=target_scale,
-            extra={
-                "dataset": dataset_name(config.data),
-                "base_model": config.model.name_or_path,
-                "method": config.method.name,
-                "trainable_params": count_params(trainer.model)[
-                    0
-                ],  # after every phase (probe_unfreeze grows it)
-                "total_params": info.total_params,
-                "train_runtime_s": round(train_output.metrics.get("train_runtime", 0.0), 3),
-                "train_samples_per_s": round(train_output.metrics.get("train_samples_per_second", 0.0), 3),
-                "precision": precision,
-                "attn_implementation": getattr(model.config, "_attn_implementation", None),
-                "world_size": trainer.args.world_size,
-                "fieldtune_version": __version__,
-            },
-        )
-        finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
+        drop_replaced_run(replaced)
         if config.hub.push:
             _push_finished_run(run_dir, config)
     trainer.accelerator.wait_for_everyone()  # other ranks return once rank 0 has written the run

@@ -587,9 +587,11 @@ CASES = [
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under `folder` -> sha256 of its bytes (folders: 'dir')."""
+    """Every file and folder under `folder` -> sha256 of its bytes (folders: 'dir'); a file: itself."""
     if not folder.exists():
         return {}
+    if folder.is_file():  # a user's file where the run directory would go
+        return {"": hashlib.sha256(folder.read_bytes()).hexdigest()}
     out = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
@@ -608,12 +610,10 @@ def _check_one_line(err: str, names: tuple[str, ...]) -> str:
     return line
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
-def test_bad_input_is_one_line_exit_2(
-    case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
-):
-    monkeypatch.chdir(tmp_path)  # a recipe's default output_dir (runs/) would land here
-    ctx = Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch)
+def run_case(case: Case, ctx: Ctx, capsys: pytest.CaptureFixture) -> None:
+    """Run one table row: exit 2, one line naming `case.names`, the run directory untouched (in process,
+    and with `case.subprocess` also as `python -m fieldtune`). The other bad-input modules call it too."""
+    ctx.monkeypatch.chdir(ctx.tmp)  # a recipe's default output_dir (runs/) would land here
     argv = case.setup(ctx)
     before = _snapshot(ctx.run_dir)
     assert bool(before) == case.existing
@@ -624,7 +624,7 @@ def test_bad_input_is_one_line_exit_2(
     assert code == 2, err
     _check_one_line(err, case.names)
     assert _snapshot(ctx.run_dir) == before  # nothing created, nothing touched
-    assert not (tmp_path / "runs").exists()
+    assert not (ctx.tmp / "runs").exists()
 
     if case.subprocess:
         proc = subprocess.run(
@@ -632,12 +632,19 @@ def test_bad_input_is_one_line_exit_2(
             capture_output=True,
             text=True,
             timeout=180,
-            cwd=tmp_path,
+            cwd=ctx.tmp,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         assert proc.returncode == 2, proc.stderr
         _check_one_line(proc.stderr, case.names)
         assert _snapshot(ctx.run_dir) == before
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_bad_input_is_one_line_exit_2(
+    case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
+):
+    run_case(case, Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch), capsys)
 
 
 # --------------------------------------------------------------------------- not failures

@@ -32,6 +32,7 @@ def preflight(config: RunConfig, args: argparse.Namespace) -> None:
     """What can be checked without data or weights, so that a wrong run directory, a missing Hub token or a
     model that cannot do the task costs the user a second, not a dataset load and a training run."""
     from fieldtune.modeling.create import load_model_config
+    from fieldtune.packages import check_training_packages
     from fieldtune.rundir.layout import check_run_dir_free
     from fieldtune.tasks import get_task
 
@@ -44,6 +45,7 @@ def preflight(config: RunConfig, args: argparse.Namespace) -> None:
         else Path(config.output_dir) / (config.name or "run")
     )
     check_run_dir_free(run_dir, args.overwrite, args.resume)
+    check_training_packages(config.training)
     if config.hub.push:
         from fieldtune.hub import get_token
 

@@ -11,16 +11,18 @@ Result files are written atomically (temp file + rename), and a run that has not
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from fieldtune.errors import RunDirError
+from fieldtune.errors import RunDirError, file_system_error
 
 INCOMPLETE = ".incomplete"
 RUN_FILES = ("config.yaml", "eval_results.json", "model")
+logger = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -32,6 +34,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise file_system_error(e, path) from None  # name the file meant, not the temp file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -49,11 +54,38 @@ def is_run_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.yaml").is_file()
 
 
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_output_path(path: Path, flag: str, kind: str = "file") -> None:
+    """Before any work: `path` can be created as a `kind` ("file" or "folder"): it is not the other kind,
+    no parent of it is a file, and the nearest existing parent is writable."""
+    if kind == "file" and path.is_dir():
+        raise RunDirError(f"{flag} {path} is a folder; give the path of a file to write.")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise RunDirError(f"{flag} {path} is a file; give the path of a folder to write.")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunDirError(f"{flag} {path}: {parent} is a file, not a folder; fix the path.")
+    for folder in (parent, path) if path.is_dir() else (parent,):
+        if not _writable(folder):
+            raise RunDirError(f"{flag} {path}: {folder} is not writable; choose a location you can write to.")
+
+
 def check_run_dir_free(run_dir: Path, overwrite: bool, resume: bool) -> None:
     """Refuse to train into an existing folder unless told to (`--overwrite` / `--resume`)."""
+    check_output_path(run_dir, "Run directory", kind="folder")
     if resume:
         if not run_dir.is_dir():
             raise RunDirError(f"--resume: {run_dir} does not exist; start the run without --resume.")
+        if not is_run_dir(run_dir):  # a user's own folder: training into it would replace its files
+            raise RunDirError(
+                f"--resume: {run_dir} is not a fieldtune run directory (no config.yaml); "
+                "point --output-dir at a run to continue, or start a new run without --resume."
+            )
         return
     if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
         return
@@ -67,13 +99,40 @@ def check_run_dir_free(run_dir: Path, overwrite: bool, resume: bool) -> None:
         )
 
 
-def start_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
-    """Create (or clear, with overwrite) the run directory, marked incomplete until `finish_run_dir`."""
+def start_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> Path | None:
+    """Create the run directory, marked incomplete until `finish_run_dir`.
+
+    With `overwrite`, the old run is not deleted here: it is moved aside into a hidden sibling folder (the
+    returned path) and comes back with `restore_run_dir` if the new run fails before it is worth keeping
+    (`drop_replaced_run` deletes it once the new run has a checkpoint or has finished).
+    """
     check_run_dir_free(run_dir, overwrite, resume)
-    if overwrite and not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / INCOMPLETE).touch()
+    replaced = None
+    if overwrite and not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        # a sibling on the same file system, so that both moves are renames: nothing is copied or lost
+        replaced = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.replaced-"))
+        os.replace(run_dir, replaced)
+        logger.info("The previous run is kept in %s until the new run has a checkpoint", replaced)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / INCOMPLETE).touch()
+    except BaseException:
+        restore_run_dir(run_dir, replaced)
+        raise
+    return replaced
+
+
+def restore_run_dir(run_dir: Path, replaced: Path | None) -> None:
+    """The new run failed: remove what it wrote and put the replaced run back, byte-identical."""
+    if replaced is None or not replaced.is_dir():
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.replace(replaced, run_dir)
+
+
+def drop_replaced_run(replaced: Path | None) -> None:
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
 
 
 def finish_run_dir(run_dir: Path) -> None:
