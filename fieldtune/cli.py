@@ -30,19 +30,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fieldtune {__version__}")
     parser.add_argument("--debug", action="store_true", help="Show full tracebacks and debug logs.")
+    parser.add_argument(
+        "--quiet", action="store_true", help="No progress bars or progress lines, warnings and results only."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         module = importlib.import_module(f"fieldtune.commands.{name}")
         p = sub.add_parser(name, help=module.__doc__.splitlines()[0] if module.__doc__ else None)
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        # SUPPRESS: `fieldtune --quiet train` is not reset to False by the sub-parser's default
+        p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         module.add_arguments(p)
         p.set_defaults(func=module.main)
     return parser
 
 
-def _setup_logging(debug: bool) -> None:
+def _setup_logging(debug: bool, quiet: bool = False) -> None:
+    from fieldtune import progress
+
+    progress.set_quiet(quiet)
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
     )
     for noisy in (
         "httpx",
@@ -56,14 +65,23 @@ def _setup_logging(debug: bool) -> None:
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not debug:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        import datasets
-
-        datasets.disable_progress_bars()  # the "newly initialised weights" notice is expected when a head is replaced
+        # transformers' and datasets' own messages and bars off (the "newly initialised weights" notice is
+        # expected when a head is replaced); fieldtune draws its own progress (`fieldtune.progress`).
+        # Through their environment variables, not their APIs: importing transformers to call them takes
+        # seconds (torch), and a mistake in the recipe is reported before that.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        if "transformers" in sys.modules:  # already imported (fieldtune used as a library, tests)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+        if "datasets" in sys.modules:
+            import datasets
+
+            datasets.disable_progress_bars()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unrecognised arguments: {' '.join(rest)} (see `fieldtune {args.command} --help`)"
             )
         args.overrides = rest
-        _setup_logging(debug)
+        _setup_logging(debug, quiet=getattr(args, "quiet", False))
         return int(args.func(args) or 0)
     except FieldtuneError as e:
         if debug:

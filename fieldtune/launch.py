@@ -111,6 +111,8 @@ def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) ->
     cmd += ["-m", "fieldtune"]
     if getattr(args, "debug", False):
         cmd.append("--debug")
+    if getattr(args, "quiet", False):
+        cmd.append("--quiet")
     cmd += ["train", str(args.config), *getattr(args, "overrides", [])]
     if args.output_dir:
         cmd += ["--output-dir", str(args.output_dir)]

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from fieldtune.commands import add_test_time_argument
 from fieldtune.errors import DataError
 
@@ -50,6 +48,8 @@ def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | 
 
 
 def main(args: argparse.Namespace) -> int:
+    import pandas as pd  # here, not at the top: every `fieldtune` command imports this module
+
     from fieldtune.inference.load import load_for_inference, predict_logits, text_batches, top_k_rows
 
     loaded = load_for_inference(args.model, args.revision, test_time=args.test_time)

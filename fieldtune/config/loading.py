@@ -54,9 +54,10 @@ _OWNED_ARGS = {
 
 
 def _training_argument_names() -> set[str]:
-    from transformers import TrainingArguments  # lazy: only the dataclass is needed, no model
+    from fieldtune.training_fields import training_fields  # read from source: no torch import
 
-    return {f.name for f in dataclasses.fields(TrainingArguments) if f.init} - _OWNED_ARGS - _SECRET_KEYS
+    names = {f.name for f in training_fields().values() if f.init}
+    return names - _OWNED_ARGS - _SECRET_KEYS
 
 
 def _yaml_no(key: str, value: Any) -> Any:
@@ -64,12 +65,10 @@ def _yaml_no(key: str, value: Any) -> Any:
     user meant the string."""
     if value is not False:
         return value
-    from enum import Enum
+    from fieldtune.training_fields import training_fields
 
-    from transformers import TrainingArguments
-
-    default = next((f.default for f in dataclasses.fields(TrainingArguments) if f.name == key), None)
-    return "no" if isinstance(default, str | Enum) else value
+    spec = training_fields().get(key)
+    return "no" if spec is not None and spec.string_default else value
 
 
 def _nearest(key: str, options: Sequence[str]) -> str:

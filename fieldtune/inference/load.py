@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
+from fieldtune import progress
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import resolve_model_path
@@ -115,32 +116,39 @@ def _load_processor(model_dir: Path, task: Task) -> Any:
 
 
 @torch.no_grad()
-def predict_logits(loaded: Loaded, batches: Any) -> np.ndarray:
+def predict_logits(loaded: Loaded, batches: Any, desc: str = "Predicting") -> np.ndarray:
     """Run the model over prepared batches (dicts of tensors); returns stacked logits in real units."""
     outs = []
-    for batch in batches:
-        batch = {k: v for k, v in batch.items() if k != "labels"}
-        if loaded.test_time != "none" and "pixel_values" in batch:
-            logits = test_time_views.averaged_logits(
-                lambda px: loaded.model(pixel_values=px).logits, batch["pixel_values"], loaded.test_time
-            )
-        else:
-            logits = loaded.model(**batch).logits
-        outs.append(logits.float().cpu().numpy())
+    with progress.bar(total=getattr(batches, "examples", None), desc=desc, unit="ex") as pbar:
+        for batch in batches:
+            batch = {k: v for k, v in batch.items() if k != "labels"}
+            if loaded.test_time != "none" and "pixel_values" in batch:
+                logits = test_time_views.averaged_logits(
+                    lambda px: loaded.model(pixel_values=px).logits, batch["pixel_values"], loaded.test_time
+                )
+            else:
+                logits = loaded.model(**batch).logits
+            outs.append(logits.float().cpu().numpy())
+            pbar.update(len(logits))
     return np.concatenate(outs) if outs else np.zeros((0, len(loaded.label_names or [0])))
 
 
-def text_batches(loaded: Loaded, texts: Sequence[str], max_length: int = 512, batch_size: int = 64) -> Any:
+def text_batches(
+    loaded: Loaded, texts: Sequence[str], max_length: int = 512, batch_size: int = 64
+) -> progress.Batches:
     tok = loaded.processor
     limit = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
-    for i in range(0, len(texts), batch_size):
-        yield tok(
+    batches = (
+        tok(
             list(texts[i : i + batch_size]),
             truncation=True,
             max_length=limit,
             padding=True,
             return_tensors="pt",
         )
+        for i in range(0, len(texts), batch_size)
+    )
+    return progress.Batches(batches, len(texts))
 
 
 def top_k_rows(logits: np.ndarray, label_names: list[str], k: int) -> list[dict]:

@@ -30,6 +30,7 @@ from datasets import Array3D, Dataset, DatasetDict
 from datasets import Image as ImageFeature
 from PIL import Image, ImageOps
 
+from fieldtune import progress
 from fieldtune.config import AugmentConfig
 from fieldtune.datasets_builders.image_folder import to_rgb
 from fieldtune.datasets_builders.synthetic_images import cache_root
@@ -234,10 +235,13 @@ def decode_and_resize(dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None =
     cache_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "pixels"
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = {}
+    pbar: progress.LazyBar | None = None
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         # Threads, not processes: PIL releases the GIL while decoding and resizing.
         def convert(batch: dict[str, list]) -> dict[str, np.ndarray]:
             arrays = list(pool.map(lambda im: image_to_pixels(im, spec), batch["image"]))
+            if pbar is not None:
+                pbar.update(len(arrays))
             return {"pixel_values": np.array(arrays, dtype=np.uint8).reshape(-1, 3, spec.size, spec.size)}
 
         for split, ds in dd.items():
@@ -251,18 +255,20 @@ def decode_and_resize(dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None =
             features = raw.features.copy()
             del features["image"]
             features["pixel_values"] = Array3D(shape=(3, spec.size, spec.size), dtype="uint8")
-            mapped = raw.map(
-                convert,
-                batched=True,
-                batch_size=64,
-                writer_batch_size=256,
-                remove_columns=["image"],
-                features=features,
-                cache_file_name=str(cache_file),
-                load_from_cache_file=True,
-                new_fingerprint=key,  # our key already covers what datasets would hash
-                desc=f"Decoding {split} images to {spec.size}px",
-            )
+            # made on the first batch: a split read back from the cache shows no bar
+            pbar = progress.LazyBar(len(raw), f"Decoding {split} images to {spec.size}px", unit="img")
+            with pbar:
+                mapped = raw.map(
+                    convert,
+                    batched=True,
+                    batch_size=64,
+                    writer_batch_size=256,
+                    remove_columns=["image"],
+                    features=features,
+                    cache_file_name=str(cache_file),
+                    load_from_cache_file=True,
+                    new_fingerprint=key,  # our key already covers what datasets would hash
+                )
             # Without this the numpy/torch formatters turn uint8 arrays into int64 (8x the bytes).
             out[split] = mapped.with_format(
                 "numpy", columns=["pixel_values"], output_all_columns=True, dtype=np.uint8

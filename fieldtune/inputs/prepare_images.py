@@ -22,6 +22,7 @@ from fieldtune.inputs.images import (
 )
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.create import resolve_model_path
+from fieldtune.progress import Batches
 from fieldtune.tasks import Task
 
 
@@ -80,7 +81,11 @@ def image_files(source: str) -> list[Path]:
     return files
 
 
-def image_batches_from_files(loaded: Any, files: Sequence[Path], batch_size: int = 32) -> Iterator[dict]:
+def image_batches_from_files(loaded: Any, files: Sequence[Path], batch_size: int = 32) -> Batches:
+    return Batches(_file_batches(loaded, files, batch_size), len(files))
+
+
+def _file_batches(loaded: Any, files: Sequence[Path], batch_size: int) -> Iterator[dict]:
     spec = resolve_image_spec(loaded.processor, None)
     collate = make_image_collator(spec, None, train=False)
     for i in range(0, len(files), batch_size):
@@ -95,8 +100,12 @@ def image_batches_from_files(loaded: Any, files: Sequence[Path], batch_size: int
         yield collate(rows)
 
 
-def image_batches(loaded: Any, ds: Dataset, batch_size: int = 32) -> Iterator[dict]:
+def image_batches(loaded: Any, ds: Dataset, batch_size: int = 32) -> Batches:
     """Batches of a builder's split (an `image` column) for evaluation."""
+    return Batches(_split_batches(loaded, ds, batch_size), len(ds))
+
+
+def _split_batches(loaded: Any, ds: Dataset, batch_size: int) -> Iterator[dict]:
     spec = resolve_image_spec(loaded.processor, None)
     collate = make_image_collator(spec, None, train=False)
     raw = ds.cast_column("image", type(ds.features["image"])(decode=False))

@@ -1,13 +1,21 @@
-"""Text preprocessing: tokenise once (cached by datasets' fingerprint), pad per batch, never to a fixed length."""
+"""Text preprocessing: tokenise once (cached on disk), pad per batch, never to a fixed length."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from datasets import DatasetDict
 
+from fieldtune import progress
+
 logger = logging.getLogger(__name__)
+
+# Part of the token cache key: bump when `encode` below changes its output for the same inputs.
+TOKENS_VERSION = 1
 
 
 def load_tokenizer(path: str, revision: str | None = None) -> Any:
@@ -21,22 +29,71 @@ def load_tokenizer(path: str, revision: str | None = None) -> Any:
         raise ModelError(f"Cannot load a tokenizer from {path!r}: {str(e).splitlines()[0][:160]}") from None
 
 
-def tokenize_dataset(dd: DatasetDict, tokenizer: Any, max_length: int) -> DatasetDict:
-    """Add `input_ids` / `attention_mask` / `length`; truncate to `max_length` and log how many were cut."""
+def _tokenizer_key(tokenizer: Any) -> str:
+    """What decides the tokens: the fast tokenizer's whole pipeline (normaliser, model, post-processor)
+    as JSON, else the tokenizer hashed the way `datasets` hashes a map function's closure."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        pipeline = json.loads(backend.to_str())
+        # set by each call (`truncation=True, max_length=...`), not part of the tokenizer: the limit is keyed
+        pipeline.pop("truncation", None)
+        pipeline.pop("padding", None)
+        text = f"{type(tokenizer).__name__}\0{json.dumps(pipeline, sort_keys=True)}"
+        return hashlib.sha256(text.encode()).hexdigest()
+    from datasets.fingerprint import Hasher
+
+    return Hasher.hash(tokenizer)
+
+
+def tokens_cache_key(fingerprint: str, tokenizer: Any, limit: int) -> str:
+    """Key of one split's token cache file: the data (the dataset's fingerprint: `datasets` derives it from
+    the table's content and every transform since), the tokenizer and the length limit."""
+    parts = [TOKENS_VERSION, fingerprint, _tokenizer_key(tokenizer), limit]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def tokenize_dataset(
+    dd: DatasetDict, tokenizer: Any, max_length: int, cache_dir: Path | None = None
+) -> DatasetDict:
+    """Add `input_ids` / `attention_mask` / `length`; truncate to `max_length` and log how many were cut.
+
+    Each split is written to `cache_dir/tokens-<split>-<key>.arrow` (default `$FIELDTUNE_CACHE/tokens`),
+    keyed by the data, the tokenizer and the limit, so a second run over the same data reads the tokens
+    back. In-memory datasets (a CSV read with pandas, generated data) have no cache of their own in
+    `datasets`, so without this every run would tokenise again.
+    """
+    from fieldtune.datasets_builders.synthetic_images import cache_root
+
     limit = min(max_length, getattr(tokenizer, "model_max_length", max_length) or max_length)
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "tokens"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, ds in dd.items():
+        key = tokens_cache_key(ds._fingerprint, tokenizer, limit)
+        cache_file = cache_dir / f"tokens-{split}-{key}.arrow"
+        if cache_file.exists():
+            logger.info("%s: reading tokens from %s", split, cache_file)
+        with progress.LazyBar(len(ds), f"Tokenising {split}", unit="text") as pbar:
 
-    def encode(batch: dict) -> dict:
-        enc = tokenizer(batch["text"], truncation=True, max_length=limit)
-        enc["length"] = [len(ids) for ids in enc["input_ids"]]
-        # A text was cut if it filled the limit exactly; checked without tokenising it a second time.
-        enc["truncated"] = [n >= limit for n in enc["length"]]
-        return enc
+            def encode(batch: dict) -> dict:
+                enc = tokenizer(batch["text"], truncation=True, max_length=limit)
+                enc["length"] = [len(ids) for ids in enc["input_ids"]]
+                # A text was cut if it filled the limit exactly; checked without tokenising it a second time.
+                enc["truncated"] = [n >= limit for n in enc["length"]]
+                pbar.update(len(batch["text"]))
+                return enc
 
-    out = dd.map(encode, batched=True, desc="Tokenising")
+            out[split] = ds.map(
+                encode,
+                batched=True,
+                cache_file_name=str(cache_file),
+                load_from_cache_file=True,
+                new_fingerprint=key,  # the key already covers what datasets would hash
+            )
     for split, ds in out.items():
         cut = sum(ds["truncated"])
         if cut:
             logger.warning(
                 "%s: %d of %d texts were longer than %d tokens and were truncated", split, cut, len(ds), limit
             )
-    return out.remove_columns(["truncated"])
+    return DatasetDict(out).remove_columns(["truncated"])

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from fieldtune import progress
 from fieldtune.config import TaskName
 from fieldtune.errors import ConfigError
 from fieldtune.leaderboard.collect import Entry, entry_from_results
@@ -284,7 +285,7 @@ def run_benchmark(
     """
     spec_hash = spec.spec_hash
     entries = []
-    for model_ref in models:
+    for model_ref in progress.bar(models, desc=f"Benchmark {spec.name}", unit="model"):
         model_id, _ = split_model_ref(model_ref)
         revision = resolve_revision(model_ref) if cache is not None else None
         results = cache.get(model_id, revision, spec_hash) if cache is not None and revision else None

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
+from fieldtune import progress
 from fieldtune.config import TrainingConfig
 from fieldtune.errors import ConfigError
 from fieldtune.tasks import Task
@@ -58,7 +59,8 @@ def build_training_args(
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
         "use_cpu": use_cpu,
-        "disable_tqdm": True,
+        "disable_tqdm": progress.mode()
+        != "bar",  # log lines or nothing instead (trainers/progress_callback.py)
         "dataloader_num_workers": auto_dataloader_workers(use_cpu),
         "remove_unused_columns": False,  # inputs are built by fieldtune's collators (transformers#17894)
     }

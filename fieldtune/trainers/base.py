@@ -11,6 +11,7 @@ from torch import nn
 from transformers import PreTrainedModel, Trainer
 
 from fieldtune.modeling.create import backbone_blocks
+from fieldtune.trainers.progress_callback import attach_progress
 
 
 class FieldTrainer(Trainer):
@@ -30,6 +31,7 @@ class FieldTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.class_weights = class_weights
         self.layerwise_lr_decay = layerwise_lr_decay
+        attach_progress(self)  # bars on a terminal, log lines elsewhere, nothing with --quiet
 
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
         # With train_sampling_strategy=group_by_length, transformers also groups *evaluation* batches at random,

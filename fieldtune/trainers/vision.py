@@ -27,6 +27,7 @@ from transformers import TrainingArguments, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
+from fieldtune import progress
 from fieldtune.config import MethodConfig
 from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import backbone_blocks
@@ -219,7 +220,7 @@ class VisionTrainer(FieldTrainer):
         return self.model.get_submodule(head[-1])
 
     @torch.no_grad()
-    def pooled_features(self, dataset: Dataset) -> torch.Tensor:
+    def pooled_features(self, dataset: Dataset, desc: str = "Extracting features") -> torch.Tensor:
         """Run the frozen model once over `dataset` (eval transform) and keep the head's input."""
         head = self._head_module()
         captured: list[torch.Tensor] = []
@@ -229,11 +230,13 @@ class VisionTrainer(FieldTrainer):
         was_training = self.model.training
         self.model.eval()
         try:
-            for batch in self.get_test_dataloader(dataset):
-                batch = self._prepare_inputs(batch)
-                batch.pop("labels", None)
-                with self.accelerator.autocast():
-                    self.model(**batch)
+            with progress.bar(total=len(dataset), desc=desc, unit="img") as pbar:
+                for batch in self.get_test_dataloader(dataset):
+                    batch = self._prepare_inputs(batch)
+                    batch.pop("labels", None)
+                    with self.accelerator.autocast():
+                        self.model(**batch)
+                    pbar.update(len(batch["pixel_values"]))
         finally:
             hook.remove()
             self.model.train(was_training)
@@ -249,10 +252,15 @@ class VisionTrainer(FieldTrainer):
             p.requires_grad = False
         for p in head.parameters():
             p.requires_grad = True
-        train = FeatureDataset(self.pooled_features(self.train_dataset), self.train_dataset["label"])
+        train = FeatureDataset(
+            self.pooled_features(self.train_dataset, "Extracting train features"), self.train_dataset["label"]
+        )
         evals = None
         if self.eval_dataset is not None:
-            evals = FeatureDataset(self.pooled_features(self.eval_dataset), self.eval_dataset["label"])
+            evals = FeatureDataset(
+                self.pooled_features(self.eval_dataset, "Extracting validation features"),
+                self.eval_dataset["label"],
+            )
         extract_s = time.perf_counter() - start
         args = self.args.to_dict()
         for key in ("per_device_train_batch_size", "per_device_eval_batch_size"):
