@@ -17,13 +17,13 @@ import torch
 
 from fieldtune import __version__
 from fieldtune.config import RunConfig, save_config
+from fieldtune.config.packages import check_training_packages
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
 from fieldtune.modeling.create import count_params, create_model
 from fieldtune.modeling.heads import fold_target_scale
 from fieldtune.modeling.precision import resolve_attention, resolve_precision
-from fieldtune.packages import check_training_packages
 from fieldtune.rundir.layout import (
     INCOMPLETE,
     check_run_dir_free,

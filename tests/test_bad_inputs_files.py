@@ -58,10 +58,10 @@ def _real_run(ctx: Ctx) -> Path:
 
 def _missing_packages(ctx: Ctx, *modules: str) -> None:
     """Make `modules` look uninstalled to the preflight (they may be installed on a developer's machine)."""
-    import fieldtune.packages
+    import fieldtune.config.packages
 
-    real = fieldtune.packages._installed
-    ctx.monkeypatch.setattr(fieldtune.packages, "_installed", lambda m: m not in modules and real(m))
+    real = fieldtune.config.packages._installed
+    ctx.monkeypatch.setattr(fieldtune.config.packages, "_installed", lambda m: m not in modules and real(m))
 
 
 def _disk_full(ctx: Ctx) -> None:

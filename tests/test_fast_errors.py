@@ -60,7 +60,7 @@ def test_valid_pass_through_key_and_yaml_no_are_read_without_torch(tmp_path):
 
 
 def test_training_fields_read_from_source_match_the_dataclass():
-    from fieldtune.training_fields import _from_class, training_fields
+    from fieldtune.config.training_fields import _from_class, training_fields
 
     assert training_fields() == _from_class()
     assert training_fields()["save_strategy"].string_default

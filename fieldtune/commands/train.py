@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def preflight(config: RunConfig, args: argparse.Namespace) -> None:
     """What can be checked without data or weights, so that a wrong run directory, a missing Hub token or a
     model that cannot do the task costs the user a second, not a dataset load and a training run."""
+    from fieldtune.config.packages import check_training_packages
     from fieldtune.modeling.create import load_model_config
-    from fieldtune.packages import check_training_packages
     from fieldtune.rundir.layout import check_run_dir_free
     from fieldtune.tasks import get_task
 

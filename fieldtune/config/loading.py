@@ -54,7 +54,7 @@ _OWNED_ARGS = {
 
 
 def _training_argument_names() -> set[str]:
-    from fieldtune.training_fields import training_fields  # read from source: no torch import
+    from fieldtune.config.training_fields import training_fields  # read from source: no torch import
 
     names = {f.name for f in training_fields().values() if f.init}
     return names - _OWNED_ARGS - _SECRET_KEYS
@@ -65,7 +65,7 @@ def _yaml_no(key: str, value: Any) -> Any:
     user meant the string."""
     if value is not False:
         return value
-    from fieldtune.training_fields import training_fields
+    from fieldtune.config.training_fields import training_fields
 
     spec = training_fields().get(key)
     return "no" if spec is not None and spec.string_default else value
