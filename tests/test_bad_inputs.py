@@ -497,6 +497,62 @@ def s_config_invalid_repo_id(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--hub.repo_id=field-org/demand/bert")
 
 
+def _export_onnx(ctx: Ctx, *extra: str) -> list[str]:
+    """`fieldtune export --format onnx` into a folder inside the run: a leftover would change its snapshot."""
+    return ["export", str(ctx.run_dir), "--format", "onnx", "--out", str(ctx.run_dir / "onnx"), *extra]
+
+
+def _trained_run(ctx: Ctx) -> None:
+    assert main(_train(ctx)) == 0
+
+
+def s_export_unfinished_run(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir, finished=False)
+    return _export_onnx(ctx)
+
+
+def s_export_unknown_format(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    return ["export", str(ctx.run_dir), "--format", "tflite", "--out", str(ctx.run_dir / "onnx")]
+
+
+def s_export_out_not_empty(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    _plain_folder(ctx.run_dir / "onnx")
+    return _export_onnx(ctx)
+
+
+def s_export_bad_opset(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    return _export_onnx(ctx, "--opset", "99")
+
+
+def s_export_unsupported_architecture(ctx: Ctx) -> list[str]:
+    import torch
+
+    _trained_run(ctx)
+
+    def unsupported(*args: object, **kwargs: object) -> None:  # what the exporter raises on an op it lacks
+        raise torch.onnx.errors.OnnxExporterError(
+            "Unsupported FX nodes: {'call_function': ['aten.fancy.default']}"
+        )
+
+    ctx.monkeypatch.setattr(torch.onnx, "export", unsupported)
+    return _export_onnx(ctx)
+
+
+def s_export_int8_fails_check(ctx: Ctx) -> list[str]:
+    import onnxruntime.quantization
+
+    _trained_run(ctx)
+
+    def broken(model_input: str, model_output: str, **kwargs: object) -> None:  # a quantiser gone wrong
+        Path(model_output).write_bytes(b"not an onnx graph")
+
+    ctx.monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", broken)
+    return _export_onnx(ctx, "--quantize", "int8")
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -583,6 +639,13 @@ CASES = [
     Case("push-invalid-repo-id", s_push_invalid_repo_id, ("--repo-id", "'demand bert'", "namespace/name"), existing=True),
     Case("push-unfinished-run", s_push_unfinished_run, ("unfinished run", "--resume"), existing=True),
     Case("config-invalid-repo-id", s_config_invalid_repo_id, ("hub.repo_id", "field-org/demand/bert", "namespace/name")),
+    # ONNX export
+    Case("export-unfinished-run", s_export_unfinished_run, ("unfinished run", "--resume"), existing=True),
+    Case("export-unknown-format", s_export_unknown_format, ("--format tflite", "onnx"), existing=True, subprocess=True),
+    Case("export-out-not-empty", s_export_out_not_empty, ("run/onnx", "not empty", "new folder"), existing=True),
+    Case("export-bad-opset", s_export_bad_opset, ("--opset 99", "18-", "leave --opset out"), existing=True),
+    Case("export-unsupported-architecture", s_export_unsupported_architecture, ("cannot export", "BertForSequenceClassification", "not supported", "fieldtune predict RUN"), existing=True),
+    Case("export-int8-fails-check", s_export_int8_fails_check, ("int8 model fails its check", "without --quantize"), existing=True),
 ]  # fmt: skip
 
 

@@ -1,4 +1,6 @@
-"""Export a run's model: fieldtune export RUN --merge --out DIR (LoRA merged into a plain transformers model)"""
+"""Export a run's model: fieldtune export RUN --merge --out DIR (LoRA merged into a plain transformers model),
+or --format onnx [--quantize int8] [--opset N] (an ONNX folder checked against PyTorch on the test split)
+"""
 
 from __future__ import annotations
 
@@ -11,20 +13,40 @@ from fieldtune.errors import FieldtuneError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="Run directory or model folder.")
     p.add_argument("--merge", action="store_true", help="Merge the LoRA adapter into the base weights.")
+    p.add_argument(
+        "--format", help="onnx: model.onnx + tokenizer / image processor, checked against PyTorch."
+    )
+    p.add_argument("--quantize", help="int8: onnxruntime dynamic quantisation (with --format onnx).")
+    p.add_argument("--opset", type=int, help="ONNX opset to write (default: 18).")
     p.add_argument("--out", required=True, help="Folder to write (must not exist).")
 
 
 def main(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.format is not None:
+        return _onnx(args, out)
     from fieldtune.inference.export import merge_adapter
     from fieldtune.rundir.layout import model_dir_of
 
-    out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
     if not args.merge:
         raise FieldtuneError(
-            "export needs --merge (a full run's model/ folder is already a plain transformers model)."
+            "export needs --merge or --format onnx (a full run's model/ folder is already a plain "
+            "transformers model)."
         )
     merge_adapter(model_dir_of(Path(args.run)), out)
     print(f"Merged model written to {out}")
+    return 0
+
+
+def _onnx(args: argparse.Namespace, out: Path) -> int:
+    from fieldtune.inference.onnx_export import check_export_args, export_onnx
+
+    check_export_args(Path(args.run), out, args.format, args.quantize, args.opset)
+    report = export_onnx(Path(args.run), out, args.quantize, args.opset)
+    metric = report["primary_metric"]
+    print(f"ONNX model written to {out} (max |logit difference| {report['parity']['max_abs_diff']:.1e})")
+    for kind, metrics in report["metrics"].items():
+        print(f"  test {metric} {kind}: {metrics.get(metric)}")
     return 0

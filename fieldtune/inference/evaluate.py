@@ -88,6 +88,12 @@ def evaluate_model(
         logits = predict_logits(loaded, image_batches(loaded, ds))
     metrics, _ = score_predictions(loaded.task, logits, refs, loaded.label_names)
     trainable, total = count_params(loaded.model)
+    onnx = (
+        {"runtime": "onnxruntime", "quantize": loaded.model.quantize}
+        if hasattr(loaded.model, "session")
+        else {}
+    )
+    total = total or getattr(loaded.model, "total_params", 0)  # an ORT session has no torch parameters
     return {
         "task": loaded.task.name,
         "dataset": dataset_name(data_cfg),
@@ -100,5 +106,6 @@ def evaluate_model(
         "num_test_examples": len(refs),
         **({"test_time": loaded.test_time} if loaded.task.modality == "image" else {}),
         "total_params": total,
+        **onnx,
         "fieldtune_version": __version__,
     }

@@ -14,6 +14,7 @@ from safetensors import SafetensorError
 
 from fieldtune import progress
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
+from fieldtune.inference.onnx import is_onnx_folder, load_onnx_model
 from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import resolve_model_path
 from fieldtune.modeling.heads import restore_custom_head
@@ -70,6 +71,11 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
     model_dir, resolved_revision = locate_model(str(ref), revision)
     is_adapter = (model_dir / "adapter_config.json").is_file()
     try:
+        if is_onnx_folder(model_dir):  # `fieldtune export --format onnx`: run by onnxruntime
+            model, config = load_onnx_model(model_dir)
+            task = task_of(config)
+            processor = _load_processor(model_dir, task)
+            return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time)
         if is_adapter:
             adapter = json.loads((model_dir / "adapter_config.json").read_text())
             base = resolve_model_path(adapter.get("base_model_name_or_path") or "")
@@ -99,10 +105,16 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
         raise ModelError(
             f"Cannot load a model from {model_dir}: {first}; re-train or re-download the model."
         ) from None
+    return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time)
+
+
+def _loaded(
+    model: Any, config: Any, task: Task, processor: Any, ref: str, revision: str | None, test_time: str | None
+) -> Loaded:
     model.eval()
     labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None
     views = (test_time or test_time_views.mode_of(model)) if task.modality == "image" else "none"
-    return Loaded(model, processor, task, labels, str(ref), resolved_revision, views)
+    return Loaded(model, processor, task, labels, ref, revision, views)
 
 
 def _load_processor(model_dir: Path, task: Task) -> Any:

@@ -1,0 +1,270 @@
+"""`fieldtune export RUN --format onnx`: a finished run -> an ONNX folder whose outputs are checked.
+
+torch.onnx (the dynamo exporter, onnxscript) writes the graph: its TorchScript predecessor traces
+transformers' attention-mask code into constants and was 2e-2 off on padded text batches here. LoRA is
+merged first and the MLP head is rebuilt by fieldtune's loader, so the exporter always sees a plain
+nn.Module. Everything is written into a hidden sibling folder and renamed at the end, only after the
+fp32 graph matched PyTorch within `PARITY_TOLERANCE` on the run's own test split.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fieldtune.errors import FieldtuneError, ModelError, RunDirError
+from fieldtune.inference.evaluate import data_config_for, model_label_ids, split_of
+from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches
+from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
+from fieldtune.modeling.create import count_params
+from fieldtune.rundir.layout import INCOMPLETE, is_run_dir, write_json
+from fieldtune.rundir.results import score_predictions
+from fieldtune.rundir.saving import is_peft_model
+
+PARITY_TOLERANCE = 1e-4  # max |logit difference| between PyTorch and the fp32 ONNX graph
+FORMATS = ("onnx",)
+QUANTIZE = ("int8",)
+MIN_OPSET = 18  # the dynamo exporter's own opsets start here; older ones go through a lossy converter
+log = logging.getLogger(__name__)
+
+
+def max_opset() -> int:
+    from torch.onnx import _constants
+
+    return int(getattr(_constants, "ONNX_MAX_OPSET", 23))
+
+
+def check_export_args(run: Path, out: Path, fmt: str, quantize: str | None, opset: int | None) -> None:
+    """Everything that can be refused before a model is loaded."""
+    if fmt not in FORMATS:
+        raise FieldtuneError(f"--format {fmt}: unknown export format; use one of {', '.join(FORMATS)}.")
+    if quantize is not None and quantize not in QUANTIZE:
+        raise FieldtuneError(f"--quantize {quantize}: unknown; use one of {', '.join(QUANTIZE)}.")
+    if opset is not None and not MIN_OPSET <= opset <= max_opset():
+        raise FieldtuneError(
+            f"--opset {opset}: the installed exporter (torch {torch.__version__}) writes opsets "
+            f"{MIN_OPSET}-{max_opset()}; pick one of them or leave --opset out."
+        )
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401  (the dynamo exporter writes its graphs)
+    except ImportError as e:
+        raise FieldtuneError(f"ONNX export needs {e.name}; pip install 'fieldtune[onnx]'.") from None
+    if not is_run_dir(run):
+        raise RunDirError(
+            f"{run} is not a fieldtune run directory (no config.yaml); ONNX export checks the model on the "
+            "run's test split, so pass the run directory."
+        )
+    if (run / INCOMPLETE).exists() or not (run / "eval_results.json").is_file():
+        raise RunDirError(f"{run} is an unfinished run; finish it with `fieldtune train --resume` first.")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
+
+
+def export_onnx(run: Path, out: Path, quantize: str | None = None, opset: int | None = None) -> dict:
+    """Export, check parity (and int8 metrics), then rename the finished folder to `out`; the report."""
+    check_export_args(run, out, "onnx", quantize, opset)
+    loaded = load_for_inference(run, test_time="none")
+    views = load_for_inference(run).test_time if loaded.task.modality == "image" else "none"
+    if is_peft_model(loaded.model):
+        loaded.model = loaded.model.merge_and_unload()  # LoRA folded into plain weights before tracing
+    inputs, refs = test_inputs(loaded, run)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        fp32 = tmp / ("model_fp32.onnx" if quantize else ONNX_FILE)
+        write_graph(loaded, inputs[0], fp32, opset or MIN_OPSET)
+        _, total = count_params(loaded.model)
+        save_folder(loaded, tmp, {"opset": opset or MIN_OPSET, "quantize": quantize, "total_params": total})
+        reference = predict_logits(loaded, inputs)
+        onnx_fp32 = _as_onnx(loaded, fp32, "none")
+        exported = predict_logits(onnx_fp32, inputs)
+        diff = float(np.abs(exported - reference).max()) if len(reference) else 0.0
+        if not diff <= PARITY_TOLERANCE:
+            raise ModelError(
+                f"ONNX export of {run} does not match PyTorch: max |logit difference| {diff:.2e} > "
+                f"{PARITY_TOLERANCE:g} on {len(reference)} test examples; try another --opset."
+            )
+        report = {
+            "format": "onnx",
+            "opset": opset or MIN_OPSET,
+            "quantize": quantize,
+            "parity": {"max_abs_diff": diff, "tolerance": PARITY_TOLERANCE, "examples": len(reference)},
+            "primary_metric": loaded.task.primary_metric,
+            "metrics": {"fp32": _metrics(loaded, fp32, inputs, refs, views, exported)},
+        }
+        if quantize:
+            int8 = tmp / ONNX_FILE
+            quantize_int8(fp32, int8)
+            int8_logits = check_quantized(loaded, int8, inputs, reference.shape)
+            report["metrics"]["int8"] = _metrics(loaded, int8, inputs, refs, views, int8_logits)
+            report["parity"]["int8_max_abs_diff"] = float(np.abs(int8_logits - reference).max())
+            fp32.unlink()
+        write_json(tmp / "export_report.json", report)
+        (tmp / "README.md").write_text(folder_readme(loaded, out.name, report), encoding="utf-8")
+        if out.exists():
+            out.rmdir()  # checked empty above
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def test_inputs(loaded: Loaded, run: Path) -> tuple[list[dict], np.ndarray]:
+    """The run's test split (rebuilt from its config.yaml) as model batches, and its references."""
+    from fieldtune.datasets_builders import build_dataset
+
+    data_cfg = data_config_for(loaded, str(run), None)
+    dd = build_dataset(data_cfg, loaded.task.name)
+    split = "test" if "test" in dd and len(dd["test"]) else "validation"
+    ds = split_of(dd, split, str(run / "config.yaml"))
+    if loaded.task.is_classification:
+        refs = model_label_ids(loaded, ds, str(run))
+    else:
+        refs = np.asarray(ds["label"], dtype=float)
+    if loaded.task.modality == "text":
+        batches = list(text_batches(loaded, ds["text"], batch_size=32))
+    else:
+        from fieldtune.inputs.prepare_images import image_batches
+
+        batches = list(image_batches(loaded, ds))
+    if not batches:
+        raise RunDirError(f"{run} has no test or validation examples to check the export on.")
+    return batches, refs
+
+
+def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int) -> None:
+    """torch.onnx.export with a dynamic batch axis (and sequence axis for text)."""
+    model = loaded.model
+    sample = {k: v for k, v in sample.items() if k != "labels"}
+    if len(next(iter(sample.values()))) < 2:  # a batch of one would be specialised into the graph
+        sample = {k: torch.cat([v, v]) for k, v in sample.items()}
+    batch = torch.export.Dim("batch")
+    if loaded.task.modality == "text":
+        sequence = torch.export.Dim("sequence")
+        shapes = {k: {0: batch, 1: sequence} for k in sample}
+    else:
+        shapes = {k: {0: batch} for k in sample}
+    arch = type(model).__name__
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                model, (), kwargs=sample, dynamic_shapes=shapes, input_names=list(sample),
+                output_names=["logits"], opset_version=opset, dynamo=True, external_data=False,
+                verbose=False,
+            )  # fmt: skip
+        if program is None:
+            raise RuntimeError("torch.onnx.export wrote nothing")
+        program.save(str(path), external_data=False)
+    except FieldtuneError:
+        raise
+    except Exception as e:  # the exporter raises many types (torch.export, onnxscript, ...)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ModelError(
+            f"torch.onnx cannot export {arch} ({type(e).__name__}: {first}); this architecture is not "
+            "supported by the installed exporter: use the PyTorch model (`fieldtune predict RUN`) or "
+            "retrain on a supported backbone (BERT, ViT, ResNet)."
+        ) from None
+
+
+def save_folder(loaded: Loaded, folder: Path, info: dict) -> None:
+    """config.json (id2label, fieldtune's keys, how it was exported) and the tokenizer / image processor."""
+    config = loaded.model.config
+    setattr(config, CONFIG_KEY, info)
+    config.save_pretrained(folder)
+    loaded.processor.save_pretrained(folder)
+
+
+def quantize_int8(fp32: Path, int8: Path) -> None:
+    """onnxruntime's dynamic int8 quantisation (weights int8, activations quantised per batch)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    try:
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    except Exception as e:  # onnxruntime.quantization raises plain exceptions
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ModelError(
+            f"int8 quantisation of {fp32.name} failed ({first}); export without --quantize."
+        ) from None
+
+
+def check_quantized(loaded: Loaded, path: Path, inputs: list[dict], shape: tuple) -> np.ndarray:
+    """The int8 graph must load in onnxruntime and give finite outputs of the fp32 graph's shape."""
+    try:
+        logits = predict_logits(_as_onnx(loaded, path, "none"), inputs)
+    except FieldtuneError as e:
+        raise ModelError(f"The int8 model fails its check: {e}; export without --quantize.") from None
+    if logits.shape != shape or not np.isfinite(logits).all():
+        raise ModelError(
+            f"The int8 model fails its check: outputs of shape {logits.shape} (expected {shape}) or not "
+            "finite; export without --quantize."
+        )
+    return logits
+
+
+def _as_onnx(loaded: Loaded, path: Path, views: str) -> Loaded:
+    return Loaded(
+        OnnxModel(path, loaded.model.config), loaded.processor, loaded.task, loaded.label_names,
+        str(path), None, views,
+    )  # fmt: skip
+
+
+def _metrics(
+    loaded: Loaded, path: Path, inputs: list[dict], refs: np.ndarray, views: str, logits: Any = None
+) -> dict:
+    """The run's test metrics from the ONNX graph, with the run's test-time views."""
+    if logits is None or views != "none":
+        logits = predict_logits(_as_onnx(loaded, path, views), inputs)
+    metrics, _ = score_predictions(loaded.task, logits, refs, loaded.label_names)
+    return metrics
+
+
+def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
+    metric = report["primary_metric"]
+    scores = ", ".join(f"{k}: {v.get(metric, v)}" for k, v in report["metrics"].items())
+    if loaded.task.modality == "text":
+        feed = (
+            "from tokenizers import Tokenizer\n\n"
+            f'tok = Tokenizer.from_file("{name}/tokenizer.json")\n'
+            "tok.enable_padding()\n"
+            'enc = tok.encode_batch(["20 pallets of frozen fish"])\n'
+            "names = [i.name for i in session.get_inputs()]\n"
+            'feed = {"input_ids": [e.ids for e in enc], "attention_mask": [e.attention_mask for e in enc],\n'
+            '        "token_type_ids": [e.type_ids for e in enc]}\n'
+            "feed = {k: np.asarray(v, dtype=np.int64) for k, v in feed.items() if k in names}\n"
+        )
+    else:
+        feed = (
+            "# pixel_values: float32 (batch, 3, H, W), resized and normalised as preprocessor_config.json says\n"
+            'feed = {"pixel_values": pixel_values}\n'
+        )
+    output = (
+        "labels = [config['id2label'][str(i)] for i in logits.argmax(-1)]"
+        if loaded.task.is_classification
+        else "values = logits[:, 0]  # real units: the target scale is folded into the head"
+    )
+    return (
+        f"# {name}: ONNX export of a fieldtune run\n\n"
+        f"`model.onnx` (opset {report['opset']}{', int8 dynamic quantisation' if report['quantize'] else ''}) "
+        f"with a dynamic batch axis{' and sequence axis' if loaded.task.modality == 'text' else ''}; "
+        f"output `logits`. Checked at export against PyTorch on {report['parity']['examples']} test examples "
+        f"(max |logit difference| {report['parity']['max_abs_diff']:.1e}); test {metric}: {scores} "
+        "(`export_report.json`).\n\n"
+        "```python\nimport json\n\nimport numpy as np\nimport onnxruntime as ort\n\n"
+        f'session = ort.InferenceSession("{name}/model.onnx")\n'
+        f'config = json.load(open("{name}/config.json"))\n'
+        f"{feed}"
+        'logits = session.run(["logits"], feed)[0]\n'
+        f"{output}\n```\n\n"
+        "`fieldtune predict` / `fieldtune evaluate` run this folder too (with the test-time views in "
+        "config.json's `fieldtune_test_time`).\n"
+    )
