@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from fieldtune.inference.load import load_for_inference, onnx_export
+    from fieldtune.inference import onnx_export
+    from fieldtune.inference.load import load_for_inference
     from fieldtune.rundir.results import score_predictions
 
     run = Path(args.run)
