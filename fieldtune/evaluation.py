@@ -20,12 +20,11 @@ def data_config_for(
     loaded: Loaded, ref: str, data: str | None, overrides: dict[str, Any] | None = None
 ) -> DataConfig:
     """The run's own data section when there is one (same columns and seed), with `data` as the path."""
-    base: dict[str, Any] = {}
-    run_config = Path(ref) / "config.yaml"
-    if run_config.is_file():
-        import yaml
+    from fieldtune.artifacts import read_run_config
 
-        base = (yaml.safe_load(run_config.read_text()) or {}).get("data", {})
+    run_config = read_run_config(Path(ref))
+    if run_config is not None:
+        base = dict(run_config.get("data") or {})
     else:
         base = {"builder": "image_folder" if loaded.task.modality == "image" else "text_table"}
     if data is not None:

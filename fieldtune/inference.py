@@ -16,7 +16,7 @@ from fieldtune import test_time as test_time_views
 from fieldtune.artifacts import model_dir_of
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.heads import restore_custom_head
-from fieldtune.models import resolve_model_path
+from fieldtune.models import require_processor_files, resolve_model_path, weights_error
 from fieldtune.tasks import TASKS, Task
 
 
@@ -93,7 +93,9 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
         processor = _load_processor(model_dir, task)
     except FieldtuneError:
         raise
-    except (OSError, ValueError, SafetensorError) as e:
+    except SafetensorError as e:
+        raise weights_error(model_dir, e, str(ref)) from None
+    except (OSError, ValueError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelError(
             f"Cannot load a model from {model_dir}: {first}; re-train or re-download the model."
@@ -105,6 +107,7 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
 
 
 def _load_processor(model_dir: Path, task: Task) -> Any:
+    require_processor_files(model_dir, task, where="The model folder")
     if task.modality == "text":
         from transformers import AutoTokenizer
 

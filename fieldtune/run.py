@@ -28,7 +28,7 @@ from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import ConfigError
 from fieldtune.heads import fold_target_scale
-from fieldtune.models import count_params, create_model
+from fieldtune.models import count_params, create_model, require_processor_files
 from fieldtune.packages import check_training_packages
 from fieldtune.precision import resolve_attention, resolve_precision
 from fieldtune.preparation import prepare_inputs
@@ -164,6 +164,7 @@ def run(
     run_dir = resolve_run_dir(config, output_dir)
     check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
     check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
+    require_processor_files(config.model.name_or_path, task)
     if config.hub.push:
         from fieldtune.errors import HubError
         from fieldtune.hub import check_repo_id, get_token

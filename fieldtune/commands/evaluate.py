@@ -24,9 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.artifacts import write_json
+    from fieldtune.artifacts import check_output_path, write_json
     from fieldtune.evaluation import evaluate_model
 
+    if args.output:  # before the model loads
+        check_output_path(Path(args.output), "--output", "file")
     overrides = {}
     if args.builder:
         overrides["builder"] = args.builder

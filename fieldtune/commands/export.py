@@ -15,16 +15,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.artifacts import model_dir_of
+    from fieldtune.artifacts import check_output_path, model_dir_of
     from fieldtune.saving import merge_adapter
 
     out = Path(args.out)
+    check_output_path(out, "--out", "folder")
     if out.exists() and any(out.iterdir()):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
     if not args.merge:
         raise FieldtuneError(
             "export needs --merge (a full run's model/ folder is already a plain transformers model)."
         )
-    merge_adapter(model_dir_of(Path(args.run)), out)
+    run = Path(args.run)
+    if not run.exists():
+        raise FieldtuneError(f"{run} does not exist; pass a run directory or a model folder.")
+    merge_adapter(model_dir_of(run), out)
     print(f"Merged model written to {out}")
     return 0
