@@ -56,6 +56,12 @@ def _setup_logging(debug: bool) -> None:
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not debug:
+        import warnings
+
+        # Deprecation notices of the libraries (e.g. transformers' `is_gradient_checkpointing` on every LoRA
+        # load) are for their callers, fieldtune, not for its users: --debug shows them.
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
