@@ -52,11 +52,11 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.top_k < 1:
         raise DataError(f"--top-k {args.top_k}: give 1 or more.")
     source = args.input
-    if source is not None and not Path(source).expanduser().exists():
-        if glob.has_magic(source):
+    if source is not None and not Path(source).expanduser().exists() and _path_like(source):
+        if glob.has_magic(source):  # `photos/*.jpg`; a `?` in plain words is no pattern
             if not glob.glob(os.path.expanduser(source), recursive=True):
                 raise DataError(f"--input {source}: the pattern matches no files; check it.")
-        elif _path_like(source):
+        else:
             if Path(source).is_symlink():
                 raise DataError(f"--input {source} is a broken or looping symlink; fix or remove the link.")
             raise DataError(
@@ -100,12 +100,10 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.inference import load_for_inference, predict_logits, text_batches, top_k_rows
 
     check_arguments(args)
+    column = args.text_column or _run_text_column(args.model)  # a damaged config.yaml: before the model
     loaded = load_for_inference(args.model, args.revision, test_time=args.test_time)
     if loaded.task.modality == "text":
-        if args.text is not None:
-            texts = [args.text]
-        else:
-            texts, _ = read_texts(args.input, args.text_column or _run_text_column(args.model))
+        texts = [args.text] if args.text is not None else read_texts(args.input, column)[0]
         logits = predict_logits(loaded, text_batches(loaded, texts))
         first = {"text": texts}
     else:
