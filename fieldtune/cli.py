@@ -65,6 +65,12 @@ def _setup_logging(debug: bool, quiet: bool = False) -> None:
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not debug:
+        import warnings
+
+        # Deprecation notices of the libraries (e.g. transformers' `is_gradient_checkpointing` on every LoRA
+        # load) are for their callers, fieldtune, not for its users: --debug shows them.
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
         # transformers' and datasets' own messages and bars off (the "newly initialised weights" notice is
         # expected when a head is replaced); fieldtune draws its own progress (`fieldtune.progress`).
         # Through their environment variables, not their APIs: importing transformers to call them takes

@@ -21,7 +21,7 @@ from fieldtune.config.packages import check_training_packages
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
-from fieldtune.modeling.create import count_params, create_model
+from fieldtune.modeling.create import count_params, create_model, require_processor_files
 from fieldtune.modeling.heads import fold_target_scale
 from fieldtune.modeling.precision import resolve_attention, resolve_precision
 from fieldtune.rundir.layout import (
@@ -164,6 +164,7 @@ def run(
     run_dir = resolve_run_dir(config, output_dir)
     check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
     check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
+    require_processor_files(config.model.name_or_path, task)
     if config.hub.push:
         from fieldtune.errors import HubError
         from fieldtune.hub import check_repo_id, get_token

@@ -282,6 +282,26 @@ CASES = [
     Case("output-dir-is-file", s_output_dir_is_file, ("run", "is a file", "folder"), existing=True, subprocess=True),
     Case("output-dir-parent-is-file", s_output_dir_parent_is_file, ("run/sub", "is a file, not a folder"), existing=True),
     Case("output-dir-read-only", s_output_dir_read_only, ("not writable", "choose a location")),
+    Case("predict-output-is-folder", s_predict_output_is_folder, ("--output", "is a folder", "file"), existing=True),
+    Case("predict-output-parent-is-file", s_predict_output_parent_is_file, ("--output", "is a file, not a folder"), existing=True),
+    Case("predict-output-read-only", s_predict_output_read_only, ("--output", "not writable"), existing=True),
+    Case("predict-output-disk-full", s_predict_output_disk_full, ("preds.csv", "disk is full"), existing=True),
+    Case("evaluate-output-is-folder", s_evaluate_output_is_folder, ("--output", "is a folder", "file"), existing=True),
+    Case("evaluate-output-disk-full", s_evaluate_output_disk_full, ("new_results.json", "disk is full"), existing=True),
+    Case("export-out-is-file", s_export_out_is_file, ("--out", "README.md", "is a file"), existing=True),
+    Case("export-out-parent-is-file", s_export_out_parent_is_file, ("--out", "is a file, not a folder"), existing=True),
+    Case("pull-out-is-file", s_pull_out_is_file, ("--out", "is a file", "folder"), existing=True),
+    Case("leaderboard-output-is-file", s_leaderboard_output_is_file, ("--output", "README.md", "is a file"), existing=True),
+    Case("data-out-parent-is-file", s_data_out_parent_is_file, ("--out", "is a file, not a folder"), existing=True),
+    Case("data-out-read-only", s_data_out_read_only, ("--out", "not writable"), existing=True),
+    # 5. corrupted run directories and backbones
+    Case("evaluate-config-not-yaml", s_evaluate_config_not_yaml, ("run/config.yaml", "not valid YAML"), existing=True),
+    Case("predict-config-not-utf8", s_predict_config_not_utf8, ("run/config.yaml", "UTF-8"), existing=True),
+    Case("evaluate-config-not-a-mapping", s_evaluate_config_not_a_mapping, ("run/config.yaml", "mapping"), existing=True),
+    Case("push-eval-results-not-a-mapping", s_push_eval_results_not_a_mapping, ("run/eval_results.json", "not a fieldtune results file"), existing=True),
+    Case("truncated-weights", s_truncated_weights, ("run/model/model.safetensors", "re-train or re-download"), existing=True),
+    Case("corrupted-backbone", s_corrupted_backbone, ("broken-bert/model.safetensors", "re-download")),
+    Case("model-config-not-json", s_model_config_not_json, ("broken-bert/config.json", "fix or re-download")),
 ]  # fmt: skip
 
 

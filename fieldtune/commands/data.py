@@ -18,9 +18,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from fieldtune.rundir.layout import check_output_path
+
+    if args.num_samples < 1:
+        raise FieldtuneError(f"--num-samples {args.num_samples}: give 1 or more examples.")
+    if not 0 <= args.seed < 2**32:
+        raise FieldtuneError(f"--seed {args.seed}: give a whole number from 0 to 2**32 - 1.")
     out = Path(args.out)
     if out.exists():
         raise FieldtuneError(f"--out {out} already exists; choose a new path.")
+    check_output_path(out, "--out", "file" if args.name == "logistics_demand" else "folder")
     if args.name == "logistics_demand":
         from fieldtune.datasets_builders.logistics_demand import write_logistics_demand
 

@@ -23,15 +23,22 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.config import load_config
     from fieldtune.leaderboard import build_leaderboard
     from fieldtune.run import run
+    from fieldtune.rundir.layout import check_output_path
 
     recipes = sorted(DEMO_DIR.glob("*.yaml"))
-    if args.only:
-        recipes = [r for r in recipes if r.stem == args.only]
     if not recipes:
         raise FieldtuneError(
             f"No demo recipes found in {DEMO_DIR}; run the demo from a clone of the fieldtune repository."
         )
+    if args.only:
+        names = [r.stem for r in recipes]
+        recipes = [r for r in recipes if r.stem == args.only]
+        if not recipes:
+            raise FieldtuneError(
+                f"--only {args.only}: no such demo recipe; choose one of {', '.join(names)}."
+            )
     out = Path(args.output_dir)
+    check_output_path(out, "--output-dir", "folder")
     run_dirs = []
     for recipe in recipes:
         config = load_config(recipe, args.overrides)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fieldtune.commands import add_test_time_argument
 from fieldtune.commands.report import print_metrics
+from fieldtune.errors import FieldtuneError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,10 +24,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_test_time_argument(p)
 
 
+# recipe key -> (this command's flag that set it, its argparse attribute): messages name what the user typed
+FLAGS = {
+    "path": ("--data", "data"),
+    "builder": ("--builder", "builder"),
+    "text_columns": ("--text-column", "text_column"),
+    "label_column": ("--label-column", "label_column"),
+}
+
+
+def _as_flags(message: str, args: argparse.Namespace) -> str:
+    for key, (flag, attr) in FLAGS.items():
+        if getattr(args, attr, None) is not None:
+            message = message.replace(f"`data.{key}`", f"`{flag}`")
+    return message
+
+
 def main(args: argparse.Namespace) -> int:
     from fieldtune.inference.evaluate import evaluate_model
-    from fieldtune.rundir.layout import write_json
+    from fieldtune.rundir.layout import check_output_path, write_json
 
+    if args.output:  # before the model loads
+        check_output_path(Path(args.output), "--output", "file")
     overrides = {}
     if args.builder:
         overrides["builder"] = args.builder
@@ -34,10 +53,19 @@ def main(args: argparse.Namespace) -> int:
         overrides["text_columns"] = args.text_column
     if args.label_column:
         overrides["label_column"] = args.label_column
-    results = evaluate_model(
-        args.model, args.data, args.split, args.revision, data_overrides=overrides, test_time=args.test_time
-    )
+    try:
+        results = evaluate_model(
+            args.model,
+            args.data,
+            args.split,
+            args.revision,
+            data_overrides=overrides,
+            test_time=args.test_time,
+        )
+    except FieldtuneError as e:
+        raise type(e)(_as_flags(str(e), args)) from None
     print_metrics(results, title=f"{args.model} on {results['dataset']} ({args.split})")
+    print(f"Scored {results['num_test_examples']} examples.")
     if args.output:
         write_json(Path(args.output), results)
     return 0

@@ -22,11 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from fieldtune.rundir.layout import check_output_path, model_dir_of
+
     out = Path(args.out)
+    check_output_path(out, "--out", "folder")
     if args.format is not None:
         return _onnx(args, out)
     from fieldtune.inference.export import merge_adapter
-    from fieldtune.rundir.layout import model_dir_of
 
     if out.exists() and any(out.iterdir()):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
@@ -35,7 +37,10 @@ def main(args: argparse.Namespace) -> int:
             "export needs --merge or --format onnx (a full run's model/ folder is already a plain "
             "transformers model)."
         )
-    merge_adapter(model_dir_of(Path(args.run)), out)
+    run = Path(args.run)
+    if not run.exists():
+        raise FieldtuneError(f"{run} does not exist; pass a run directory or a model folder.")
+    merge_adapter(model_dir_of(run), out)
     print(f"Merged model written to {out}")
     return 0
 

@@ -24,6 +24,7 @@ def main(args: argparse.Namespace) -> int:
     runs = [Path(r) for r in args.runs]
     if not runs and not args.hub:
         raise FieldtuneError("leaderboard needs run directories and/or --hub model ids to rank.")
+    _check_arguments(args, runs)
     extra = []
     if args.benchmark:
         from fieldtune.leaderboard.benchmark import (
@@ -51,6 +52,29 @@ def main(args: argparse.Namespace) -> int:
 
         print(f"Published to {push_folder_as_dataset(out, args.push_to)}")
     return 0
+
+
+def _check_arguments(args: argparse.Namespace, runs: list[Path]) -> None:
+    """Everything that can be wrong with the arguments, before a model is evaluated or a file written."""
+    from fieldtune.errors import FieldtuneError
+    from fieldtune.hub import check_repo_id
+    from fieldtune.rundir.layout import check_output_path
+
+    if args.push_to:
+        check_repo_id(args.push_to, "--push-to")
+    for hub_id in args.hub:
+        check_repo_id(hub_id.partition("@")[0], "--hub")
+    missing = [str(r) for r in runs if not r.exists()]
+    if missing:
+        raise FieldtuneError(
+            f"Run directory {missing[0]} does not exist; pass folders `fieldtune train` wrote."
+        )
+    if args.benchmark and not Path(args.benchmark).is_file():
+        raise FieldtuneError(f"--benchmark {args.benchmark} does not exist; pass a benchmark spec YAML file.")
+    if args.output or args.push_to:
+        check_output_path(Path(args.output or "leaderboard"), "--output", "folder")
+    if args.cache_dir:
+        check_output_path(Path(args.cache_dir), "--cache-dir", "folder")
 
 
 def _evaluate_for_benchmark(model_ref: str, spec) -> tuple[dict, str | None]:

@@ -1,8 +1,10 @@
-"""Predict with a run, model folder or Hub model: fieldtune predict REF --input FILE|FOLDER|GLOB|TEXT"""
+"""Predict with a run, model folder or Hub model: fieldtune predict REF --input FILE|FOLDER|GLOB | --text TEXT"""
 
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
 from pathlib import Path
 
@@ -12,11 +14,13 @@ from fieldtune.errors import DataError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="Run directory, model folder or Hub id.")
-    p.add_argument(
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--input",
-        required=True,
-        help="Text, a table (CSV/JSONL), a .txt (one text per line), image, folder or glob.",
+        help="A table (CSV/JSONL), a .txt (one text per line), image, folder or glob; or a text that "
+        "cannot be a path.",
     )
+    source.add_argument("--text", help="One text to predict on, taken as is (never as a path).")
     p.add_argument("--output", help="CSV or JSONL file to write (default: CSV on stdout).")
     p.add_argument("--top-k", type=int, default=1, help="Also give the next K-1 labels and scores.")
     p.add_argument(
@@ -26,14 +30,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_test_time_argument(p)
 
 
+OUTPUT_SUFFIXES = (".csv", ".jsonl")
+
+
+def _path_like(source: str) -> bool:
+    """A value a user meant as a path: it has a folder separator or a file extension fieldtune reads."""
+    from fieldtune.datasets_builders.image_folder import IMAGE_EXTENSIONS
+    from fieldtune.datasets_builders.tables import TABLE_SUFFIXES
+
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    suffix = Path(source).suffix.lower()
+    return any(s in source for s in seps) or suffix in TABLE_SUFFIXES | IMAGE_EXTENSIONS
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Before the model loads: --input names something that exists, --output can be written."""
+    from fieldtune.rundir.layout import check_output_path
+
+    if args.top_k < 1:
+        raise DataError(f"--top-k {args.top_k}: give 1 or more.")
+    source = args.input
+    if source is not None and not Path(source).expanduser().exists() and _path_like(source):
+        if glob.has_magic(source):  # `photos/*.jpg`; a `?` in plain words is no pattern
+            if not glob.glob(os.path.expanduser(source), recursive=True):
+                raise DataError(f"--input {source}: the pattern matches no files; check it.")
+        else:
+            if Path(source).is_symlink():
+                raise DataError(f"--input {source} is a broken or looping symlink; fix or remove the link.")
+            raise DataError(
+                f"--input {source} does not exist; check the path, or pass the words with --text to "
+                "predict on them as text."
+            )
+    if args.output:
+        out = Path(args.output)
+        check_output_path(out, "--output", "file")
+        if out.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise DataError(f"--output {out}: write predictions to a .csv or a .jsonl file.")
+
+
 def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | None]:
     """A table's text column, a .txt file's lines, or the argument itself as one text."""
-    path = Path(source)
+    path = Path(source).expanduser()
     if not path.is_file():
         return [source], None
     if path.suffix == ".txt":
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return lines, None
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as e:  # as the training side reads its tables
+            raise DataError(
+                f"{path} is not UTF-8 text (invalid byte at offset {e.start}); re-save it as UTF-8."
+            ) from None
+        return [line.strip() for line in text.splitlines() if line.strip()], None
     from fieldtune.datasets_builders.tables import read_table, require_columns
 
     df = read_table(path)
@@ -52,15 +99,18 @@ def main(args: argparse.Namespace) -> int:
 
     from fieldtune.inference.load import load_for_inference, predict_logits, text_batches, top_k_rows
 
+    check_arguments(args)
+    column = args.text_column or _run_text_column(args.model)  # a damaged config.yaml: before the model
     loaded = load_for_inference(args.model, args.revision, test_time=args.test_time)
     if loaded.task.modality == "text":
-        column = args.text_column or _run_text_column(args.model)
-        texts, _ = read_texts(args.input, column)
+        texts = [args.text] if args.text is not None else read_texts(args.input, column)[0]
         logits = predict_logits(loaded, text_batches(loaded, texts))
         first = {"text": texts}
     else:
         from fieldtune.inputs.prepare_images import image_batches_from_files, image_files
 
+        if args.input is None:
+            raise DataError(f"{args.model} is an image model; pass the images with --input, not --text.")
         files = image_files(args.input)
         logits = predict_logits(loaded, image_batches_from_files(loaded, files))
         first = {"file": [str(f) for f in files]}
@@ -82,10 +132,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run_text_column(ref: str) -> str | None:
-    cfg = Path(ref) / "config.yaml"
-    if not cfg.is_file():
-        return None
-    import yaml
+    from fieldtune.rundir.layout import read_run_config
 
-    cols = ((yaml.safe_load(cfg.read_text()) or {}).get("data") or {}).get("text_columns") or []
+    cols = ((read_run_config(Path(ref)) or {}).get("data") or {}).get("text_columns") or []
     return cols[0] if len(cols) == 1 else None

@@ -16,6 +16,10 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.hub import check_repo_id, pull
 
     check_repo_id(args.repo_id, "repo id")
+    if args.out:
+        from fieldtune.rundir.layout import check_output_path
+
+        check_output_path(Path(args.out), "--out", "folder")
     folder = pull(args.repo_id, revision=args.revision, out=Path(args.out) if args.out else None)
     print(folder)
     return 0

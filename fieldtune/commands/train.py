@@ -32,7 +32,7 @@ def preflight(config: RunConfig, args: argparse.Namespace) -> None:
     """What can be checked without data or weights, so that a wrong run directory, a missing Hub token or a
     model that cannot do the task costs the user a second, not a dataset load and a training run."""
     from fieldtune.config.packages import check_training_packages
-    from fieldtune.modeling.create import load_model_config
+    from fieldtune.modeling.create import check_max_length, load_model_config, require_processor_files
     from fieldtune.rundir.layout import check_run_dir_free
     from fieldtune.tasks import get_task
 
@@ -54,7 +54,11 @@ def preflight(config: RunConfig, args: argparse.Namespace) -> None:
                 "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` "
                 "(with write access) before training, or pass --hub.push=false."
             )
-    load_model_config(config.model.name_or_path, config.model.revision, task=get_task(config.task))
+    task = get_task(config.task)
+    model_config = load_model_config(config.model.name_or_path, config.model.revision, task=task)
+    require_processor_files(config.model.name_or_path, task)
+    if task.modality == "text":
+        check_max_length(model_config, config.model.max_length, config.model.name_or_path)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -81,6 +81,24 @@ class _Loader(yaml.SafeLoader):
     `2024-13-45` is not a crash in `datetime`)."""
 
 
+def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    """PyYAML keeps the last of two equal keys silently: a recipe with `learning_rate` twice is an error."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line + 1)
+        except TypeError:  # an unhashable key: construct_mapping names it
+            break
+        if first != key_node.start_mark.line + 1:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {_show(key)} (lines {first} and {key_node.start_mark.line + 1})",
+                key_node.start_mark,
+            )  # fmt: skip
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -303,9 +321,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
         line = f" (line {where.line + 1})" if where else ""
         problem = getattr(e, "problem", None) or (str(e) if isinstance(e, ValueError) else "")
         detail = f": {' '.join(str(problem).split())[:120]}" if problem else ""
-        raise ConfigError(
-            f"Config file {path} is not valid YAML{line}{detail}; check its indentation and quoting."
-        ) from None
+        fix = "keep one of them" if "duplicate key" in detail else "check its indentation and quoting"
+        raise ConfigError(f"Config file {path} is not valid YAML{line}{detail}; {fix}.") from None
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(
             f"Config file {path} holds a {type(data).__name__}, not a mapping of sections; write it as "

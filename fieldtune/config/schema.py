@@ -29,6 +29,10 @@ def _non_negative(v: Any) -> str | None:
     return None if v is None or v >= 0 else "must be >= 0"
 
 
+def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the splits accept
+    return None if v is None or 0 <= v < 2**32 else "must be a whole number from 0 to 2**32 - 1"
+
+
 def _fraction(v: Any) -> str | None:
     return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
 
@@ -98,7 +102,7 @@ class DataConfig:
     test_size: float = _f(
         0.2, "Fraction held out for the test split when the data has none.", check=_fraction
     )
-    seed: int = _f(0, "Seed of the stratified splits and of the synthetic generators.")
+    seed: int = _f(0, "Seed of the stratified splits and of the synthetic generators.", check=_seed)
     num_samples: int = _f(600, "Synthetic builders: how many examples to generate.", check=_positive)
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
     delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
@@ -169,7 +173,7 @@ class TrainingConfig:
     gradient_accumulation_steps: int = _f(1, "Steps to accumulate before an optimizer step.", check=_positive)
     weight_decay: float = _f(0.01, "AdamW weight decay.", check=_non_negative)
     warmup_ratio: float = _f(0.1, "Fraction of steps spent warming up the learning rate.", check=_fraction)
-    seed: int = _f(42, "Training seed (init of the new head, shuffling, dropout).")
+    seed: int = _f(42, "Training seed (init of the new head, shuffling, dropout).", check=_seed)
     extra: dict[str, Any] = _f(None, "Other TrainingArguments fields, passed through.", factory=dict)
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
+import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +35,15 @@ def _sniff_delimiter(path: Path, text: str) -> str:
 def read_table(path: Path, delimiter: str | None = None) -> pd.DataFrame:
     """Read one table file; every cell as a string (codes keep their leading zeros)."""
     if not path.exists():
+        if path.is_symlink():  # exists() is False for a dangling link and for a loop of links
+            try:
+                path.resolve(strict=True)
+            except RuntimeError:  # Python 3.11 reports a loop this way, later ones as OSError ELOOP
+                raise DataError(f"Data file {path} is a symlink loop; fix or remove the link.") from None
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    raise DataError(f"Data file {path} is a symlink loop; fix or remove the link.") from None
+            raise DataError(f"Data file {path} is a symlink to a missing file; fix or remove the link.")
         raise DataError(f"Data file {path} does not exist; check `data.path`.")
     if path.is_dir():
         raise DataError(
@@ -63,14 +75,52 @@ def read_table(path: Path, delimiter: str | None = None) -> pd.DataFrame:
 
     try:
         if path.suffix in (".jsonl", ".json"):
+            if path.suffix == ".jsonl":
+                _check_json_lines(path, text)
             return pd.read_json(io.StringIO(text), lines=path.suffix == ".jsonl", dtype=False).astype(object)
         sep = delimiter or _sniff_delimiter(path, text)
+        _check_header(path, text, sep)
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
     except (ValueError, pd.errors.ParserError) as e:
         first = str(e).splitlines()[0][:120]
         raise DataError(
             f"Cannot parse {path}: {first}; check the file format and `data.delimiter`."
         ) from None
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [n for n in names if n in seen or seen.add(n)]
+
+
+def _check_header(path: Path, text: str, sep: str) -> None:
+    """pandas renames a repeated column to `name.1` silently: which one holds the labels?"""
+    header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    dups = _duplicates([h.strip() for h in header])
+    if dups:
+        raise DataError(f"{path}: the header repeats column {dups[0]!r}; give every column its own name.")
+
+
+def _check_json_lines(path: Path, text: str) -> None:
+    """pandas names no line when one is broken; a repeated key in an object would be dropped silently."""
+
+    def no_repeats(pairs: list[tuple[str, object]]) -> dict:
+        dups = _duplicates([k for k, _ in pairs])
+        if dups:
+            raise ValueError(f"the key {dups[0]!r} appears twice")
+        return dict(pairs)
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line, object_pairs_hook=no_repeats)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"{path}, line {number}: not valid JSON ({e.msg}); fix the line or remove it."
+            ) from None
+        except ValueError as e:
+            raise DataError(f"{path}, line {number}: {e}; give every field its own name.") from None
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:

@@ -20,23 +20,57 @@ def data_config_for(
     loaded: Loaded, ref: str, data: str | None, overrides: dict[str, Any] | None = None
 ) -> DataConfig:
     """The run's own data section when there is one (same columns and seed), with `data` as the path."""
-    base: dict[str, Any] = {}
-    run_config = Path(ref) / "config.yaml"
-    if run_config.is_file():
-        import yaml
+    from fieldtune.rundir.layout import read_run_config
 
-        base = (yaml.safe_load(run_config.read_text()) or {}).get("data", {})
+    run_config = read_run_config(Path(ref))
+    if run_config is not None:
+        base = dict(run_config.get("data") or {})
     else:
         base = {"builder": "image_folder" if loaded.task.modality == "image" else "text_table"}
     if data is not None:
         base["path"] = data
+        # New data is scored as it is: its own split files, else all of it (never a re-split of it)
+        base["validation_size"], base["test_size"] = 0.0, 0.0
     base.update(overrides or {})
     cfg = config_from_dict({"task": loaded.task.name, "model": {"name_or_path": "x"}, "data": base})
     return cfg.data
 
 
-def split_of(dd: Any, split: str, source: str) -> Any:
-    if split == "all":
+def split_entries(folder: Path) -> dict[str, Path]:
+    """A folder's split files / sub-folders (`train.csv`, `test/`, `val.jsonl`) by split name."""
+    from fieldtune.datasets_builders.image_folder import SPLIT_NAMES
+    from fieldtune.datasets_builders.tables import SPLIT_ALIASES, TABLE_SUFFIXES
+
+    entries: dict[str, Path] = {}
+    if not folder.is_dir():
+        return entries
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.suffix.lower() in TABLE_SUFFIXES and f.stem.lower() in SPLIT_ALIASES:
+            entries.setdefault(SPLIT_ALIASES[f.stem.lower()], f)
+        elif f.is_dir() and f.name.lower() in SPLIT_NAMES:
+            entries.setdefault(SPLIT_NAMES[f.name.lower()], f)
+    return entries
+
+
+def _evaluation_data(data: str, split: str) -> tuple[str, bool]:
+    """(what to build, whether to score all of it). A folder with split files but no train one -> the
+    requested split's entry (evaluation needs no training data; the builders, made for training, demand it);
+    data with no split files of its own -> all of it."""
+    entries = split_entries(Path(data).expanduser())
+    if not entries:
+        return data, True
+    if "train" in entries or split == "all":
+        return data, False
+    if split not in entries:
+        raise DataError(
+            f"{data} has no {split!r} split (it has {', '.join(sorted(entries))}); pass --split with one of them."
+        )
+    return str(entries[split]), True
+
+
+def split_of(dd: Any, split: str, source: str, whole: bool = False) -> Any:
+    """`split` of `dd`; with `whole` (data with no split of its own), every example."""
+    if split == "all" or (whole and set(dd) == {"train"}):
         from datasets import concatenate_datasets
 
         return concatenate_datasets([dd[s] for s in dd])
@@ -72,10 +106,16 @@ def evaluate_model(
 
     `test_time` (images) overrides the views the model was evaluated with in training.
     """
+    from fieldtune.rundir.layout import read_run_config
+
+    read_run_config(Path(ref))  # a damaged config.yaml is named before the model loads
+    whole = False
+    if data is not None:
+        data, whole = _evaluation_data(data, split)
     loaded = loaded or load_for_inference(ref, revision, test_time)
     data_cfg = data_config_for(loaded, ref, data, data_overrides)
     dd = build_dataset(data_cfg, loaded.task.name)
-    ds = split_of(dd, split, data_cfg.path or data_cfg.builder)
+    ds = split_of(dd, split, data_cfg.path or data_cfg.builder, whole=whole)
     if loaded.task.is_classification:
         refs = model_label_ids(loaded, ds, data_cfg.path or data_cfg.builder)
     else:

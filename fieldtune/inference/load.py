@@ -16,7 +16,7 @@ from fieldtune import progress
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.onnx import is_onnx_folder, load_onnx_model
 from fieldtune.inputs import test_time as test_time_views
-from fieldtune.modeling.create import resolve_model_path
+from fieldtune.modeling.create import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
 from fieldtune.rundir.layout import model_dir_of
 from fieldtune.tasks import TASKS, Task
@@ -100,7 +100,9 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
         processor = _load_processor(model_dir, task)
     except FieldtuneError:
         raise
-    except (OSError, ValueError, SafetensorError) as e:
+    except SafetensorError as e:
+        raise weights_error(model_dir, e, str(ref)) from None
+    except (OSError, ValueError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelError(
             f"Cannot load a model from {model_dir}: {first}; re-train or re-download the model."
@@ -118,6 +120,7 @@ def _loaded(
 
 
 def _load_processor(model_dir: Path, task: Task) -> Any:
+    require_processor_files(model_dir, task, where="The model folder")
     if task.modality == "text":
         from transformers import AutoTokenizer
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from fieldtune.config import MethodConfig, ModelConfig
@@ -70,7 +71,9 @@ def load_model_config(
         from huggingface_hub import constants
 
         first = " ".join((str(e).strip().splitlines() or [type(e).__name__])[0].split())[:160].rstrip(".")
-        if constants.HF_HUB_OFFLINE and not Path(name_or_path).expanduser().exists():
+        if Path(path).is_dir():  # a local folder: its file is broken, the network has nothing to do with it
+            fix = f"fix or re-download {Path(path) / 'config.json'}"
+        elif constants.HF_HUB_OFFLINE and not Path(name_or_path).expanduser().exists():
             fix = (
                 "offline mode is on (HF_HUB_OFFLINE=1) and the model is not in the local cache: unset "
                 "HF_HUB_OFFLINE to download it once, or point `model.name_or_path` at a local folder"
@@ -102,6 +105,60 @@ def load_model_config(
                 f"pick {kind} backbone."
             )
     return config
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")  # fmt: skip
+IMAGE_PROCESSOR_FILES = ("preprocessor_config.json", "image_processor_config.json", "processor_config.json")
+
+
+def require_processor_files(folder: str | Path, task: Task, where: str = "`model.name_or_path`") -> None:
+    """A local model folder must hold its tokenizer / image processor: transformers would otherwise build an
+    empty-vocabulary tokenizer that maps every word to [UNK], and train on nothing, silently."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        return  # a Hub id: its files come with the download
+    names = TOKENIZER_FILES if task.modality == "text" else IMAGE_PROCESSOR_FILES
+    if not any((folder / name).is_file() for name in names):
+        what = "tokenizer" if task.modality == "text" else "image processor"
+        raise ModelError(
+            f"{where} {folder} has no {what} ({' / '.join(names[:3])}, ...); save the {what} with the "
+            f"model (`{what.replace(' ', '_')}.save_pretrained(folder)`) or use the Hub id it came from."
+        )
+
+
+def position_limit(config: Any) -> int | None:
+    """The longest input the position embeddings allow (RoBERTa-like models reserve padding_idx + 1 slots)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    if (
+        "roberta" in str(getattr(config, "model_type", ""))
+        or getattr(config, "model_type", "") == "camembert"
+    ):
+        limit -= (getattr(config, "pad_token_id", 1) or 1) + 1
+    return limit
+
+
+def check_max_length(config: Any, max_length: int, name_or_path: str) -> None:
+    limit = position_limit(config)
+    if limit is not None and max_length > limit:
+        raise ModelError(
+            f"`model.max_length`: {max_length} is more than {name_or_path} can take ({limit} positions); "
+            f"set it to {limit} or less."
+        )
+
+
+def weights_error(folder: str | Path, e: Exception, where: str) -> ModelError:
+    """A weights file that does not parse -> one line naming the file (not the folder, not the network)."""
+    folder = Path(folder)
+    files = [f for f in ("adapter_model.safetensors", "model.safetensors") if (folder / f).is_file()]
+    shown = folder / files[0] if files else folder
+    first = " ".join((str(e).strip().splitlines() or [type(e).__name__])[0].split())[:120]
+    return ModelError(
+        f"{where}: cannot read the weights {shown} ({first}); the file is damaged or truncated: "
+        "re-train or re-download the model."
+    )
 
 
 def auto_class(task: Task) -> Any:
@@ -236,6 +293,8 @@ def create_model(
     else:
         kwargs |= {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
     config = load_model_config(model_cfg.name_or_path, model_cfg.revision, task=task, **kwargs)
+    if task.modality == "text":
+        check_max_length(config, model_cfg.max_length, model_cfg.name_or_path)
     if model_cfg.dropout is not None:
         set_backbone_dropout(config, model_cfg.dropout)
     path = resolve_model_path(model_cfg.name_or_path)
@@ -257,7 +316,11 @@ def create_model(
                 f"pick a {'text (BERT-like)' if task.modality == 'text' else 'vision (ViT / ResNet / ConvNeXt)'} backbone."
             ) from None
         raise
+    except SafetensorError as e:
+        raise weights_error(path, e, "`model.name_or_path`") from None
     except OSError as e:
+        if Path(path).is_dir():  # a local folder: its file is at fault, not the network
+            raise weights_error(path, e, "`model.name_or_path`") from None
         raise ModelError(
             f"Cannot load weights of {model_cfg.name_or_path!r}: {str(e).splitlines()[0][:160]}"
         ) from None
