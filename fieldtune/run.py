@@ -31,6 +31,7 @@ from fieldtune.precision import resolve_attention, resolve_precision
 from fieldtune.preparation import prepare_inputs
 from fieldtune.results import dataset_name, write_results
 from fieldtune.tasks import Task, get_task
+from fieldtune.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -220,11 +221,17 @@ def run(
         from transformers.integrations import TensorBoardCallback
 
         trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "logs"))))
+    # MLflow / W&B runs opened here, so every trainer of this run logs into the same one (tracking.py)
+    tracker = Tracker(args.report_to, config.name or run_dir.name, config.to_dict()) if is_main else None
     try:
+        if tracker is not None:
+            tracker.start()
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
     except BaseException:
+        if tracker is not None:
+            tracker.fail()
         if is_main and not resume and not any((run_dir / "checkpoints").glob("checkpoint-*")):
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth resuming: leave nothing half-written
         raise
@@ -260,6 +267,12 @@ def run(
             },
         )
         finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
+        if tracker is not None:
+            tracker.finish(
+                test_output.metrics,
+                trainer.state.global_step,
+                [run_dir / "config.yaml", run_dir / "eval_results.json"],
+            )
         if config.hub.push:
             _push_finished_run(run_dir, config)
     trainer.accelerator.wait_for_everyone()  # other ranks return once rank 0 has written the run
