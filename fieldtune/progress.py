@@ -127,10 +127,13 @@ class LazyBar:
 
 
 class Batches:
-    """Batches (dicts of tensors) that know how many examples they hold: a progress bar's total."""
+    """An iterator of batches (dicts of tensors) that knows how many examples it holds: a bar's total."""
 
     def __init__(self, batches: Iterable[dict], examples: int) -> None:
-        self.batches, self.examples = batches, examples
+        self._batches, self.examples = iter(batches), examples
 
     def __iter__(self) -> Iterator[dict]:
-        return iter(self.batches)
+        return self
+
+    def __next__(self) -> dict:
+        return next(self._batches)

@@ -34,6 +34,7 @@ from fieldtune.rundir.layout import (
 )
 from fieldtune.rundir.results import dataset_name, write_results
 from fieldtune.tasks import Task, get_task
+from fieldtune.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ def run(
     replaced = None  # with --overwrite, the old run, moved aside: it comes back if the new run fails early
     if is_main:  # only now, with data, model and arguments valid, does anything get written
         replaced = start_run_dir(run_dir, overwrite, resume)
+    tracker = None  # MLflow / W&B, opened before training so every trainer of this run logs into one run
     try:
         if is_main:
             save_config(config, run_dir / "config.yaml")
@@ -241,6 +243,8 @@ def run(
             trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "logs"))))
             if replaced is not None:
                 trainer.add_callback(_drop_replaced_on_save(replaced))
+            tracker = Tracker(args.report_to, config.name or run_dir.name, config.to_dict())
+            tracker.start()
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
@@ -279,6 +283,8 @@ def run(
             )
             finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
     except BaseException:
+        if tracker is not None:
+            tracker.fail()
         if is_main:
             if replaced is not None and replaced.is_dir():  # no checkpoint yet: the old run comes back
                 restore_run_dir(run_dir, replaced)
@@ -288,6 +294,11 @@ def run(
         raise
     if is_main:
         drop_replaced_run(replaced)
+        tracker.finish(
+            test_output.metrics,
+            trainer.state.global_step,
+            [run_dir / "config.yaml", run_dir / "eval_results.json"],
+        )
         if config.hub.push:
             _push_finished_run(run_dir, config)
     trainer.accelerator.wait_for_everyone()  # other ranks return once rank 0 has written the run

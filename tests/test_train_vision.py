@@ -307,3 +307,32 @@ def test_vit_at_another_input_size_runs_natively_after_saving(backbones, tmp_pat
     photo = sorted(pd.read_csv(result.run_dir / "predictions.csv")["file"])[0]
     code = f"from transformers import pipeline; out = pipeline('image-classification', model={str(result.run_dir / 'model')!r})({photo!r}); assert out[0]['label'] in ('granite','limestone_fossil','sandstone','shale')"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("method", ["probe", "probe_unfreeze"])
+def test_early_stopping_applies_to_the_feature_cached_head(backbones, tmp_path, method, monkeypatch):
+    """The head trained on cached features (probe, phase 1 of probe_unfreeze) stops when validation
+    stops improving: a learning rate too small to change the metric stops it after patience + 1 epochs."""
+    from fieldtune.trainers.base import FieldTrainer
+    from fieldtune.trainers.vision import HeadModel
+
+    head_epochs = []
+    original = FieldTrainer.train
+
+    def train(self, *args, **kwargs):  # records how far the head-only trainer got
+        out = original(self, *args, **kwargs)
+        if isinstance(self.model, HeadModel):
+            head_epochs.append(self.state.epoch)
+        return out
+
+    monkeypatch.setattr(FieldTrainer, "train", train)
+    cfg = vision_config(
+        backbones["vit"],
+        method,
+        method={"probe_epochs": 20, "probe_learning_rate": 1e-12},
+        training={"num_train_epochs": 20 if method == "probe" else 1, "learning_rate": 1e-12,
+                  "early_stopping_patience": 1},
+    )  # fmt: skip
+    result = run(cfg, output_dir=tmp_path / "run")
+    assert head_epochs == [2.0]  # epoch 1 best, epoch 2 no better: stopped, not 20 epochs
+    assert result.results["method"] == method

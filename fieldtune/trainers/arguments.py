@@ -13,6 +13,7 @@ from fieldtune import progress
 from fieldtune.config import TrainingConfig
 from fieldtune.errors import ConfigError
 from fieldtune.tasks import Task
+from fieldtune.tracking import resolve_report_to
 
 
 def auto_dataloader_workers(use_cpu: bool) -> int:
@@ -67,6 +68,8 @@ def build_training_args(
     if task.modality == "text":
         args["train_sampling_strategy"] = "group_by_length"  # similar lengths per batch: less padding
     args.update(training.extra)
+    # the Trainer's integrations (mlflow, wandb, ...); fieldtune's own TensorBoard callback is always there
+    args["report_to"] = resolve_report_to(args["report_to"])
     # workers kept between epochs: restarting them each epoch re-pickles the dataset and the collator
     args.setdefault("dataloader_persistent_workers", args["dataloader_num_workers"] > 0)
     try:

@@ -209,6 +209,11 @@ class VisionTrainer(FieldTrainer):
             for p in block.parameters():
                 p.requires_grad = True
         self.optimizer, self.lr_scheduler = None, None
+        from transformers import EarlyStoppingCallback
+
+        for cb in self.callback_handler.callbacks:  # phase 2 gets its own patience
+            if isinstance(cb, EarlyStoppingCallback):
+                cb.early_stopping_patience_counter = 0
 
     def _phase1_file(self):
         from pathlib import Path
@@ -241,6 +246,22 @@ class VisionTrainer(FieldTrainer):
             hook.remove()
             self.model.train(was_training)
         return torch.cat(captured)
+
+    def _inner_callbacks(self, with_early_stopping: bool) -> list:
+        """For the feature-cached head trainer: the outer trainer's tracking callbacks (one MLflow / W&B
+        run gets the head's steps too) and a fresh early stopping with the recipe's patience."""
+        from transformers import EarlyStoppingCallback
+        from transformers.integrations import get_reporting_integration_callbacks
+
+        integrations = tuple(get_reporting_integration_callbacks(self.args.report_to))
+        callbacks = self.callback_handler.callbacks
+        shared = [cb for cb in callbacks if integrations and isinstance(cb, integrations)]
+        early = [
+            EarlyStoppingCallback(cb.early_stopping_patience, cb.early_stopping_threshold)
+            for cb in callbacks
+            if with_early_stopping and isinstance(cb, EarlyStoppingCallback)
+        ]
+        return shared + early
 
     def train_head_on_features(
         self, epochs: float, learning_rate: float, head_only: bool = False
@@ -286,6 +307,7 @@ class VisionTrainer(FieldTrainer):
             for k, v in args.items()
             if k in TrainingArguments.__dataclass_fields__ and TrainingArguments.__dataclass_fields__[k].init
         }
+        args["report_to"] = "none"  # the outer trainer's integration callbacks are shared below instead
         head_model = HeadModel(head, self.model.config.num_labels)
         inner = FieldTrainer(
             model=head_model,
@@ -293,6 +315,7 @@ class VisionTrainer(FieldTrainer):
             train_dataset=train,
             eval_dataset=evals,
             compute_metrics=self.compute_metrics,
+            callbacks=self._inner_callbacks(with_early_stopping=evals is not None),
             class_weights=self.class_weights,
         )
         out = inner.train()
