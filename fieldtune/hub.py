@@ -36,8 +36,9 @@ RUN_FILES = (
     ("eval_results.json", "eval_results.json"),
     ("config.yaml", "fieldtune_config.yaml"),
     ("README.md", "README.md"),
-    ("predictions.csv", "predictions.csv"),
 )
+# The test split's raw texts and labels: in-house data can be confidential, so pushed only when asked.
+PREDICTIONS = "predictions.csv"
 _SKIP_PARTS = {".git", ".cache", "__pycache__"}
 _TEXT_SUFFIXES = {".json", ".yaml", ".yml", ".md", ".txt", ".csv", ".jinja", ".py", ".cfg", ".toml"}
 _LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
@@ -106,7 +107,9 @@ def _files_under(folder: Path, prefix: str = "") -> dict[str, Path]:
     }
 
 
-def run_files(run_dir: Path, model_dir: Path | None = None) -> dict[str, Path]:
+def run_files(
+    run_dir: Path, model_dir: Path | None = None, include_predictions: bool = False
+) -> dict[str, Path]:
     """What `push_run` uploads: {path in repo: local file}. Run files win over same-named model files."""
     run_dir = Path(run_dir)
     model_dir = Path(model_dir) if model_dir is not None else run_dir / "model"
@@ -124,6 +127,8 @@ def run_files(run_dir: Path, model_dir: Path | None = None) -> dict[str, Path]:
     if (run_dir / "plots").is_dir():
         files.update(_files_under(run_dir / "plots", "plots/"))
     files.update({in_repo: run_dir / name for name, in_repo in RUN_FILES if (run_dir / name).is_file()})
+    if include_predictions and (run_dir / PREDICTIONS).is_file():
+        files[PREDICTIONS] = run_dir / PREDICTIONS
     return files
 
 
@@ -174,11 +179,12 @@ def push_run(
     revision: str | None = None,
     model_dir: Path | None = None,
     commit_message: str | None = None,
+    include_predictions: bool = False,
 ) -> str:
     """Upload a run directory to a Hub model repo in one commit; returns the commit URL.
 
     The repo gets the model folder's files at its root, plus `eval_results.json`, `README.md` (the model card),
-    `config.yaml` as `fieldtune_config.yaml`, `plots/*` and `predictions.csv` when present.
+    `config.yaml` as `fieldtune_config.yaml`, `plots/*`, and `predictions.csv` only with `include_predictions`.
 
     Args:
         run_dir (`Path`): the run directory (`runs/<name>`).
@@ -189,10 +195,12 @@ def push_run(
         model_dir (`Path`, *optional*): the model folder to upload; default `run_dir / "model"` (e.g. pass a merged
             export instead).
         commit_message (`str`, *optional*): default `"Upload fieldtune run <name>"`.
+        include_predictions (`bool`, *optional*, defaults to `False`): also upload `predictions.csv`, which
+            holds the test split's raw inputs and labels.
     """
     _require_repo_id(repo_id)
     run_dir = Path(run_dir)
-    files = run_files(run_dir, model_dir)
+    files = run_files(run_dir, model_dir, include_predictions)
     token = _require_token(repo_id)
     _refuse_token_in_files(files.values(), token)
     api = HfApi(token=token)

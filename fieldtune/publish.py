@@ -11,13 +11,27 @@ from fieldtune.rundir.layout import read_eval_results
 
 
 def publish(
-    run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, revision: str | None = None
+    run_dir: Path,
+    repo_id: str,
+    private: bool = False,
+    merge: bool = False,
+    revision: str | None = None,
+    include_predictions: bool = False,
 ) -> str:
     """Push the run (adapter + head, full weights, or merged weights) with its results, plots and card."""
     check_repo_id(repo_id, "--repo-id")
     read_eval_results(run_dir)  # a finished run only
     if not merge:
-        return push_run(run_dir, repo_id, private=private, revision=revision)
+        return push_run(
+            run_dir, repo_id, private=private, revision=revision, include_predictions=include_predictions
+        )
     with tempfile.TemporaryDirectory(prefix="fieldtune-merge-") as tmp:
         merged = merge_adapter(run_dir / "model", Path(tmp) / "model")
-        return push_run(run_dir, repo_id, private=private, revision=revision, model_dir=merged)
+        return push_run(
+            run_dir,
+            repo_id,
+            private=private,
+            revision=revision,
+            model_dir=merged,
+            include_predictions=include_predictions,
+        )

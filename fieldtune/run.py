@@ -145,6 +145,7 @@ def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
             private=config.hub.private,
             merge=config.hub.merge,
             revision=config.hub.revision,
+            include_predictions=config.hub.include_predictions,
         )
     except FieldtuneError as e:
         raise HubError(

@@ -129,7 +129,7 @@ def test_is_hub_id(tmp_path, monkeypatch):
 def test_push_run_then_pull_is_byte_identical(hub_env, hub_server, run_and_model, tmp_path):
     run, _ = run_and_model
     repo_id = unique("tiny-run")
-    url = push_run(run, repo_id)
+    url = push_run(run, repo_id, include_predictions=True)
     repo = hub_server.repo(repo_id)
     assert url.endswith(f"{repo_id}/commit/{repo.branches['main']}")
     assert len(repo.commits) == 2  # the Hub's initial .gitattributes commit, then exactly one upload commit
@@ -147,6 +147,17 @@ def test_push_run_then_pull_is_byte_identical(hub_env, hub_server, run_and_model
     assert folder_bytes(pull(repo_id)) == pulled  # the cache snapshot has the same bytes
     assert ModelCard.load(repo_id).data.eval_results[0].metric_value == 0.75
     assert FAKE_TOKEN in hub_server.token_log  # the token from HF_TOKEN was sent
+
+
+def test_predictions_stay_local_unless_asked(hub_env, hub_server, run_and_model):
+    """predictions.csv holds the raw test texts: a plain push leaves it out, the run directory keeps it."""
+    run, _ = run_and_model
+    repo_id = unique("no-predictions")
+    push_run(run, repo_id)
+    pushed = set(hub_server.repo(repo_id).resolve("main").files)
+    assert "predictions.csv" not in pushed
+    assert pushed == (set(expected_repo_files(run)) - {"predictions.csv"}) | {".gitattributes"}
+    assert (run / "predictions.csv").is_file()
 
 
 def test_push_private_to_branch_with_other_model_dir(hub_env, hub_server, run_and_model, tmp_path):

@@ -184,6 +184,9 @@ class HubConfig:
     private: bool = _f(False, "Create the repo as private.")
     merge: bool = _f(False, "Push merged weights instead of the LoRA adapter.")
     revision: str | None = _f(None, "Branch to push to (default: main).")
+    include_predictions: bool = _f(
+        False, "Also push predictions.csv (the test split's raw inputs and labels); it always stays local."
+    )
 
 
 @dataclass

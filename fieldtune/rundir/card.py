@@ -114,6 +114,8 @@ A {results["task"]} model fine-tuned with [fieldtune](https://pypi.org/project/f
 
 Dataset `{dataset}` (builder `{config.get("data", {}).get("builder")}`); scores below are on the held-out **{results["split"]}** split,
 never seen during training or model selection.
+The per-example test predictions (`predictions.csv`, which hold the raw test inputs) stay in the local run
+directory; they are published only when pushed with `--include-predictions`.
 
 ## Method
 
