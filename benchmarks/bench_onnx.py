@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from fieldtune.inference import onnx_export
     from fieldtune.inference.load import load_for_inference
-    from fieldtune.rundir.results import score_predictions
+    from fieldtune.scoring import targets_of
 
     run = Path(args.run)
     loaded = load_for_inference(run)
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             models[kind] = load_for_inference(out)
         for kind, model in models.items():
             per_s, logits = _timed(model, batches, args.repeats)
-            metrics, _ = score_predictions(loaded.task, logits, refs, loaded.label_names)
+            metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names)
             result["models"][kind] = {"samples_per_s": per_s, metric: metrics[metric]}
             rows.append((kind, [per_s, metrics[metric]]))
     base = result["models"]["pytorch eager"]["samples_per_s"]

@@ -6,7 +6,7 @@ so `evaluate.combine`, the results format and `evaluate.push_to_hub` stay availa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import datasets
@@ -73,35 +73,3 @@ class RegressionMetrics(evaluate.Metric):
             "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
             "r2": float(r2),
         }
-
-
-def compute_scores(
-    is_classification: bool, predictions: Any, references: Any, label_names: Sequence[str] | None = None
-) -> dict:
-    """Scores of predicted class ids (or values) against references."""
-    if is_classification:
-        return ClassificationMetrics().compute(
-            predictions=predictions, references=references, label_names=label_names
-        )
-    return RegressionMetrics().compute(predictions=predictions, references=references)
-
-
-def make_compute_metrics(
-    is_classification: bool, label_names: Sequence[str] | None, target_scale: tuple[float, float] | None
-) -> Callable:
-    """`compute_metrics` for `Trainer`: logits -> scores; regression outputs are un-standardised first."""
-
-    def compute_metrics(eval_pred: Any) -> dict:
-        logits, labels = eval_pred.predictions, eval_pred.label_ids
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        if is_classification:
-            scores = compute_scores(True, np.argmax(logits, axis=-1), labels, label_names)
-            scores.pop("per_class", None)  # the Trainer logs scalars only
-            return scores
-        mean, std = target_scale or (0.0, 1.0)
-        return compute_scores(
-            False, np.asarray(logits).reshape(-1) * std + mean, np.asarray(labels).reshape(-1) * std + mean
-        )
-
-    return compute_metrics

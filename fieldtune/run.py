@@ -192,7 +192,7 @@ def run(
         dd = build_dataset(config.data, task.name)
         label_names = dd["train"].features["label"].names if task.is_classification else None
         target_scale = None
-        if not task.is_classification:
+        if task.scaled_target:
             dd, target_scale = _standardise(dd)
         prepared = prepare_inputs(task, dd, config)
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
@@ -203,7 +203,7 @@ def run(
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu
     )
-    from fieldtune.metrics import make_compute_metrics
+    from fieldtune.scoring import make_compute_metrics
 
     callbacks = []
     if config.training.early_stopping_patience:
@@ -231,7 +231,7 @@ def run(
             eval_dataset=prepared.dataset["validation"] if has_validation else None,
             data_collator=prepared.collator,
             processing_class=prepared.processor,
-            compute_metrics=make_compute_metrics(task.is_classification, label_names, target_scale),
+            compute_metrics=make_compute_metrics(task, label_names, target_scale),
             callbacks=callbacks,
             class_weights=class_weights,
             layerwise_lr_decay=config.training.layerwise_lr_decay,

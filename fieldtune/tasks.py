@@ -1,40 +1,113 @@
-"""The tasks fieldtune trains, in one explicit mapping: problem type, auto class, metrics, pipeline tag."""
+"""The task table: everything that differs between the tasks fieldtune trains, in one place.
+
+A `Task` names its inputs (`Modality`: the Auto class, the processor, the default builder, the PEFT task
+type) and its targets (`Targets`: the label feature, how labels are batched, whether the target is
+standardised for training, how logits become predictions and scores, and the metrics). The flow reads
+these fields; nothing else branches on a task's name. A new task is a new row here (plus a builder that
+parses its labels and, for a new kind of target, a `Targets` in `fieldtune.scoring`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fieldtune.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class Modality:
+    name: str  # "text" | "image"
+    auto_class: str  # the transformers Auto class of its models
+    model_types: str  # transformers' table of the model types that Auto class can build
+    backbone: str  # how an error names a backbone that fits
+    processor: str  # "tokenizer" | "image processor", saved beside the model
+    default_builder: str  # the builder that reads a plain table / folder (`evaluate --data`)
+    peft_task_type: str | None  # peft's TaskType name (None: a custom model, head in modules_to_save)
+    peft_auto_class: str  # what the card's plain-peft snippet loads an adapter with
+
+
+TEXT = Modality(
+    name="text",
+    auto_class="AutoModelForSequenceClassification",
+    model_types="MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+    backbone="text (BERT-like)",
+    processor="tokenizer",
+    default_builder="text_table",
+    peft_task_type="SEQ_CLS",
+    peft_auto_class="AutoPeftModelForSequenceClassification",
+)
+IMAGE = Modality(
+    name="image",
+    auto_class="AutoModelForImageClassification",
+    model_types="MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
+    backbone="vision (ViT / ResNet / ConvNeXt)",
+    processor="image processor",
+    default_builder="image_folder",
+    peft_task_type=None,
+    peft_auto_class="AutoPeftModel",
+)
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
-    modality: str  # "text" | "image"
-    problem_type: str  # transformers' `config.problem_type`
-    auto_class: str  # name of the transformers Auto class
+    inputs: Modality
+    problem_type: str  # transformers' `config.problem_type`: it picks the head's loss
+    targets: str  # a key of `fieldtune.scoring.TARGETS`: "classes" | "values"
     primary_metric: str
     greater_is_better: bool
-    pipeline_tag: str
-    model_index_type: str  # task type in model-index metadata
+    pipeline_tag: str  # the card's `pipeline_tag`
+    model_index_type: str  # the task type in the card's model-index
+    usage: str  # the card's plain-transformers snippet (REPO_ID is filled in)
+
+    @property
+    def modality(self) -> str:
+        return self.inputs.name
+
+    @property
+    def auto_class(self) -> str:
+        return self.inputs.auto_class
 
     @property
     def is_classification(self) -> bool:
-        return self.problem_type != "regression"
+        """Targets are named classes (a ClassLabel), so the run has label names."""
+        return self.targets == "classes"
 
+    @property
+    def scaled_target(self) -> bool:
+        """The target is standardised for training and the scale folded back into the head afterwards."""
+        return self.targets == "values"
+
+
+TEXT_PIPELINE = """from transformers import pipeline
+
+clf = pipeline("text-classification", model="REPO_ID")
+clf("your text")"""
+IMAGE_PIPELINE = """from transformers import pipeline
+
+clf = pipeline("image-classification", model="REPO_ID")
+clf("photo.jpg")"""
+TEXT_VALUE = """import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+tok = AutoTokenizer.from_pretrained("REPO_ID")
+model = AutoModelForSequenceClassification.from_pretrained("REPO_ID")
+with torch.no_grad():
+    value = model(**tok(["your text"], return_tensors="pt")).logits[0, 0].item()  # in target units"""
 
 TASKS: dict[str, Task] = {
     "text-classification": Task(
-        "text-classification", "text", "single_label_classification", "AutoModelForSequenceClassification",
-        "f1_macro", True, "text-classification", "text-classification",
+        "text-classification", TEXT, "single_label_classification", "classes", "f1_macro", True,
+        "text-classification", "text-classification", TEXT_PIPELINE,
     ),
     "text-regression": Task(
-        "text-regression", "text", "regression", "AutoModelForSequenceClassification",
-        "rmse", False, "text-classification", "text-classification",
+        "text-regression", TEXT, "regression", "values", "rmse", False,
+        "text-classification", "text-classification", TEXT_VALUE,
     ),
     "image-classification": Task(
-        "image-classification", "image", "single_label_classification", "AutoModelForImageClassification",
-        "f1_macro", True, "image-classification", "image-classification",
+        "image-classification", IMAGE, "single_label_classification", "classes", "f1_macro", True,
+        "image-classification", "image-classification", IMAGE_PIPELINE,
     ),
 }  # fmt: skip
 
@@ -43,3 +116,18 @@ def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ConfigError(f"`task`: unknown task {name!r}; choose one of {', '.join(TASKS)}.")
     return TASKS[name]
+
+
+def task_of_model(config: Any) -> Task | None:
+    """The task a saved model does, read from its config (architectures + problem_type); None if none fits."""
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    for task in TASKS.values():
+        head = task.auto_class.removeprefix("AutoModelFor")
+        if archs and head not in archs:
+            continue
+        problem = getattr(config, "problem_type", None) or (
+            "regression" if getattr(config, "num_labels", 2) == 1 else "single_label_classification"
+        )
+        if problem == task.problem_type:
+            return task
+    return None

@@ -97,7 +97,8 @@ def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | 
 def main(args: argparse.Namespace) -> int:
     import pandas as pd  # here, not at the top: every `fieldtune` command imports this module
 
-    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches, top_k_rows
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
+    from fieldtune.scoring import targets_of
 
     check_arguments(args)
     column = args.text_column or _run_text_column(args.model)  # a damaged config.yaml: before the model
@@ -114,11 +115,8 @@ def main(args: argparse.Namespace) -> int:
         files = image_files(args.input)
         logits = predict_logits(loaded, image_batches_from_files(loaded, files))
         first = {"file": [str(f) for f in files]}
-    if loaded.task.is_classification:
-        rows = top_k_rows(logits, loaded.label_names, args.top_k)
-        df = pd.concat([pd.DataFrame(first), pd.DataFrame(rows)], axis=1)
-    else:
-        df = pd.DataFrame({**first, "value": logits.reshape(-1).round(5)})
+    rows = targets_of(loaded.task).rows(logits, loaded.label_names, args.top_k)
+    df = pd.concat([pd.DataFrame(first), pd.DataFrame(rows)], axis=1)
     if args.output:
         from fieldtune.rundir.layout import atomic_write_text
 

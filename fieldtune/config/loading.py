@@ -341,12 +341,15 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(
             "`model.name_or_path` is required: a Hub id such as `bert-base-uncased` or a local folder."
         )
-    is_image = task == "image-classification"
+    from fieldtune.tasks import get_task
+
+    spec = get_task(task)
+    is_image = spec.modality == "image"
     if is_image and data.text_columns:
         raise ConfigError(
             "`data.text_columns` is only valid for text tasks; this run is image-classification."
         )
-    if task == "text-regression":
+    if not spec.is_classification:
         if data.threshold is not None:
             raise ConfigError(
                 "`data.threshold` turns a number into classes; use task text-classification with it."

@@ -17,6 +17,7 @@ from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.tables import load_tables
 from fieldtune.datasets_builders.text_table import frames_to_dataset
+from fieldtune.tasks import get_task
 
 TEXT_COLUMN, LEVEL_COLUMN, QUANTITY_COLUMN = "note", "demand_level", "demand_quantity"
 LEVELS = (("low", 40.0), ("medium", 160.0), ("high", math.inf))  # upper bounds of demand_quantity (units)
@@ -114,7 +115,9 @@ def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
         frames = {"train": generate_logistics_demand(config.num_samples, config.seed)}
         source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed})"
     default_label = (
-        QUANTITY_COLUMN if task == "text-regression" or config.threshold is not None else LEVEL_COLUMN
+        QUANTITY_COLUMN
+        if not get_task(task).is_classification or config.threshold is not None
+        else LEVEL_COLUMN
     )
     return frames_to_dataset(
         frames,

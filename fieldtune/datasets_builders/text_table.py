@@ -13,6 +13,7 @@ from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.datasets_builders.tables import load_tables, require_columns
 from fieldtune.errors import ConfigError, DataError
+from fieldtune.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def frames_to_dataset(
         if not texts[split]:
             raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
 
-    if task == "text-regression":
+    if not get_task(task).is_classification:  # a number per row
         labels = {s: _numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
         features = Features({"text": Value("string"), "label": Value("float32")})
     else:

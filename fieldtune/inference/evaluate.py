@@ -13,7 +13,8 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches
 from fieldtune.modeling.create import count_params
-from fieldtune.rundir.results import dataset_name, score_predictions
+from fieldtune.rundir.results import dataset_name
+from fieldtune.scoring import targets_of
 
 
 def data_config_for(
@@ -26,7 +27,7 @@ def data_config_for(
     if run_config is not None:
         base = dict(run_config.get("data") or {})
     else:
-        base = {"builder": "image_folder" if loaded.task.modality == "image" else "text_table"}
+        base = {"builder": loaded.task.inputs.default_builder}
     if data is not None:
         base["path"] = data
         # New data is scored as it is: its own split files, else all of it (never a re-split of it)
@@ -126,7 +127,7 @@ def evaluate_model(
         from fieldtune.inputs.prepare_images import image_batches
 
         logits = predict_logits(loaded, image_batches(loaded, ds))
-    metrics, _ = score_predictions(loaded.task, logits, refs, loaded.label_names)
+    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names)
     trainable, total = count_params(loaded.model)
     onnx = (
         {"runtime": "onnxruntime", "quantize": loaded.model.quantize}

@@ -19,7 +19,7 @@ from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
 from fieldtune.rundir.layout import model_dir_of
-from fieldtune.tasks import TASKS, Task
+from fieldtune.tasks import TASKS, Task, task_of_model
 
 
 @dataclass
@@ -49,16 +49,14 @@ def locate_model(ref: str, revision: str | None = None) -> tuple[Path, str | Non
 
 
 def task_of(config: Any) -> Task:
-    archs = " ".join(getattr(config, "architectures", None) or [])
-    if "ImageClassification" in archs:
-        return TASKS["image-classification"]
-    if getattr(config, "problem_type", None) == "regression" or getattr(config, "num_labels", 2) == 1:
-        return TASKS["text-regression"]
-    if "SequenceClassification" in archs or not archs:
-        return TASKS["text-classification"]
-    raise ModelError(
-        f"Model architecture {archs} is not a classifier fieldtune can run (text or image classification)."
-    )
+    task = task_of_model(config)
+    if task is None:
+        archs = " ".join(getattr(config, "architectures", None) or [])
+        raise ModelError(
+            f"Model architecture {archs} ({getattr(config, 'problem_type', None) or 'no problem_type'}) is not a "
+            f"model fieldtune can run; it runs {', '.join(TASKS)}."
+        )
+    return task
 
 
 def load_for_inference(ref: str | Path, revision: str | None = None, test_time: str | None = None) -> Loaded:
@@ -164,17 +162,3 @@ def text_batches(
         for i in range(0, len(texts), batch_size)
     )
     return progress.Batches(batches, len(texts))
-
-
-def top_k_rows(logits: np.ndarray, label_names: list[str], k: int) -> list[dict]:
-    from fieldtune.rundir.results import softmax
-
-    probs = softmax(logits)
-    rows = []
-    for p in probs:
-        order = np.argsort(-p)[: max(1, k)]
-        row = {"label": label_names[order[0]], "score": round(float(p[order[0]]), 5)}
-        for rank, j in enumerate(order[1:], start=2):
-            row[f"label_{rank}"], row[f"score_{rank}"] = label_names[j], round(float(p[j]), 5)
-        rows.append(row)
-    return rows

@@ -25,8 +25,8 @@ from fieldtune.inference.load import Loaded, load_for_inference, predict_logits,
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import INCOMPLETE, is_run_dir, write_json
-from fieldtune.rundir.results import score_predictions
 from fieldtune.rundir.saving import is_peft_model
+from fieldtune.scoring import targets_of
 
 PARITY_TOLERANCE = 1e-4  # max |logit difference| between PyTorch and the fp32 ONNX graph
 FORMATS = ("onnx",)
@@ -224,7 +224,7 @@ def _metrics(
     """The run's test metrics from the ONNX graph, with the run's test-time views."""
     if logits is None or views != "none":
         logits = predict_logits(_as_onnx(loaded, path, views), inputs)
-    metrics, _ = score_predictions(loaded.task, logits, refs, loaded.label_names)
+    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names)
     return metrics
 
 

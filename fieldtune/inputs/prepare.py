@@ -9,6 +9,7 @@ from datasets import DatasetDict
 from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.create import resolve_model_path
+from fieldtune.scoring import targets_of
 from fieldtune.tasks import Task
 
 
@@ -38,7 +39,9 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
 
     tokenizer = load_tokenizer(resolve_model_path(config.model.name_or_path), config.model.revision)
     dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
-    return Prepared(dataset, TextCollator(tokenizer, regression=not task.is_classification), tokenizer)
+    return Prepared(
+        dataset, TextCollator(tokenizer, regression=targets_of(task).label_dtype == "float32"), tokenizer
+    )
 
 
 def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:

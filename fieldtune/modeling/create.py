@@ -92,17 +92,12 @@ def load_model_config(
     if task is not None:
         from transformers.models.auto import modeling_auto
 
-        supported = (
-            modeling_auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
-            if task.modality == "image"
-            else modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
-        )
+        supported = getattr(modeling_auto, task.inputs.model_types)
         model_type = getattr(config, "model_type", None)
         if model_type and model_type not in supported:
-            kind = "a text (BERT-like)" if task.modality == "text" else "a vision (ViT / ResNet / ConvNeXt)"
             raise ModelError(
                 f"`model.name_or_path` {name_or_path} is a {model_type} model, which cannot do {task.name}; "
-                f"pick {kind} backbone."
+                f"pick a {task.inputs.backbone} backbone."
             )
     return config
 
@@ -118,9 +113,9 @@ def require_processor_files(folder: str | Path, task: Task, where: str = "`model
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         return  # a Hub id: its files come with the download
-    names = TOKENIZER_FILES if task.modality == "text" else IMAGE_PROCESSOR_FILES
+    what = task.inputs.processor
+    names = TOKENIZER_FILES if what == "tokenizer" else IMAGE_PROCESSOR_FILES
     if not any((folder / name).is_file() for name in names):
-        what = "tokenizer" if task.modality == "text" else "image processor"
         raise ModelError(
             f"{where} {folder} has no {what} ({' / '.join(names[:3])}, ...); save the {what} with the "
             f"model (`{what.replace(' ', '_')}.save_pretrained(folder)`) or use the Hub id it came from."
@@ -217,7 +212,7 @@ def apply_method(model: nn.Module, task: Task, method: MethodConfig, head: list[
             lora_dropout=method.lora_dropout,
             target_modules=lora_targets(model, head, method.target_modules),
             modules_to_save=head,
-            task_type=TaskType.SEQ_CLS if task.modality == "text" else None,
+            task_type=TaskType[task.inputs.peft_task_type] if task.inputs.peft_task_type else None,
         )
         return get_peft_model(model, lora)
     if method.name in ("freeze", "probe", "probe_unfreeze"):
@@ -313,7 +308,7 @@ def create_model(
         if "Unrecognized configuration class" in str(e) or "not supported" in str(e):
             raise ModelError(
                 f"Model {model_cfg.name_or_path!r} (type {config.model_type}) cannot do {task.name}; "
-                f"pick a {'text (BERT-like)' if task.modality == 'text' else 'vision (ViT / ResNet / ConvNeXt)'} backbone."
+                f"pick a {task.inputs.backbone} backbone."
             ) from None
         raise
     except SafetensorError as e:

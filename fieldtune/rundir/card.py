@@ -8,6 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from fieldtune.rundir.layout import atomic_write_text
+from fieldtune.tasks import Task, get_task
 
 METRIC_NAMES = {
     "accuracy": "Accuracy", "f1_macro": "F1 (macro)", "precision_macro": "Precision (macro)",
@@ -16,10 +17,9 @@ METRIC_NAMES = {
 METRIC_TYPES = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall"}
 
 
-def _usage(results: dict, is_adapter: bool) -> str:
-    task = results["task"]
+def _usage(task: Task, is_adapter: bool) -> str:
     if is_adapter:
-        auto = "AutoPeftModelForSequenceClassification" if task.startswith("text") else "AutoPeftModel"
+        auto = task.inputs.peft_auto_class
         return f"""```python
 from transformers import AutoConfig
 from peft import {auto}
@@ -30,26 +30,19 @@ model = {auto}.from_pretrained(repo, num_labels=config.num_labels, id2label=conf
 ```
 The head's size depends on your labels, so pass them as above (peft loads the base model first).
 Or merge the adapter into a plain transformers model: `fieldtune export RUN_DIR --merge --out merged/`."""
-    if task == "image-classification":
-        return '```python\nfrom transformers import pipeline\n\nclf = pipeline("image-classification", model="REPO_ID")\nclf("photo.jpg")\n```'
-    if task == "text-regression":
-        return (
-            "```python\nimport torch\nfrom transformers import AutoModelForSequenceClassification, AutoTokenizer\n\n"
-            'tok = AutoTokenizer.from_pretrained("REPO_ID")\nmodel = AutoModelForSequenceClassification.from_pretrained("REPO_ID")\n'
-            'with torch.no_grad():\n    value = model(**tok(["your text"], return_tensors="pt")).logits[0, 0].item()  # in target units\n```'
-        )
-    return '```python\nfrom transformers import pipeline\n\nclf = pipeline("text-classification", model="REPO_ID")\nclf("your text")\n```'
+    return f"```python\n{task.usage}\n```"
 
 
 def build_model_card(
     results: dict, config: dict, label_names: list[str] | None, is_adapter: bool, repo_id: str | None = None
 ) -> ModelCard:
     """Model card from `eval_results.json` data and the effective config."""
+    task = get_task(results["task"])
     metrics = {k: v for k, v in results["metrics"].items() if isinstance(v, (int, float))}
     dataset = results["dataset"]
     eval_results = [
         EvalResult(
-            task_type=results["task"], task_name=results["task"], dataset_type=dataset, dataset_name=dataset,
+            task_type=task.model_index_type, task_name=results["task"], dataset_type=dataset, dataset_name=dataset,
             dataset_split=results["split"], metric_type=METRIC_TYPES.get(k, k), metric_name=METRIC_NAMES.get(k, k), metric_value=float(v),
         )
         for k, v in metrics.items()
@@ -58,9 +51,7 @@ def build_model_card(
     data = ModelCardData(
         base_model=base if base and not base.startswith(("/", ".")) else None,
         library_name="peft" if is_adapter else "transformers",
-        pipeline_tag="image-classification"
-        if results["task"] == "image-classification"
-        else "text-classification",
+        pipeline_tag=task.pipeline_tag,
         datasets=[dataset],
         metrics=sorted({METRIC_TYPES.get(k, k) for k in metrics}),
         tags=["fieldtune", results["method"], results["task"]],
@@ -161,7 +152,7 @@ before relying on it, and keep a person in the loop for costly decisions.
 
 ## How to use
 
-{_usage(results, is_adapter).replace("REPO_ID", repo_id or "REPO_ID")}
+{_usage(task, is_adapter).replace("REPO_ID", repo_id or "REPO_ID")}
 
 Trained with fieldtune {results.get("fieldtune_version")}; the full recipe is in `fieldtune_config.yaml`.
 """

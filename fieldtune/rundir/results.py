@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from fieldtune.config import DataConfig, RunConfig
-from fieldtune.metrics import compute_scores
 from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
 from fieldtune.rundir.plots import plot_confusion_matrix, plot_learning_curves, plot_predicted_vs_true
 from fieldtune.rundir.saving import is_peft_model, save_model
+from fieldtune.scoring import real_units, targets_of
 from fieldtune.tasks import Task
 
 
@@ -23,29 +23,6 @@ def dataset_name(data: DataConfig) -> str:
         p = Path(data.path)
         return p.stem if p.suffix else p.name
     return data.builder
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def score_predictions(
-    task: Task, logits: np.ndarray, references: Any, label_names: list[str] | None
-) -> tuple[dict, dict]:
-    """Metrics and per-example prediction columns from raw model outputs (already in real units)."""
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    logits = np.asarray(logits, dtype=np.float32)
-    if task.is_classification:
-        probs = softmax(logits)
-        pred = probs.argmax(-1)
-        metrics = compute_scores(True, pred, references, label_names)
-        columns = {"predicted": [label_names[i] for i in pred], "score": probs.max(-1).round(5)}
-        return metrics, columns
-    values = logits.reshape(-1)
-    return compute_scores(False, values, references), {"predicted": values.round(5)}
 
 
 def write_results(
@@ -65,10 +42,8 @@ def write_results(
     )
     refs = np.asarray(raw_test["label"])
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
-        mean, std = target_scale
-        logits = np.asarray(logits) * std + mean
-        refs = refs * std + mean
-    metrics, columns = score_predictions(task, logits, refs, label_names)
+        logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
+    metrics, columns = targets_of(task).evaluate(logits, refs, label_names)
     results = {
         "task": task.name,
         "split": "test",
