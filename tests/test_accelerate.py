@@ -333,3 +333,19 @@ def test_top_level_accelerate_config_starts_two_processes_without_gpu(cache_dir,
         re.findall(r"rank=\d world=\d backend=(?:gloo|nccl|mpi|ccl)", proc.stdout)
     )  # the two prints may share a line
     assert reports == ["rank=0 world=2 backend=gloo", "rank=1 world=2 backend=gloo"]
+
+
+@cpu_only
+@pytest.mark.slow
+def test_two_processes_overwrite_a_run(text_runs, cache_dir, tmp_path):
+    """`--overwrite` with 2 processes: rank 0 moves the old run aside and deletes it once the new run has
+    its checkpoint; the other rank neither refuses the moved folder nor writes; nothing is left beside."""
+    _, multi_dir, _ = text_runs
+    run_dir = tmp_path / "out" / "run"
+    shutil.copytree(multi_dir, run_dir)
+    (run_dir / "old_marker.txt").write_text("from the old run")
+    recipe = write_recipe(tmp_path / "text.yaml", yaml.safe_load((multi_dir / "config.yaml").read_text()))
+    proc = launch([sys.executable, "-m", "fieldtune", "train", str(recipe), "--num-processes", "2",
+                   "--output-dir", str(run_dir), "--overwrite"], cache_dir)  # fmt: skip
+    check_multi_run_directory(run_dir, proc)  # also: nothing but the run in its parent folder
+    assert not (run_dir / "old_marker.txt").exists()
