@@ -33,9 +33,11 @@ from datasets.table import InMemoryTable
 from PIL import Image, ImageOps
 
 from fieldtune.config import DataConfig
+from fieldtune.datasets_builders.hub_images import load_hub_images, looks_like_hub_id
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.errors import ConfigError, DataError
+from fieldtune.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +312,8 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
     """Read a folder of images into a `DatasetDict` with `train`, `validation` and `test` splits.
 
     Args:
-        config (`DataConfig`): `path` (folder, or a metadata.csv / metadata.jsonl file), `image_column` and
+        config (`DataConfig`): `path` (folder, a metadata.csv / metadata.jsonl file, or a Hub dataset id
+            `namespace/name` with an Image column), `image_column` and
             `label_column` (metadata column names, default `file_name` / `label`), `validation_size`,
             `test_size` and `seed` (stratified splits carved from train when the folder has none).
         task (`str`): must be `image-classification`.
@@ -328,7 +331,7 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
         >>> dd["train"].features["label"].names
         ['barrel', 'crate']
     """
-    if task != "image-classification":
+    if get_task(task).modality != "image":
         raise ConfigError(
             f"data.builder image_folder makes image data but task is {task!r}; set task: image-classification."
         )
@@ -336,6 +339,9 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
         raise DataError("data.path is empty; point it at a folder of class sub-folders or a metadata.csv.")
     # Absolute: the dataset stores file paths, and they must still resolve if the working folder changes.
     path = Path(config.path).expanduser().absolute()
+    if not path.exists() and looks_like_hub_id(config.path):
+        dd = load_hub_images(config.path, config, sort_key=_natural_key)
+        return split_dataset(dd, config.validation_size, config.test_size, config.seed, source=config.path)
     if not path.exists():
         raise DataError(
             f"data.path {path} does not exist; check the path (relative paths start from the working folder)."

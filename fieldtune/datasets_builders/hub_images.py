@@ -1,0 +1,69 @@
+"""Image data from a Hub dataset id (`data.path: namespace/name`): an Image column and a label column."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from datasets import ClassLabel, DatasetDict, Image, Value
+
+from fieldtune.config import DataConfig
+from fieldtune.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation"}
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """`namespace/name` with nothing path-like about it (no leading ./ ~ /, no file extension)."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]", path)) and not re.search(
+        r"\.(csv|jsonl|json|parquet|tsv|txt|jpe?g|png)$", path, re.IGNORECASE
+    )
+
+
+def load_hub_images(dataset_id: str, config: DataConfig, sort_key: object = None) -> DatasetDict:
+    """Load `dataset_id` with `datasets`, keep its image and label columns as `image` (RGB) and `label`
+    (a ClassLabel: an existing one is kept; strings become sorted class names)."""
+    import datasets
+
+    try:
+        dd = datasets.load_dataset(dataset_id)
+    except Exception as e:  # datasets raises many types for a missing / offline dataset
+        raise DataError(
+            f"`data.path` {dataset_id!r} is neither a local folder nor a loadable Hub dataset "
+            f"({type(e).__name__}); check the path, or the dataset id and your network."
+        ) from None
+    dd = DatasetDict({SPLIT_ALIASES.get(k, k): v for k, v in dd.items()})
+    features = next(iter(dd.values())).features
+    image_column = config.image_column if config.image_column in features else None
+    if image_column is None:
+        found = [name for name, f in features.items() if isinstance(f, Image)]
+        if len(found) != 1:
+            raise DataError(
+                f"Hub dataset {dataset_id} has {len(found) or 'no'} image column(s) ({', '.join(features)}); "
+                "name the one to use with `data.image_column`."
+            )
+        image_column = found[0]
+    label_column = config.label_column or "label"
+    if label_column not in features:
+        raise DataError(
+            f"Hub dataset {dataset_id} has no column {label_column!r} (columns: {', '.join(features)}); "
+            "set `data.label_column`."
+        )
+    dd = dd.select_columns([image_column, label_column])
+    if image_column != "image":
+        dd = dd.rename_column(image_column, "image")
+    if label_column != "label":
+        dd = dd.rename_column(label_column, "label")
+    dd = dd.cast_column("image", Image(mode="RGB"))
+    if not isinstance(dd["train" if "train" in dd else next(iter(dd))].features["label"], ClassLabel):
+        names = sorted({str(v) for ds in dd.values() for v in ds["label"]}, key=sort_key)
+        dd = dd.cast_column("label", Value("string")).cast_column("label", ClassLabel(names=names))
+    logger.info(
+        "%s: %s images in %d classes",
+        dataset_id,
+        " / ".join(f"{k} {len(v)}" for k, v in dd.items()),
+        dd[next(iter(dd))].features["label"].num_classes,
+    )
+    return dd
