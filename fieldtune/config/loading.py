@@ -38,8 +38,8 @@ from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
     "AugmentConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
-    "TaskName", "TrainingConfig", "config_from_dict", "load_config", "parse_overrides", "save_config",
-    "validate",
+    "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
+    "parse_overrides", "save_config", "validate",
 ]  # fmt: skip
 
 
@@ -295,6 +295,11 @@ def config_from_dict(data: Any, overrides: Sequence[str] = ()) -> RunConfig:
     config = _build(RunConfig, data, "")
     validate(config)
     return config
+
+
+def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
+    """The `data:` section alone (evaluation reads data without a model or a training recipe)."""
+    return _build(DataConfig, {_key(k): v for k, v in data.items()}, "data")
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:

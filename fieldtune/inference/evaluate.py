@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fieldtune import __version__
-from fieldtune.config import DataConfig, config_from_dict
+from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches
@@ -33,8 +33,7 @@ def data_config_for(
         # New data is scored as it is: its own split files, else all of it (never a re-split of it)
         base["validation_size"], base["test_size"] = 0.0, 0.0
     base.update(overrides or {})
-    cfg = config_from_dict({"task": loaded.task.name, "model": {"name_or_path": "x"}, "data": base})
-    return cfg.data
+    return data_config_from_dict(base)
 
 
 def split_entries(folder: Path) -> dict[str, Path]:
