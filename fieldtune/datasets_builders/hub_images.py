@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 from datasets import ClassLabel, DatasetDict, Image, Value
 
 from fieldtune.config import DataConfig
+from fieldtune.datasets_builders.tables import load_hub_dataset
 from fieldtune.errors import DataError
 
 logger = logging.getLogger(__name__)
-
-SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation"}
 
 
 def looks_like_hub_id(path: str) -> bool:
@@ -22,19 +23,12 @@ def looks_like_hub_id(path: str) -> bool:
     )
 
 
-def load_hub_images(dataset_id: str, config: DataConfig, sort_key: object = None) -> DatasetDict:
+def load_hub_images(
+    dataset_id: str, config: DataConfig, sort_key: Callable[[str], Any] | None = None
+) -> DatasetDict:
     """Load `dataset_id` with `datasets`, keep its image and label columns as `image` (RGB) and `label`
     (a ClassLabel: an existing one is kept; strings become sorted class names)."""
-    import datasets
-
-    try:
-        dd = datasets.load_dataset(dataset_id)
-    except Exception as e:  # datasets raises many types for a missing / offline dataset
-        raise DataError(
-            f"`data.path` {dataset_id!r} is neither a local folder nor a loadable Hub dataset "
-            f"({type(e).__name__}); check the path, or the dataset id and your network."
-        ) from None
-    dd = DatasetDict({SPLIT_ALIASES.get(k, k): v for k, v in dd.items()})
+    dd = load_hub_dataset(dataset_id)
     features = next(iter(dd.values())).features
     image_column = config.image_column if config.image_column in features else None
     if image_column is None:

@@ -7,6 +7,7 @@ import errno
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -147,17 +148,22 @@ def load_tables(path_str: str, delimiter: str | None) -> dict[str, pd.DataFrame]
     return _load_hub_dataset(path_str)
 
 
-def _load_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
+def load_hub_dataset(dataset_id: str) -> Any:
+    """`datasets.load_dataset(dataset_id)` with its split names normalised (valid / dev -> validation)."""
     import datasets
 
     try:
         dd = datasets.load_dataset(dataset_id)
     except Exception as e:  # datasets raises many types for a missing / offline dataset
         raise DataError(
-            f"`data.path` {dataset_id!r} is neither a local file nor a loadable Hub dataset "
+            f"`data.path` {dataset_id!r} is neither a local path nor a loadable Hub dataset "
             f"({type(e).__name__}); check the path, or the dataset id and your network."
         ) from None
-    return {SPLIT_ALIASES.get(k, k): v.to_pandas() for k, v in dd.items()}
+    return datasets.DatasetDict({SPLIT_ALIASES.get(k, k): v for k, v in dd.items()})
+
+
+def _load_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
+    return {k: v.to_pandas() for k, v in load_hub_dataset(dataset_id).items()}
 
 
 def require_columns(df: pd.DataFrame, columns: list[str], source: str, key: str) -> None:
