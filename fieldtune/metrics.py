@@ -73,3 +73,55 @@ class RegressionMetrics(evaluate.Metric):
             "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
             "r2": float(r2),
         }
+
+
+class MultiLabelMetrics(evaluate.Metric):
+    """Micro / macro / samples F1, precision and recall, subset accuracy, Hamming loss, mean average precision
+    (from the scores) and per-label scores, for multi-hot predictions against multi-hot references."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description="Multi-label precision, recall, F1, subset accuracy, Hamming loss and mAP (scikit-learn).",
+            citation="",
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Sequence(datasets.Value("int64")),
+                    "references": datasets.Sequence(datasets.Value("int64")),
+                }
+            ),
+        )
+
+    def _compute(
+        self,
+        predictions: Sequence[Sequence[int]],
+        references: Sequence[Sequence[int]],
+        label_names: Sequence[str] | None = None,
+        scores: Any = None,
+    ) -> dict:
+        y_pred, y_true = np.asarray(predictions), np.asarray(references)
+        out: dict[str, Any] = {
+            "subset_accuracy": float(skm.accuracy_score(y_true, y_pred)),
+            "hamming_loss": float(skm.hamming_loss(y_true, y_pred)),
+        }
+        for avg in ("micro", "macro", "samples"):
+            p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, average=avg, zero_division=0)
+            out |= {f"f1_{avg}": float(f), f"precision_{avg}": float(p), f"recall_{avg}": float(r)}
+        if scores is not None:
+            present = y_true.sum(0) > 0  # average precision is undefined for a label with no positive
+            out["mean_average_precision"] = (
+                float(skm.average_precision_score(y_true[:, present], np.asarray(scores)[:, present]))
+                if present.any()
+                else 0.0
+            )
+        if label_names:
+            p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, zero_division=0)
+            tp, fp = (y_true & y_pred).sum(0), ((1 - y_true) & y_pred).sum(0)
+            fn = (y_true & (1 - y_pred)).sum(0)
+            out["per_class"] = {
+                name: {
+                    "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i]),
+                    "tp": int(tp[i]), "fp": int(fp[i]), "fn": int(fn[i]),
+                }
+                for i, name in enumerate(label_names)
+            }  # fmt: skip
+        return out

@@ -33,6 +33,7 @@ from fieldtune.rundir.layout import (
     start_run_dir,
 )
 from fieldtune.rundir.results import dataset_name, write_results
+from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker
 
@@ -53,11 +54,15 @@ def resolve_run_dir(config: RunConfig, output_dir: str | Path | None) -> Path:
 
 
 def class_weight_tensor(spec: Any, labels: list[int], label_names: list[str]) -> torch.Tensor | None:
-    """'balanced' (n / (k * count)), a list, or {label: weight} -> one weight per class."""
+    """'balanced' (n / (k * count)), a list, or {label: weight} -> one weight per class. For tags (label-id
+    lists) the weights are BCE positive weights: 'balanced' is negatives / positives per label."""
     if spec is None:
         return None
     k = len(label_names)
-    if spec == "balanced":
+    if spec == "balanced" and labels and isinstance(labels[0], list):
+        counts = np.bincount([i for ids in labels for i in ids], minlength=k).astype(float)
+        weights = (len(labels) - counts) / np.maximum(counts, 1.0)
+    elif spec == "balanced":
         counts = np.bincount(np.asarray(labels), minlength=k).astype(float)
         weights = len(labels) / (k * np.maximum(counts, 1.0))
     elif isinstance(spec, list):
@@ -134,6 +139,22 @@ def _drop_replaced_on_save(replaced: Path) -> Any:
     return DropReplacedRun()
 
 
+def _calibrate(trainer: Any, task: Task, prepared: Any, dd: Any, label_names: list[str] | None) -> None:
+    """Decision settings tuned on the validation split (tags: one threshold per label; 0.5 without a
+    validation split), written into the model's config so every loader of the saved model decides alike."""
+    targets = targets_of(task)
+    if not targets.calibrates:
+        return
+    if "validation" in prepared.dataset:
+        val = trainer.predict(prepared.dataset["validation"], metric_key_prefix="validation")
+        refs = targets.references(dd["validation"]["label"], len(label_names or []))
+        decision = targets.calibrate(val.predictions, refs)
+    else:
+        decision = {"fieldtune_thresholds": [0.5] * len(label_names or [])}
+    for key, value in decision.items():
+        setattr(trainer.model.config, key, value)
+
+
 def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
     from fieldtune.errors import FieldtuneError, HubError
     from fieldtune.publish import publish
@@ -190,7 +211,7 @@ def run(
     # rank 0's fresh run directory and refuses it. Single process: a no-op.
     with _process_group(config, use_cpu).main_process_first():
         dd = build_dataset(config.data, task.name)
-        label_names = dd["train"].features["label"].names if task.is_classification else None
+        label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
         if task.scaled_target:
             dd, target_scale = _standardise(dd)
@@ -249,6 +270,7 @@ def run(
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
+        _calibrate(trainer, task, prepared, dd, label_names)
 
         results: dict[str, Any] = {}
         if is_main:

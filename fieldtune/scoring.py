@@ -1,6 +1,6 @@
 """How a task's targets are batched, decoded and scored: one `Targets` per kind of target.
 
-`Task.targets` names one of `TARGETS`; trainers, results, evaluation and predict call it instead of
+`Task.targets` names one of `TARGETS` (classes, tags, values); trainers, results, evaluation and predict call it instead of
 branching on the task. Outputs reaching these methods are already in real units (a regression head has
 its target scale folded in, or `real_units` has been applied to the Trainer's standardised outputs).
 """
@@ -31,6 +31,15 @@ class Classes:
     """One named class per example: softmax scores, argmax prediction, accuracy and macro-F1."""
 
     label_dtype = "long"
+    calibrates = False
+
+    @staticmethod
+    def label_text(refs: np.ndarray, label_names: list[str]) -> list[str]:
+        return [label_names[i] for i in refs]
+
+    @staticmethod
+    def references(labels: Any, num_labels: int) -> np.ndarray:
+        return np.asarray(labels)
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None) -> dict:
         from fieldtune.metrics import ClassificationMetrics
@@ -39,7 +48,9 @@ class Classes:
             predictions=predictions, references=references, label_names=label_names
         )
 
-    def evaluate(self, logits: Any, references: Any, label_names: list[str] | None) -> tuple[dict, dict]:
+    def evaluate(
+        self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
+    ) -> tuple[dict, dict]:
         """Metrics and per-example prediction columns for predictions.csv."""
         probs = softmax(_as_array(logits))
         pred = probs.argmax(-1)
@@ -51,7 +62,9 @@ class Classes:
         scores.pop("per_class", None)  # the Trainer logs scalars only
         return scores
 
-    def rows(self, logits: np.ndarray, label_names: list[str], top_k: int) -> list[dict]:
+    def rows(
+        self, logits: np.ndarray, label_names: list[str], top_k: int, thresholds: Any = None
+    ) -> list[dict]:
         """`predict` output: the top-k labels with their scores."""
         rows = []
         for p in softmax(_as_array(logits)):
@@ -63,31 +76,133 @@ class Classes:
         return rows
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def tune_thresholds(scores: np.ndarray, references: np.ndarray) -> list[float]:
+    """Per label, the score cut-off that maximises that label's F1 on held-out data (0.5 for a label with
+    no positive there: nothing to tune on)."""
+    from sklearn.metrics import precision_recall_curve
+
+    thresholds = []
+    for j in range(references.shape[1]):
+        if references[:, j].sum() == 0:
+            thresholds.append(0.5)
+            continue
+        precision, recall, cuts = precision_recall_curve(references[:, j], scores[:, j])
+        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+        thresholds.append(round(float(cuts[int(np.argmax(f1[:-1]))]), 5))
+    return thresholds
+
+
+class Tags:
+    """A set of labels per example (multi-hot): sigmoid scores, one threshold per label, macro-F1."""
+
+    label_dtype = "float32"
+    calibrates = True  # thresholds are tuned on the validation split after training
+
+    @staticmethod
+    def references(labels: Any, num_labels: int) -> np.ndarray:
+        """Label-id lists (the dataset's Sequence(ClassLabel)) -> a multi-hot matrix."""
+        out = np.zeros((len(labels), num_labels), dtype=np.int64)
+        for i, ids in enumerate(labels):
+            out[i, list(ids)] = 1
+        return out
+
+    @staticmethod
+    def label_text(refs: np.ndarray, label_names: list[str]) -> list[str]:
+        return [";".join(label_names[j] for j in np.flatnonzero(row)) for row in refs]
+
+    def decide(self, logits: Any, thresholds: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
+        scores = sigmoid(_as_array(logits))
+        cut = np.asarray(thresholds if thresholds is not None else [0.5] * scores.shape[1])
+        return scores, (scores >= cut).astype(np.int64)
+
+    def scores(
+        self, predictions: Any, references: Any, label_names: Sequence[str] | None, scores: Any = None
+    ) -> dict:
+        from fieldtune.metrics import MultiLabelMetrics
+
+        return MultiLabelMetrics().compute(
+            predictions=predictions, references=references, label_names=label_names, scores=scores
+        )
+
+    def evaluate(
+        self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
+    ) -> tuple[dict, dict]:
+        scores, pred = self.decide(logits, thresholds)
+        refs = np.asarray(references)
+        columns = {"predicted": [";".join(label_names[j] for j in np.flatnonzero(row)) for row in pred]}
+        columns |= {f"score_{name}": scores[:, j].round(5) for j, name in enumerate(label_names or [])}
+        return self.scores(pred, refs, label_names, scores), columns
+
+    def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
+        scores, pred = self.decide(logits, None)
+        out = self.scores(pred, np.asarray(labels).round().astype(np.int64), label_names, scores)
+        out.pop("per_class", None)
+        return out
+
+    def calibrate(self, logits: Any, references: Any) -> dict:
+        """What the saved model's config carries so that every loader decides as the run did."""
+        return {"fieldtune_thresholds": tune_thresholds(sigmoid(_as_array(logits)), np.asarray(references))}
+
+    def rows(
+        self, logits: np.ndarray, label_names: list[str], top_k: int, thresholds: Any = None
+    ) -> list[dict]:
+        """`predict` output: the label set (`;`-joined) and every label's score."""
+        scores, pred = self.decide(logits, thresholds)
+        return [
+            {"labels": ";".join(label_names[j] for j in np.flatnonzero(p))}
+            | {f"score_{name}": round(float(s[j]), 5) for j, name in enumerate(label_names)}
+            for s, p in zip(scores, pred, strict=True)
+        ]
+
+
 class Values:
     """One number per example: the head's output is the prediction; MAE, RMSE, R^2."""
 
     label_dtype = "float32"
+    calibrates = False
+
+    @staticmethod
+    def label_text(refs: np.ndarray, label_names: list[str] | None) -> np.ndarray:
+        return np.asarray(refs, dtype=np.float64).round(5)
+
+    @staticmethod
+    def references(labels: Any, num_labels: int) -> np.ndarray:
+        return np.asarray(labels)
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None = None) -> dict:
         from fieldtune.metrics import RegressionMetrics
 
         return RegressionMetrics().compute(predictions=predictions, references=references)
 
-    def evaluate(self, logits: Any, references: Any, label_names: list[str] | None) -> tuple[dict, dict]:
+    def evaluate(
+        self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
+    ) -> tuple[dict, dict]:
         values = _as_array(logits).reshape(-1)
         return self.scores(values, references), {"predicted": values.round(5)}
 
     def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
         return self.scores(_as_array(logits).reshape(-1), np.asarray(labels).reshape(-1))
 
-    def rows(self, logits: np.ndarray, label_names: list[str] | None, top_k: int) -> list[dict]:
+    def rows(
+        self, logits: np.ndarray, label_names: list[str] | None, top_k: int, thresholds: Any = None
+    ) -> list[dict]:
         return [{"value": round(float(v), 5)} for v in _as_array(logits).reshape(-1)]
 
 
-TARGETS: dict[str, Classes | Values] = {"classes": Classes(), "values": Values()}
+TARGETS: dict[str, Classes | Tags | Values] = {"classes": Classes(), "tags": Tags(), "values": Values()}
 
 
-def targets_of(task: Task) -> Classes | Values:
+def label_names_of(feature: Any) -> list[str] | None:
+    """The label names of a dataset's `label` feature: a ClassLabel, or a Sequence of one (tags)."""
+    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    return list(names) if names else None
+
+
+def targets_of(task: Task) -> Classes | Tags | Values:
     return TARGETS[task.targets]
 
 

@@ -54,7 +54,7 @@ class Task:
     name: str
     inputs: Modality
     problem_type: str  # transformers' `config.problem_type`: it picks the head's loss
-    targets: str  # a key of `fieldtune.scoring.TARGETS`: "classes" | "values"
+    targets: str  # a key of `fieldtune.scoring.TARGETS`: "classes" | "tags" | "values"
     primary_metric: str
     greater_is_better: bool
     pipeline_tag: str  # the card's `pipeline_tag`
@@ -71,8 +71,8 @@ class Task:
 
     @property
     def is_classification(self) -> bool:
-        """Targets are named classes (a ClassLabel), so the run has label names."""
-        return self.targets == "classes"
+        """Targets are named labels (one class, or a set of tags), so the run has label names."""
+        return self.targets in ("classes", "tags")
 
     @property
     def scaled_target(self) -> bool:
@@ -96,6 +96,11 @@ model = AutoModelForSequenceClassification.from_pretrained("REPO_ID")
 with torch.no_grad():
     value = model(**tok(["your text"], return_tensors="pt")).logits[0, 0].item()  # in target units"""
 
+TEXT_TAGS = """from transformers import pipeline
+
+clf = pipeline("text-classification", model="REPO_ID", top_k=None)  # a sigmoid score for every label
+clf("your text")  # keep the labels whose score reaches their threshold (listed below; 0.5 if none)"""
+
 TASKS: dict[str, Task] = {
     "text-classification": Task(
         "text-classification", TEXT, "single_label_classification", "classes", "f1_macro", True,
@@ -104,6 +109,10 @@ TASKS: dict[str, Task] = {
     "text-regression": Task(
         "text-regression", TEXT, "regression", "values", "rmse", False,
         "text-classification", "text-classification", TEXT_VALUE,
+    ),
+    "text-multilabel": Task(
+        "text-multilabel", TEXT, "multi_label_classification", "tags", "f1_macro", True,
+        "text-classification", "text-classification", TEXT_TAGS,
     ),
     "image-classification": Task(
         "image-classification", IMAGE, "single_label_classification", "classes", "f1_macro", True,

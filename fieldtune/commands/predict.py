@@ -97,7 +97,7 @@ def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | 
 def main(args: argparse.Namespace) -> int:
     import pandas as pd  # here, not at the top: every `fieldtune` command imports this module
 
-    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches, thresholds_of
     from fieldtune.scoring import targets_of
 
     check_arguments(args)
@@ -115,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
         files = image_files(args.input)
         logits = predict_logits(loaded, image_batches_from_files(loaded, files))
         first = {"file": [str(f) for f in files]}
-    rows = targets_of(loaded.task).rows(logits, loaded.label_names, args.top_k)
+    rows = targets_of(loaded.task).rows(logits, loaded.label_names, args.top_k, thresholds_of(loaded))
     df = pd.concat([pd.DataFrame(first), pd.DataFrame(rows)], axis=1)
     if args.output:
         from fieldtune.rundir.layout import atomic_write_text

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TaskName = Literal["text-classification", "text-regression", "image-classification"]
+TaskName = Literal["text-classification", "text-regression", "text-multilabel", "image-classification"]
 MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze"]
 
 
@@ -31,6 +31,10 @@ def _non_negative(v: Any) -> str | None:
 
 def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the splits accept
     return None if v is None or 0 <= v < 2**32 else "must be a whole number from 0 to 2**32 - 1"
+
+
+def _not_blank(v: Any) -> str | None:
+    return None if v is None or str(v).strip() else "must be a non-blank separator such as ; or |"
 
 
 def _fraction(v: Any) -> str | None:
@@ -106,6 +110,9 @@ class DataConfig:
     num_samples: int = _f(600, "Synthetic builders: how many examples to generate.", check=_positive)
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
     delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
+    label_delimiter: str = _f(
+        ";", "text-multilabel: what separates the labels in a string label cell.", check=_not_blank
+    )
     image_size: int | None = _f(
         None, "Images: input size; defaults to the model's image processor.", check=_positive
     )

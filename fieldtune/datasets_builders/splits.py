@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict, Sequence
 from sklearn.model_selection import train_test_split
 
 from fieldtune.errors import DataError
@@ -61,7 +61,24 @@ def split_dataset(
             )
     if is_class:
         check_classes(DatasetDict(splits), source)
+    elif isinstance(train.features.get("label"), Sequence):
+        check_tags(DatasetDict(splits), source)
     return DatasetDict({k: splits[k] for k in ("train", "validation", "test") if k in splits})
+
+
+def check_tags(dd: DatasetDict, source: str) -> None:
+    """Multi-label: a label with no positive in train is an error; one with few positives a warning."""
+    names = dd["train"].features["label"].feature.names
+    counts = Counter(i for ids in dd["train"]["label"] for i in ids)
+    absent = [names[i] for i in range(len(names)) if counts[i] == 0]
+    if absent:
+        raise DataError(
+            f"{source}: label(s) {', '.join(absent[:5])} have no example left in the train split; add "
+            "examples of them, lower data.validation_size / data.test_size, or drop them."
+        )
+    rare = [f"{names[i]} ({counts[i]})" for i in range(len(names)) if counts[i] < 3]
+    if rare:
+        logger.warning("%s: labels with fewer than 3 training examples: %s", source, ", ".join(rare[:10]))
 
 
 def check_classes(dd: DatasetDict, source: str) -> None:

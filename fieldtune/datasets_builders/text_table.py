@@ -6,7 +6,7 @@ import logging
 import math
 
 import pandas as pd
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.registry import register_builder
@@ -43,6 +43,53 @@ def _label_names(values: list[str]) -> list[str]:
         return sorted(uniq)
 
 
+def _tag_lists(values: pd.Series, source: str, column: str, delimiter: str) -> list[list[str]]:
+    """A list cell (JSONL / Parquet) or a delimited string per row -> label lists; empty = no tag (allowed)."""
+    kinds = {type(v).__name__ for v in values if not _is_blank(v)}
+    if len(kinds & {"list", "ndarray", "tuple"}) and kinds & {"str"}:
+        raise DataError(
+            f"{source}: column {column!r} mixes lists and strings; use one form (a list, or labels joined "
+            f"by {delimiter!r}) in every row."
+        )
+    out = []
+    for v in values:
+        if _is_blank(v):
+            out.append([])
+        elif isinstance(v, str):
+            out.append(sorted({s.strip() for s in v.split(delimiter) if s.strip()}))
+        else:
+            out.append(sorted({str(s).strip() for s in v if str(s).strip()}))
+    return out
+
+
+def _is_blank(v: object) -> bool:
+    if isinstance(v, str):
+        return not v.strip()
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list cell
+        return False
+
+
+def _tags_dataset(texts: dict, raw_labels: dict, config: DataConfig, label_column: str, source: str) -> dict:
+    tags = {
+        s: _tag_lists(v, f"{source} ({s})", label_column, config.label_delimiter)
+        for s, v in raw_labels.items()
+    }
+    names = _label_names([t for t in tags["train"] for t in t]) if "train" in tags else []
+    unknown = sorted({t for s, rows in tags.items() for r in rows for t in r} - set(names))
+    if unknown:
+        raise DataError(
+            f"{source}: label(s) {', '.join(unknown[:5])} appear outside the train split but never in train; "
+            "add training examples of them or drop them."
+        )
+    untagged = sum(not r for rows in tags.values() for r in rows)
+    if untagged:
+        logger.warning("%s: %d rows have no label (kept as all-negative examples)", source, untagged)
+    features = Features({"text": Value("string"), "label": Sequence(ClassLabel(names=names))})
+    return {s: Dataset.from_dict({"text": texts[s], "label": tags[s]}, features=features) for s in texts}
+
+
 def frames_to_dataset(
     frames: dict[str, pd.DataFrame],
     config: DataConfig,
@@ -70,6 +117,11 @@ def frames_to_dataset(
         if not texts[split]:
             raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
 
+    if get_task(task).targets == "tags":  # a set of labels per row
+        splits = _tags_dataset(texts, raw_labels, config, label_column, source)
+        return split_dataset(
+            DatasetDict(splits), config.validation_size, config.test_size, config.seed, source
+        )
     if not get_task(task).is_classification:  # a number per row
         labels = {s: _numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
         features = Features({"text": Value("string"), "label": Value("float32")})

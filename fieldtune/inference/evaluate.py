@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from datasets import ClassLabel
 
 from fieldtune import __version__
 from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches
+from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches, thresholds_of
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.results import dataset_name
-from fieldtune.scoring import targets_of
+from fieldtune.scoring import label_names_of, targets_of
 
 
 def data_config_for(
@@ -83,14 +84,19 @@ def split_of(dd: Any, split: str, source: str, whole: bool = False) -> Any:
 
 def model_label_ids(loaded: Loaded, ds: Any, source: str) -> np.ndarray:
     """Map the data's label names onto the model's label ids (they may be ordered differently)."""
-    data_names = ds.features["label"].names
+    data_names = label_names_of(ds.features["label"]) or []
     index = {n: i for i, n in enumerate(loaded.label_names or [])}
-    unknown = sorted({data_names[i] for i in set(ds["label"])} - set(index))
+    tags = not isinstance(ds.features["label"], ClassLabel)  # a Sequence of them: a label set per row
+    rows = [ids if tags else [ids] for ids in ds["label"]]
+    unknown = sorted({data_names[i] for ids in rows for i in ids} - set(index))
     if unknown:
         raise DataError(
             f"{source}: labels {', '.join(unknown[:5])} are not classes of the model ({', '.join((loaded.label_names or [])[:10])})."
         )
-    return np.asarray([index[data_names[i]] for i in ds["label"]])
+    mapped = [[index[data_names[i]] for i in ids] for ids in rows]
+    if tags:
+        return targets_of(loaded.task).references(mapped, len(index))
+    return np.asarray([ids[0] for ids in mapped])
 
 
 def evaluate_model(
@@ -126,7 +132,7 @@ def evaluate_model(
         from fieldtune.inputs.prepare_images import image_batches
 
         logits = predict_logits(loaded, image_batches(loaded, ds))
-    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names)
+    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     trainable, total = count_params(loaded.model)
     onnx = (
         {"runtime": "onnxruntime", "quantize": loaded.model.quantize}

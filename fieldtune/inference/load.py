@@ -128,6 +128,11 @@ def _load_processor(model_dir: Path, task: Task) -> Any:
     return AutoImageProcessor.from_pretrained(model_dir)
 
 
+def thresholds_of(loaded: Loaded) -> list[float] | None:
+    """Per-label decision thresholds a multi-label run saved in the model's config (None: 0.5 / not tags)."""
+    return getattr(loaded.model.config, "fieldtune_thresholds", None)
+
+
 @torch.no_grad()
 def predict_logits(loaded: Loaded, batches: Any, desc: str = "Predicting") -> np.ndarray:
     """Run the model over prepared batches (dicts of tensors); returns stacked logits in real units."""

@@ -21,7 +21,7 @@ import torch
 
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.evaluate import data_config_for, model_label_ids, split_of
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches
+from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches, thresholds_of
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import INCOMPLETE, is_run_dir, write_json
@@ -224,7 +224,7 @@ def _metrics(
     """The run's test metrics from the ONNX graph, with the run's test-time views."""
     if logits is None or views != "none":
         logits = predict_logits(_as_onnx(loaded, path, views), inputs)
-    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names)
+    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     return metrics
 
 

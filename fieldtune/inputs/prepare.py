@@ -9,18 +9,19 @@ from datasets import DatasetDict
 from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.create import resolve_model_path
-from fieldtune.scoring import targets_of
+from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task
 
 
 class TextCollator:
     """Dynamic padding: each batch is padded to its own longest text, never to a fixed length."""
 
-    def __init__(self, tokenizer: Any, regression: bool) -> None:
+    def __init__(self, tokenizer: Any, regression: bool, num_labels: int | None = None) -> None:
         from transformers import DataCollatorWithPadding
 
         self.pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None)
         self.regression = regression
+        self.num_labels = num_labels  # tags: label-id lists become multi-hot float targets (BCE)
 
     def __call__(self, features: list[dict]) -> dict:
         keep = ("input_ids", "attention_mask", "token_type_ids")
@@ -28,9 +29,14 @@ class TextCollator:
         if "label" in features[0]:
             import torch
 
-            batch["labels"] = torch.tensor(
-                [f["label"] for f in features], dtype=torch.float32 if self.regression else torch.long
-            )
+            labels = [f["label"] for f in features]
+            if isinstance(labels[0], list):
+                multi_hot = torch.zeros(len(labels), self.num_labels or 0)
+                for i, ids in enumerate(labels):
+                    multi_hot[i, ids] = 1.0
+                batch["labels"] = multi_hot
+            else:
+                batch["labels"] = torch.tensor(labels, dtype=torch.float32 if self.regression else torch.long)
         return batch
 
 
@@ -39,9 +45,11 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
 
     tokenizer = load_tokenizer(resolve_model_path(config.model.name_or_path), config.model.revision)
     dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
-    return Prepared(
-        dataset, TextCollator(tokenizer, regression=targets_of(task).label_dtype == "float32"), tokenizer
+    names = label_names_of(dd["train"].features["label"])
+    collator = TextCollator(
+        tokenizer, regression=targets_of(task).label_dtype == "float32", num_labels=len(names or [])
     )
+    return Prepared(dataset, collator, tokenizer)
 
 
 def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:

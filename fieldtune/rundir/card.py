@@ -17,6 +17,14 @@ METRIC_NAMES = {
 METRIC_TYPES = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall"}
 
 
+THRESHOLD_NOTE = """
+A label is predicted when its sigmoid score reaches its threshold, tuned on the validation split to
+maximise that label's F1 (0.5 without one); `fieldtune predict` / `evaluate` apply them (they are stored as
+`fieldtune_thresholds` in config.json). A plain transformers pipeline with `top_k=None` returns the sigmoid
+scores; compare them with these thresholds yourself.
+"""
+
+
 def _usage(task: Task, is_adapter: bool) -> str:
     if is_adapter:
         auto = task.inputs.peft_auto_class
@@ -87,6 +95,13 @@ def build_model_card(
         f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
         for name, s in per_class.items()
     )
+    thresholds = results.get("thresholds") or {}
+    if thresholds:  # multi-label: the decision per label, as fieldtune predict / evaluate apply it
+        class_rows = "\n".join(
+            f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} | "
+            f"{thresholds.get(name, 0.5):.3f} |"
+            for name, s in per_class.items()
+        )
     weak = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])[:3] if per_class else []
     limitations = (
         "Weakest classes on the test split: "
@@ -99,7 +114,7 @@ def build_model_card(
         f"""# {data.model_name}
 
 A {results["task"]} model fine-tuned with [fieldtune](https://pypi.org/project/fieldtune/) from `{base}`
-({results["method"]}), for {dataset}. It predicts {"one of " + str(len(label_names)) + " classes: " + ", ".join(label_names[:30]) if label_names else "a number"}.
+({results["method"]}), for {dataset}. It predicts {("a set of " if thresholds else "one of ") + str(len(label_names)) + (" labels: " if thresholds else " classes: ") + ", ".join(label_names[:30]) if label_names else "a number"}.
 
 ## Data
 
@@ -130,13 +145,13 @@ directory; they are published only when pushed with `--include-predictions`.
 """
         + (
             f"""
-### Per class
+### Per {"label" if thresholds else "class"}
 
-| class | precision | recall | F1 | support |
-|---|---|---|---|---|
+| {"label" if thresholds else "class"} | precision | recall | F1 | support |{" threshold |" if thresholds else ""}
+|---|---|---|---|---|{"---|" if thresholds else ""}
 {class_rows}
-
-![confusion matrix](plots/confusion_matrix.png)
+{THRESHOLD_NOTE if thresholds else ""}
+![{"F1 and confusion counts per label" if thresholds else "confusion matrix"}](plots/{"label_scores" if thresholds else "confusion_matrix"}.png)
 """
             if class_rows
             else "\n![predicted vs true](plots/predicted_vs_true.png)\n"

@@ -56,6 +56,24 @@ def plot_predicted_vs_true(y_true: Sequence[float], y_pred: Sequence[float], pat
     return _save(fig, path)
 
 
+def plot_label_scores(per_label: dict[str, dict], path: Path) -> Path:
+    """Multi-label: F1 per label, and its confusion counts (true positives, false positives, false negatives)."""
+    names = list(per_label)
+    y = np.arange(len(names))
+    fig, (f1_ax, count_ax) = plt.subplots(1, 2, figsize=(10, max(3.0, 0.4 * len(names) + 1.5)), sharey=True)
+    f1_ax.barh(y, [per_label[n]["f1"] for n in names], color="tab:blue")
+    f1_ax.set(xlim=(0, 1), xlabel="F1", yticks=y, yticklabels=names, title="F1 per label")
+    left = np.zeros(len(names))
+    for key, colour in (("tp", "tab:green"), ("fp", "tab:orange"), ("fn", "tab:red")):
+        counts = np.array([per_label[n][key] for n in names], dtype=float)
+        count_ax.barh(y, counts, left=left, color=colour, label=key.upper())
+        left += counts
+    count_ax.set(xlabel="test examples", title="Confusion counts per label")
+    count_ax.legend(loc="lower right")
+    f1_ax.invert_yaxis()
+    return _save(fig, path)
+
+
 def plot_learning_curves(log_history: list[dict], primary_metric: str, path: Path) -> Path:
     """Training and validation loss per epoch, and the validation primary metric."""
     train = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h and "epoch" in h]

@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from fieldtune.config import DataConfig, RunConfig
 from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
-from fieldtune.rundir.plots import plot_confusion_matrix, plot_learning_curves, plot_predicted_vs_true
+from fieldtune.rundir.plots import (
+    plot_confusion_matrix,
+    plot_label_scores,
+    plot_learning_curves,
+    plot_predicted_vs_true,
+)
 from fieldtune.rundir.saving import is_peft_model, save_model
 from fieldtune.scoring import real_units, targets_of
 from fieldtune.tasks import Task
@@ -40,10 +44,12 @@ def write_results(
     logits = (
         test_output.predictions[0] if isinstance(test_output.predictions, tuple) else test_output.predictions
     )
-    refs = np.asarray(raw_test["label"])
+    targets = targets_of(task)
+    refs = targets.references(raw_test["label"], len(label_names or []))
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
         logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
-    metrics, columns = targets_of(task).evaluate(logits, refs, label_names)
+    thresholds = getattr(trainer.model.config, "fieldtune_thresholds", None)
+    metrics, columns = targets.evaluate(logits, refs, label_names, thresholds)
     results = {
         "task": task.name,
         "split": "test",
@@ -52,6 +58,7 @@ def write_results(
         "greater_is_better": task.greater_is_better,
         "model": str(run_dir),
         "num_test_examples": len(refs),
+        **({"thresholds": dict(zip(label_names or [], thresholds, strict=True))} if thresholds else {}),
         **extra,
     }
     save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path)
@@ -64,11 +71,13 @@ def write_results(
 
         stored = raw_test.cast_column("image", Image(decode=False))["image"]
         table = {"file": [s.get("path") or f"#{i}" for i, s in enumerate(stored)]}
-    table["label"] = [label_names[i] for i in refs] if label_names else refs.round(5)
+    table["label"] = targets.label_text(refs, label_names)
     atomic_write_text(run_dir / "predictions.csv", pd.DataFrame({**table, **columns}).to_csv(index=False))
 
     plots = run_dir / "plots"
-    if label_names:
+    if task.targets == "tags":
+        plot_label_scores(metrics["per_class"], plots / "label_scores.png")
+    elif label_names:
         pred_ids = [label_names.index(p) for p in columns["predicted"]]
         plot_confusion_matrix(refs, pred_ids, label_names, plots / "confusion_matrix.png")
     else:

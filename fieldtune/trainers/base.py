@@ -54,6 +54,11 @@ class FieldTrainer(Trainer):
         outputs = model(**inputs)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
         weight = self.class_weights.to(device=logits.device, dtype=torch.float32)
+        if (
+            labels.dtype.is_floating_point and labels.shape == logits.shape
+        ):  # tags: per-label positive weights
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels, pos_weight=weight)
+            return (loss, outputs) if return_outputs else loss
         loss = nn.functional.cross_entropy(
             logits.float().view(-1, logits.shape[-1]), labels.view(-1), weight=weight
         )
