@@ -27,19 +27,24 @@ def _as_array(logits: Any) -> np.ndarray:
     return np.asarray(logits, dtype=np.float32)
 
 
-class Classes:
-    """One named class per example: softmax scores, argmax prediction, accuracy and macro-F1."""
+class _OneTarget:
+    """Defaults for one target per example (a class id or a number): references as given, no calibration."""
 
-    label_dtype = "long"
     calibrates = False
-
-    @staticmethod
-    def label_text(refs: np.ndarray, label_names: list[str]) -> list[str]:
-        return [label_names[i] for i in refs]
 
     @staticmethod
     def references(labels: Any, num_labels: int) -> np.ndarray:
         return np.asarray(labels)
+
+
+class Classes(_OneTarget):
+    """One named class per example: softmax scores, argmax prediction, accuracy and macro-F1."""
+
+    label_dtype = "long"
+
+    @staticmethod
+    def label_text(refs: np.ndarray, label_names: list[str]) -> list[str]:
+        return [label_names[i] for i in refs]
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None) -> dict:
         from fieldtune.metrics import ClassificationMetrics
@@ -159,19 +164,14 @@ class Tags:
         ]
 
 
-class Values:
+class Values(_OneTarget):
     """One number per example: the head's output is the prediction; MAE, RMSE, R^2."""
 
     label_dtype = "float32"
-    calibrates = False
 
     @staticmethod
     def label_text(refs: np.ndarray, label_names: list[str] | None) -> np.ndarray:
         return np.asarray(refs, dtype=np.float64).round(5)
-
-    @staticmethod
-    def references(labels: Any, num_labels: int) -> np.ndarray:
-        return np.asarray(labels)
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None = None) -> dict:
         from fieldtune.metrics import RegressionMetrics
