@@ -181,7 +181,7 @@ def run(
     """Train, evaluate on the test split and write the run directory. Returns where and what."""
     from transformers import EarlyStoppingCallback, set_seed
 
-    from fieldtune.trainers import FieldTrainer, build_training_args
+    from fieldtune.trainers import build_training_args, make_trainer
 
     task: Task = get_task(config.task)
     run_dir = resolve_run_dir(config, output_dir)
@@ -244,19 +244,15 @@ def run(
     try:
         if is_main:
             save_config(config, run_dir / "config.yaml")
-        trainer_cls = prepared.trainer_class or FieldTrainer
-        trainer = trainer_cls(
+        trainer = make_trainer(
+            task,
+            config,
+            prepared,
             model=model,
             args=args,
-            train_dataset=prepared.dataset["train"],
-            eval_dataset=prepared.dataset["validation"] if has_validation else None,
-            data_collator=prepared.collator,
-            processing_class=prepared.processor,
             compute_metrics=make_compute_metrics(task, label_names, target_scale),
             callbacks=callbacks,
             class_weights=class_weights,
-            layerwise_lr_decay=config.training.layerwise_lr_decay,
-            **prepared.trainer_kwargs,
         )
         if is_main:
             from torch.utils.tensorboard import SummaryWriter

@@ -22,13 +22,10 @@ def data_config_for(
     loaded: Loaded, ref: str, data: str | None, overrides: dict[str, Any] | None = None
 ) -> DataConfig:
     """The run's own data section when there is one (same columns and seed), with `data` as the path."""
-    from fieldtune.rundir.layout import read_run_config
+    from fieldtune.rundir.reader import RunDirectory
 
-    run_config = read_run_config(Path(ref))
-    if run_config is not None:
-        base = dict(run_config.get("data") or {})
-    else:
-        base = {"builder": loaded.task.inputs.default_builder}
+    run = RunDirectory.at(ref)
+    base = run.data_section if run is not None else {"builder": loaded.task.inputs.default_builder}
     if data is not None:
         base["path"] = data
         # New data is scored as it is: its own split files, else all of it (never a re-split of it)
@@ -112,9 +109,11 @@ def evaluate_model(
 
     `test_time` (images) overrides the views the model was evaluated with in training.
     """
-    from fieldtune.rundir.layout import read_run_config
+    from fieldtune.rundir.reader import RunDirectory
 
-    read_run_config(Path(ref))  # a damaged config.yaml is named before the model loads
+    run = RunDirectory.at(ref)
+    if run is not None:
+        run.check()  # a damaged config.yaml is named before the model loads
     whole = False
     if data is not None:
         data, whole = _evaluation_data(data, split)
