@@ -12,7 +12,7 @@ from fieldtune import __version__
 from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches, thresholds_of
+from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.results import dataset_name
 from fieldtune.scoring import label_names_of, targets_of
@@ -125,12 +125,7 @@ def evaluate_model(
         refs = model_label_ids(loaded, ds, data_cfg.path or data_cfg.builder)
     else:
         refs = np.asarray(ds["label"], dtype=float)
-    if loaded.task.modality == "text":
-        logits = predict_logits(loaded, text_batches(loaded, ds["text"]))
-    else:
-        from fieldtune.inputs.prepare_images import image_batches
-
-        logits = predict_logits(loaded, image_batches(loaded, ds))
+    logits = predict_logits(loaded, split_batches(loaded, ds))
     metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     trainable, total = count_params(loaded.model)
     onnx = (

@@ -21,7 +21,13 @@ import torch
 
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.evaluate import data_config_for, model_label_ids, split_of
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches, thresholds_of
+from fieldtune.inference.load import (
+    Loaded,
+    load_for_inference,
+    predict_logits,
+    split_batches,
+    thresholds_of,
+)
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import write_json
@@ -130,12 +136,7 @@ def test_inputs(loaded: Loaded, run: Path) -> tuple[list[dict], np.ndarray]:
         refs = model_label_ids(loaded, ds, str(run))
     else:
         refs = np.asarray(ds["label"], dtype=float)
-    if loaded.task.modality == "text":
-        batches = list(text_batches(loaded, ds["text"], batch_size=32))
-    else:
-        from fieldtune.inputs.prepare_images import image_batches
-
-        batches = list(image_batches(loaded, ds))
+    batches = list(split_batches(loaded, ds, batch_size=32))
     if not batches:
         raise RunDirError(f"{run} has no test or validation examples to check the export on.")
     return batches, refs
