@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--text-column", help="Column of the input table holding the text (default: the run's, or `text`)."
     )
     p.add_argument("--revision", help="Hub revision of the model.")
+    p.add_argument(
+        "--encoding",
+        help="Encoding of the --input text file (default: detected among UTF-8, UTF-16, GB18030 / GBK, Big5).",
+    )
     add_test_time_argument(p)
 
 
@@ -68,22 +72,21 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise DataError(f"--output {out}: write predictions to a .csv or a .jsonl file.")
 
 
-def read_texts(source: str, column: str | None) -> tuple[list[str], list[str] | None]:
+def read_texts(
+    source: str, column: str | None, encoding: str | None = None
+) -> tuple[list[str], list[str] | None]:
     """A table's text column, a .txt file's lines, or the argument itself as one text."""
     path = Path(source).expanduser()
     if not path.is_file():
         return [source], None
     if path.suffix == ".txt":
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as e:  # as the training side reads its tables
-            raise DataError(
-                f"{path} is not UTF-8 text (invalid byte at offset {e.start}); re-save it as UTF-8."
-            ) from None
+        from fieldtune.datasets_builders.encodings import decode
+
+        text = decode(path.read_bytes(), path, encoding).text  # as the training side reads its tables
         return [line.strip() for line in text.splitlines() if line.strip()], None
     from fieldtune.datasets_builders.tables import read_table, require_columns
 
-    df = read_table(path)
+    df = read_table(path, encoding=encoding)
     if column is None:  # the run's column, else `text`, else the only column there is
         column = "text" if "text" in df.columns else (str(df.columns[0]) if len(df.columns) == 1 else None)
     if column is None:
@@ -104,7 +107,7 @@ def main(args: argparse.Namespace) -> int:
     column = args.text_column or _run_text_column(args.model)  # a damaged config.yaml: before the model
     loaded = load_for_inference(args.model, args.revision, test_time=args.test_time)
     if loaded.task.modality == "text":
-        texts = [args.text] if args.text is not None else read_texts(args.input, column)[0]
+        texts = [args.text] if args.text is not None else read_texts(args.input, column, args.encoding)[0]
         logits = predict_logits(loaded, text_batches(loaded, texts))
         first = {"text": texts}
     else:

@@ -109,7 +109,7 @@ def write_logistics_demand(out: Path, n: int = 600, seed: int = 0) -> Path:
 def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
     """Order notes -> `demand_level` (classification) or `demand_quantity` (regression); generated if no path."""
     if config.path:
-        frames = load_tables(config.path, config.delimiter)
+        frames = load_tables(config.path, config.delimiter, config.encoding)
         source = config.path
     else:
         frames = {"train": generate_logistics_demand(config.num_samples, config.seed)}
