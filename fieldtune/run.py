@@ -18,7 +18,7 @@ import torch
 from fieldtune import __version__
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
-from fieldtune.datasets_builders.data_report import recording
+from fieldtune.datasets_builders.data_report import describe, recording
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
@@ -201,6 +201,8 @@ def run(
         if task.scaled_target:
             dd, target_scale = standardise(dd)
         prepared = prepare_inputs(task, dd, config)
+    for line in describe(data_report):
+        logger.info("%s", line)
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
     model, info = create_model(
         config.model, task, label_names, config.method, config.data.image_size, attention

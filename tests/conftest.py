@@ -36,3 +36,11 @@ def demand_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def hs_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_hs_table(tmp_path_factory.mktemp("hs"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cjk_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer BERT whose tokenizer splits Chinese characters, with a vocabulary of them."""
+    from tests.helpers_zh import make_tiny_cjk_bert
+
+    return make_tiny_cjk_bert(tmp_path_factory.mktemp("tiny-cjk-bert"))

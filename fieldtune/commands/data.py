@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="CSV file (text) or folder (images) to write.")
     p.add_argument("--num-samples", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--language", choices=("en", "zh"), default="en", help="logistics_demand: English or Chinese notes."
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,11 +30,15 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise FieldtuneError(f"--out {out} already exists; choose a new path.")
+    if args.language != "en" and args.name != "logistics_demand":
+        raise FieldtuneError(
+            f"--language {args.language}: only logistics_demand has notes in other languages."
+        )
     check_output_path(out, "--out", "file" if args.name == "logistics_demand" else "folder")
     if args.name == "logistics_demand":
         from fieldtune.datasets_builders.logistics_demand import write_logistics_demand
 
-        write_logistics_demand(out, args.num_samples, args.seed)
+        write_logistics_demand(out, args.num_samples, args.seed, args.language)
     elif args.name == "geology_images":
         from fieldtune.datasets_builders.geology_images import generate_geology_images
 

@@ -53,6 +53,17 @@ def check_arguments(args: argparse.Namespace) -> None:
 
     if args.top_k < 1:
         raise DataError(f"--top-k {args.top_k}: give 1 or more.")
+    encoding = getattr(args, "encoding", None)
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataError(
+                f"--encoding {encoding} is not an encoding Python knows; use e.g. utf-8, gb18030, big5, "
+                "utf-16, or leave it out to detect the encoding."
+            ) from None
     source = args.input
     if source is not None and not Path(source).expanduser().exists() and _path_like(source):
         if glob.has_magic(source):  # `photos/*.jpg`; a `?` in plain words is no pattern
@@ -124,7 +135,11 @@ def main(args: argparse.Namespace) -> int:
         from fieldtune.rundir.layout import atomic_write_text
 
         out = Path(args.output)
-        text = df.to_json(orient="records", lines=True) if out.suffix == ".jsonl" else df.to_csv(index=False)
+        text = (
+            df.to_json(orient="records", lines=True, force_ascii=False)
+            if out.suffix == ".jsonl"
+            else df.to_csv(index=False)
+        )
         atomic_write_text(out, text)
         print(f"Wrote {len(df)} predictions to {out}")
     else:

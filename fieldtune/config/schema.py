@@ -123,6 +123,9 @@ class DataConfig:
     )
     seed: int = _f(0, "Seed of the stratified splits and of the synthetic generators.", check=_seed)
     num_samples: int = _f(600, "Synthetic builders: how many examples to generate.", check=_positive)
+    language: Literal["en", "zh"] = _f(
+        "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
+    )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
     delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
     encoding: str | None = _f(

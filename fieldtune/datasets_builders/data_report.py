@@ -35,3 +35,27 @@ def note(key: str, value: Any, within: str | None = None) -> None:
     if within is not None:
         report = report.setdefault(within, {})
     report[key] = value
+
+
+def describe(report: dict[str, Any]) -> list[str]:
+    """The report as log lines, logged once the data has passed every check (an error stays one line)."""
+    lines = []
+    for path, encoding in (report.get("encodings") or {}).items():
+        lines.append(f"{path}: read as {encoding}")
+    norm = report.get("normalization") or {}
+    if norm.get("texts_changed"):
+        kinds = ", ".join(
+            f"{k.replace('_', ' ')}: {v}"
+            for k, v in norm.items()
+            if k not in ("mode", "setting", "texts_changed")
+        )
+        lines.append(f"Text normalisation {norm['mode']}: {norm['texts_changed']} texts changed ({kinds})")
+    cov = report.get("tokenizer_coverage") or {}
+    if cov:
+        rate = cov["unknown_rate"]
+        unknown = "no unknown token" if rate is None else f"{rate:.2%} unknown tokens"
+        lines.append(
+            f"Tokenizer coverage on {cov['sample_texts']} training texts: {unknown}, "
+            f"{cov['truncated_share']:.1%} truncated at {cov['max_length']} tokens"
+        )
+    return lines

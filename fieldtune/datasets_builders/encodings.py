@@ -124,7 +124,7 @@ def decode(raw: bytes, path: Path, encoding: str | None = None) -> Decoded:
     if text.startswith("\ufeff"):  # a BOM with an encoding that keeps it (e.g. `utf-8` given)
         text = text[1:]
     if encoding not in ("utf-8", "ascii"):
-        logger.info("%s: read as %s (%s)", path, encoding, "given" if given else "detected")
+        logger.debug("%s: read as %s (%s)", path, encoding, "given" if given else "detected")
     return Decoded(text, codecs.lookup(encoding).name, detected=not given)
 
 

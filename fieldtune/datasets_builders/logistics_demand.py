@@ -98,10 +98,30 @@ def generate_logistics_demand(n: int = 600, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_logistics_demand(out: Path, n: int = 600, seed: int = 0) -> Path:
-    """Write the synthetic table as CSV (for `fieldtune data` and for users to look at)."""
+def generate(n: int, seed: int, language: str = "en") -> pd.DataFrame:
+    """The English notes, or the Chinese ones (`logistics_demand_zh.py`) for `language="zh"`."""
+    if language != "zh":
+        return generate_logistics_demand(n, seed)
+    from fieldtune.datasets_builders.logistics_demand_zh import LEVEL_NAMES, notes_zh
+
+    rows = [
+        {
+            "order_id": f"ORD-{seed:02d}-{i:05d}",
+            TEXT_COLUMN: note,
+            QUANTITY_COLUMN: quantity,
+            LEVEL_COLUMN: LEVEL_NAMES[demand_level(quantity)],
+        }
+        for i, (note, quantity) in enumerate(notes_zh(n, seed))
+    ]
+    return pd.DataFrame(rows)
+
+
+def write_logistics_demand(out: Path, n: int = 600, seed: int = 0, language: str = "en") -> Path:
+    """Write the synthetic table as CSV (for `fieldtune data` and for users to look at). Chinese notes get
+    a UTF-8 byte-order mark: without it Excel opens a UTF-8 CSV as the system's code page (GBK: mojibake)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    generate_logistics_demand(n, seed).to_csv(out, index=False)
+    encoding = "utf-8-sig" if language == "zh" else "utf-8"
+    generate(n, seed, language).to_csv(out, index=False, encoding=encoding)
     return out
 
 
@@ -112,8 +132,8 @@ def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
         frames = load_tables(config.path, config.delimiter, config.encoding)
         source = config.path
     else:
-        frames = {"train": generate_logistics_demand(config.num_samples, config.seed)}
-        source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed})"
+        frames = {"train": generate(config.num_samples, config.seed, config.language)}
+        source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed}, {config.language})"
     default_label = (
         QUANTITY_COLUMN
         if not get_task(task).is_classification or config.threshold is not None

@@ -102,7 +102,7 @@ def _normalized(texts: dict[str, list[str]], mode: str, source: str) -> dict[str
         total.update(counts)
     if total["texts_changed"]:
         kinds = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in total.items() if k != "texts_changed")
-        logger.info("%s: normalised %d texts (%s; %s)", source, total["texts_changed"], resolved, kinds)
+        logger.debug("%s: normalised %d texts (%s; %s)", source, total["texts_changed"], resolved, kinds)
     note(
         "normalization", {"mode": resolved, "setting": mode, **total, "texts_changed": total["texts_changed"]}
     )
