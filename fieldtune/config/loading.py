@@ -363,6 +363,10 @@ def validate(config: RunConfig) -> None:
             raise ConfigError("`training.class_weights` is only valid for classification tasks.")
         if method.name in ("probe_unfreeze",):
             raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
+    if data.label_columns is not None:
+        from fieldtune.config.label_columns import check_label_columns
+
+        check_label_columns(data, spec)
     if not is_image and method.name == "probe_unfreeze":
         raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
     if data.validation_size + data.test_size >= 0.9:
