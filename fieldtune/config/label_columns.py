@@ -8,13 +8,15 @@ from fieldtune.errors import ConfigError
 
 
 def check_label_columns(data: Any, task: Any) -> None:
-    """Raise `ConfigError` unless `data.label_columns` fits the task and the other data fields.
+    """Raise `ConfigError` unless `data.label_columns` (when set) fits the task and the other data fields.
 
     Args:
-        data (`DataConfig`): The data section; `label_columns` is set.
-        task (`Task`): The run's task; its `targets` must be tag sets.
+        data (`DataConfig`): The data section.
+        task (`Task`): The run's task; its `targets` must be tag sets for `label_columns`.
     """
     columns = data.label_columns
+    if columns is None:
+        return
     if task.targets != "tags":
         raise ConfigError(
             f"`data.label_columns` (one 0/1 column per label) is only valid for multi-label tasks; this run is "
