@@ -5,8 +5,6 @@ real label names and fieldtune's sigmoid scores, in a process that never imports
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,29 +12,10 @@ import pytest
 from fieldtune.cli import main
 from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
 from fieldtune.scoring import Tags, sigmoid
+from tests.helpers import without_fieldtune
 from tests.test_multilabel import TAGS, vocab_words
 
 pytestmark = pytest.mark.slow
-
-# Run without fieldtune: the adapter through plain peft, the merged folder through a pipeline.
-PLAIN = """
-import json, sys
-import torch
-from peft import AutoPeftModelForSequenceClassification
-from transformers import AutoConfig, AutoTokenizer, pipeline
-
-adapter, merged, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-config = AutoConfig.from_pretrained(adapter)
-model = AutoPeftModelForSequenceClassification.from_pretrained(
-    adapter, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id
-).eval()
-tok = AutoTokenizer.from_pretrained(adapter)
-with torch.no_grad():
-    logits = model(**tok(texts, padding=True, return_tensors="pt")).logits.tolist()
-served = pipeline("text-classification", model=merged, top_k=None)(texts)
-assert not any(m.startswith("fieldtune") for m in sys.modules)
-print(json.dumps({"peft_logits": logits, "pipeline": served}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +39,7 @@ def merged(tag_lora_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def plain(tag_lora_run, merged, texts):
-    args = [str(tag_lora_run.run_dir / "model"), str(merged), json.dumps(texts)]
-    proc = subprocess.run(
-        [sys.executable, "-c", PLAIN, *args], capture_output=True, text=True, timeout=180, check=True
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return without_fieldtune(tag_lora_run.run_dir / "model", texts, merged)
 
 
 def test_lora_run_is_multilabel_with_tuned_thresholds(tag_lora_run):
