@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-samples", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--tags", action="store_true", help="logistics_demand: add handling instructions and a `tags` column."
+    )
+    p.add_argument(
         "--language", choices=("en", "zh"), default="en", help="logistics_demand: English or Chinese notes."
     )
 
@@ -35,10 +38,12 @@ def main(args: argparse.Namespace) -> int:
             f"--language {args.language}: only logistics_demand has notes in other languages."
         )
     check_output_path(out, "--out", "file" if args.name == "logistics_demand" else "folder")
+    if args.tags and args.name != "logistics_demand":
+        raise FieldtuneError(f"--tags: only logistics_demand has tags; drop --tags for {args.name}.")
     if args.name == "logistics_demand":
         from fieldtune.datasets_builders.logistics_demand import write_logistics_demand
 
-        write_logistics_demand(out, args.num_samples, args.seed, args.language)
+        write_logistics_demand(out, args.num_samples, args.seed, args.tags, args.language)
     elif args.name == "geology_images":
         from fieldtune.datasets_builders.geology_images import generate_geology_images
 

@@ -108,6 +108,11 @@ class DataConfig:
     path: str | None = _f(None, "File, folder or Hub dataset id to read (synthetic builders: optional).")
     text_columns: list[str] | None = _f(None, "Text column(s); several are joined with ' | '.")
     label_column: str | None = _f(None, "Column with the class label or the numeric target.")
+    label_columns: list[str] | None = _f(
+        None,
+        "Multi-label tasks: one 0/1 (or true/false, yes/no) column per label, named after it, instead of"
+        " one `label_column` of label lists; e.g. [urgent, refrigerated, fragile].",
+    )
     image_column: str | None = _f(
         None, "Metadata column with image file names (image folders with metadata)."
     )

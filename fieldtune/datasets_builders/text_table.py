@@ -74,12 +74,36 @@ def _is_blank(v: object) -> bool:
         return False
 
 
+FLAGS = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
+
+
+def _flags_to_tags(frame: pd.DataFrame, columns: list[str], source: str) -> pd.Series:
+    """One 0/1 (true/false, yes/no) column per label -> a label list per row (the columns set to 1)."""
+    hot = {}
+    for column in columns:
+        values = frame[column]
+        flags = [FLAGS.get(str(v).strip().lower()) if not _is_blank(v) else None for v in values]
+        bad = next((i for i, f in enumerate(flags) if f is None), None)
+        if bad is not None:
+            raise DataError(
+                f"{source}: row {bad + 1} of label column {column!r} is {values.iloc[bad]!r}; each label "
+                "column holds 0/1, true/false or yes/no in every row."
+            )
+        hot[column] = flags
+    return pd.Series([[c for c in columns if hot[c][i]] for i in range(len(frame))], index=frame.index)
+
+
 def _tags_dataset(texts: dict, raw_labels: dict, config: DataConfig, label_column: str, source: str) -> dict:
     tags = {
         s: _tag_lists(v, f"{source} ({s})", label_column, config.label_delimiter)
         for s, v in raw_labels.items()
     }
-    names = _label_names([t for t in tags["train"] for t in t]) if "train" in tags else []
+    if (
+        config.label_columns
+    ):  # every column is a label, even one that is never 1 in train (check_tags says so)
+        names = sorted(config.label_columns)
+    else:
+        names = _label_names([t for t in tags["train"] for t in t]) if "train" in tags else []
     unknown = sorted({t for s, rows in tags.items() for r in rows for t in r} - set(names))
     if unknown:
         raise DataError(
@@ -118,9 +142,13 @@ def frames_to_dataset(
     source: str,
 ) -> DatasetDict:
     """Join the text columns, type the label (ClassLabel or float32), and split what is missing."""
+    label_columns = config.label_columns
     for split, df in frames.items():
         require_columns(df, text_columns, f"{source} ({split})", "data.text_columns")
-        require_columns(df, [label_column], f"{source} ({split})", "data.label_column")
+        if label_columns:
+            require_columns(df, label_columns, f"{source} ({split})", "data.label_columns")
+        else:
+            require_columns(df, [label_column], f"{source} ({split})", "data.label_column")
         if len(df) == 0:
             raise DataError(f"{source}: the {split} table has a header but no rows; add examples.")
     texts: dict[str, list[str]] = {}
@@ -132,13 +160,16 @@ def frames_to_dataset(
         if (~keep).any():
             logger.warning("%s (%s): dropped %d rows with empty text", source, split, int((~keep).sum()))
         texts[split] = joined[keep].tolist()
-        raw_labels[split] = df.loc[keep, label_column]
+        if label_columns:
+            raw_labels[split] = _flags_to_tags(df, label_columns, f"{source} ({split})")[keep]
+        else:
+            raw_labels[split] = df.loc[keep, label_column]
         if not texts[split]:
             raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
     texts = _normalized(texts, config.normalize, source)
 
     if get_task(task).targets == "tags":  # a set of labels per row
-        splits = _tags_dataset(texts, raw_labels, config, label_column, source)
+        splits = _tags_dataset(texts, raw_labels, config, ", ".join(label_columns or [label_column]), source)
         return split_dataset(
             DatasetDict(splits), config.validation_size, config.test_size, config.seed, source
         )

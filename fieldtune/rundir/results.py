@@ -41,6 +41,7 @@ def write_results(
     label_names: list[str] | None,
     target_scale: tuple[float, float] | None,
     extra: dict[str, Any],
+    state_dict: dict | None = None,
 ) -> dict:
     logits = (
         test_output.predictions[0] if isinstance(test_output.predictions, tuple) else test_output.predictions
@@ -62,7 +63,7 @@ def write_results(
         **({"thresholds": dict(zip(label_names or [], thresholds, strict=True))} if thresholds else {}),
         **extra,
     }
-    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path)
+    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path, state_dict)
     write_json(run_dir / "eval_results.json", results)
 
     if "text" in raw_test.column_names:
