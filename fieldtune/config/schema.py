@@ -10,7 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TaskName = Literal["text-classification", "text-regression", "text-multilabel", "image-classification"]
+from fieldtune.tasks import TASKS
+
+TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
 MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze"]
 
 
@@ -198,9 +200,7 @@ class HubConfig:
 
 @dataclass
 class RunConfig:
-    task: TaskName = _f(
-        "text-classification", "text-classification | text-regression | image-classification."
-    )
+    task: TaskName = _f("text-classification", " | ".join(TASKS) + ".")
     name: str | None = _f(
         None, "Run name; the run directory is output_dir/name. Defaults to the config file name."
     )

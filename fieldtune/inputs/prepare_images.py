@@ -23,6 +23,7 @@ from fieldtune.inputs.images import (
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.create import resolve_model_path
 from fieldtune.progress import Batches
+from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task
 
 
@@ -48,8 +49,9 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
         if getattr(processor, "crop_size", None):
             processor.crop_size = {"height": spec.size, "width": spec.size}
     pixels = decode_and_resize(dd, spec)
-    train_collator = make_image_collator(spec, config.data.augment, train=True)
-    eval_collator = make_image_collator(spec, None, train=False)
+    num_labels = len(label_names_of(dd["train"].features["label"]) or [])  # label sets: multi-hot width
+    train_collator = make_image_collator(spec, config.data.augment, train=True, num_labels=num_labels)
+    eval_collator = make_image_collator(spec, None, train=False, num_labels=num_labels)
     return Prepared(
         dataset=pixels,
         collator=train_collator,
@@ -61,7 +63,7 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
             "test_time": config.data.augment.test_time,
             "precise_bn": config.training.precise_bn,
         },
-        sample_plot=lambda raw_test, predicted, labels, path: plot_samples(raw_test, predicted, labels, path),
+        sample_plot=plot_samples,
     )
 
 
@@ -118,11 +120,11 @@ def _split_batches(loaded: Any, ds: Dataset, batch_size: int) -> Iterator[dict]:
 
 
 def plot_samples(
-    raw_test: Dataset, predicted: Sequence[str], label_names: Sequence[str] | None, path: Path, n: int = 24
+    raw_test: Dataset, predicted: Sequence[str], true: Sequence[str], path: Path, n: int = 24
 ) -> None:
+    """The first `n` test images titled with their true and predicted labels (label sets `;`-joined)."""
     from fieldtune.rundir.plots import plot_image_samples
 
     count = min(n, len(raw_test))
     images = [raw_test[i]["image"].convert("RGB") for i in range(count)]
-    true = [label_names[raw_test[i]["label"]] for i in range(count)] if label_names else ["?"] * count
-    plot_image_samples(images, true, list(predicted[:count]), path)
+    plot_image_samples(images, [str(t) for t in true[:count]], list(predicted[:count]), path)

@@ -16,4 +16,4 @@ class Prepared:
     processor: Any  # saved beside the model so plain transformers can preprocess the same way
     trainer_class: type | None = None
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
-    sample_plot: Callable | None = None  # images: draws plots/samples.png from the test split
+    sample_plot: Callable | None = None  # images: (raw test, predicted, true label text, path) -> samples.png

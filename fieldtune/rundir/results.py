@@ -84,7 +84,7 @@ def write_results(
         plot_predicted_vs_true(refs, columns["predicted"], plots / "predicted_vs_true.png")
     plot_learning_curves(trainer.state.log_history, task.primary_metric, plots / "learning_curves.png")
     if prepared.sample_plot is not None:
-        prepared.sample_plot(raw_test, columns["predicted"], label_names, plots / "samples.png")
+        prepared.sample_plot(raw_test, columns["predicted"], table["label"], plots / "samples.png")
 
     card = build_model_card(
         results,
