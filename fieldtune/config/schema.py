@@ -113,7 +113,9 @@ class DataConfig:
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
     delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
     label_delimiter: str = _f(
-        ";", "text-multilabel: what separates the labels in a string label cell.", check=_not_blank
+        ";",
+        "Label sets (text-multilabel, image-multilabel): what separates the labels in a string cell.",
+        check=_not_blank,
     )
     image_size: int | None = _f(
         None, "Images: input size; defaults to the model's image processor.", check=_positive

@@ -40,7 +40,7 @@ def _c(rgb: np.ndarray, factor: float = 1.0) -> RGB:
     return (r, g, b)
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
+def warehouse_background(rng: np.random.Generator) -> np.ndarray:
     """Concrete, asphalt, painted floor or a wall over a floor."""
     kind = rng.integers(4)
     if kind == 0:  # concrete
@@ -190,7 +190,7 @@ def _object(rng: np.random.Generator, shape) -> Image.Image:
 
 def _scene(shape):
     def draw(rng: np.random.Generator) -> Image.Image:
-        bg = _background(rng)
+        bg = warehouse_background(rng)
         item = _object(rng, shape)
         alpha = np.asarray(item.getchannel("A"), np.float32) / 255.0
         # A soft shadow below and to one side grounds the item on the floor.
