@@ -40,8 +40,6 @@ def load_image_processor(path: str, revision: str | None = None) -> Any:
 
 
 def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
-    from fieldtune.trainers.vision import VisionTrainer
-
     processor = load_image_processor(resolve_model_path(config.model.name_or_path), config.model.revision)
     spec = resolve_image_spec(processor, config.data.image_size)
     if config.data.image_size:  # the saved processor must preprocess as training did
@@ -52,19 +50,7 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
     num_labels = len(label_names_of(dd["train"].features["label"]) or [])  # label sets: multi-hot width
     train_collator = make_image_collator(spec, config.data.augment, train=True, num_labels=num_labels)
     eval_collator = make_image_collator(spec, None, train=False, num_labels=num_labels)
-    return Prepared(
-        dataset=pixels,
-        collator=train_collator,
-        processor=processor,
-        trainer_class=VisionTrainer,
-        trainer_kwargs={
-            "eval_collator": eval_collator,
-            "method": config.method,
-            "test_time": config.data.augment.test_time,
-            "precise_bn": config.training.precise_bn,
-        },
-        sample_plot=plot_samples,
-    )
+    return Prepared(dataset=pixels, collator=train_collator, processor=processor, eval_collator=eval_collator)
 
 
 def image_files(source: str) -> list[Path]:
@@ -117,14 +103,3 @@ def _split_batches(loaded: Any, ds: Dataset, batch_size: int) -> Iterator[dict]:
             for r in raw.select(range(i, min(i + batch_size, len(raw))))
         ]
         yield collate(rows)
-
-
-def plot_samples(
-    raw_test: Dataset, predicted: Sequence[str], true: Sequence[str], path: Path, n: int = 24
-) -> None:
-    """The first `n` test images titled with their true and predicted labels (label sets `;`-joined)."""
-    from fieldtune.rundir.plots import plot_image_samples
-
-    count = min(n, len(raw_test))
-    images = [raw_test[i]["image"].convert("RGB") for i in range(count)]
-    plot_image_samples(images, [str(t) for t in true[:count]], list(predicted[:count]), path)
