@@ -16,17 +16,12 @@ from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from fieldtune.config import DataConfig
-from fieldtune.datasets_builders.cargo_images import CANVAS, SIZE, warehouse_background
+from fieldtune.datasets_builders.cargo_images import CANVAS, place_on_floor, warehouse_background
 from fieldtune.datasets_builders.registry import register_builder
-from fieldtune.datasets_builders.synthetic_images import (
-    build_synthetic_or_folder,
-    finish,
-    jitter_colour,
-    rng_for,
-)
+from fieldtune.datasets_builders.synthetic_images import build_synthetic_or_folder, jitter_colour, rng_for
 
 # Bump when the drawings change: the cache folder name carries it, so old images are not reused.
 GENERATOR_VERSION = 1
@@ -137,18 +132,7 @@ def draw_tagged_box(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
         layer = _wrap(layer, rng, box)
     layer = layer.rotate(rng.uniform(-10, 10), resample=Image.Resampling.BICUBIC, center=(cx, cy))
 
-    bg = warehouse_background(rng)
-    alpha = np.asarray(layer.getchannel("A"), np.float32) / 255.0
-    shadow = layer.getchannel("A").filter(ImageFilter.GaussianBlur(rng.uniform(2, 5)))
-    dx, dy = rng.integers(-6, 7), rng.integers(2, 8)
-    bg *= (
-        1
-        - rng.uniform(0.25, 0.5)
-        * np.roll(np.asarray(shadow, np.float32) / 255.0, (dy, dx), axis=(0, 1))[..., None]
-    )
-    arr = bg * (1 - alpha[..., None]) + np.asarray(layer.convert("RGB"), np.float32) * alpha[..., None]
-    arr = (arr - 128) * rng.uniform(0.85, 1.15) + 128 + rng.uniform(-15, 15)  # lighting
-    return finish(rng, arr, rng.uniform(3, 7), SIZE), sorted(marks)
+    return place_on_floor(rng, warehouse_background(rng), layer), sorted(marks)
 
 
 def generate_cargo_tags(out_dir: str | Path, n: int, seed: int) -> Path:
