@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from fieldtune.errors import DataError
@@ -27,11 +28,14 @@ def label_names(values: Iterable[str]) -> list[str]:
 
 
 def is_blank(v: object) -> bool:
+    """An empty or missing cell (a list cell, even an empty one, is a label set, not a blank)."""
     if isinstance(v, str):
         return not v.strip()
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return False
     try:
         return bool(pd.isna(v))
-    except (TypeError, ValueError):  # a list cell
+    except (TypeError, ValueError):
         return False
 
 
