@@ -352,9 +352,7 @@ def validate(config: RunConfig) -> None:
     spec = get_task(task)
     is_image = spec.modality == "image"
     if is_image and data.text_columns:
-        raise ConfigError(
-            "`data.text_columns` is only valid for text tasks; this run is image-classification."
-        )
+        raise ConfigError(f"`data.text_columns` is only valid for text tasks; this run is {task}.")
     if not spec.is_classification:
         if data.threshold is not None:
             raise ConfigError(

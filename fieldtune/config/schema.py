@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TaskName = Literal["text-classification", "text-regression", "text-multilabel", "image-classification"]
+from fieldtune.tasks import TASKS
+
+TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
 MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze"]
 
 
@@ -155,7 +157,9 @@ class DataConfig:
         False, "Text: warn instead of stopping when `max_unknown_rate` is exceeded."
     )
     label_delimiter: str = _f(
-        ";", "text-multilabel: what separates the labels in a string label cell.", check=_not_blank
+        ";",
+        "Label sets (text-multilabel, image-multilabel): what separates the labels in a string cell.",
+        check=_not_blank,
     )
     image_size: int | None = _f(
         None, "Images: input size; defaults to the model's image processor.", check=_positive
@@ -242,9 +246,7 @@ class HubConfig:
 
 @dataclass
 class RunConfig:
-    task: TaskName = _f(
-        "text-classification", "text-classification | text-regression | image-classification."
-    )
+    task: TaskName = _f("text-classification", " | ".join(TASKS) + ".")
     name: str | None = _f(
         None, "Run name; the run directory is output_dir/name. Defaults to the config file name."
     )
