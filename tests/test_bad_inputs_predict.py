@@ -1,6 +1,6 @@
 """Bad inputs of batch prediction (issue 14): an --output that exists, an interrupted prediction met without
 --resume, and every --resume that cannot continue the file it is given (another model, input, --top-k, a
-changed input, a damaged checkpoint). Same table machinery as `tests/test_bad_inputs.py`: one line, exit 2,
+changed input, a damaged checkpoint); and `export --check-data` given what it cannot check on. Same table machinery as `tests/test_bad_inputs.py`: one line, exit 2,
 and the folder holding the predictions byte-identical."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fieldtune.cli import main
 from fieldtune.inference import predict_output
 from tests import test_bad_inputs as table
 from tests import test_bad_inputs_files as files
-from tests.test_bad_inputs import Case, Ctx, _plain_folder
+from tests.test_bad_inputs import Case, Ctx, _fake_run, _plain_folder
 
 tiny_vit, tiny_classifier = table.tiny_vit, files.tiny_classifier  # module fixtures, found by name
 _classifier = files._classifier
@@ -141,6 +141,35 @@ def s_num_workers_negative(ctx: Ctx) -> list[str]:
     return ["predict", str(_classifier(ctx)), "--text", "two pallets", "--num-workers", "-1"]
 
 
+def s_export_check_data_missing(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    out = ctx.run_dir / "onnx"
+    return [
+        "export",
+        str(ctx.run_dir),
+        "--format",
+        "onnx",
+        "--out",
+        str(out),
+        "--check-data",
+        "new_orders.csv",
+    ]
+
+
+def s_export_check_data_without_onnx(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    out = ctx.run_dir / "merged"
+    return [
+        "export",
+        str(ctx.run_dir),
+        "--merge",
+        "--out",
+        str(out),
+        "--check-data",
+        str(ctx.tmp / "orders.csv"),
+    ]
+
+
 CASES = [
     Case("predict-output-exists", s_output_exists, ("--output", "preds.csv", "already exists", "--overwrite"), existing=True),
     Case("predict-partial-without-resume", s_partial_without_resume, ("preds.csv.partial", "interrupted", "--resume", "--overwrite"), existing=True),
@@ -157,6 +186,8 @@ CASES = [
     Case("predict-resume-partial-cut-short", s_resume_partial_cut_short, ("preds.csv.partial", "shorter", "--overwrite"), existing=True),
     Case("predict-batch-size-zero", s_batch_size_zero, ("--batch-size 0", "1 or more")),
     Case("predict-num-workers-negative", s_num_workers_negative, ("--num-workers -1", "0 or more")),
+    Case("export-check-data-missing", s_export_check_data_missing, ("--check-data", "new_orders.csv", "does not exist"), existing=True),
+    Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "--format onnx"), existing=True),
 ]  # fmt: skip
 
 

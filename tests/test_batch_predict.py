@@ -17,23 +17,11 @@ import pytest
 
 from fieldtune.cli import main
 from fieldtune.inference import batch_predict, predict_output
+from tests import test_bad_inputs_files as files
 
+tiny_classifier = files.tiny_classifier  # a module fixture, found by name: the 3-class text model
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["low", "medium", "high"]
-
-
-@pytest.fixture(scope="module")
-def text_model(tmp_path_factory, tiny_bert) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    folder = tmp_path_factory.mktemp("text-model")
-    config = BertConfig.from_pretrained(tiny_bert, num_labels=3, id2label=dict(enumerate(LABELS)))
-    config.label2id = {n: i for i, n in enumerate(LABELS)}
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +74,12 @@ def _driver(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_memory_is_flat_in_the_input_size(text_model, image_model, tmp_path):
+def test_memory_is_flat_in_the_input_size(tiny_classifier, image_model, tmp_path):
     """Peak RSS after 20,000 rows (20 MiB of CSV) / 2,000 images stays within a few MiB of the peak after
     2,000 rows / 200 images. Reading the whole table, as predict did before, grew it by 193 MiB here;
     decoding every image first would hold 96 MiB of pixels."""
     runs = [
-        text_model, _table(tmp_path / "small.csv", 2_000, 1_000), _table(tmp_path / "large.csv", 20_000, 1_000),
+        tiny_classifier, _table(tmp_path / "small.csv", 2_000, 1_000), _table(tmp_path / "large.csv", 20_000, 1_000),
         image_model, _images(tmp_path / "few", 200), _images(tmp_path / "many", 2_000),
     ]  # fmt: skip
     proc = _driver("rss", str(tmp_path), *map(str, runs))
@@ -109,19 +97,21 @@ def test_memory_is_flat_in_the_input_size(text_model, image_model, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_prediction_resumes_to_the_same_rows(text_model, tmp_path):
+def test_killed_prediction_resumes_to_the_same_rows(tiny_classifier, tmp_path):
     source = _table(tmp_path / "orders.csv", 600)
     whole = tmp_path / "whole.csv"
-    assert main(["predict", str(text_model), "--input", str(source), "--output", str(whole)]) == 0
+    assert main(["predict", str(tiny_classifier), "--input", str(source), "--output", str(whole)]) == 0
     out = tmp_path / "preds.csv"
-    proc = _driver("torn:230", str(text_model), str(source), str(out))
+    proc = _driver("torn:230", str(tiny_classifier), str(source), str(out))
     assert proc.returncode == -9, proc.stderr  # SIGKILL, half-way through writing a batch
     partial, checkpoint = predict_output.partial_of(out), predict_output.checkpoint_of(out)
     assert not out.exists() and partial.is_file()
     state = json.loads(checkpoint.read_text())
     assert state["rows"] == 200 and partial.stat().st_size > state["bytes"]  # rows past the checkpoint, torn
     assert not partial.read_bytes().endswith(b"\n")
-    assert main(["predict", str(text_model), "--input", str(source), "--output", str(out), "--resume"]) == 0
+    assert (
+        main(["predict", str(tiny_classifier), "--input", str(source), "--output", str(out), "--resume"]) == 0
+    )
     assert out.read_bytes() == whole.read_bytes()
     assert not partial.exists() and not checkpoint.exists()
 
@@ -177,7 +167,7 @@ def _small_chunks(init):
     return small
 
 
-def test_stdout_and_text_inputs(text_model, tmp_path, capsys):
+def test_stdout_and_text_inputs(tiny_classifier, tmp_path, capsys):
     """No --output: the same CSV on stdout; a .txt and a JSONL table stream like a CSV."""
     (tmp_path / "notes.txt").write_text("2 pallets of cement\n\n5 crates of fish\n")
     pd.DataFrame({"text": ["2 pallets of cement", "5 crates of fish"]}).to_json(
@@ -185,7 +175,7 @@ def test_stdout_and_text_inputs(text_model, tmp_path, capsys):
     )
     outputs = []
     for name in ("notes.txt", "notes.jsonl"):
-        assert main(["predict", str(text_model), "--input", str(tmp_path / name), "--top-k", "2"]) == 0
+        assert main(["predict", str(tiny_classifier), "--input", str(tmp_path / name), "--top-k", "2"]) == 0
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]
     frame = pd.read_csv(__import__("io").StringIO(outputs[0]))

@@ -33,6 +33,7 @@ from huggingface_hub.errors import (
 from fieldtune.errors import HubError, RunDirError
 
 EVAL_RESULTS_FILE = "eval_results.json"
+EXPORT_REPORT_FILE = "export_report.json"  # an ONNX export folder (fieldtune/inference/onnx_export.py)
 
 # Which metric ranks a board when the source does not say: the first of these that is present.
 PRIMARY_METRIC_PREFERENCE = ("f1_macro", "accuracy", "rmse", "mae", "r2")
@@ -63,6 +64,8 @@ class Entry:
         total_params (`int`, *optional*): All parameters of the model.
         train_samples_per_s (`float`, *optional*): Training throughput.
         revision (`str`, *optional*): Hub commit (or local fingerprint) the scores belong to.
+        runtime (`str`, *optional*): How the scored model ran when not as a PyTorch model: `onnx fp32` or
+            `onnx int8` (an exported folder, or `fieldtune evaluate EXPORTED --output`).
     """
 
     model: str
@@ -79,6 +82,7 @@ class Entry:
     total_params: int | None = None
     train_samples_per_s: float | None = None
     revision: str | None = None
+    runtime: str | None = None
 
 
 def metric_greater_is_better(name: str) -> bool:
@@ -164,15 +168,52 @@ def entry_from_results(
         total_params=_int_or_none(results.get("total_params")),
         train_samples_per_s=speed,
         revision=revision or results.get("revision"),
+        runtime=_runtime(results),
     )
 
 
+def _runtime(results: dict[str, Any]) -> str | None:
+    """`evaluate` of an exported folder writes `runtime: onnxruntime` and its `quantize`."""
+    if results.get("runtime") != "onnxruntime":
+        return None
+    return f"onnx {results.get('quantize') or 'fp32'}"
+
+
+def _export_results(folder: Path, report_path: Path) -> dict[str, Any]:
+    """An exported folder's `export_report.json` as eval results: the scores of the graph it holds (int8
+    when quantised), measured at export on the run's test split (or the given --check-data)."""
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        quantize = report.get("quantize")
+        metrics = report["metrics"][quantize or "fp32"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise RunDirError(
+            f"{report_path} cannot be read as an export report; export the run again, or rank "
+            f"`fieldtune evaluate {folder} --data DATA --output FILE.json` instead."
+        ) from None
+    keep = (
+        "task",
+        "dataset",
+        "split",
+        "primary_metric",
+        "greater_is_better",
+        "base_model",
+        "method",
+        "total_params",
+    )
+    return {k: report.get(k) for k in keep} | {
+        "metrics": metrics,
+        "runtime": "onnxruntime",
+        "quantize": quantize,
+    }
+
+
 def entry_from_run(run_dir: Path) -> Entry:
-    """Read a run directory's `eval_results.json` into an `Entry`.
+    """Read a run directory's `eval_results.json` (an ONNX export folder's `export_report.json`) into an `Entry`.
 
     Args:
-        run_dir (`Path`): A run directory, or directly a JSON file shaped like `eval_results.json`
-            (what `fieldtune evaluate --output FILE.json` writes).
+        run_dir (`Path`): A run directory, an exported folder (`runtime` says `onnx fp32` / `onnx int8`), or
+            directly a JSON file shaped like `eval_results.json` (what `fieldtune evaluate --output` writes).
 
     Returns:
         `Entry` with `source="run"`; `model` is the results' `model` field, else the run path.
@@ -184,10 +225,25 @@ def entry_from_run(run_dir: Path) -> Entry:
     path = run_dir if run_dir.is_file() else run_dir / EVAL_RESULTS_FILE
     if not run_dir.exists():
         raise RunDirError(f"Run directory {run_dir} does not exist; pass the folder `fieldtune train` wrote.")
-    if not path.is_file():
+    export_report = run_dir / EXPORT_REPORT_FILE
+    if not path.is_file() and export_report.is_file():  # `fieldtune export --format onnx --out DIR`
+        path, results = export_report, _export_results(run_dir, export_report)
+    elif not path.is_file():
         raise RunDirError(
             f"{path} is missing; run `fieldtune evaluate {run_dir} --data DATA` first, or pass a finished run."
         )
+    else:
+        results = _read_results(run_dir, path)
+    missing = [key for key in ("task", "dataset", "metrics") if results.get(key) is None]
+    if missing:
+        raise RunDirError(
+            f"{path} lacks {', '.join(missing)}; re-create it with `fieldtune evaluate {run_dir} --data DATA`."
+        )
+    # A run evaluated in place has no model name of its own; the path is what the user passed.
+    return entry_from_results(results, source="run", model=results.get("model") or str(run_dir))
+
+
+def _read_results(run_dir: Path, path: Path) -> dict[str, Any]:
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -196,13 +252,7 @@ def entry_from_run(run_dir: Path) -> Entry:
         ) from err
     if not isinstance(results, dict):
         raise RunDirError(f"{path} is not a JSON object; re-create it with `fieldtune evaluate`.")
-    missing = [key for key in ("task", "dataset", "metrics") if key not in results]
-    if missing:
-        raise RunDirError(
-            f"{path} lacks {', '.join(missing)}; re-create it with `fieldtune evaluate {run_dir} --data DATA`."
-        )
-    # A run evaluated in place has no model name of its own; the path is what the user passed.
-    return entry_from_results(results, source="run", model=results.get("model") or str(run_dir))
+    return results
 
 
 def entries_from_card(repo_id: str, card_text: str, revision: str | None = None) -> list[Entry]:
