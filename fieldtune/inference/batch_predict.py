@@ -94,10 +94,10 @@ def check_request(req: PredictRequest) -> None:
 
 def run_text_column(ref: str) -> str | None:
     """The text column a run was trained on (when it had one), read before the model loads."""
-    from fieldtune.rundir.layout import read_run_config
+    from fieldtune.rundir.reader import RunDirectory
 
-    cols = ((read_run_config(Path(ref)) or {}).get("data") or {}).get("text_columns") or []
-    return cols[0] if len(cols) == 1 else None
+    run = RunDirectory.at(ref)
+    return run.text_column if run is not None else None
 
 
 def model_fingerprint(model_dir: Path | None) -> str | None:

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from huggingface_hub.errors import (
 )
 
 from fieldtune.errors import HubError, RunDirError
+from fieldtune.rundir.reader import read_results_file
 
 EVAL_RESULTS_FILE = "eval_results.json"
 EXPORT_REPORT_FILE = "export_report.json"  # an ONNX export folder (fieldtune/inference/onnx_export.py)
@@ -182,15 +182,18 @@ def _runtime(results: dict[str, Any]) -> str | None:
 def _export_results(folder: Path, report_path: Path) -> dict[str, Any]:
     """An exported folder's `export_report.json` as eval results: the scores of the graph it holds (int8
     when quantised), measured at export on the run's test split (or the given --check-data)."""
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        quantize = report.get("quantize")
-        metrics = report["metrics"][quantize or "fp32"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        raise RunDirError(
-            f"{report_path} cannot be read as an export report; export the run again, or rank "
-            f"`fieldtune evaluate {folder} --data DATA --output FILE.json` instead."
-        ) from None
+    fix = (
+        f"export the run again, or rank `fieldtune evaluate {folder} --data DATA --output FILE.json` instead"
+    )
+    report = read_results_file(report_path, fix)
+    quantize = report.get("quantize")
+    metrics = (
+        (report.get("metrics") or {}).get(quantize or "fp32")
+        if isinstance(report.get("metrics"), dict)
+        else None
+    )
+    if not isinstance(metrics, dict):
+        raise RunDirError(f"{report_path} holds no {quantize or 'fp32'} metrics; {fix}.")
     keep = (
         "task",
         "dataset",
@@ -233,7 +236,7 @@ def entry_from_run(run_dir: Path) -> Entry:
             f"{path} is missing; run `fieldtune evaluate {run_dir} --data DATA` first, or pass a finished run."
         )
     else:
-        results = _read_results(run_dir, path)
+        results = read_results_file(path, f"re-create it with `fieldtune evaluate {run_dir} --data DATA`")
     missing = [key for key in ("task", "dataset", "metrics") if results.get(key) is None]
     if missing:
         raise RunDirError(
@@ -241,18 +244,6 @@ def entry_from_run(run_dir: Path) -> Entry:
         )
     # A run evaluated in place has no model name of its own; the path is what the user passed.
     return entry_from_results(results, source="run", model=results.get("model") or str(run_dir))
-
-
-def _read_results(run_dir: Path, path: Path) -> dict[str, Any]:
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunDirError(
-            f"{path} cannot be read ({err}); re-create it with `fieldtune evaluate {run_dir} --data DATA`."
-        ) from err
-    if not isinstance(results, dict):
-        raise RunDirError(f"{path} is not a JSON object; re-create it with `fieldtune evaluate`.")
-    return results
 
 
 def entries_from_card(repo_id: str, card_text: str, revision: str | None = None) -> list[Entry]:

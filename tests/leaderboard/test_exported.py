@@ -68,5 +68,5 @@ def test_board_without_exports_keeps_its_columns(write_run):
 def test_unreadable_export_report_is_one_line(tmp_path):
     folder = _export(tmp_path, "onnx", None, 0.8)
     (folder / "export_report.json").write_text('{"metrics": {}}')
-    with pytest.raises(RunDirError, match="export_report.json cannot be read as an export report"):
+    with pytest.raises(RunDirError, match="export_report.json holds no fp32 metrics"):
         entry_from_run(folder)
