@@ -50,7 +50,7 @@ def split_entries(folder: Path) -> dict[str, Path]:
     return entries
 
 
-def _evaluation_data(data: str, split: str) -> tuple[str, bool]:
+def evaluation_data(data: str, split: str) -> tuple[str, bool]:
     """(what to build, whether to score all of it). A folder with split files but no train one -> the
     requested split's entry (evaluation needs no training data; the builders, made for training, demand it);
     data with no split files of its own -> all of it."""
@@ -116,7 +116,7 @@ def evaluate_model(
         run.check()  # a damaged config.yaml is named before the model loads
     whole = False
     if data is not None:
-        data, whole = _evaluation_data(data, split)
+        data, whole = evaluation_data(data, split)
     loaded = loaded or load_for_inference(ref, revision, test_time)
     data_cfg = data_config_for(loaded, ref, data, data_overrides)
     dd = build_dataset(data_cfg, loaded.task.name)

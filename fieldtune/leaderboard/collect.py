@@ -35,6 +35,7 @@ from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
 from fieldtune.tasks import TASKS
 
 EVAL_RESULTS_FILE = "eval_results.json"
+EXPORT_REPORT_FILE = "export_report.json"  # an ONNX export folder (fieldtune/inference/onnx_export.py)
 
 # Which metric ranks a board when the source does not say: the first of these that is present.
 PRIMARY_METRIC_PREFERENCE = ("f1_macro", "accuracy", "rmse", "mae", "r2")
@@ -66,6 +67,8 @@ class Entry:
         total_params (`int`, *optional*): All parameters of the model.
         train_samples_per_s (`float`, *optional*): Training throughput.
         revision (`str`, *optional*): Hub commit (or local fingerprint) the scores belong to.
+        runtime (`str`, *optional*): How the scored model ran when not as a PyTorch model: `onnx fp32` or
+            `onnx int8` (an exported folder, or `fieldtune evaluate EXPORTED --output`).
     """
 
     model: str
@@ -82,6 +85,7 @@ class Entry:
     total_params: int | None = None
     train_samples_per_s: float | None = None
     revision: str | None = None
+    runtime: str | None = None
 
 
 def metric_greater_is_better(name: str) -> bool:
@@ -167,15 +171,55 @@ def entry_from_results(
         total_params=_int_or_none(results.get("total_params")),
         train_samples_per_s=speed,
         revision=revision or results.get("revision"),
+        runtime=_runtime(results),
     )
 
 
+def _runtime(results: dict[str, Any]) -> str | None:
+    """`evaluate` of an exported folder writes `runtime: onnxruntime` and its `quantize`."""
+    if results.get("runtime") != "onnxruntime":
+        return None
+    return f"onnx {results.get('quantize') or 'fp32'}"
+
+
+def _export_results(folder: Path, report_path: Path) -> dict[str, Any]:
+    """An exported folder's `export_report.json` as eval results: the scores of the graph it holds (int8
+    when quantised), measured at export on the run's test split (or the given --check-data)."""
+    fix = (
+        f"export the run again, or rank `fieldtune evaluate {folder} --data DATA --output FILE.json` instead"
+    )
+    report = read_results_file(report_path, fix)
+    quantize = report.get("quantize")
+    metrics = (
+        (report.get("metrics") or {}).get(quantize or "fp32")
+        if isinstance(report.get("metrics"), dict)
+        else None
+    )
+    if not isinstance(metrics, dict):
+        raise RunDirError(f"{report_path} holds no {quantize or 'fp32'} metrics; {fix}.")
+    keep = (
+        "task",
+        "dataset",
+        "split",
+        "primary_metric",
+        "greater_is_better",
+        "base_model",
+        "method",
+        "total_params",
+    )
+    return {k: report.get(k) for k in keep} | {
+        "metrics": metrics,
+        "runtime": "onnxruntime",
+        "quantize": quantize,
+    }
+
+
 def entry_from_run(run_dir: Path) -> Entry:
-    """Read a run directory's `eval_results.json` into an `Entry`.
+    """Read a run directory's `eval_results.json` (an ONNX export folder's `export_report.json`) into an `Entry`.
 
     Args:
-        run_dir (`Path`): A run directory, or directly a JSON file shaped like `eval_results.json`
-            (what `fieldtune evaluate --output FILE.json` writes).
+        run_dir (`Path`): A run directory, an exported folder (`runtime` says `onnx fp32` / `onnx int8`), or
+            directly a JSON file shaped like `eval_results.json` (what `fieldtune evaluate --output` writes).
 
     Returns:
         `Entry` with `source="run"`; `model` is the results' `model` field, else the run path.
@@ -187,12 +231,16 @@ def entry_from_run(run_dir: Path) -> Entry:
     path = run_dir if run_dir.is_file() else run_dir / EVAL_RESULTS_FILE
     if not run_dir.exists():
         raise RunDirError(f"Run directory {run_dir} does not exist; pass the folder `fieldtune train` wrote.")
-    if not path.is_file():
+    export_report = run_dir / EXPORT_REPORT_FILE
+    if not path.is_file() and export_report.is_file():  # `fieldtune export --format onnx --out DIR`
+        path, results = export_report, _export_results(run_dir, export_report)
+    elif not path.is_file():
         raise RunDirError(
             f"{path} is missing; run `fieldtune evaluate {run_dir} --data DATA` first, or pass a finished run."
         )
-    results = read_results_file(path, f"re-create it with `fieldtune evaluate {run_dir} --data DATA`")
-    missing = [key for key in ("task", "dataset", "metrics") if key not in results]
+    else:
+        results = read_results_file(path, f"re-create it with `fieldtune evaluate {run_dir} --data DATA`")
+    missing = [key for key in ("task", "dataset", "metrics") if results.get(key) is None]
     if missing:
         raise RunDirError(
             f"{path} lacks {', '.join(missing)}; re-create it with `fieldtune evaluate {run_dir} --data DATA`."

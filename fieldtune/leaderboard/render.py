@@ -42,12 +42,15 @@ def _columns(board: Board) -> list[Column]:
         Column(name, name, lambda row, n=name: row.entry.metrics.get(n), lambda v: f"{v:.4f}", True)
         for name in board.metric_names
     ]
+    # Shown on a board that holds an exported model only: every other board keeps its columns
+    runtime = [Column("runtime", "runtime", lambda row: row.entry.runtime or "pytorch", str, False)]
     return [
         Column("rank", "rank", lambda row: row.rank, str, True),
         Column("model", "model", lambda row: row.entry.model, str, False),
         Column("source", "source", lambda row: row.entry.source, str, False),
         *metric_cols,
         Column("method", "method", lambda row: row.entry.method, str, False),
+        *(runtime if any(row.entry.runtime for row in board.rows) else []),
         Column("total_params", "params", lambda row: row.entry.total_params, _params, True),
         Column("trainable_params", "trainable", lambda row: row.entry.trainable_params, _params, True),
         Column(
@@ -141,7 +144,7 @@ def render_csv(boards: Sequence[Board]) -> str:
     fields = [
         "task", "dataset", "split", "primary_metric", "greater_is_better", "rank", "model", "source",
         "revision", "base_model", "method", "total_params", "trainable_params", "train_samples_per_s",
-        "primary_value", "note", *metric_names,
+        "primary_value", "note", "runtime", *metric_names,
     ]  # fmt: skip
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -156,7 +159,7 @@ def render_csv(boards: Sequence[Board]) -> str:
                 "rank": row.rank, "model": e.model, "source": e.source, "revision": e.revision,
                 "base_model": e.base_model, "method": e.method, "total_params": e.total_params,
                 "trainable_params": e.trainable_params, "train_samples_per_s": e.train_samples_per_s,
-                "primary_value": row.score, "note": row.note,
+                "primary_value": row.score, "note": row.note, "runtime": e.runtime,
             }  # fmt: skip
             writer.writerow({k: ("" if v is None else v) for k, v in record.items() if k in fields})
     return buffer.getvalue()
