@@ -5,8 +5,8 @@ config -> builder -> preprocessing -> model -> trainer -> run directory -> (hub)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from fieldtune import __version__
+from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.config.packages import check_training_packages
 from fieldtune.datasets_builders import build_dataset
@@ -51,40 +52,6 @@ def resolve_run_dir(config: RunConfig, output_dir: str | Path | None) -> Path:
     if output_dir is not None:
         return Path(output_dir)
     return Path(config.output_dir) / (config.name or "run")
-
-
-def class_weight_tensor(spec: Any, labels: list[int], label_names: list[str]) -> torch.Tensor | None:
-    """'balanced' (n / (k * count)), a list, or {label: weight} -> one weight per class. For tags (label-id
-    lists) the weights are BCE positive weights: 'balanced' is negatives / positives per label."""
-    if spec is None:
-        return None
-    k = len(label_names)
-    if spec == "balanced" and labels and isinstance(labels[0], list):
-        counts = np.bincount([i for ids in labels for i in ids], minlength=k).astype(float)
-        weights = (len(labels) - counts) / np.maximum(counts, 1.0)
-    elif spec == "balanced":
-        counts = np.bincount(np.asarray(labels), minlength=k).astype(float)
-        weights = len(labels) / (k * np.maximum(counts, 1.0))
-    elif isinstance(spec, list):
-        if len(spec) != k:
-            raise ConfigError(
-                f"`training.class_weights` has {len(spec)} weights for {k} classes ({', '.join(label_names)})."
-            )
-        weights = spec
-    else:
-        unknown = sorted(set(spec) - set(label_names))
-        if unknown:
-            raise ConfigError(
-                f"`training.class_weights` names unknown class {unknown[0]!r}; classes: {', '.join(label_names)}."
-            )
-        weights = [spec.get(name, 1.0) for name in label_names]
-    try:
-        values = [float(w) for w in weights]
-    except (TypeError, ValueError):
-        raise ConfigError("`training.class_weights` must hold numbers.") from None
-    if any(not math.isfinite(w) or w <= 0 for w in values):
-        raise ConfigError("`training.class_weights` must be positive finite numbers.")
-    return torch.tensor(values, dtype=torch.float32)
 
 
 def last_complete_checkpoint(checkpoints: Path) -> str | None:
@@ -175,19 +142,7 @@ def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
         ) from None
 
 
-def run(
-    config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False, resume: bool = False
-) -> RunResult:
-    """Train, evaluate on the test split and write the run directory. Returns where and what."""
-    from transformers import EarlyStoppingCallback, set_seed
-
-    from fieldtune.trainers import FieldTrainer, build_training_args
-
-    task: Task = get_task(config.task)
-    run_dir = resolve_run_dir(config, output_dir)
-    check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
-    check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
-    require_processor_files(config.model.name_or_path, task)
+def _check_hub(config: RunConfig) -> None:
     if config.hub.push:
         from fieldtune.errors import HubError
         from fieldtune.hub import check_repo_id, get_token
@@ -197,6 +152,71 @@ def run(
             raise HubError(
                 "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` before training."
             )
+
+
+def run_baseline(
+    config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False
+) -> RunResult:
+    """The classical model a user would try first, on exactly the recipe's split, as a run directory.
+
+    Text (`Modality.baseline == "tfidf"`): word + char TF-IDF and a linear model (`fieldtune.baselines`).
+    Images (`"probe"`): the recipe's backbone frozen, a linear head trained on its cached features: the
+    normal run with `method.name: probe`. Both results carry `baseline` (what it is), which the leaderboard marks.
+    """
+    task: Task = get_task(config.task)
+    run_dir = resolve_run_dir(config, output_dir)
+    check_run_dir_free(run_dir, overwrite, resume=False)  # before anything heavy
+    if task.inputs.baseline is None:
+        raise ConfigError(
+            f"`fieldtune baseline`: task {task.name} has no baseline yet; compare against another run instead."
+        )
+    if task.inputs.baseline == "probe":
+        method = dataclasses.replace(config.method, name="probe", feature_cache=True)
+        backbone = config.model.name_or_path
+        info = {
+            "kind": "probe",
+            "model": f"linear probe on frozen {backbone} features",
+            "library": "transformers",
+        }
+        return run(dataclasses.replace(config, method=method), output_dir, overwrite, baseline=info)
+    from fieldtune.baselines.run import fit_text_baseline
+    from fieldtune.baselines.tfidf import check_settings
+
+    check_settings(task, config.baseline)
+    _check_hub(config)
+    results = fit_text_baseline(config, task, run_dir, overwrite)
+    if config.hub.push:
+        _push_finished_run(run_dir, config)
+    return RunResult(run_dir, results)
+
+
+def run(
+    config: RunConfig,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    baseline: dict[str, str] | None = None,
+) -> RunResult:
+    """Train, evaluate on the test split and write the run directory. Returns where and what.
+
+    `method.name: baseline` fits the task's baseline instead (`run_baseline`; seconds, no checkpoints).
+    """
+    if config.method.name == "baseline":
+        if resume:
+            raise ConfigError(
+                "`method.name: baseline` has no checkpoints to resume; run it again without --resume."
+            )
+        return run_baseline(config, output_dir, overwrite)
+    from transformers import EarlyStoppingCallback, set_seed
+
+    from fieldtune.trainers import FieldTrainer, build_training_args
+
+    task: Task = get_task(config.task)
+    run_dir = resolve_run_dir(config, output_dir)
+    check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
+    check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
+    require_processor_files(config.model.name_or_path, task)
+    _check_hub(config)
     use_cpu = not torch.cuda.is_available()
     precision = resolve_precision(config.training.precision, use_cpu)
     if config.training.early_stopping_patience and config.data.validation_size <= 0:
@@ -302,6 +322,7 @@ def run(
                     "attn_implementation": getattr(model.config, "_attn_implementation", None),
                     "world_size": trainer.args.world_size,
                     "fieldtune_version": __version__,
+                    **({"baseline": baseline} if baseline else {}),
                 },
             )
             finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
@@ -328,4 +349,4 @@ def run(
     return RunResult(run_dir, results)
 
 
-__all__ = ["INCOMPLETE", "RunResult", "run", "resolve_run_dir"]
+__all__ = ["INCOMPLETE", "RunResult", "class_weight_tensor", "resolve_run_dir", "run", "run_baseline"]

@@ -25,6 +25,7 @@ import yaml
 
 from fieldtune.config.schema import (
     AugmentConfig,
+    BaselineConfig,
     DataConfig,
     HubConfig,
     MethodConfig,
@@ -37,7 +38,7 @@ from fieldtune.config.schema import (
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
     "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
     "parse_overrides", "save_config", "validate",
 ]  # fmt: skip

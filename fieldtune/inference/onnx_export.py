@@ -24,7 +24,7 @@ from fieldtune.inference.evaluate import data_config_for, model_label_ids, split
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches, thresholds_of
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.modeling.create import count_params
-from fieldtune.rundir.layout import INCOMPLETE, is_run_dir, write_json
+from fieldtune.rundir.layout import INCOMPLETE, is_baseline_folder, is_run_dir, write_json
 from fieldtune.rundir.saving import is_peft_model
 from fieldtune.scoring import targets_of
 
@@ -64,6 +64,11 @@ def check_export_args(run: Path, out: Path, fmt: str, quantize: str | None, opse
         )
     if (run / INCOMPLETE).exists() or not (run / "eval_results.json").is_file():
         raise RunDirError(f"{run} is an unfinished run; finish it with `fieldtune train --resume` first.")
+    if is_baseline_folder(run / "model"):
+        raise RunDirError(
+            f"{run} is a scikit-learn baseline, not a transformers model; there is no graph to export to ONNX "
+            "(serve it with `fieldtune predict`, or load model/model.skops with skops)."
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
 
