@@ -48,7 +48,8 @@ def fit_text_baseline(
     weights = None
     if label_names and spec is not None and task.targets == "classes":
         weights = class_weight_tensor(spec, train_labels, label_names).tolist()
-    class_weight = sklearn_class_weight(task, spec, weights, set(train_labels) if label_names else set())
+    train_ids = set(train_labels) if task.targets == "classes" else set()
+    class_weight = sklearn_class_weight(task, spec, weights, train_ids)
     pipeline = build_pipeline(task, config.baseline, class_weight)
     y = targets.references(train_labels, len(label_names or [])) if task.targets == "tags" else train_labels
     replaced = start_run_dir(run_dir, overwrite, resume=False)  # data and settings are valid: write now
