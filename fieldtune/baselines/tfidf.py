@@ -15,6 +15,7 @@ call signature of a transformers classifier (`model(**batch).logits`), as `OnnxM
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +30,7 @@ from fieldtune.tasks import TASKS, Task
 
 MODEL_FILE = "model.skops"
 # Types a baseline file may hold; anything else in a downloaded file is refused rather than loaded.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 MISSING_CLASS = -1e4  # the score of a class that train never showed (no column in the fitted model)
 
 
@@ -162,14 +163,15 @@ def load_baseline(model_dir: Path) -> tuple[BaselineModel, TextPassThrough, Task
     """Read a baseline folder; refuses a file holding types outside scikit-learn / numpy / scipy."""
     import skops.io as sio
 
+    path = model_dir / BASELINE_FILE
     try:
-        meta = json.loads((model_dir / BASELINE_FILE).read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
         path = model_dir / str(meta.get("file", MODEL_FILE))
         task = TASKS[meta["task"]]
         untrusted = sio.get_untrusted_types(file=path)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
         raise ModelError(
-            f"Cannot read the baseline in {model_dir} ({type(e).__name__}: {str(e)[:120]}); "
+            f"Cannot read the baseline {path} ({type(e).__name__}: {str(e)[:120]}); "
             "fit it again with `fieldtune baseline RECIPE.yaml`."
         ) from None
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]

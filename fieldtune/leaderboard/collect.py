@@ -290,8 +290,9 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
 
 
 def _with_eval_results(entries: list[Entry], repo_id: str, commit: str | None) -> list[Entry]:
-    """Add the repo's `.eval_results/*.yaml` values: a metric of a dataset the model-index already has joins
-    that entry (the card's value wins); another benchmark becomes its own entry, ranked by its `value`."""
+    """Add the repo's `.eval_results/*.yaml` values (metric = the entry's `task_id`): a dataset the
+    model-index already has gains the metrics its card lacks (the card's value wins); another dataset
+    becomes one entry of its own, split `unspecified` as for a card that names none."""
     from fieldtune.hub_eval_results import fetch_eval_results
 
     by_dataset = {entry.dataset: entry for entry in entries}
@@ -299,15 +300,17 @@ def _with_eval_results(entries: list[Entry], repo_id: str, commit: str | None) -
         value = _number(result.value)
         if value is None:
             continue
-        if result.dataset_id in by_dataset:
-            by_dataset[result.dataset_id].metrics.setdefault(result.task_id, value)
-            continue
-        entries.append(
-            Entry(
-                model=repo_id, source="hub", task=result.task_id, dataset=result.dataset_id,
-                split="unspecified", metrics={"value": value}, primary_metric="value", revision=commit,
-            )
-        )  # fmt: skip
+        if result.dataset_id not in by_dataset:
+            by_dataset[result.dataset_id] = Entry(
+                model=repo_id, source="hub", task="unspecified", dataset=result.dataset_id,
+                split="unspecified", revision=commit,
+            )  # fmt: skip
+            entries.append(by_dataset[result.dataset_id])
+        by_dataset[result.dataset_id].metrics.setdefault(result.task_id, value)
+    for entry in entries:
+        if entry.primary_metric is None and entry.metrics:
+            entry.primary_metric = default_primary_metric(entry.metrics)
+            entry.greater_is_better = metric_greater_is_better(entry.primary_metric or "")
     return entries
 
 
