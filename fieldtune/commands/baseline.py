@@ -8,7 +8,6 @@ leaderboard and push read it), and the leaderboard marks it as a baseline.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from fieldtune.commands.report import print_metrics
 from fieldtune.config import load_config
@@ -26,14 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from fieldtune.preflight import resolve_run_dir
     from fieldtune.rundir.layout import check_run_dir_free
 
     config = load_config(args.config, args.overrides)  # validates before anything heavy
     if args.output_dir is None:  # next to the recipe's fine-tuned run, never on top of it
         config = dataclasses.replace(config, name=f"{config.name or 'run'}-baseline")
-    # the same rule as `fieldtune.run.resolve_run_dir`, before torch is imported
-    run_dir = Path(args.output_dir) if args.output_dir else Path(config.output_dir) / str(config.name)
-    check_run_dir_free(run_dir, args.overwrite, resume=False)
+    check_run_dir_free(resolve_run_dir(config, args.output_dir), args.overwrite, resume=False)  # before torch
     from fieldtune.run import run_baseline
 
     result = run_baseline(config, output_dir=args.output_dir, overwrite=args.overwrite)

@@ -13,6 +13,7 @@ from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
 from fieldtune.rundir.plots import (
     plot_confusion_matrix,
+    plot_image_samples,
     plot_label_scores,
     plot_learning_curves,
     plot_predicted_vs_true,
@@ -54,7 +55,6 @@ def write_results(
         run_dir, config, task, logits, refs, raw_test, label_names, extra,
         thresholds=getattr(trainer.model.config, "fieldtune_thresholds", None),
         log_history=trainer.state.log_history,
-        sample_plot=prepared.sample_plot,
         is_adapter=is_peft_model(trainer.model),
     )  # fmt: skip
 
@@ -70,7 +70,6 @@ def write_run_outputs(
     extra: dict[str, Any],
     thresholds: list[float] | None = None,
     log_history: list[dict] | None = None,
-    sample_plot: Any = None,
     is_adapter: bool = False,
 ) -> dict:
     """Test outputs in real units (logits of a transformers head, or a baseline's scores) ->
@@ -113,8 +112,11 @@ def write_run_outputs(
         plot_predicted_vs_true(refs, columns["predicted"], plots / "predicted_vs_true.png")
     if log_history is not None:  # a baseline has no training curve
         plot_learning_curves(log_history, task.primary_metric, plots / "learning_curves.png")
-    if sample_plot is not None:
-        sample_plot(raw_test, columns["predicted"], label_names, plots / "samples.png")
+    if "image" in raw_test.column_names:  # a grid of test images titled true / predicted
+        n = min(24, len(raw_test))
+        images = [raw_test[i]["image"].convert("RGB") for i in range(n)]
+        predicted = [str(p) for p in columns["predicted"][:n]]
+        plot_image_samples(images, [str(t) for t in table["label"][:n]], predicted, plots / "samples.png")
 
     card = build_model_card(
         results, config.to_dict(), label_names, is_adapter=is_adapter, repo_id=config.hub.repo_id

@@ -86,6 +86,16 @@ class VisionTrainer(FieldTrainer):
         if test_time != "none":  # travels in config.json: predict / evaluate average the same views
             setattr(self.model.config, test_time_views.CONFIG_KEY, test_time)
 
+    @classmethod
+    def run_options(cls, config: Any, prepared: Any) -> dict[str, Any]:
+        return {
+            **super().run_options(config, prepared),
+            "eval_collator": prepared.eval_collator,
+            "method": config.method,
+            "test_time": config.data.augment.test_time,
+            "precise_bn": config.training.precise_bn,
+        }
+
     @contextlib.contextmanager
     def _eval_transforms(self):
         train_collator = self.data_collator
