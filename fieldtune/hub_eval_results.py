@@ -37,10 +37,10 @@ def eval_result_entries(results: dict[str, Any], source_url: str, date: datetime
     entries = []
     for name in names:
         ci = intervals.get(name)
-        notes = f"{results['split']} split, n={results.get('num_test_examples')}"
+        notes = f"{results.get('split', 'test')} split, n={results.get('num_test_examples')}"
         if ci:
             notes += f", {level:.0%} bootstrap interval [{ci[0]:.4f}, {ci[1]:.4f}]"
-        notes += f"; fieldtune {results['task']}, method {results.get('method')}"
+        notes += f"; fieldtune {results.get('task')}, method {results.get('method')}"
         entries.append(
             EvalResultEntry(
                 dataset_id=str(results["dataset"]),
