@@ -29,6 +29,7 @@ from fieldtune.rundir.layout import (
     check_run_dir_free,
     drop_replaced_run,
     finish_run_dir,
+    is_run_dir,
     restore_run_dir,
     start_run_dir,
 )
@@ -187,14 +188,12 @@ def run(
     """Train, evaluate on the test split and write the run directory. Returns where and what.
 
     `checked`: the caller already ran `fieldtune.preflight.preflight` for this config and run directory.
-    `method.name: baseline` fits the task's baseline instead (`run_baseline`; seconds, no checkpoints).
+    `method.name: baseline` fits the task's baseline instead (`run_baseline`; seconds, no checkpoints, so
+    `resume` fits it again).
     """
-    if config.method.name == "baseline":
-        if resume:
-            raise ConfigError(
-                "`method.name: baseline` has no checkpoints to resume; run it again without --resume."
-            )
-        return run_baseline(config, output_dir, overwrite)
+    if config.method.name == "baseline":  # no checkpoints: resuming one (a sweep's trial) fits it again
+        again = resume and is_run_dir(resolve_run_dir(config, output_dir))
+        return run_baseline(config, output_dir, overwrite or again)
     from transformers import EarlyStoppingCallback, set_seed
 
     from fieldtune.trainers import build_training_args, make_trainer

@@ -88,6 +88,22 @@ def test_method_baseline_in_a_recipe_and_regression(tiny_bert, demand_csv, tmp_p
     assert evaluate_model(str(tmp_path / "qty"), None)["metrics"]["rmse"] == pytest.approx(
         result.results["metrics"]["rmse"], rel=1e-4
     )
+    again = run(config, output_dir=tmp_path / "qty", resume=True)  # a sweep resuming the trial: fitted again
+    assert again.results["metrics"] == result.results["metrics"]
+
+
+@pytest.mark.slow
+def test_image_baseline_is_the_feature_cached_probe(tmp_path):
+    from tests.test_train_vision import tiny_vision, vision_config
+
+    vit = tiny_vision(tmp_path / "vit", "vit")
+    config = vision_config(vit, "baseline")
+    result = run(config, output_dir=tmp_path / "probe")
+    assert result.results["method"] == "probe" and result.results["baseline"]["kind"] == "probe"
+    assert result.results["trainable_params"] < result.results["total_params"]  # the backbone stayed frozen
+    assert "f1_macro" in result.results["confidence_intervals"]["metrics"]
+    [board], _ = build_leaderboard([tmp_path / "probe"], [])
+    assert board.rows[0].entry.baseline == f"linear probe on frozen {vit} features"
 
 
 def test_multilabel_baseline_one_model_per_label(tiny_bert, tmp_path):
