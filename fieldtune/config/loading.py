@@ -362,10 +362,13 @@ def validate(config: RunConfig) -> None:
             )
         if config.training.class_weights is not None:
             raise ConfigError("`training.class_weights` is only valid for classification tasks.")
-        if method.name in ("probe_unfreeze",):
-            raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
-    if not is_image and method.name == "probe_unfreeze":
-        raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
+    from fieldtune.modeling.methods import get_method
+    from fieldtune.tasks import TASKS
+
+    inputs = get_method(method.name).inputs
+    if spec.modality not in inputs:
+        fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
+        raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     if data.validation_size + data.test_size >= 0.9:
         raise ConfigError(
             "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."
