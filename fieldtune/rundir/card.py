@@ -12,7 +12,8 @@ from fieldtune.tasks import Task, get_task
 
 METRIC_NAMES = {
     "accuracy": "Accuracy", "f1_macro": "F1 (macro)", "precision_macro": "Precision (macro)",
-    "recall_macro": "Recall (macro)", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
+    "recall_macro": "Recall (macro)", "top_3_accuracy": "Top-3 accuracy", "top_5_accuracy": "Top-5 accuracy",
+    "mae": "MAE", "rmse": "RMSE", "r2": "R²",
 }  # fmt: skip
 METRIC_TYPES = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall"}
 
@@ -150,7 +151,7 @@ directory; they are published only when pushed with `--include-predictions`.
 
 ## Method
 
-- Base model: `{base}`
+- {f"Model: {baseline.get('model')} (scikit-learn, `model.skops`)" if sklearn else f"Base model: `{base}`"}
 - Method: `{results["method"]}`{f" (LoRA r={method.get('lora_r')}, alpha={method.get('lora_alpha')}; head trained fully)" if results["method"] == "lora" else ""}
 - {_params_line(results)}
 
