@@ -273,9 +273,12 @@ def run(
         _calibrate(trainer, task, prepared, dd, label_names)
 
         results: dict[str, Any] = {}
+        if target_scale is not None:  # every process, so that the weights gathered below are folded too
+            fold_target_scale(trainer.model, *target_scale)
+        # FSDP shards the weights over the processes: all of them join the gather, rank 0 saves the whole
+        # model (plain transformers / peft then load model/ exactly as after DDP).
+        full_weights = trainer.accelerator.get_state_dict(trainer.model) if trainer.is_fsdp_enabled else None
         if is_main:
-            if target_scale is not None:
-                fold_target_scale(trainer.model, *target_scale)
             results = write_results(
                 run_dir=run_dir,
                 config=config,
@@ -286,6 +289,7 @@ def run(
                 test_output=test_output,
                 label_names=label_names,
                 target_scale=target_scale,
+                state_dict=full_weights,
                 extra={
                     "dataset": dataset_name(config.data),
                     "base_model": config.model.name_or_path,

@@ -104,7 +104,11 @@ with torch.no_grad():
 TEXT_TAGS = """from transformers import pipeline
 
 clf = pipeline("text-classification", model="REPO_ID", top_k=None)  # a sigmoid score for every label
-clf("your text")  # keep the labels whose score reaches their threshold (listed below; 0.5 if none)"""
+clf("your text")  # keep the labels whose score reaches their threshold (see the per-label table; 0.5 if none)"""
+IMAGE_TAGS = """from transformers import pipeline
+
+clf = pipeline("image-classification", model="REPO_ID", top_k=None)  # a sigmoid score for every label
+clf("photo.jpg")  # keep the labels whose score reaches their threshold (see the per-label table; 0.5 if none)"""
 
 TASKS: dict[str, Task] = {
     "text-classification": Task(
@@ -122,6 +126,10 @@ TASKS: dict[str, Task] = {
     "image-classification": Task(
         "image-classification", IMAGE, "single_label_classification", "classes", "f1_macro", True,
         "image-classification", "image-classification", IMAGE_PIPELINE,
+    ),
+    "image-multilabel": Task(
+        "image-multilabel", IMAGE, "multi_label_classification", "tags", "f1_macro", True,
+        "image-classification", "image-classification", IMAGE_TAGS,
     ),
 }  # fmt: skip
 

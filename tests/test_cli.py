@@ -126,9 +126,10 @@ def test_every_recipe_runs_on_a_tiny_model(
     """Each shipped recipe, its backbone swapped for a tiny one of the same family and its data for
     generated data of the same shape, trains two steps and writes a run."""
     from fieldtune.run import run
+    from fieldtune.tasks import get_task
 
     config = load_config(recipe)
-    if config.task == "image-classification":
+    if get_task(config.task).modality == "image":
         family = "resnet" if "resnet" in config.model.name_or_path else "vit"
         overrides = [f"--model.name_or_path={tiny_backbones[family]}", "--data.image_size=32"]
         if config.data.path:

@@ -23,6 +23,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from fieldtune.config.label_columns import check_label_columns
 from fieldtune.config.schema import (
     AugmentConfig,
     BaselineConfig,
@@ -352,9 +353,7 @@ def validate(config: RunConfig) -> None:
     spec = get_task(task)
     is_image = spec.modality == "image"
     if is_image and data.text_columns:
-        raise ConfigError(
-            "`data.text_columns` is only valid for text tasks; this run is image-classification."
-        )
+        raise ConfigError(f"`data.text_columns` is only valid for text tasks; this run is {task}.")
     if not spec.is_classification:
         if data.threshold is not None:
             raise ConfigError(
@@ -369,6 +368,7 @@ def validate(config: RunConfig) -> None:
     if spec.modality not in inputs:
         fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
         raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
+    check_label_columns(data, spec)
     if data.validation_size + data.test_size >= 0.9:
         raise ConfigError(
             "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."

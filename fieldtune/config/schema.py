@@ -10,7 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TaskName = Literal["text-classification", "text-regression", "text-multilabel", "image-classification"]
+from fieldtune.tasks import TASKS
+
+TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
 MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze", "baseline"]
 
 
@@ -93,6 +95,11 @@ class DataConfig:
     path: str | None = _f(None, "File, folder or Hub dataset id to read (synthetic builders: optional).")
     text_columns: list[str] | None = _f(None, "Text column(s); several are joined with ' | '.")
     label_column: str | None = _f(None, "Column with the class label or the numeric target.")
+    label_columns: list[str] | None = _f(
+        None,
+        "Multi-label tasks: one 0/1 (or true/false, yes/no) column per label, named after it, instead of"
+        " one `label_column` of label lists; e.g. [urgent, refrigerated, fragile].",
+    )
     image_column: str | None = _f(
         None, "Metadata column with image file names (image folders with metadata)."
     )
@@ -111,7 +118,9 @@ class DataConfig:
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
     delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
     label_delimiter: str = _f(
-        ";", "text-multilabel: what separates the labels in a string label cell.", check=_not_blank
+        ";",
+        "Label sets (text-multilabel, image-multilabel): what separates the labels in a string cell.",
+        check=_not_blank,
     )
     image_size: int | None = _f(
         None, "Images: input size; defaults to the model's image processor.", check=_positive
@@ -230,9 +239,7 @@ class HubConfig:
 
 @dataclass
 class RunConfig:
-    task: TaskName = _f(
-        "text-classification", "text-classification | text-regression | image-classification."
-    )
+    task: TaskName = _f("text-classification", " | ".join(TASKS) + ".")
     name: str | None = _f(
         None, "Run name; the run directory is output_dir/name. Defaults to the config file name."
     )

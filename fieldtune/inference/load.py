@@ -147,7 +147,10 @@ def predict_logits(loaded: Loaded, batches: Any, desc: str = "Predicting") -> np
             batch = {k: v for k, v in batch.items() if k != "labels"}
             if loaded.test_time != "none" and "pixel_values" in batch:
                 logits = test_time_views.averaged_logits(
-                    lambda px: loaded.model(pixel_values=px).logits, batch["pixel_values"], loaded.test_time
+                    lambda px: loaded.model(pixel_values=px).logits,
+                    batch["pixel_values"],
+                    loaded.test_time,
+                    multi_label=test_time_views.is_multi_label(loaded.model),
                 )
             else:
                 logits = loaded.model(**batch).logits

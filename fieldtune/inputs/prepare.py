@@ -29,14 +29,10 @@ class TextCollator:
         if "label" in features[0]:
             import torch
 
-            labels = [f["label"] for f in features]
-            if isinstance(labels[0], list):
-                multi_hot = torch.zeros(len(labels), self.num_labels or 0)
-                for i, ids in enumerate(labels):
-                    multi_hot[i, ids] = 1.0
-                batch["labels"] = multi_hot
-            else:
-                batch["labels"] = torch.tensor(labels, dtype=torch.float32 if self.regression else torch.long)
+            from fieldtune.inputs.labels import label_tensor
+
+            dtype = torch.float32 if self.regression else torch.long
+            batch["labels"] = label_tensor([f["label"] for f in features], self.num_labels, dtype)
         return batch
 
 

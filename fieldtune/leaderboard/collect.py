@@ -31,14 +31,17 @@ from huggingface_hub.errors import (
 
 from fieldtune.errors import HubError, RunDirError
 from fieldtune.rundir.reader import read_results_file
+from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
+from fieldtune.tasks import TASKS
 
 EVAL_RESULTS_FILE = "eval_results.json"
 
 # Which metric ranks a board when the source does not say: the first of these that is present.
 PRIMARY_METRIC_PREFERENCE = ("f1_macro", "accuracy", "rmse", "mae", "r2")
 
-# Error metrics: smaller is better. Everything else fieldtune reports (accuracy, f1, r2) is a score.
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "mape", "loss", "eval_loss", "log_loss"})
+# Error metrics: smaller is better. fieldtune's own come from its targets table (rmse, mae, hamming_loss);
+# the others are what other tools' cards report. Everything else (accuracy, f1, r2, mAP) is a score.
+LOWER_IS_BETTER = SCORED_LOWER_IS_BETTER | {"mse", "mape", "loss", "eval_loss", "log_loss"}
 
 Source = Literal["run", "hub", "benchmark"]
 
@@ -253,8 +256,11 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
         base_model = base_model[0] if base_model else None
     groups: dict[tuple[str, str, str], dict[str, float]] = {}
     for result in card.data.eval_results or []:
+        # fieldtune's cards name the task in `task.name` (text-multilabel's type is text-classification):
+        # with it, a pushed run joins the board of its run directory, not the single-label one.
+        task_name = result.task_name if result.task_name in TASKS else result.task_type
         key = (
-            str(result.task_type),
+            str(task_name),
             str(result.dataset_type or result.dataset_name),
             str(result.dataset_split or "unspecified"),
         )

@@ -71,6 +71,15 @@ class Board:
         """`"higher"` or `"lower"`: which way is better for the primary metric."""
         return "higher" if self.greater_is_better else "lower"
 
+    def metric_greater_is_better(self, name: str) -> bool:
+        """Direction of any metric of the board: the primary's as the board ranks it, the others' by name."""
+        return self.greater_is_better if name == self.primary_metric else metric_greater_is_better(name)
+
+    @property
+    def lower_is_better(self) -> list[str]:
+        """The board's metrics other than the primary where smaller is better (`hamming_loss`, `mae`)."""
+        return [n for n in self.metric_names[1:] if not self.metric_greater_is_better(n)]
+
     @property
     def metric_names(self) -> list[str]:
         """All metrics of the board: the primary first, then the usual ones, then the rest A-Z."""

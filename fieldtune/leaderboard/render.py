@@ -96,7 +96,17 @@ def _cell(column: Column, row: Row) -> str:
 
 
 def _board_heading(board: Board) -> str:
-    return f"{board.title}: ranked by {board.primary_metric} ({board.direction} is better)"
+    # the other metrics where smaller is better (Hamming loss, MAE): the smallest is not the worst
+    also = f"; lower is better also for {', '.join(board.lower_is_better)}" if board.lower_is_better else ""
+    return f"{board.title}: ranked by {board.primary_metric} ({board.direction} is better){also}"
+
+
+def _ranked_by(board: Board, code: Callable[[str], str]) -> str:
+    """The sentences under a board's heading in Markdown and HTML."""
+    text = f"Ranked by {code(board.primary_metric)} ({board.direction} is better)."
+    if board.lower_is_better:
+        text += f" Lower is better also for {', '.join(code(n) for n in board.lower_is_better)}."
+    return text
 
 
 def render_terminal(boards: Sequence[Board]) -> str:
@@ -195,7 +205,7 @@ def render_markdown(boards: Sequence[Board]) -> str:
         out += [
             f"## {board.title}",
             "",
-            f"Ranked by `{board.primary_metric}` ({board.direction} is better).",
+            _ranked_by(board, lambda name: f"`{name}`"),
             "",
         ]
         out.append("| " + " | ".join(c.header for c in columns) + " |")
@@ -312,9 +322,7 @@ def render_html(boards: Sequence[Board], png: bytes | None = None) -> str:
     for n, board in enumerate(boards, start=1):
         columns = _columns(board)
         parts.append(f'<section class="board">\n<h2>{esc(board.title)}</h2>\n')
-        parts.append(
-            f"<p>Ranked by <code>{esc(board.primary_metric)}</code> ({board.direction} is better).</p>\n"
-        )
+        parts.append(f"<p>{_ranked_by(board, lambda name: f'<code>{esc(name)}</code>')}</p>\n")
         parts.append(
             f'<table id="board-{n}" class="leaderboard" data-task="{esc(board.task)}" '
             f'data-dataset="{esc(board.dataset)}" data-split="{esc(board.split)}" '
@@ -325,6 +333,9 @@ def render_html(boards: Sequence[Board], png: bytes | None = None) -> str:
                 name for name, on in (("num", c.numeric), ("primary", c.key == board.primary_metric)) if on
             )
             sort = ' aria-sort="ascending"' if c.key == "rank" else ""  # rows start in rank order
+            if c.key in board.metric_names:  # which way is better, for a reader and for scripts
+                better = "higher" if board.metric_greater_is_better(c.key) else "lower"
+                sort += f' data-better="{better}" title="{better} is better"'
             parts.append(
                 f'<th data-key="{esc(c.key)}" data-type="{"number" if c.numeric else "text"}"'
                 f' class="{classes}"{sort}>{esc(c.header)}</th>'

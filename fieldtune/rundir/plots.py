@@ -100,7 +100,7 @@ def plot_learning_curves(log_history: list[dict], primary_metric: str, path: Pat
 def plot_image_samples(
     images: Sequence, true: Sequence[str], pred: Sequence[str], path: Path, cols: int = 6
 ) -> Path:
-    """A grid of test images titled `true / predicted` (red when wrong)."""
+    """A grid of test images titled `true / predicted` (red when wrong; label sets: true, then predicted)."""
     n = len(images)
     rows = max(1, -(-n // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows), squeeze=False)
@@ -108,6 +108,11 @@ def plot_image_samples(
         ax.axis("off")
     for ax, img, t, p in zip(axes.flat, images, true, pred, strict=False):
         ax.imshow(img)
-        ax.set_title(f"{t} / {p}", fontsize=8, color="black" if t == p else "red")
+        if ";" in t + p or not (t and p):  # label sets: true on the first line, predicted on the second
+            sets = [", ".join(x.split(";")) if x else "(none)" for x in (t, p)]
+            title, size = "\n".join(sets), 6
+        else:
+            title, size = f"{t} / {p}", 8
+        ax.set_title(title, fontsize=size, color="black" if t == p else "red")
     fig.suptitle("test samples: true / predicted")
     return _save(fig, path)

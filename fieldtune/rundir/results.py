@@ -42,6 +42,7 @@ def write_results(
     label_names: list[str] | None,
     target_scale: tuple[float, float] | None,
     extra: dict[str, Any],
+    state_dict: dict | None = None,
 ) -> dict:
     """A trained transformers model: its test logits -> the run's files, and the model in HF format."""
     logits = (
@@ -50,7 +51,7 @@ def write_results(
     refs = targets_of(task).references(raw_test["label"], len(label_names or []))
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
         logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
-    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path)
+    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path, state_dict)
     return write_run_outputs(
         run_dir, config, task, logits, refs, raw_test, label_names, extra,
         thresholds=getattr(trainer.model.config, "fieldtune_thresholds", None),
