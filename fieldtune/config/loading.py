@@ -26,6 +26,7 @@ import yaml
 from fieldtune.config.label_columns import check_label_columns
 from fieldtune.config.schema import (
     AugmentConfig,
+    BaselineConfig,
     DataConfig,
     HubConfig,
     MethodConfig,
@@ -38,7 +39,7 @@ from fieldtune.config.schema import (
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
     "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
     "parse_overrides", "save_config", "validate",
 ]  # fmt: skip

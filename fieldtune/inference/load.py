@@ -18,7 +18,7 @@ from fieldtune.inference.onnx import is_onnx_folder, load_onnx_model
 from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
-from fieldtune.rundir.layout import model_dir_of
+from fieldtune.rundir.layout import is_baseline_folder, model_dir_of
 from fieldtune.tasks import TASKS, Task, task_of_model
 
 
@@ -69,6 +69,11 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
 
     model_dir, resolved_revision = locate_model(str(ref), revision)
     is_adapter = (model_dir / "adapter_config.json").is_file()
+    if is_baseline_folder(model_dir):  # `fieldtune baseline`: a scikit-learn pipeline behind the same call
+        from fieldtune.baselines.tfidf import load_baseline
+
+        model, processor, task, labels = load_baseline(model_dir)
+        return Loaded(model, processor, task, labels, str(ref), resolved_revision)
     try:
         if is_onnx_folder(model_dir):  # `fieldtune export --format onnx`: run by onnxruntime
             model, config = load_onnx_model(model_dir)

@@ -24,7 +24,7 @@ from fieldtune.inference.evaluate import data_config_for, evaluation_data, model
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.modeling.create import count_params
-from fieldtune.rundir.layout import write_json
+from fieldtune.rundir.layout import is_baseline_folder, write_json
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.saving import is_peft_model
 from fieldtune.scoring import targets_of
@@ -66,6 +66,11 @@ def check_export_args(
             "run's test split, so pass the run directory."
         )
     RunDirectory(run).require_finished()
+    if is_baseline_folder(run / "model"):
+        raise RunDirError(
+            f"{run} is a scikit-learn baseline, not a transformers model; there is no graph to export to ONNX "
+            "(serve it with `fieldtune predict`, or load model/model.skops with skops)."
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
     if check_data is not None and not Path(check_data).expanduser().exists():
