@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from fieldtune.rundir.layout import (
     restore_run_dir,
     start_run_dir,
 )
-from fieldtune.rundir.results import dataset_name, write_results
+from fieldtune.rundir.results import dataset_name, validation_metrics, write_results
 from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker
@@ -176,9 +177,15 @@ def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
 
 
 def run(
-    config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False, resume: bool = False
+    config: RunConfig,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
 ) -> RunResult:
-    """Train, evaluate on the test split and write the run directory. Returns where and what."""
+    """Train, evaluate on the test split and write the run directory. Returns where and what.
+
+    `callbacks` are extra `TrainerCallback`s for the outer trainer (a sweep's pruning callback)."""
     from transformers import EarlyStoppingCallback, set_seed
 
     from fieldtune.trainers import FieldTrainer, build_training_args
@@ -226,7 +233,7 @@ def run(
     )
     from fieldtune.scoring import make_compute_metrics
 
-    callbacks = []
+    callbacks = list(callbacks)
     if config.training.early_stopping_patience:
         callbacks.append(
             EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience)
@@ -302,6 +309,10 @@ def run(
                     "attn_implementation": getattr(model.config, "_attn_implementation", None),
                     "world_size": trainer.args.world_size,
                     "fieldtune_version": __version__,
+                    # what model selection saw (sweeps choose on it, never on test)
+                    "validation_metrics": validation_metrics(
+                        trainer.state.log_history, task, trainer.args.load_best_model_at_end
+                    ),
                 },
             )
             finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds

@@ -39,7 +39,7 @@ from fieldtune.errors import ConfigError
 __all__ = [  # the schema is re-exported: callers import every config name from here
     "AugmentConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
     "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
-    "parse_overrides", "save_config", "validate",
+    "parse_overrides", "read_recipe", "save_config", "validate",
 ]  # fmt: skip
 
 
@@ -304,6 +304,13 @@ def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file."""
+    config = config_from_dict(read_recipe(path), overrides)
+    config.name = config.name or Path(path).stem
+    return config
+
+
+def read_recipe(path: str | Path) -> dict[str, Any] | None:
+    """A YAML recipe's data as written (no overrides, not validated), with one-line errors naming the file."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"Config file {path} is a folder; pass the path of a YAML recipe (see configs/).")
@@ -333,10 +340,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
             f"Config file {path} holds a {type(data).__name__}, not a mapping of sections; write it as "
             "`task: ...`, `model: {...}`, `data: {...}` (see configs/)."
         )
-    config = config_from_dict(data, overrides)
-    if config.name is None:
-        config.name = path.stem
-    return config
+    return data
 
 
 def validate(config: RunConfig) -> None:
