@@ -38,7 +38,7 @@ from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
     "AugmentConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
-    "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
+    "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config", "merge_tree",
     "parse_overrides", "read_recipe", "save_config", "validate",
 ]  # fmt: skip
 
@@ -276,10 +276,10 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def merge_tree(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in top.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        out[k] = merge_tree(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
     return out
 
 
@@ -291,7 +291,7 @@ def config_from_dict(data: Any, overrides: Sequence[str] = ()) -> RunConfig:
         raise ConfigError(
             f"The config must be a mapping of sections (task, model, data, ...), got {type(data).__name__}."
         )
-    data = _merge({_key(k): v for k, v in data.items()}, parse_overrides(overrides))
+    data = merge_tree({_key(k): v for k, v in data.items()}, parse_overrides(overrides))
     config = _build(RunConfig, data, "")
     validate(config)
     return config

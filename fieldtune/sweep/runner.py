@@ -140,8 +140,8 @@ def work(plan: Plan) -> list[Outcome]:
     points = grid_points(plan.grid) if plan.grid else []
     outcomes: list[Outcome] = []
     while True:
-        for name in recover_dead_trials(study):
-            _say(plan, f"Trial {name} was interrupted; it resumes from its last checkpoint")
+        for name in recover_dead_trials(study, plan.sweep_dir / ".enqueue.lock"):
+            _say(plan, f"Trial {name} did not finish; it runs again from its last checkpoint")
         if plan.grid is not None:
             enqueue_missing_points(study, points, list(plan.names), plan.sweep_dir / ".enqueue.lock")
             if not has_waiting(study):

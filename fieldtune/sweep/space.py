@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from fieldtune.config import RunConfig, config_from_dict, parse_overrides
+from fieldtune.config import RunConfig, config_from_dict, merge_tree, parse_overrides
 from fieldtune.errors import ConfigError
 
 DISTRIBUTIONS = ("float", "int", "categorical")
@@ -48,7 +48,7 @@ class Recipe:
 
     def config(self, params: Mapping[str, Any], name: str | None = None) -> RunConfig:
         """The recipe with `params` ({dotted key: value}) applied, validated; named `name` (default: the recipe's)."""
-        data = _merge(self.data, _nested(params))
+        data = merge_tree(self.data, _nested(params))
         config = config_from_dict(data, self.overrides)
         config.name = name or config.name or self.name
         return config
@@ -72,13 +72,6 @@ def _nested(params: Mapping[str, Any]) -> dict[str, Any]:
             node = node.setdefault(p, {})
         node[last] = value
     return tree
-
-
-def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = {str(k): v for k, v in base.items()}
-    for k, v in top.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
 
 
 def _split_values(text: str) -> list[str]:

@@ -209,14 +209,17 @@ def live(trial: Any) -> bool:
     return not trial.user_attrs.get(SKIPPED)
 
 
-def recover_dead_trials(study: Any) -> list[str]:
-    """Trials left RUNNING by a worker of this host that died (SIGKILL, power cut) are failed and enqueued
-    again with the same parameters and run name, so the retry resumes their run directory. Workers on other
-    hosts are left to the RDB storage's heartbeat (its `RetryFailedTrialCallback` re-enqueues them)."""
+def recover_dead_trials(study: Any, lock_path: Path) -> list[str]:
+    """Trials that did not finish are run again under their run name, so each retry resumes its run directory
+    from its last checkpoint: trials left RUNNING by a worker of this host that died (SIGKILL, power cut) are
+    failed first, then every failed trial (killed, interrupted, or stopped by an error since fixed) without
+    a live twin is enqueued again with its parameters. Dead workers on other hosts are found by the database
+    storage's heartbeat, whose `RetryHeartbeatStaleTrialCallback` re-enqueues their trials the same way."""
+    from filelock import FileLock
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    host, retried = socket.gethostname(), []
+    host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER)
         if not worker or worker.get("host") != host or _alive(worker):
@@ -225,12 +228,28 @@ def recover_dead_trials(study: Any) -> list[str]:
             study.tell(trial.number, state=TrialState.FAIL)
         except (UpdateFinishedTrialError, ValueError, RuntimeError):
             continue
-        attrs = {k: v for k, v in trial.user_attrs.items() if k != WORKER}
-        study.enqueue_trial(
-            trial.params, user_attrs={**attrs, "retry_of": trial.number}, skip_if_exists=False
-        )
-        retried.append(attrs.get(RUN_NAME, f"trial {trial.number}"))
-        logger.info("Trial %d (%s) was interrupted: it will resume", trial.number, attrs.get(RUN_NAME))
+    retried: list[str] = []
+    with FileLock(str(lock_path)):  # workers of one host do not enqueue one retry twice
+        trials = study.get_trials(deepcopy=False)
+        held = {t.user_attrs.get(RUN_NAME) for t in trials if live(t)}
+        for trial in trials:
+            name = trial.user_attrs.get(RUN_NAME)
+            if (
+                trial.state != TrialState.FAIL
+                or trial.user_attrs.get(SKIPPED)
+                or name is None
+                or name in held
+            ):
+                continue
+            attrs = {k: v for k, v in trial.user_attrs.items() if k not in (WORKER, "resumed")}
+            study.enqueue_trial(
+                trial.params, user_attrs={**attrs, "retry_of": trial.number}, skip_if_exists=False
+            )
+            held.add(name)
+            retried.append(name)
+            logger.info(
+                "Trial %d (%s) did not finish: it runs again from its last checkpoint", trial.number, name
+            )
     return retried
 
 
