@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from fieldtune.rundir.layout import (
     restore_run_dir,
     start_run_dir,
 )
-from fieldtune.rundir.results import dataset_name, write_results
+from fieldtune.rundir.results import dataset_name, validation_metrics, write_results
 from fieldtune.scoring import label_names_of, standardise, targets_of
 from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker
@@ -184,10 +185,12 @@ def run(
     resume: bool = False,
     checked: bool = False,
     baseline: dict[str, str] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> RunResult:
     """Train, evaluate on the test split and write the run directory. Returns where and what.
 
     `checked`: the caller already ran `fieldtune.preflight.preflight` for this config and run directory.
+    `callbacks` are extra `TrainerCallback`s for the outer trainer (a sweep's pruning callback).
     `method.name: baseline` fits the task's baseline instead (`run_baseline`; seconds, no checkpoints, so
     `resume` fits it again).
     """
@@ -230,7 +233,7 @@ def run(
     )
     from fieldtune.scoring import make_compute_metrics
 
-    callbacks = []
+    callbacks = list(callbacks)
     if config.training.early_stopping_patience:
         callbacks.append(
             EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience)
@@ -307,6 +310,10 @@ def run(
                     "world_size": trainer.args.world_size,
                     "fieldtune_version": __version__,
                     **({"baseline": baseline} if baseline else {}),
+                    # what model selection saw (sweeps choose on it, never on test)
+                    "validation_metrics": validation_metrics(
+                        trainer.state.log_history, task, trainer.args.load_best_model_at_end
+                    ),
                 },
             )
             finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds

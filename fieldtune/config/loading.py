@@ -39,9 +39,9 @@ from fieldtune.config.schema import (
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "BaselineConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
-    "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
-    "parse_overrides", "save_config", "validate",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig",
+    "RunConfig", "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
+    "merge_tree", "parse_overrides", "read_recipe", "save_config", "validate",
 ]  # fmt: skip
 
 
@@ -278,10 +278,10 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def merge_tree(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in top.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        out[k] = merge_tree(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
     return out
 
 
@@ -293,7 +293,7 @@ def config_from_dict(data: Any, overrides: Sequence[str] = ()) -> RunConfig:
         raise ConfigError(
             f"The config must be a mapping of sections (task, model, data, ...), got {type(data).__name__}."
         )
-    data = _merge({_key(k): v for k, v in data.items()}, parse_overrides(overrides))
+    data = merge_tree({_key(k): v for k, v in data.items()}, parse_overrides(overrides))
     config = _build(RunConfig, data, "")
     validate(config)
     return config
@@ -306,6 +306,13 @@ def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file."""
+    config = config_from_dict(read_recipe(path), overrides)
+    config.name = config.name or Path(path).stem
+    return config
+
+
+def read_recipe(path: str | Path) -> dict[str, Any] | None:
+    """A YAML recipe's data as written (no overrides, not validated), with one-line errors naming the file."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"Config file {path} is a folder; pass the path of a YAML recipe (see configs/).")
@@ -335,10 +342,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
             f"Config file {path} holds a {type(data).__name__}, not a mapping of sections; write it as "
             "`task: ...`, `model: {...}`, `data: {...}` (see configs/)."
         )
-    config = config_from_dict(data, overrides)
-    if config.name is None:
-        config.name = path.stem
-    return config
+    return data
 
 
 def validate(config: RunConfig) -> None:

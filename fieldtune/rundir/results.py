@@ -31,6 +31,29 @@ def dataset_name(data: DataConfig) -> str:
     return data.builder
 
 
+def validation_metrics(log_history: list[dict], task: Task, best_restored: bool) -> dict[str, float] | None:
+    """The validation scores of the model the run kept: the best evaluation of the last training phase when
+    the best checkpoint was restored (`load_best_model_at_end`), else the last evaluation. None without any
+    evaluation (no validation split). Read from the Trainer's log, so a resumed run counts every evaluation."""
+    evals = [h for h in log_history if f"eval_{task.primary_metric}" in h]
+    if not evals:
+        return None
+    last_phase = evals[-1].get("phase")
+    evals = [h for h in evals if h.get("phase") == last_phase]
+    chosen = evals[-1]
+    if best_restored:
+        key = f"eval_{task.primary_metric}"
+        pick = max if task.greater_is_better else min
+        chosen = pick(evals, key=lambda h: h[key])  # the first of equal scores, as Trainer keeps it
+    return {
+        k.removeprefix("eval_"): v
+        for k, v in chosen.items()
+        if k.startswith("eval_")
+        and isinstance(v, (int, float))
+        and not k.endswith(("_runtime", "_per_second"))
+    } | {"step": chosen.get("step")}
+
+
 def write_results(
     run_dir: Path,
     config: RunConfig,
