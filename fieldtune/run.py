@@ -19,6 +19,8 @@ from fieldtune import __version__
 from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders.data_report import describe, recording
+from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
 from fieldtune.modeling.create import count_params, create_model
@@ -216,17 +218,22 @@ def run(
     # datasets caches written once), the other ranks then read them. The barrier also closes a race: every
     # rank's check_run_dir_free above runs before rank 0 can reach start_run_dir below, so no rank sees
     # rank 0's fresh run directory and refuses it. Single process: a no-op.
-    with _process_group(config, use_cpu).main_process_first():
+    # data_report: the encodings read, the text normalisation, the tokenizer coverage (for eval_results.json)
+    with _process_group(config, use_cpu).main_process_first(), recording() as data_report:
         dd = build_dataset(config.data, task.name)
         label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
         if task.scaled_target:
             dd, target_scale = standardise(dd)
         prepared = prepare_inputs(task, dd, config)
+    for line in describe(data_report):
+        logger.info("%s", line)
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
     model, info = create_model(
         config.model, task, label_names, config.method, config.data.image_size, attention
     )
+    if "normalization" in data_report:  # predict / evaluate normalise their inputs the same way
+        setattr(model.config, NORMALIZE_KEY, data_report["normalization"]["mode"])
     has_validation = "validation" in prepared.dataset
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu
@@ -314,6 +321,7 @@ def run(
                     "validation_metrics": validation_metrics(
                         trainer.state.log_history, task, trainer.args.load_best_model_at_end
                     ),
+                    **data_report,
                 },
             )
             finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds

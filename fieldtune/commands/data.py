@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tags", action="store_true", help="logistics_demand: add handling instructions and a `tags` column."
     )
+    p.add_argument(
+        "--language", choices=("en", "zh"), default="en", help="logistics_demand: English or Chinese notes."
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,6 +39,10 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise FieldtuneError(f"--out {out} already exists; choose a new path.")
+    if args.language != "en" and args.name != "logistics_demand":
+        raise FieldtuneError(
+            f"--language {args.language}: only logistics_demand has notes in other languages."
+        )
     module, writer, kind = GENERATORS[args.name]
     check_output_path(out, "--out", kind)
     if args.tags and args.name != "logistics_demand":
@@ -43,6 +50,8 @@ def main(args: argparse.Namespace) -> int:
     import importlib
 
     options = {"tags": True} if args.tags else {}
+    if args.language != "en":
+        options["language"] = args.language
     getattr(importlib.import_module(f"fieldtune.datasets_builders.{module}"), writer)(
         out, args.num_samples, args.seed, **options
     )

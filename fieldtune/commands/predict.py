@@ -40,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Continue the interrupted prediction OUTPUT.partial after its last committed row.",
     )
     p.add_argument("--overwrite", action="store_true", help="Replace an existing --output (when complete).")
+    p.add_argument(
+        "--encoding",
+        help="Encoding of the --input text file (default: detected among UTF-8, UTF-16, GB18030 / GBK, Big5).",
+    )
     add_test_time_argument(p)
 
 
@@ -59,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         resume=args.resume,
         overwrite=args.overwrite,
+        encoding=args.encoding,
     )
     rows = predict(request)
     if request.output is not None:

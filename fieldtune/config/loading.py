@@ -400,4 +400,4 @@ def save_config(config: RunConfig, path: Path) -> None:
     """Write the effective config as YAML (the run's `config.yaml`)."""
     from fieldtune.rundir.layout import atomic_write_text
 
-    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))

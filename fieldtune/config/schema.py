@@ -6,6 +6,7 @@ Loading (YAML, dotted overrides, nearest-key errors, validation) lives in `field
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +38,20 @@ def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the split
 
 def _not_blank(v: Any) -> str | None:
     return None if v is None or str(v).strip() else "must be a non-blank separator such as ; or |"
+
+
+def _codec(v: Any) -> str | None:
+    if v is None:
+        return None
+    try:
+        codecs.lookup(str(v))
+    except LookupError:
+        return "is not an encoding Python knows; use e.g. utf-8, gb18030, gbk, big5, utf-16, or leave it out"
+    return None
+
+
+def _fraction_inclusive(v: Any) -> str | None:
+    return None if v is None or 0 <= v <= 1 else "must be in [0, 1]"
 
 
 def _fraction(v: Any) -> str | None:
@@ -115,8 +130,32 @@ class DataConfig:
     )
     seed: int = _f(0, "Seed of the stratified splits and of the synthetic generators.", check=_seed)
     num_samples: int = _f(600, "Synthetic builders: how many examples to generate.", check=_positive)
+    language: Literal["en", "zh"] = _f(
+        "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
+    )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
     delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
+    encoding: str | None = _f(
+        None,
+        "Text tables: the files' encoding (utf-8, gb18030, gbk, big5, utf-16, latin-1, ...); when not given,"
+        " detected among UTF-8 (with or without BOM), UTF-16, GB18030 / GBK and Big5. The run records it.",
+        check=_codec,
+    )
+    normalize: Literal["auto", "nfkc", "none"] = _f(
+        "auto",
+        "Text: nfkc = Unicode NFKC (full-width digits, letters and punctuation, ideographic spaces -> their"
+        " plain forms) and control / zero-width characters removed; none = as read; auto = nfkc when the"
+        " training texts hold CJK or full-width characters, else none. Saved with the model; predict applies it.",
+    )
+    max_unknown_rate: float = _f(
+        0.05,
+        "Text: stop before training when more than this share of the tokens of a sample of training texts"
+        " is the tokenizer's unknown token (the model cannot read the language).",
+        check=_fraction_inclusive,
+    )
+    allow_unknown_tokens: bool = _f(
+        False, "Text: warn instead of stopping when `max_unknown_rate` is exceeded."
+    )
     label_delimiter: str = _f(
         ";",
         "Label sets (text-multilabel, image-multilabel): what separates the labels in a string cell.",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 
 import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from fieldtune.config import DataConfig
+from fieldtune.datasets_builders.data_report import note
 from fieldtune.datasets_builders.labels import is_blank, label_names, tag_lists, tag_names
+from fieldtune.datasets_builders.normalize import normalize_texts, resolve_mode
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.datasets_builders.tables import load_tables, require_columns
@@ -66,6 +69,22 @@ def _tags_dataset(texts: dict, raw_labels: dict, config: DataConfig, label_colum
     return {s: Dataset.from_dict({"text": texts[s], "label": tags[s]}, features=features) for s in texts}
 
 
+def _normalized(texts: dict[str, list[str]], mode: str, source: str) -> dict[str, list[str]]:
+    """`data.normalize` on every split (mode resolved on train), counted in the log and the data report."""
+    resolved = resolve_mode(mode, texts.get("train") or next(iter(texts.values())))
+    out, total = {}, Counter()
+    for split, values in texts.items():
+        out[split], counts = normalize_texts(values, resolved)
+        total.update(counts)
+    if total["texts_changed"]:
+        kinds = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in total.items() if k != "texts_changed")
+        logger.debug("%s: normalised %d texts (%s; %s)", source, total["texts_changed"], resolved, kinds)
+    note(
+        "normalization", {"mode": resolved, "setting": mode, **total, "texts_changed": total["texts_changed"]}
+    )
+    return out
+
+
 def frames_to_dataset(
     frames: dict[str, pd.DataFrame],
     config: DataConfig,
@@ -99,6 +118,7 @@ def frames_to_dataset(
             raw_labels[split] = df.loc[keep, label_column]
         if not texts[split]:
             raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
+    texts = _normalized(texts, config.normalize, source)
 
     if get_task(task).targets == "tags":  # a set of labels per row
         splits = _tags_dataset(texts, raw_labels, config, ", ".join(label_columns or [label_column]), source)
@@ -135,6 +155,6 @@ def build_text_table(config: DataConfig, task: str) -> DatasetDict:
         raise ConfigError(
             "`data.path` is required for the text_table builder: a CSV / JSONL / Parquet file or Hub dataset id."
         )
-    frames = load_tables(config.path, config.delimiter)
+    frames = load_tables(config.path, config.delimiter, config.encoding)
     text_columns = config.text_columns or ["text"]
     return frames_to_dataset(frames, config, task, text_columns, config.label_column or "label", config.path)

@@ -54,6 +54,7 @@ class PredictRequest:
     resume: bool = False
     overwrite: bool = False
     chunk_size: int = 1000  # rows read, and committed, at a time
+    encoding: str | None = None  # of a text input file (None: detected)
 
 
 def _path_like(source: str) -> bool:
@@ -73,6 +74,16 @@ def check_request(req: PredictRequest) -> None:
     for flag, value, low in (("--top-k", req.top_k, 1), ("--batch-size", req.batch_size, 1), ("--num-workers", req.num_workers, 0)):  # fmt: skip
         if value is not None and value < low:
             raise DataError(f"{flag} {value}: give {low} or more.")
+    if req.encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(req.encoding)
+        except LookupError:
+            raise DataError(
+                f"--encoding {req.encoding} is not an encoding Python knows; use e.g. utf-8, gb18030, big5, "
+                "utf-16, or leave it out to detect the encoding."
+            ) from None
     source = req.input
     if source is not None and not Path(source).expanduser().exists() and _path_like(source):
         if glob.has_magic(source):  # `photos/*.jpg`; a `?` in plain words is no pattern
@@ -140,7 +151,7 @@ def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
     if image and req.input is None:
         raise DataError(f"{req.model} is an image model; pass the images with --input, not --text.")
     source: TextSource | ImageSource = (
-        ImageSource(req.input) if image else text_source(req.input, req.text, column)
+        ImageSource(req.input) if image else text_source(req.input, req.text, column, req.encoding)
     )
     total = source.count()  # before the output is opened: an input with no images is refused here
     columns = output_columns(loaded, req.top_k)

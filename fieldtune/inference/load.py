@@ -175,11 +175,14 @@ def predict_logits(loaded: Loaded, batches: Any, desc: str = "Predicting") -> np
 def text_batches(
     loaded: Loaded, texts: Sequence[str], max_length: int = 512, batch_size: int = 64
 ) -> progress.Batches:
+    from fieldtune.datasets_builders.normalize import CONFIG_KEY, normalize_text
+
     tok = loaded.processor
     limit = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
+    mode = getattr(loaded.model.config, CONFIG_KEY, None) or "none"  # as the run's training texts
     batches = (
         tok(
-            list(texts[i : i + batch_size]),
+            [normalize_text(t, mode) for t in texts[i : i + batch_size]],
             truncation=True,
             max_length=limit,
             padding=True,

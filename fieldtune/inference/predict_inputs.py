@@ -28,14 +28,15 @@ class TextSource:
     path: Path | None  # None: `texts` is the whole input
     column: str | None = None
     texts: tuple[str, ...] = ()
+    encoding: str = "utf-8-sig"  # of the file: given (--encoding) or detected, as training tables are
 
     def chunks(self, chunk_size: int) -> Iterator[list[str]]:
         if self.path is None:
             yield list(self.texts)
         elif self.path.suffix == ".txt":
-            yield from _txt_chunks(self.path, chunk_size)
+            yield from _txt_chunks(self.path, chunk_size, self.encoding)
         else:
-            yield from _table_chunks(self.path, self.column, chunk_size)
+            yield from _table_chunks(self.path, self.column, chunk_size, self.encoding)
 
     def count(self) -> int | None:
         """Rows, when cheap to know: lines of a .txt / .jsonl / .csv (a CSV with quoted line breaks is
@@ -51,23 +52,30 @@ class TextSource:
         return max(0, lines - (self.path.suffix in (".csv", ".tsv")))
 
 
-def text_source(source: str | None, text: str | None, column: str | None) -> TextSource:
+def text_source(
+    source: str | None, text: str | None, column: str | None, encoding: str | None = None
+) -> TextSource:
     """`--text`, or `--input`: a file is read as a table (or .txt lines), anything else is one text."""
+    from fieldtune.datasets_builders.encodings import detect
+
     if text is not None:
         return TextSource(None, texts=(text,))
     path = Path(source or "").expanduser()
     if not path.is_file():
         return TextSource(None, texts=(source or "",))
+    if path.suffix != ".parquet":
+        encoding = encoding or detect(path)
     if path.suffix == ".txt":
-        return TextSource(path)
-    return TextSource(path, _text_column(path, column))
+        return TextSource(path, encoding=encoding or "utf-8-sig")
+    encoding = encoding or "utf-8-sig"
+    return TextSource(path, _text_column(path, column, encoding), encoding=encoding)
 
 
-def _text_column(path: Path, column: str | None) -> str:
+def _text_column(path: Path, column: str | None, encoding: str) -> str:
     """The run's column, else `text`, else the only column there is; checked against the header."""
     from fieldtune.datasets_builders.tables import require_columns
 
-    header = _header(path)
+    header = _header(path, encoding)
     if column is None:
         column = "text" if "text" in header else (header[0] if len(header) == 1 else None)
     if column is None:
@@ -80,7 +88,7 @@ def _text_column(path: Path, column: str | None) -> str:
     return column
 
 
-def _header(path: Path) -> list[str]:
+def _header(path: Path, encoding: str) -> list[str]:
     """The column names, from the first row (CSV / TSV), the first record (JSONL) or the schema (Parquet)."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -89,15 +97,22 @@ def _header(path: Path) -> list[str]:
             return list(pq.ParquetFile(path).schema_arrow.names)
         except Exception as e:  # pyarrow's errors have no common base
             raise DataError(f"Cannot read {path} as Parquet ({type(e).__name__}); check the file.") from None
-    first = next(_table_chunks(path, None, 1), None)
+    first = next(_table_chunks(path, None, 1, encoding), None)
     if first is None:
         raise DataError(f"{path} has no rows to predict on; check the file.")
     return [str(c) for c in first.columns]
 
 
-def _txt_chunks(path: Path, chunk_size: int) -> Iterator[list[str]]:
+def _not_text(path: Path, encoding: str, where: str) -> DataError:
+    return DataError(
+        f"{path} is not {encoding} text{where}; pass --encoding (e.g. gb18030, big5, utf-16) or re-save it "
+        "as UTF-8."
+    )
+
+
+def _txt_chunks(path: Path, chunk_size: int, encoding: str) -> Iterator[list[str]]:
     chunk: list[str] = []
-    with open(path, encoding="utf-8-sig") as f:
+    with open(path, encoding=encoding) as f:
         try:
             for line in f:
                 if line.strip():
@@ -106,12 +121,12 @@ def _txt_chunks(path: Path, chunk_size: int) -> Iterator[list[str]]:
                     yield chunk
                     chunk = []
         except UnicodeDecodeError:
-            raise DataError(f"{path} is not UTF-8 text; re-save it as UTF-8.") from None
+            raise _not_text(path, encoding, "") from None
     if chunk:
         yield chunk
 
 
-def _table_chunks(path: Path, column: str | None, chunk_size: int) -> Iterator[Any]:
+def _table_chunks(path: Path, column: str | None, chunk_size: int, encoding: str) -> Iterator[Any]:
     """A table `chunk_size` rows at a time: the `column` as a list of str, or (column None) DataFrames."""
     import pandas as pd
 
@@ -128,16 +143,16 @@ def _table_chunks(path: Path, column: str | None, chunk_size: int) -> Iterator[A
             batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=column and [column])
             frames: Any = (b.to_pandas() for b in batches)
         elif suffix == ".jsonl":
-            frames = pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False, encoding="utf-8-sig")
+            frames = pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False, encoding=encoding)
         elif suffix == ".json":  # one JSON document has no rows to stream: read whole, handed out in chunks
             from fieldtune.datasets_builders.tables import read_table
 
-            whole = read_table(path)
+            whole = read_table(path, encoding=encoding)
             frames = (whole.iloc[i : i + chunk_size] for i in range(0, len(whole), chunk_size))
         else:
             frames = pd.read_csv(
-                path, sep=_delimiter(path), dtype=str, keep_default_na=False, na_values=[""],
-                chunksize=chunk_size, encoding="utf-8-sig", usecols=column and [column],
+                path, sep=_delimiter(path, encoding), dtype=str, keep_default_na=False, na_values=[""],
+                chunksize=chunk_size, encoding=encoding, usecols=column and [column],
             )  # fmt: skip
         for frame in frames:
             done += len(frame)
@@ -146,16 +161,16 @@ def _table_chunks(path: Path, column: str | None, chunk_size: int) -> Iterator[A
             else:
                 yield frame[column].where(frame[column].notna(), "").astype(str).tolist()
     except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text (after row {done}); re-save it as UTF-8.") from None
+        raise _not_text(path, encoding, f" (after row {done})") from None
     except (ValueError, pd.errors.ParserError) as e:
         first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise DataError(f"Cannot parse {path} after row {done}: {first}; check the file format.") from None
 
 
-def _delimiter(path: Path) -> str:
+def _delimiter(path: Path, encoding: str) -> str:
     if path.suffix.lower() == ".tsv":
         return "\t"
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
+    with open(path, encoding=encoding, errors="replace") as f:
         sample = f.read(20000)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter

@@ -60,6 +60,32 @@ Or merge the adapter into a plain transformers model: `fieldtune export RUN_DIR 
     return f"```python\n{task.usage}\n```"
 
 
+def _text_notes(results: dict) -> str:
+    """How the training text was read: encodings, normalisation, and the tokenizer's coverage of it."""
+    lines = []
+    encodings = results.get("encodings") or {}
+    if encodings:
+        lines.append("- Encoding of the data files: " + ", ".join(sorted(set(encodings.values()))))
+    norm = results.get("normalization") or {}
+    if norm:
+        changed = norm.get("texts_changed", 0)
+        lines.append(
+            f"- Text normalisation: `{norm.get('mode')}` (setting `{norm.get('setting')}`; {changed} texts changed)"
+            + ("; `fieldtune predict` applies it to its inputs" if norm.get("mode") != "none" else "")
+        )
+    cov = results.get("tokenizer_coverage") or {}
+    if cov:
+        rate = cov.get("unknown_rate")
+        unknown = (
+            "no unknown token" if rate is None else f"{rate:.2%} unknown tokens ({cov.get('unknown_token')})"
+        )
+        lines.append(
+            f"- Tokenizer coverage on {cov.get('sample_texts')} training texts: {unknown}, "
+            f"{cov.get('truncated_share', 0):.1%} truncated at {cov.get('max_length')} tokens"
+        )
+    return ("\n### Text\n\n" + "\n".join(lines) + "\n") if lines else ""
+
+
 def build_model_card(
     results: dict, config: dict, label_names: list[str] | None, is_adapter: bool, repo_id: str | None = None
 ) -> ModelCard:
@@ -148,7 +174,7 @@ Dataset `{dataset}` (builder `{config.get("data", {}).get("builder")}`); scores 
 never seen during training or model selection.
 The per-example test predictions (`predictions.csv`, which hold the raw test inputs) stay in the local run
 directory; they are published only when pushed with `--include-predictions`.
-
+{_text_notes(results)}
 ## Method
 
 - {f"Model: {baseline.get('model')} (scikit-learn, `model.skops`)" if sklearn else f"Base model: `{base}`"}

@@ -48,7 +48,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    # ensure_ascii=False: Chinese label names stay readable characters, not \u escapes
+    atomic_write_text(
+        path, json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False) + "\n"
+    )
 
 
 def is_run_dir(path: Path) -> bool:
