@@ -30,12 +30,12 @@ from huggingface_hub.errors import (
 )
 
 from fieldtune.errors import HubError, RunDirError
+from fieldtune.leaderboard.exported import EXPORT_REPORT_FILE, export_results, runtime_of
 from fieldtune.rundir.reader import read_results_file
 from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
 from fieldtune.tasks import TASKS
 
 EVAL_RESULTS_FILE = "eval_results.json"
-EXPORT_REPORT_FILE = "export_report.json"  # an ONNX export folder (fieldtune/inference/onnx_export.py)
 
 # Which metric ranks a board when the source does not say: the first of these that is present.
 PRIMARY_METRIC_PREFERENCE = ("f1_macro", "accuracy", "rmse", "mae", "r2")
@@ -189,52 +189,13 @@ def entry_from_results(
         total_params=_int_or_none(results.get("total_params")),
         train_samples_per_s=speed,
         revision=revision or results.get("revision"),
-        runtime=_runtime(results),
+        runtime=runtime_of(results),
         intervals=_intervals(results.get("confidence_intervals")),
         num_examples=_int_or_none(results.get("num_test_examples")),
         baseline=(results.get("baseline") or {}).get("model")
         if isinstance(results.get("baseline"), dict)
         else None,
     )
-
-
-def _runtime(results: dict[str, Any]) -> str | None:
-    """`evaluate` of an exported folder writes `runtime: onnxruntime` and its `quantize`."""
-    if results.get("runtime") != "onnxruntime":
-        return None
-    return f"onnx {results.get('quantize') or 'fp32'}"
-
-
-def _export_results(folder: Path, report_path: Path) -> dict[str, Any]:
-    """An exported folder's `export_report.json` as eval results: the scores of the graph it holds (int8
-    when quantised), measured at export on the run's test split (or the given --check-data)."""
-    fix = (
-        f"export the run again, or rank `fieldtune evaluate {folder} --data DATA --output FILE.json` instead"
-    )
-    report = read_results_file(report_path, fix)
-    quantize = report.get("quantize")
-    metrics = (
-        (report.get("metrics") or {}).get(quantize or "fp32")
-        if isinstance(report.get("metrics"), dict)
-        else None
-    )
-    if not isinstance(metrics, dict):
-        raise RunDirError(f"{report_path} holds no {quantize or 'fp32'} metrics; {fix}.")
-    keep = (
-        "task",
-        "dataset",
-        "split",
-        "primary_metric",
-        "greater_is_better",
-        "base_model",
-        "method",
-        "total_params",
-    )
-    return {k: report.get(k) for k in keep} | {
-        "metrics": metrics,
-        "runtime": "onnxruntime",
-        "quantize": quantize,
-    }
 
 
 def entry_from_run(run_dir: Path) -> Entry:
@@ -256,7 +217,7 @@ def entry_from_run(run_dir: Path) -> Entry:
         raise RunDirError(f"Run directory {run_dir} does not exist; pass the folder `fieldtune train` wrote.")
     export_report = run_dir / EXPORT_REPORT_FILE
     if not path.is_file() and export_report.is_file():  # `fieldtune export --format onnx --out DIR`
-        path, results = export_report, _export_results(run_dir, export_report)
+        path, results = export_report, export_results(run_dir, export_report)
     elif not path.is_file():
         raise RunDirError(
             f"{path} is missing; run `fieldtune evaluate {run_dir} --data DATA` first, or pass a finished run."
