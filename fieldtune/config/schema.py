@@ -14,7 +14,7 @@ from typing import Any, Literal
 from fieldtune.tasks import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
-MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze"]
+MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze", "baseline"]
 
 
 def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
@@ -170,7 +170,10 @@ class DataConfig:
 @dataclass
 class MethodConfig:
     name: MethodName = _f(
-        "full", "full | lora | freeze (last N layers + head) | probe (head only) | probe_unfreeze."
+        "full",
+        "full | lora | freeze (last N layers + head) | probe (head only) | probe_unfreeze | baseline (the"
+        " classical model of the task on the same split: text TF-IDF + a linear model, images a linear probe;"
+        " the `baseline:` section).",
     )
     freeze_embeddings: bool = _f(
         False,
@@ -196,6 +199,35 @@ class MethodConfig:
         check=_positive,
     )
     feature_cache: bool = _f(True, "Frozen backbone: compute pooled features once, train the head on them.")
+
+
+def _ngram_range(v: Any) -> str | None:
+    ok = isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) and n >= 1 for n in v)
+    return None if ok and v[0] <= v[1] else "must be [min, max] with 1 <= min <= max"
+
+
+@dataclass
+class BaselineConfig:
+    """`fieldtune baseline` / `method.name: baseline` on text (images: a linear probe of the backbone)."""
+
+    classifier: Literal["auto", "linear_svc", "logistic_regression", "ridge"] = _f(
+        "auto",
+        "auto: LinearSVC for classes and tags (one per label), Ridge for numbers. logistic_regression gives"
+        " calibrated probabilities as scores (LinearSVC's scores are a softmax of its margins).",
+    )
+    C: float = _f(1.0, "Inverse regularisation strength of LinearSVC / LogisticRegression.", check=_positive)
+    alpha: float = _f(1.0, "Ridge regularisation strength (numbers).", check=_positive)
+    word_ngrams: list[int] = _f(
+        None, "Word n-gram range of the word TF-IDF.", factory=lambda: [1, 2], check=_ngram_range
+    )
+    char_ngrams: list[int] = _f(
+        None,
+        "Character n-gram range of the char_wb TF-IDF (n-grams inside word boundaries).",
+        factory=lambda: [2, 5],
+        check=_ngram_range,
+    )
+    sublinear_tf: bool = _f(True, "TF-IDF with 1 + log(tf) instead of raw term counts.")
+    min_df: int = _f(1, "Ignore n-grams seen in fewer training texts.", check=_positive)
 
 
 @dataclass
@@ -258,6 +290,9 @@ class RunConfig:
     )
     training: TrainingConfig = _f(
         None, "Optimisation; any TrainingArguments field passes through.", factory=TrainingConfig
+    )
+    baseline: BaselineConfig = _f(
+        None, "The classical model of `fieldtune baseline` (text: TF-IDF + linear).", factory=BaselineConfig
     )
     hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
 

@@ -64,7 +64,7 @@ def _tags_dataset(texts: dict, raw_labels: dict, config: DataConfig, label_colum
         for s, v in raw_labels.items()
     }
     # every label column is a label, even one that is never 1 in train (check_tags says so)
-    names = sorted(config.label_columns) if config.label_columns else tag_names(tags, source)
+    names = tag_names(tags, source, given=config.label_columns)
     features = Features({"text": Value("string"), "label": Sequence(ClassLabel(names=names))})
     return {s: Dataset.from_dict({"text": texts[s], "label": tags[s]}, features=features) for s in texts}
 
