@@ -15,8 +15,10 @@ from fieldtune.cli import main
 from fieldtune.datasets_builders.logistics_demand import generate
 from fieldtune.datasets_builders.normalize import normalize_texts
 from fieldtune.inputs.coverage import measure_coverage
+from tests import hub_fixtures
 
 LEVELS = {"低", "中", "高"}
+hub_env, hub_server = hub_fixtures.hub_env, hub_fixtures.hub_server
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,7 @@ def test_chinese_run_records_encoding_normalisation_and_coverage(zh_run: Path) -
     assert norm["mode"] == "nfkc" and norm["setting"] == "auto" and norm["full_width"] > 0
     cov = results["tokenizer_coverage"]
     assert cov["unknown_rate"] < 0.01 and cov["truncated_share"] == 0.0 and cov["max_length"] == 64
+    assert "example" not in cov  # no training text in results that get pushed
     assert set(results["metrics"]["per_class"]) == LEVELS and "\\u" not in raw  # real characters
     preds = pd.read_csv(zh_run / "predictions.csv", encoding="utf-8")
     assert set(preds["label"]) <= LEVELS and preds["text"].str.contains("托盘|集装箱|整车|箱").any()
@@ -202,3 +205,28 @@ def test_leaderboard_of_a_chinese_run_keeps_its_names(zh_run: Path, tmp_path: Pa
     assert (out / "leaderboard.png").stat().st_size > 0
     if fonts.font_covering("订单") is not None:  # a CJK font drew the heading (not DejaVu's boxes)
         assert used and used[-1] and "DejaVu" not in findfont(used[-1])
+
+
+@pytest.mark.slow
+def test_push_and_pull_a_chinese_run(zh_run: Path, hub_env, tmp_path: Path) -> None:
+    """The card, results and model reach the Hub with their characters; the pulled model normalises too."""
+    from huggingface_hub import ModelCard
+
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
+    from tests.hub_server import USER
+
+    repo = f"{USER}/demand-zh-{tmp_path.name[-6:]}"
+    assert main(["push", str(zh_run), "--repo-id", repo]) == 0
+    assert main(["pull", repo, "--out", str(tmp_path / "pulled")]) == 0
+    pulled = tmp_path / "pulled"
+    assert (pulled / "README.md").read_bytes() == (zh_run / "README.md").read_bytes()
+    card = ModelCard.load(pulled / "README.md")
+    assert "低" in card.text and "Tokenizer coverage on" in card.text
+    assert (
+        json.loads((pulled / "eval_results.json").read_text(encoding="utf-8"))["normalization"]["mode"]
+        == "nfkc"
+    )
+    remote = load_for_inference(repo)
+    notes = ["冷链集装箱２个", "冷链集装箱2个"]
+    logits = predict_logits(remote, text_batches(remote, notes))
+    assert (logits[0] == logits[1]).all()  # full-width digits normalised by the pulled model's setting

@@ -28,7 +28,7 @@ MODELS_HINT = (
 def _sample(texts: Sequence[str], n: int = SAMPLE) -> list[str]:
     """Evenly spaced texts (a sorted file's first rows can all be one kind)."""
     step = max(1, len(texts) // n)
-    return list(texts[::step][:n])
+    return [texts[i] for i in range(0, len(texts), step)][:n]  # any sequence: a list, a datasets Column
 
 
 def measure_coverage(tokenizer: Any, texts: Sequence[str], limit: int) -> dict[str, Any]:
@@ -60,7 +60,8 @@ def measure_coverage(tokenizer: Any, texts: Sequence[str], limit: int) -> dict[s
 def check_coverage(
     tokenizer: Any, texts: Sequence[str], limit: int, data: DataConfig, model_name: str
 ) -> dict[str, Any]:
-    """Measure, then stop (or warn, with `data.allow_unknown_tokens`) when the unknown rate is too high."""
+    """Measure, then stop (or warn, with `data.allow_unknown_tokens`) when the unknown rate is too high;
+    the figures to record (without the example text)."""
     found = measure_coverage(tokenizer, texts, limit)
     rate = found["unknown_rate"]
     if rate is not None and rate > data.max_unknown_rate:
@@ -68,9 +69,10 @@ def check_coverage(
             f"{rate:.0%} of the tokens of {found['sample_texts']} training texts are unknown "
             f"({found['unknown_token']}) to the tokenizer of {model_name} (e.g. {found['example']!r}; "
             f"`data.max_unknown_rate` is {data.max_unknown_rate:.0%}): it cannot read this text; use "
-            f"{MODELS_HINT}, or set `data.allow_unknown_tokens: true` to train anyway."
+            f"{MODELS_HINT}"
         )
         if not data.allow_unknown_tokens:
-            raise ModelError(message)
-        logger.warning("%s", message.replace("or set `data.allow_unknown_tokens: true` to train anyway", ""))
-    return found
+            raise ModelError(f"{message}, or set `data.allow_unknown_tokens: true` to train anyway.")
+        logger.warning("%s (training anyway: `data.allow_unknown_tokens` is true).", message)
+    # the example is a training text: it goes into the message, not into results that get pushed
+    return {k: v for k, v in found.items() if k != "example"}
