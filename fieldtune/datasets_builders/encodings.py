@@ -99,10 +99,11 @@ def _undecodable(path: Path, raw: bytes, partial: bool = False) -> DataError:
     )
 
 
-def decode_error(path: Path, error: UnicodeDecodeError, encoding: str, offset: int = 0) -> DataError:
+def decode_error(path: Path, error: UnicodeError, encoding: str, offset: int = 0) -> DataError:
     """A decode failure with a given encoding as one line; `offset`: where the decoded bytes began."""
+    start = getattr(error, "start", 0)  # UTF-16 without a BOM raises a bare UnicodeError: at the start
     return DataError(
-        f"{path} does not decode as {encoding} (invalid byte at offset {offset + error.start}); fix "
+        f"{path} does not decode as {encoding} (invalid byte at offset {offset + start}); fix "
         "`data.encoding` (predict: --encoding), or leave it out to detect the encoding."
     )
 
@@ -138,7 +139,7 @@ def decode(raw: bytes, path: Path, encoding: str | None = None) -> Decoded:
             raise _undecodable(path, raw)
     try:
         text = raw.decode(encoding)
-    except UnicodeDecodeError as e:
+    except UnicodeError as e:
         if given:
             raise decode_error(path, e, encoding) from None
         raise _undecodable(path, raw) from None  # charset-normalizer judged from a sample
