@@ -108,6 +108,27 @@ def decode_error(path: Path, error: UnicodeError, encoding: str, offset: int = 0
     )
 
 
+def stream_decode_error(path: Path, encoding: str) -> DataError:
+    """Where a file read as a stream (predict's chunked reader) stops decoding as `encoding`, found by
+    decoding it again block by block: the same one-line error as `decode`, without the file in memory."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                decoder.decode(block)
+                offset += len(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        return decode_error(path, e, encoding, offset)
+    except UnicodeError as e:  # e.g. UTF-16 without a BOM: no byte to name
+        return DataError(
+            f"{path} does not decode as {encoding} ({e}); fix `data.encoding` (predict: --encoding), or "
+            "leave it out to detect the encoding."
+        )
+    return DataError(f"{path} does not decode as {encoding}; fix --encoding, or leave it out to detect it.")
+
+
 def decode(raw: bytes, path: Path, encoding: str | None = None) -> Decoded:
     """Decode a whole file's bytes: with `encoding` when given, else with the detected one. A leading
     byte-order mark never becomes part of the text."""
