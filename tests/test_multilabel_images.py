@@ -260,3 +260,15 @@ def test_cargo_tags_is_deterministic_and_tagged(tmp_path):
     assert (counts > 5).all()  # every mark occurs
     with pytest.raises(DataError, match="image-multilabel"):
         build_dataset(DataConfig(builder="cargo_tags", num_samples=40, seed=0), "image-classification")
+
+
+def test_a_threshold_sits_midway_when_validation_separates_a_label():
+    """Perfectly separated validation scores: the threshold keeps the margin on both sides (in logit
+    space), so a test positive a little below the lowest validation positive is still predicted."""
+    from fieldtune.scoring import tune_thresholds
+
+    refs = np.array([[1], [1], [1], [0], [0], [0]])
+    scores = np.array([[0.97], [0.99], [0.995], [0.02], [0.1], [0.03]])
+    (threshold,) = tune_thresholds(scores, refs)
+    logit = np.log(np.array([0.97, 0.1, threshold]) / (1 - np.array([0.97, 0.1, threshold])))
+    assert abs(logit[2] - (logit[0] + logit[1]) / 2) < 1e-3 and 0.1 < threshold < 0.9
