@@ -83,7 +83,9 @@ def full_run(tiny, tagged_folder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lora_run(tiny, tagged_folder, tmp_path_factory):
-    cfg = tags_config(tiny["vit"], tagged_folder, "lora", training={"learning_rate": 1e-2})
+    cfg = tags_config(
+        tiny["vit"], tagged_folder, "lora", training={"learning_rate": 1e-2, "num_train_epochs": 1}
+    )
     return run(cfg, output_dir=tmp_path_factory.mktemp("lora") / "run")
 
 
@@ -184,7 +186,7 @@ def test_feature_cached_probe_trains_the_head_with_bce_and_positive_weights(tiny
             tiny["vit"], tagged_folder, "probe",
             data={"augment": {"random_resized_crop": False, "horizontal_flip": False}},
             method={"feature_cache": cached},
-            training={"class_weights": "balanced", "precision": "fp32", "num_train_epochs": 2},
+            training={"class_weights": "balanced", "precision": "fp32", "num_train_epochs": 1},
         )  # fmt: skip
         result = run(cfg, output_dir=tmp_path / f"probe-{cached}")
         heads[cached] = load_file(result.run_dir / "model" / "model.safetensors")["classifier.weight"]
@@ -207,7 +209,14 @@ def test_head_model_loss_is_bce_for_label_sets():
 
 @pytest.mark.slow
 def test_probe_unfreeze_on_a_cnn(tiny, tagged_folder, tmp_path):
-    result = run(tags_config(tiny["resnet"], tagged_folder, "probe_unfreeze"), output_dir=tmp_path / "run")
+    cfg = tags_config(
+        tiny["resnet"],
+        tagged_folder,
+        "probe_unfreeze",
+        method={"probe_epochs": 1},
+        training={"num_train_epochs": 1},
+    )
+    result = run(cfg, output_dir=tmp_path / "run")
     assert (result.run_dir / "checkpoints" / "phase1_head.pt").is_file()
     assert result.results["trainable_params"] > 3 * 16 + 3  # the top stage joined the head in phase 2
     assert set(result.results["thresholds"]) == set(BANDS)
