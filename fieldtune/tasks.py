@@ -25,6 +25,9 @@ class Modality:
     default_builder: str  # the builder that reads a plain table / folder (`evaluate --data`)
     peft_task_type: str | None  # peft's TaskType name (None: a custom model, head in modules_to_save)
     peft_auto_class: str  # what the card's plain-peft snippet loads an adapter with
+    # `fieldtune baseline`: "tfidf" (scikit-learn on word + character TF-IDF; `fieldtune.baselines`),
+    # "probe" (a linear head on the frozen backbone's cached features, the normal run), None: none
+    baseline: str | None = None
 
 
 TEXT = Modality(
@@ -36,6 +39,7 @@ TEXT = Modality(
     default_builder="text_table",
     peft_task_type="SEQ_CLS",
     peft_auto_class="AutoPeftModelForSequenceClassification",
+    baseline="tfidf",
 )
 IMAGE = Modality(
     name="image",
@@ -46,6 +50,7 @@ IMAGE = Modality(
     default_builder="image_folder",
     peft_task_type=None,
     peft_auto_class="AutoPeftModel",
+    baseline="probe",
 )
 
 

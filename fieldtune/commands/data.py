@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="CSV file (text) or folder (images) to write.")
     p.add_argument("--num-samples", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tags", action="store_true", help="logistics_demand: add handling instructions and a `tags` column."
+    )
+    p.add_argument(
+        "--language", choices=("en", "zh"), default="en", help="logistics_demand: English or Chinese notes."
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -33,12 +39,21 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise FieldtuneError(f"--out {out} already exists; choose a new path.")
+    if args.language != "en" and args.name != "logistics_demand":
+        raise FieldtuneError(
+            f"--language {args.language}: only logistics_demand has notes in other languages."
+        )
     module, writer, kind = GENERATORS[args.name]
     check_output_path(out, "--out", kind)
+    if args.tags and args.name != "logistics_demand":
+        raise FieldtuneError(f"--tags: only logistics_demand has tags; drop --tags for {args.name}.")
     import importlib
 
+    options = {"tags": True} if args.tags else {}
+    if args.language != "en":
+        options["language"] = args.language
     getattr(importlib.import_module(f"fieldtune.datasets_builders.{module}"), writer)(
-        out, args.num_samples, args.seed
+        out, args.num_samples, args.seed, **options
     )
     print(f"Wrote {args.name} ({args.num_samples} examples, seed {args.seed}) to {out}")
     return 0

@@ -21,7 +21,7 @@ import io
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -138,21 +138,21 @@ class _Skipped(Counter):
             logger.warning("%s: skipped %d entries (%s)", root, sum(self.values()), parts)
 
 
-def _walk_images(folder: Path, skipped: _Skipped) -> list[Path]:
-    """All image files under `folder`, sorted, walking nested folders and leaving out junk."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        kept = sorted(d for d in dirs if not _is_junk(d))
-        skipped["hidden or system folders"] += len(dirs) - len(kept)
-        dirs[:] = kept
-        for name in files:
-            if _is_junk(name):
-                skipped["hidden or system files"] += 1
-            elif Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped["non-image files"] += 1
-            else:
-                found.append(Path(root) / name)
-    return sorted(found)
+def iter_images(folder: Path, skipped: _Skipped) -> Iterator[Path]:
+    """The image files under `folder` one at a time, in sorted path order, walking nested folders and
+    leaving out junk. Lazy: `predict` on a folder of a million photos never holds their list."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if _is_junk(entry.name):
+            skipped["hidden or system folders" if entry.is_dir() else "hidden or system files"] += 1
+        elif entry.is_dir():
+            if not entry.is_symlink():  # as os.walk: a linked folder is not entered (it may loop)
+                yield from iter_images(Path(entry.path), skipped)
+        elif Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+            skipped["non-image files"] += 1
+        else:
+            yield Path(entry.path)
 
 
 def _subdirs(folder: Path, skipped: _Skipped) -> list[Path]:
@@ -166,7 +166,7 @@ def _subdirs(folder: Path, skipped: _Skipped) -> list[Path]:
 
 
 def _scan_class_folders(folder: Path, subdirs: list[Path], skipped: _Skipped) -> dict[str, list[Path]]:
-    classes = {sub.name: _walk_images(sub, skipped) for sub in subdirs}
+    classes = {sub.name: list(iter_images(sub, skipped)) for sub in subdirs}
     loose = [p for p in folder.iterdir() if p.is_file() and not _is_junk(p.name)]
     if loose:
         skipped["files outside class folders"] += len(loose)
@@ -337,20 +337,23 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
     return split_dataset(dd, config.validation_size, config.test_size, config.seed, source=str(path))
 
 
-def image_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders into the sorted image files they hold (junk left out), for `predict`.
+def iter_image_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Expand files and folders into the image files they hold (junk left out), lazily, for `predict`.
 
     Args:
-        paths (`Iterable[str | Path]`): files or folders.
+        paths (`Iterable[str | Path]`): files or folders (a folder is walked in sorted path order).
 
     Returns:
-        `list[Path]`: image files, sorted, without hidden, system or non-image files.
+        `Iterator[Path]`: image files, without hidden, system or non-image files.
     """
-    out: list[Path] = []
     skipped = _Skipped()
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(_walk_images(p, skipped))
+            yield from iter_images(p, skipped)
         elif p.suffix.lower() in IMAGE_EXTENSIONS and not _is_junk(p.name):
-            out.append(p)
-    return sorted(out)
+            yield p
+
+
+def image_files(paths: Iterable[str | Path]) -> list[Path]:
+    """`iter_image_files`, sorted into a list."""
+    return sorted(iter_image_files(paths))

@@ -58,10 +58,13 @@ def tag_lists(values: Sequence[object], source: str, column: str, delimiter: str
     return out
 
 
-def tag_names(tags: Mapping[str, list[list[str]]], source: str) -> list[str]:
-    """The label names of train's label sets. A label that only validation / test has is an error (the
-    model could never predict it); rows with no label are counted in the log."""
-    names = label_names(t for row in tags.get("train", []) for t in row)
+def tag_names(
+    tags: Mapping[str, list[list[str]]], source: str, given: Sequence[str] | None = None
+) -> list[str]:
+    """The label names: `given` (sorted; e.g. one 0/1 column per label), else those of train's label sets.
+    A label that only validation / test has is an error (the model could never predict it); rows with no
+    label are counted in the log."""
+    names = sorted(given) if given else label_names(t for row in tags.get("train", []) for t in row)
     unknown = sorted({t for rows in tags.values() for row in rows for t in row} - set(names))
     if unknown:
         raise DataError(

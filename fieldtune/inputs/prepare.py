@@ -37,9 +37,16 @@ class TextCollator:
 
 
 def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+    from fieldtune.datasets_builders.data_report import note
+    from fieldtune.inputs.coverage import check_coverage
     from fieldtune.inputs.text import load_tokenizer, tokenize_dataset
 
     tokenizer = load_tokenizer(resolve_model_path(config.model.name_or_path), config.model.revision)
+    limit = min(
+        config.model.max_length, getattr(tokenizer, "model_max_length", None) or config.model.max_length
+    )
+    coverage = check_coverage(tokenizer, dd["train"]["text"], limit, config.data, config.model.name_or_path)
+    note("tokenizer_coverage", coverage)
     dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
     names = label_names_of(dd["train"].features["label"])
     collator = TextCollator(

@@ -35,6 +35,7 @@ from fieldtune.modeling.create import backbone_blocks
 from fieldtune.modeling.heads import find_head
 from fieldtune.modeling.methods import get_method
 from fieldtune.trainers.base import FieldTrainer
+from fieldtune.trainers.feature_cache import backbone_digest, cached_features, feature_key
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 
 logger = logging.getLogger(__name__)
@@ -267,6 +268,14 @@ class VisionTrainer(FieldTrainer):
             self.model.train(was_training)
         return torch.cat(captured)
 
+    def cached_pooled_features(self, dataset: Dataset, desc: str) -> torch.Tensor:
+        """`pooled_features`, read from the on-disk feature cache when a probe on the same backbone, data and
+        eval transform extracted them before (another trial of a sweep, a re-run)."""
+        digest = backbone_digest(self.model, find_head(self.model))
+        precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
+        key = feature_key(digest, dataset, self.eval_collator or self.data_collator, precision)
+        return cached_features(key, lambda: self.pooled_features(dataset, desc), desc)
+
     def _inner_callbacks(self, with_early_stopping: bool) -> list:
         """For the feature-cached head trainer: the outer trainer's tracking callbacks (one MLflow / W&B
         run gets the head's steps too) and a fresh early stopping with the recipe's patience."""
@@ -295,14 +304,14 @@ class VisionTrainer(FieldTrainer):
             p.requires_grad = True
         num_labels = self.model.config.num_labels
         train = FeatureDataset(
-            self.pooled_features(self.train_dataset, "Extracting train features"),
+            self.cached_pooled_features(self.train_dataset, "Extracting train features"),
             self.train_dataset["label"],
             num_labels,
         )
         evals = None
         if self.eval_dataset is not None:
             evals = FeatureDataset(
-                self.pooled_features(self.eval_dataset, "Extracting validation features"),
+                self.cached_pooled_features(self.eval_dataset, "Extracting validation features"),
                 self.eval_dataset["label"],
                 num_labels,
             )
