@@ -5,8 +5,6 @@ averaging, LoRA reload in fieldtune and in plain peft, `export --merge`, and the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -21,6 +19,7 @@ from fieldtune.errors import DataError
 from fieldtune.inference.load import load_for_inference, predict_logits
 from fieldtune.inputs.prepare_images import image_batches_from_files
 from fieldtune.run import run
+from tests.helpers import without_fieldtune
 from tests.test_train_vision import tiny_vision
 
 BANDS = ("blue", "green", "red")  # a label is a coloured band across its third of the image
@@ -151,25 +150,11 @@ def test_lora_reloads_in_plain_peft_and_merges(lora_run, tiny, tmp_path):
         np.testing.assert_allclose(merged(**batch).logits.numpy(), ours, atol=1e-4)
     # One process that never imports fieldtune: the adapter in plain peft, and the merged model in a
     # plain pipeline (every label's sigmoid score, under its real name).
-    code = f"""
-import json, sys, numpy as np, torch
-from peft import PeftModel
-from transformers import AutoConfig, AutoModelForImageClassification, pipeline
-config = AutoConfig.from_pretrained({str(d / "model")!r})
-base = AutoModelForImageClassification.from_pretrained({str(tiny["vit"])!r}, config=config, ignore_mismatched_sizes=True)
-model = PeftModel.from_pretrained(base, {str(d / "model")!r}).eval()
-with torch.no_grad():
-    logits = model(pixel_values=torch.from_numpy(np.load({str(tmp_path / "pixels.npy")!r}))).logits
-np.save({str(tmp_path / "plain.npy")!r}, logits.numpy())
-out = pipeline("image-classification", model={str(tmp_path / "merged")!r}, top_k=None)({files[0]!r})
-assert "fieldtune" not in sys.modules
-print(json.dumps({{o["label"]: o["score"] for o in out}}))
-"""
-    proc = subprocess.run(
-        [sys.executable, "-c", code], check=True, timeout=120, capture_output=True, text=True
+    plain = without_fieldtune(
+        d / "model", {"pixels": str(tmp_path / "pixels.npy"), "files": files[:1]}, tmp_path / "merged"
     )
-    np.testing.assert_allclose(np.load(tmp_path / "plain.npy"), ours, atol=1e-5)
-    scores = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(np.asarray(plain["peft_logits"]), ours, atol=1e-5)
+    scores = {o["label"]: o["score"] for o in plain["pipeline"][0]}
     assert set(scores) == set(BANDS)
     np.testing.assert_allclose([scores[n] for n in loaded.label_names], 1 / (1 + np.exp(-ours[0])), atol=1e-3)
 
