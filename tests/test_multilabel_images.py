@@ -120,7 +120,8 @@ def test_predict_and_evaluate_apply_thresholds_and_views(full_run, tmp_path):
     folder = str(ours.index[0]).rsplit("/", 1)[0]
     assert main(["predict", str(d), "--input", folder, "--output", str(out)]) == 0
     preds = pd.read_csv(out, keep_default_na=False).set_index("file")
-    assert list(preds.columns) == ["labels", "score_blue", "score_green", "score_red"] and len(preds) == 60
+    assert list(preds.columns) == ["labels", "score_blue", "score_green", "score_red", "error"]
+    assert len(preds) == 60 and (preds["error"] == "").all()
     mine = preds.loc[ours.index]
     assert (mine["labels"] == ours["predicted"]).all()
     np.testing.assert_allclose(
