@@ -58,10 +58,15 @@ class Classes(_OneTarget):
         self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
     ) -> tuple[dict, dict]:
         """Metrics and per-example prediction columns for predictions.csv."""
+        from fieldtune.confidence import top_k_hits
+
         probs = softmax(_as_array(logits))
         pred = probs.argmax(-1)
         columns = {"predicted": [label_names[i] for i in pred], "score": probs.max(-1).round(5)}
-        return self.scores(pred, references, label_names), columns
+        hits = top_k_hits(probs, references)  # more than 5 classes: was the answer among the best k?
+        metrics = self.scores(pred, references, label_names)
+        metrics |= {f"top_{name[len('in_top_') :]}_accuracy": float(v.mean()) for name, v in hits.items()}
+        return metrics, columns | hits
 
     def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
         scores = self.scores(np.argmax(_as_array(logits), axis=-1), labels, label_names)

@@ -39,6 +39,14 @@ def hs_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_cjk_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer BERT whose tokenizer splits Chinese characters, with a vocabulary of them."""
+    from tests.helpers_zh import make_tiny_cjk_bert
+
+    return make_tiny_cjk_bert(tmp_path_factory.mktemp("tiny-cjk-bert"))
+
+
+@pytest.fixture(scope="session")
 def tag_lora_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory):
     """A multi-label LoRA run on the tiny BERT (thresholds tuned on validation), shared by the tests."""
     from fieldtune.run import run

@@ -2,6 +2,7 @@
 
 python -m tests.kill_driver step:5 train CONFIG ...   # killed right after optimizer step 5 (before its checkpoint)
 python -m tests.kill_driver save:4 train CONFIG ...   # killed while checkpoint 4 is half-written
+python -m tests.kill_driver step:3@3 sweep CONFIG ... # killed after step 3 of the third run (a sweep's trial 3)
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def _die() -> None:
 
 def install(point: str) -> None:
     kind, _, value = point.partition(":")
-    step = int(value)
+    value, _, nth = value.partition("@")
+    step, nth = int(value), int(nth or 1)
+    started = [0]  # outer trainers built so far in this process
 
     class KillAtStep(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -33,9 +36,10 @@ def install(point: str) -> None:
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        if (
-            kind == "step" and type(self.model).__name__ != "HeadModel"
-        ):  # the outer trainer, not a probe phase
+        if type(self.model).__name__ == "HeadModel":  # a probe phase, not a run's own trainer
+            return
+        started[0] += 1
+        if kind == "step" and started[0] == nth:
             self.add_callback(KillAtStep())
 
     base.FieldTrainer.__init__ = init

@@ -16,7 +16,9 @@ CONFIG = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_atte
 def test_full_model_saves_the_given_state_dict(tmp_path):
     model = BertForSequenceClassification(CONFIG)
     gathered = {k: v + 1.0 for k, v in model.state_dict().items()}
-    save_model(model, None, tmp_path / "model", "tiny", state_dict=dict(gathered))  # save_pretrained pops keys
+    save_model(
+        model, None, tmp_path / "model", "tiny", state_dict=dict(gathered)
+    )  # save_pretrained pops keys
     saved = BertForSequenceClassification.from_pretrained(tmp_path / "model").state_dict()
     key = "classifier.weight"
     torch.testing.assert_close(saved[key], gathered[key])

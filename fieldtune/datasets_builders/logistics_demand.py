@@ -20,6 +20,7 @@ from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.tables import load_tables
 from fieldtune.datasets_builders.text_table import frames_to_dataset
+from fieldtune.errors import ConfigError
 from fieldtune.tasks import get_task
 
 TEXT_COLUMN, LEVEL_COLUMN, QUANTITY_COLUMN, TAGS_COLUMN = "note", "demand_level", "demand_quantity", "tags"
@@ -130,10 +131,37 @@ def generate_logistics_demand(n: int = 600, seed: int = 0, tags: bool = False) -
     return pd.DataFrame(rows)
 
 
-def write_logistics_demand(out: Path, n: int = 600, seed: int = 0, tags: bool = False) -> Path:
-    """Write the synthetic table as CSV (for `fieldtune data` and for users to look at)."""
+def generate(n: int, seed: int, language: str = "en", tags: bool = False) -> pd.DataFrame:
+    """The English notes, or the Chinese ones (`logistics_demand_zh.py`) for `language="zh"`."""
+    if language != "zh":
+        return generate_logistics_demand(n, seed, tags)
+    if tags:
+        raise ConfigError(
+            "The Chinese notes (`data.language: zh`) have no tags yet; use English notes or your own table "
+            "with `data.path`."
+        )
+    from fieldtune.datasets_builders.logistics_demand_zh import LEVEL_NAMES, notes_zh
+
+    rows = [
+        {
+            "order_id": f"ORD-{seed:02d}-{i:05d}",
+            TEXT_COLUMN: note,
+            QUANTITY_COLUMN: quantity,
+            LEVEL_COLUMN: LEVEL_NAMES[demand_level(quantity)],
+        }
+        for i, (note, quantity) in enumerate(notes_zh(n, seed))
+    ]
+    return pd.DataFrame(rows)
+
+
+def write_logistics_demand(
+    out: Path, n: int = 600, seed: int = 0, tags: bool = False, language: str = "en"
+) -> Path:
+    """Write the synthetic table as CSV (for `fieldtune data` and for users to look at). Chinese notes get
+    a UTF-8 byte-order mark: without it Excel opens a UTF-8 CSV as the system's code page (GBK: mojibake)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    generate_logistics_demand(n, seed, tags).to_csv(out, index=False)
+    encoding = "utf-8-sig" if language == "zh" else "utf-8"
+    generate(n, seed, language, tags).to_csv(out, index=False, encoding=encoding)
     return out
 
 
@@ -144,11 +172,11 @@ def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
     spec = get_task(task)
     tags = spec.targets == "tags"
     if config.path:
-        frames = load_tables(config.path, config.delimiter)
+        frames = load_tables(config.path, config.delimiter, config.encoding)
         source = config.path
     else:
-        frames = {"train": generate_logistics_demand(config.num_samples, config.seed, tags)}
-        source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed})"
+        frames = {"train": generate(config.num_samples, config.seed, config.language, tags)}
+        source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed}, {config.language})"
     if tags:
         default_label = TAGS_COLUMN
     elif not spec.is_classification or config.threshold is not None:

@@ -30,10 +30,12 @@ from transformers.trainer_utils import TrainOutput
 from fieldtune import progress
 from fieldtune.config import MethodConfig
 from fieldtune.inputs import test_time as test_time_views
+from fieldtune.inputs.labels import label_tensor
 from fieldtune.modeling.create import backbone_blocks
 from fieldtune.modeling.heads import find_head
 from fieldtune.modeling.methods import get_method
 from fieldtune.trainers.base import FieldTrainer
+from fieldtune.trainers.feature_cache import backbone_digest, cached_features, feature_key
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,11 @@ class HeadModel(nn.Module):
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
         logits = self.head(features)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None and labels.is_floating_point():  # multi-hot label sets: BCE, as HF's heads do
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+        elif labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
@@ -58,8 +64,8 @@ class FeatureDataset(torch.utils.data.Dataset):
     """Cached features and labels as tensors. Rows come straight from memory: through an Arrow table each
     row was a Python list to convert, half of the head's training time."""
 
-    def __init__(self, features: torch.Tensor, labels: list[int]) -> None:
-        self.features, self.labels = features, torch.as_tensor(labels, dtype=torch.long)
+    def __init__(self, features: torch.Tensor, labels: list, num_labels: int) -> None:
+        self.features, self.labels = features, label_tensor(labels, num_labels)  # label sets: multi-hot
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -153,7 +159,11 @@ class VisionTrainer(FieldTrainer):
         pixels = self._prepare_inputs(inputs)["pixel_values"]
         with self.accelerator.autocast():  # the loss stays the identity view's
             logits = test_time_views.averaged_logits(
-                lambda px: model(pixel_values=px).logits, pixels, self.test_time, identity_logits=logits
+                lambda px: model(pixel_values=px).logits,
+                pixels,
+                self.test_time,
+                identity_logits=logits,
+                multi_label=test_time_views.is_multi_label(self.model),
             )
         return loss, logits, labels
 
@@ -258,6 +268,14 @@ class VisionTrainer(FieldTrainer):
             self.model.train(was_training)
         return torch.cat(captured)
 
+    def cached_pooled_features(self, dataset: Dataset, desc: str) -> torch.Tensor:
+        """`pooled_features`, read from the on-disk feature cache when a probe on the same backbone, data and
+        eval transform extracted them before (another trial of a sweep, a re-run)."""
+        digest = backbone_digest(self.model, find_head(self.model))
+        precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
+        key = feature_key(digest, dataset, self.eval_collator or self.data_collator, precision)
+        return cached_features(key, lambda: self.pooled_features(dataset, desc), desc)
+
     def _inner_callbacks(self, with_early_stopping: bool) -> list:
         """For the feature-cached head trainer: the outer trainer's tracking callbacks (one MLflow / W&B
         run gets the head's steps too) and a fresh early stopping with the recipe's patience."""
@@ -284,14 +302,18 @@ class VisionTrainer(FieldTrainer):
             p.requires_grad = False
         for p in head.parameters():
             p.requires_grad = True
+        num_labels = self.model.config.num_labels
         train = FeatureDataset(
-            self.pooled_features(self.train_dataset, "Extracting train features"), self.train_dataset["label"]
+            self.cached_pooled_features(self.train_dataset, "Extracting train features"),
+            self.train_dataset["label"],
+            num_labels,
         )
         evals = None
         if self.eval_dataset is not None:
             evals = FeatureDataset(
-                self.pooled_features(self.eval_dataset, "Extracting validation features"),
+                self.cached_pooled_features(self.eval_dataset, "Extracting validation features"),
                 self.eval_dataset["label"],
+                num_labels,
             )
         extract_s = time.perf_counter() - start
         args = self.args.to_dict()

@@ -1,0 +1,112 @@
+"""Bad `fieldtune sweep` inputs (issue 13) through the CLI: one line, exit 2, nothing written. Same table
+machinery as `tests/test_bad_inputs.py`; the sweep directory is `ctx.run_dir`."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests import test_bad_inputs as table
+from tests.test_bad_inputs import Case, Ctx, _recipe
+
+tiny_vit = table.tiny_vit  # module fixture, found by name
+
+
+def _sweep(ctx: Ctx, *extra: str) -> list[str]:
+    return ["sweep", str(_recipe(ctx)), "--output-dir", str(ctx.run_dir), *extra]
+
+
+def _space(ctx: Ctx, space: dict) -> str:
+    path = ctx.tmp / "space.yaml"
+    path.write_text(yaml.safe_dump(space))
+    return str(path)
+
+
+def s_grid_unknown_key(ctx: Ctx) -> list[str]:
+    return _sweep(ctx, "--grid", "training.learnin_rate=1e-4,3e-4")
+
+
+def s_grid_wrong_type(ctx: Ctx) -> list[str]:
+    return _sweep(ctx, "--grid", "training.num_train_epochs=2,three")
+
+
+def s_grid_empty(ctx: Ctx) -> list[str]:
+    return _sweep(ctx, "--grid", "training.learning_rate=")
+
+
+def s_no_grid(ctx: Ctx) -> list[str]:
+    return _sweep(ctx)
+
+
+def s_search_unknown_distribution(ctx: Ctx) -> list[str]:
+    space = {"training.learning_rate": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}
+    return _sweep(ctx, "--search", _space(ctx, space), "--trials", "4")
+
+
+def s_search_unknown_key(ctx: Ctx) -> list[str]:
+    space = {"method.lora_rank": {"type": "int", "low": 4, "high": 16}}
+    return _sweep(ctx, "--search", _space(ctx, space), "--trials", "4")
+
+
+def s_search_without_trials(ctx: Ctx) -> list[str]:
+    space = {"training.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}
+    return _sweep(ctx, "--search", _space(ctx, space))
+
+
+def s_storage_missing_folder(ctx: Ctx) -> list[str]:
+    return _sweep(
+        ctx, "--grid", "method.name=full,lora", "--storage", f"sqlite:///{ctx.tmp}/no_such_dir/sweep.db"
+    )
+
+
+def s_storage_missing_driver(ctx: Ctx) -> list[str]:
+    return _sweep(
+        ctx, "--grid", "method.name=full,lora", "--storage", "postgresql://sweeper@db.invalid/studies"
+    )
+
+
+def s_storage_not_a_url(ctx: Ctx) -> list[str]:
+    return _sweep(ctx, "--grid", "method.name=full,lora", "--storage", "my-study")
+
+
+def s_another_sweep_in_dir(ctx: Ctx) -> list[str]:
+    """A sweep directory made by another grid (its manifest and journal), then a different grid into it."""
+    from fieldtune.sweep import prepare_sweep
+    from fieldtune.sweep.study import open_storage, write_manifest
+
+    _, manifest = prepare_sweep(_recipe(ctx), grid=["method.name=full,lora"], output_dir=ctx.run_dir)
+    open_storage(None, ctx.run_dir)
+    write_manifest(ctx.run_dir, manifest)
+    return _sweep(ctx, "--grid", "training.learning_rate=1e-4,3e-4")
+
+
+def s_validation_off(ctx: Ctx) -> list[str]:
+    return _sweep(ctx, "--grid", "method.name=full,lora", "--data.validation_size=0")
+
+
+def s_zero_workers(ctx: Ctx) -> list[str]:
+    return _sweep(ctx, "--grid", "method.name=full,lora", "--workers", "0")
+
+
+CASES = [
+    Case("grid-unknown-key", s_grid_unknown_key, ("--grid", "training.learnin_rate", "did you mean `learning_rate`"), subprocess=True),
+    Case("grid-wrong-type", s_grid_wrong_type, ("--grid", "training.num_train_epochs", "'three'", "number")),
+    Case("grid-empty", s_grid_empty, ("--grid training.learning_rate=", "empty", "V1,V2")),
+    Case("no-grid", s_no_grid, ("grid is empty", "--grid section.key=V1,V2", "--search")),
+    Case("search-unknown-distribution", s_search_unknown_distribution, ("training.learning_rate", "'loguniform'", "float, int, categorical")),
+    Case("search-unknown-key", s_search_unknown_key, ("method.lora_rank", "did you mean `lora_r`")),
+    Case("search-without-trials", s_search_without_trials, ("--search", "--trials N",)),
+    Case("storage-missing-folder", s_storage_missing_folder, ("--storage", "no_such_dir", "does not exist")),
+    Case("storage-missing-driver", s_storage_missing_driver, ("--storage", "postgresql://", "driver", "pip install")),
+    Case("storage-not-a-url", s_storage_not_a_url, ("--storage", "'my-study'", "sqlite:///")),
+    Case("another-sweep-in-dir", s_another_sweep_in_dir, ("run", "holds another sweep", "grid", "another --output-dir"), existing=True),
+    Case("sweep-without-validation", s_validation_off, ("validation", "data.validation_size > 0")),
+    Case("zero-workers", s_zero_workers, ("--workers 0", "1 or more")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_bad_sweep_input_is_one_line_exit_2(
+    case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
+):
+    table.run_case(case, Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch), capsys)
