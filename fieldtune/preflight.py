@@ -20,8 +20,12 @@ def resolve_run_dir(config: RunConfig, output_dir: str | Path | None) -> Path:
     return Path(config.output_dir) / (config.name or "run")
 
 
-def preflight(config: RunConfig, run_dir: Path, overwrite: bool = False, resume: bool = False) -> Task:
-    """Check the run directory, integrations, Hub settings and the model / task fit; the run's Task."""
+def preflight(
+    config: RunConfig, run_dir: Path, overwrite: bool = False, resume: bool = False, model: bool = True
+) -> Task:
+    """Check the run directory, integrations, Hub settings and (`model`) the model / task fit; the Task.
+
+    `model=False` for runs that load no transformers model (the TF-IDF baseline)."""
     from fieldtune.config.packages import check_training_packages
     from fieldtune.errors import HubError
     from fieldtune.modeling.create import check_max_length, load_model_config, require_processor_files
@@ -39,6 +43,8 @@ def preflight(config: RunConfig, run_dir: Path, overwrite: bool = False, resume:
                 "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` "
                 "(with write access) before training, or pass --hub.push=false."
             )
+    if not model:
+        return task
     model_config = load_model_config(config.model.name_or_path, config.model.revision, task=task)
     require_processor_files(config.model.name_or_path, task)
     if task.modality == "text":
