@@ -45,7 +45,7 @@ def _codec(v: Any) -> str | None:
         return None
     try:
         codecs.lookup(str(v))
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name with a NUL character
         return "is not an encoding Python knows; use e.g. utf-8, gb18030, gbk, big5, utf-16, or leave it out"
     return None
 

@@ -79,7 +79,7 @@ def check_request(req: PredictRequest) -> None:
 
         try:
             codecs.lookup(req.encoding)
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a name with a NUL character
             raise DataError(
                 f"--encoding {req.encoding} is not an encoding Python knows; use e.g. utf-8, gb18030, big5, "
                 "utf-16, or leave it out to detect the encoding."
