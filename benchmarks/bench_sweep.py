@@ -32,7 +32,7 @@ RECIPE = "configs/geology/lithology_probe_unfreeze.yaml"
 OVERRIDES = [
     "--method.name=probe",
     "--model.name_or_path=../shared/models/vit-tiny-patch16-224",
-    "--training.num_train_epochs=10",
+    "--training.num_train_epochs=2",
 ]
 GRID = ["training.learning_rate=0.001,0.003", "training.weight_decay=0.0,0.05"]
 

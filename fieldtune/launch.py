@@ -126,20 +126,14 @@ def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) ->
 def launch_train(args: argparse.Namespace) -> int:
     """Run `fieldtune train` under `accelerate launch`; returns the launcher's exit code.
 
-    The recipe and the run directory are checked here first, so a mistake is one line and exit code 2
-    before any process starts.
+    The caller (`fieldtune train`) ran the preflight, so a mistake is one line and exit code 2 before any
+    process starts.
     """
     if any(k in os.environ for k in _LAUNCHED_ENV):
         raise ConfigError(
             "this process was already started by accelerate launch / torchrun; drop --num-processes and "
             "--accelerate-config from the command."
         )
-    from fieldtune.config import load_config
-    from fieldtune.run import resolve_run_dir
-    from fieldtune.rundir.layout import check_run_dir_free
-
-    config = load_config(args.config, getattr(args, "overrides", []))
-    check_run_dir_free(resolve_run_dir(config, args.output_dir), args.overwrite, args.resume)
     cmd = launch_command(args)
     print("fieldtune: launching:", " ".join(cmd[1:]), file=sys.stderr, flush=True)
     rc = subprocess.run(cmd, check=False).returncode

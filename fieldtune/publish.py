@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fieldtune.hub import check_repo_id, push_run
 from fieldtune.inference.export import merge_adapter
-from fieldtune.rundir.layout import read_eval_results
+from fieldtune.rundir.reader import RunDirectory
 
 
 def publish(
@@ -20,7 +20,7 @@ def publish(
 ) -> str:
     """Push the run (adapter + head, full weights, or merged weights) with its results, plots and card."""
     check_repo_id(repo_id, "--repo-id")
-    read_eval_results(run_dir)  # a finished run only
+    RunDirectory(run_dir).read_results()  # a finished run only, its results readable
     if not merge:
         return push_run(
             run_dir, repo_id, private=private, revision=revision, include_predictions=include_predictions

@@ -18,23 +18,22 @@ import torch
 
 from fieldtune import __version__
 from fieldtune.config import RunConfig, save_config
-from fieldtune.config.packages import check_training_packages
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
-from fieldtune.modeling.create import count_params, create_model, require_processor_files
+from fieldtune.modeling.create import count_params, create_model
 from fieldtune.modeling.heads import fold_target_scale
 from fieldtune.modeling.precision import resolve_attention, resolve_precision
+from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     INCOMPLETE,
-    check_run_dir_free,
     drop_replaced_run,
     finish_run_dir,
     restore_run_dir,
     start_run_dir,
 )
 from fieldtune.rundir.results import dataset_name, validation_metrics, write_results
-from fieldtune.scoring import label_names_of, targets_of
+from fieldtune.scoring import label_names_of, standardise, targets_of
 from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker
 
@@ -45,13 +44,6 @@ logger = logging.getLogger(__name__)
 class RunResult:
     run_dir: Path
     results: dict[str, Any]
-
-
-def resolve_run_dir(config: RunConfig, output_dir: str | Path | None) -> Path:
-    """`--output-dir DIR` makes DIR the run directory itself; else `output_dir/name`."""
-    if output_dir is not None:
-        return Path(output_dir)
-    return Path(config.output_dir) / (config.name or "run")
 
 
 def class_weight_tensor(spec: Any, labels: list[int], label_names: list[str]) -> torch.Tensor | None:
@@ -106,12 +98,6 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
             return str(ckpt)
         logger.warning("Skipping incomplete checkpoint %s", ckpt)
     return None
-
-
-def _standardise(dd: Any) -> tuple[Any, tuple[float, float]]:
-    y = np.asarray(dd["train"]["label"], dtype=np.float64)
-    mean, std = float(y.mean()), float(y.std()) or 1.0
-    return dd.map(lambda b: {"label": [(v - mean) / std for v in b["label"]]}, batched=True), (mean, std)
 
 
 def _process_group(config: RunConfig, use_cpu: bool) -> Any:
@@ -181,29 +167,21 @@ def run(
     output_dir: str | Path | None = None,
     overwrite: bool = False,
     resume: bool = False,
+    checked: bool = False,
     callbacks: Sequence[Any] = (),
 ) -> RunResult:
     """Train, evaluate on the test split and write the run directory. Returns where and what.
 
-    `callbacks` are extra `TrainerCallback`s for the outer trainer (a sweep's pruning callback)."""
+    `checked`: the caller already ran `fieldtune.preflight.preflight` for this config and run directory.
+    `callbacks`: extra `TrainerCallback`s for the run's trainer (a sweep's pruning callback).
+    """
     from transformers import EarlyStoppingCallback, set_seed
 
-    from fieldtune.trainers import FieldTrainer, build_training_args
+    from fieldtune.trainers import build_training_args, make_trainer
 
-    task: Task = get_task(config.task)
     run_dir = resolve_run_dir(config, output_dir)
-    check_run_dir_free(run_dir, overwrite, resume)  # before anything heavy
-    check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
-    require_processor_files(config.model.name_or_path, task)
-    if config.hub.push:
-        from fieldtune.errors import HubError
-        from fieldtune.hub import check_repo_id, get_token
-
-        check_repo_id(config.hub.repo_id, "hub.repo_id")
-        if not get_token():
-            raise HubError(
-                "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` before training."
-            )
+    # before anything heavy; every process of a launch checks (none has written the run directory yet)
+    task: Task = get_task(config.task) if checked else preflight(config, run_dir, overwrite, resume)
     use_cpu = not torch.cuda.is_available()
     precision = resolve_precision(config.training.precision, use_cpu)
     if config.training.early_stopping_patience and config.data.validation_size <= 0:
@@ -221,7 +199,7 @@ def run(
         label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
         if task.scaled_target:
-            dd, target_scale = _standardise(dd)
+            dd, target_scale = standardise(dd)
         prepared = prepare_inputs(task, dd, config)
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
     model, info = create_model(
@@ -251,19 +229,15 @@ def run(
     try:
         if is_main:
             save_config(config, run_dir / "config.yaml")
-        trainer_cls = prepared.trainer_class or FieldTrainer
-        trainer = trainer_cls(
+        trainer = make_trainer(
+            task,
+            config,
+            prepared,
             model=model,
             args=args,
-            train_dataset=prepared.dataset["train"],
-            eval_dataset=prepared.dataset["validation"] if has_validation else None,
-            data_collator=prepared.collator,
-            processing_class=prepared.processor,
             compute_metrics=make_compute_metrics(task, label_names, target_scale),
             callbacks=callbacks,
             class_weights=class_weights,
-            layerwise_lr_decay=config.training.layerwise_lr_decay,
-            **prepared.trainer_kwargs,
         )
         if is_main:
             from torch.utils.tensorboard import SummaryWriter

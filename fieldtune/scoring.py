@@ -206,6 +206,14 @@ def targets_of(task: Task) -> Classes | Tags | Values:
     return TARGETS[task.targets]
 
 
+def standardise(dd: Any) -> tuple[Any, tuple[float, float]]:
+    """Regression trains on targets standardised by the train split's mean and std; `real_units` maps
+    predictions back, and `modeling.heads.fold_target_scale` folds the scale into the saved head."""
+    y = np.asarray(dd["train"]["label"], dtype=np.float64)
+    mean, std = float(y.mean()), float(y.std()) or 1.0
+    return dd.map(lambda b: {"label": [(v - mean) / std for v in b["label"]]}, batched=True), (mean, std)
+
+
 def real_units(values: Any, target_scale: tuple[float, float] | None) -> np.ndarray:
     """Standardised training targets (or outputs) back in the data's units."""
     mean, std = target_scale or (0.0, 1.0)

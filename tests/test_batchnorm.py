@@ -102,7 +102,7 @@ def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int) -> float:
 
     prepared = prepare_inputs(TASKS["image-classification"], build_dataset(config.data, config.task), config)
     sample = calibration_sample(prepared.dataset["train"], 2048, config.training.seed)
-    collate = prepared.trainer_kwargs["eval_collator"]
+    collate = prepared.eval_collator
     size = config.training.per_device_eval_batch_size
     batches = [
         collate([sample[j] for j in range(i, min(i + size, len(sample)))])

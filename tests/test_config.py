@@ -192,3 +192,19 @@ def test_dataloader_workers_can_be_set_and_persist_across_epochs(tmp_path):
     chosen = cfg(training={"dataloader_num_workers": 2}).training
     args = build_training_args(chosen, tmp_path, task, False, "fp32", use_cpu=True)
     assert args.dataloader_num_workers == 2 and args.dataloader_persistent_workers
+
+
+def test_every_method_the_schema_accepts_has_a_row_in_the_method_table():
+    from typing import get_args
+
+    from fieldtune.config.schema import MethodName
+    from fieldtune.modeling.methods import METHODS
+
+    assert set(get_args(MethodName)) == set(METHODS)
+
+
+def test_a_method_for_other_inputs_names_the_tasks_it_fits():
+    with pytest.raises(
+        ConfigError, match="probe_unfreeze.*only valid for image-classification.*text-classification"
+    ):
+        cfg(method={"name": "probe_unfreeze"})

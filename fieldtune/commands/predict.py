@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run_text_column(ref: str) -> str | None:
-    from fieldtune.rundir.layout import read_run_config
+    from fieldtune.rundir.reader import RunDirectory
 
-    cols = ((read_run_config(Path(ref)) or {}).get("data") or {}).get("text_columns") or []
-    return cols[0] if len(cols) == 1 else None
+    run = RunDirectory.at(ref)
+    return run.text_column if run is not None else None

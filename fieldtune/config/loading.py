@@ -39,7 +39,7 @@ from fieldtune.errors import ConfigError
 __all__ = [  # the schema is re-exported: callers import every config name from here
     "AugmentConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
     "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config", "merge_tree",
-    "parse_overrides", "read_recipe", "save_config", "validate",
+    "parse_overrides", "save_config", "validate",
 ]  # fmt: skip
 
 
@@ -304,13 +304,6 @@ def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file."""
-    config = config_from_dict(read_recipe(path), overrides)
-    config.name = config.name or Path(path).stem
-    return config
-
-
-def read_recipe(path: str | Path) -> dict[str, Any] | None:
-    """A YAML recipe's data as written (no overrides, not validated), with one-line errors naming the file."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"Config file {path} is a folder; pass the path of a YAML recipe (see configs/).")
@@ -340,7 +333,10 @@ def read_recipe(path: str | Path) -> dict[str, Any] | None:
             f"Config file {path} holds a {type(data).__name__}, not a mapping of sections; write it as "
             "`task: ...`, `model: {...}`, `data: {...}` (see configs/)."
         )
-    return data
+    config = config_from_dict(data, overrides)
+    if config.name is None:
+        config.name = path.stem
+    return config
 
 
 def validate(config: RunConfig) -> None:
@@ -365,10 +361,13 @@ def validate(config: RunConfig) -> None:
             )
         if config.training.class_weights is not None:
             raise ConfigError("`training.class_weights` is only valid for classification tasks.")
-        if method.name in ("probe_unfreeze",):
-            raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
-    if not is_image and method.name == "probe_unfreeze":
-        raise ConfigError("`method.name: probe_unfreeze` is only valid for image-classification.")
+    from fieldtune.modeling.methods import get_method
+    from fieldtune.tasks import TASKS
+
+    inputs = get_method(method.name).inputs
+    if spec.modality not in inputs:
+        fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
+        raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     if data.validation_size + data.test_size >= 0.9:
         raise ConfigError(
             "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."

@@ -12,7 +12,7 @@ from fieldtune import __version__
 from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches, thresholds_of
+from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.results import dataset_name
 from fieldtune.scoring import label_names_of, targets_of
@@ -22,13 +22,10 @@ def data_config_for(
     loaded: Loaded, ref: str, data: str | None, overrides: dict[str, Any] | None = None
 ) -> DataConfig:
     """The run's own data section when there is one (same columns and seed), with `data` as the path."""
-    from fieldtune.rundir.layout import read_run_config
+    from fieldtune.rundir.reader import RunDirectory
 
-    run_config = read_run_config(Path(ref))
-    if run_config is not None:
-        base = dict(run_config.get("data") or {})
-    else:
-        base = {"builder": loaded.task.inputs.default_builder}
+    run = RunDirectory.at(ref)
+    base = run.data_section if run is not None else {"builder": loaded.task.inputs.default_builder}
     if data is not None:
         base["path"] = data
         # New data is scored as it is: its own split files, else all of it (never a re-split of it)
@@ -112,9 +109,11 @@ def evaluate_model(
 
     `test_time` (images) overrides the views the model was evaluated with in training.
     """
-    from fieldtune.rundir.layout import read_run_config
+    from fieldtune.rundir.reader import RunDirectory
 
-    read_run_config(Path(ref))  # a damaged config.yaml is named before the model loads
+    run = RunDirectory.at(ref)
+    if run is not None:
+        run.check()  # a damaged config.yaml is named before the model loads
     whole = False
     if data is not None:
         data, whole = _evaluation_data(data, split)
@@ -126,12 +125,7 @@ def evaluate_model(
         refs = model_label_ids(loaded, ds, data_cfg.path or data_cfg.builder)
     else:
         refs = np.asarray(ds["label"], dtype=float)
-    if loaded.task.modality == "text":
-        logits = predict_logits(loaded, text_batches(loaded, ds["text"]))
-    else:
-        from fieldtune.inputs.prepare_images import image_batches
-
-        logits = predict_logits(loaded, image_batches(loaded, ds))
+    logits = predict_logits(loaded, split_batches(loaded, ds))
     metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     trainable, total = count_params(loaded.model)
     onnx = (

@@ -167,3 +167,13 @@ def text_batches(
         for i in range(0, len(texts), batch_size)
     )
     return progress.Batches(batches, len(texts))
+
+
+def split_batches(loaded: Loaded, ds: Any, batch_size: int | None = None) -> progress.Batches:
+    """A builder's split (its `text` or `image` column) as batches for the loaded model's inputs."""
+    size = {"batch_size": batch_size} if batch_size else {}
+    if loaded.task.modality == "text":
+        return text_batches(loaded, ds["text"], **size)
+    from fieldtune.inputs.prepare_images import image_batches
+
+    return image_batches(loaded, ds, **size)

@@ -21,10 +21,17 @@ import torch
 
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.evaluate import data_config_for, model_label_ids, split_of
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, text_batches, thresholds_of
+from fieldtune.inference.load import (
+    Loaded,
+    load_for_inference,
+    predict_logits,
+    split_batches,
+    thresholds_of,
+)
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.modeling.create import count_params
-from fieldtune.rundir.layout import INCOMPLETE, is_run_dir, write_json
+from fieldtune.rundir.layout import write_json
+from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.saving import is_peft_model
 from fieldtune.scoring import targets_of
 
@@ -57,13 +64,12 @@ def check_export_args(run: Path, out: Path, fmt: str, quantize: str | None, opse
         import onnxscript  # noqa: F401  (the dynamo exporter writes its graphs)
     except ImportError as e:
         raise FieldtuneError(f"ONNX export needs {e.name}; pip install 'fieldtune[onnx]'.") from None
-    if not is_run_dir(run):
+    if RunDirectory.at(run) is None:
         raise RunDirError(
             f"{run} is not a fieldtune run directory (no config.yaml); ONNX export checks the model on the "
             "run's test split, so pass the run directory."
         )
-    if (run / INCOMPLETE).exists() or not (run / "eval_results.json").is_file():
-        raise RunDirError(f"{run} is an unfinished run; finish it with `fieldtune train --resume` first.")
+    RunDirectory(run).require_finished()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
 
@@ -130,12 +136,7 @@ def test_inputs(loaded: Loaded, run: Path) -> tuple[list[dict], np.ndarray]:
         refs = model_label_ids(loaded, ds, str(run))
     else:
         refs = np.asarray(ds["label"], dtype=float)
-    if loaded.task.modality == "text":
-        batches = list(text_batches(loaded, ds["text"], batch_size=32))
-    else:
-        from fieldtune.inputs.prepare_images import image_batches
-
-        batches = list(image_batches(loaded, ds))
+    batches = list(split_batches(loaded, ds, batch_size=32))
     if not batches:
         raise RunDirError(f"{run} has no test or validation examples to check the export on.")
     return batches, refs

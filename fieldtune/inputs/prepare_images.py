@@ -39,8 +39,6 @@ def load_image_processor(path: str, revision: str | None = None) -> Any:
 
 
 def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
-    from fieldtune.trainers.vision import VisionTrainer
-
     processor = load_image_processor(resolve_model_path(config.model.name_or_path), config.model.revision)
     spec = resolve_image_spec(processor, config.data.image_size)
     if config.data.image_size:  # the saved processor must preprocess as training did
@@ -50,19 +48,7 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
     pixels = decode_and_resize(dd, spec)
     train_collator = make_image_collator(spec, config.data.augment, train=True)
     eval_collator = make_image_collator(spec, None, train=False)
-    return Prepared(
-        dataset=pixels,
-        collator=train_collator,
-        processor=processor,
-        trainer_class=VisionTrainer,
-        trainer_kwargs={
-            "eval_collator": eval_collator,
-            "method": config.method,
-            "test_time": config.data.augment.test_time,
-            "precise_bn": config.training.precise_bn,
-        },
-        sample_plot=lambda raw_test, predicted, labels, path: plot_samples(raw_test, predicted, labels, path),
-    )
+    return Prepared(dataset=pixels, collator=train_collator, processor=processor, eval_collator=eval_collator)
 
 
 def image_files(source: str) -> list[Path]:
@@ -115,14 +101,3 @@ def _split_batches(loaded: Any, ds: Dataset, batch_size: int) -> Iterator[dict]:
             for r in raw.select(range(i, min(i + batch_size, len(raw))))
         ]
         yield collate(rows)
-
-
-def plot_samples(
-    raw_test: Dataset, predicted: Sequence[str], label_names: Sequence[str] | None, path: Path, n: int = 24
-) -> None:
-    from fieldtune.rundir.plots import plot_image_samples
-
-    count = min(n, len(raw_test))
-    images = [raw_test[i]["image"].convert("RGB") for i in range(count)]
-    true = [label_names[raw_test[i]["label"]] for i in range(count)] if label_names else ["?"] * count
-    plot_image_samples(images, true, list(predicted[:count]), path)

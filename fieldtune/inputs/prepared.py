@@ -1,9 +1,9 @@
-"""What input preparation hands the trainer: model-ready datasets, collator and processor."""
+"""What input preparation hands the trainer: model-ready datasets, collators and processor."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from datasets import DatasetDict
@@ -12,8 +12,6 @@ from datasets import DatasetDict
 @dataclass
 class Prepared:
     dataset: DatasetDict  # model-ready columns (+ the raw ones the collator ignores)
-    collator: Callable
+    collator: Callable  # training batches (with augmentation where the inputs have it)
     processor: Any  # saved beside the model so plain transformers can preprocess the same way
-    trainer_class: type | None = None
-    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
-    sample_plot: Callable | None = None  # images: draws plots/samples.png from the test split
+    eval_collator: Callable | None = None  # evaluation / test batches, when they differ from training's

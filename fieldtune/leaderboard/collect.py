@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from huggingface_hub.errors import (
 )
 
 from fieldtune.errors import HubError, RunDirError
+from fieldtune.rundir.reader import read_results_file
 
 EVAL_RESULTS_FILE = "eval_results.json"
 
@@ -188,14 +188,7 @@ def entry_from_run(run_dir: Path) -> Entry:
         raise RunDirError(
             f"{path} is missing; run `fieldtune evaluate {run_dir} --data DATA` first, or pass a finished run."
         )
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunDirError(
-            f"{path} cannot be read ({err}); re-create it with `fieldtune evaluate {run_dir} --data DATA`."
-        ) from err
-    if not isinstance(results, dict):
-        raise RunDirError(f"{path} is not a JSON object; re-create it with `fieldtune evaluate`.")
+    results = read_results_file(path, f"re-create it with `fieldtune evaluate {run_dir} --data DATA`")
     missing = [key for key in ("task", "dataset", "metrics") if key not in results]
     if missing:
         raise RunDirError(

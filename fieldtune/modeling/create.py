@@ -19,6 +19,7 @@ from torch import nn
 from fieldtune.config import MethodConfig, ModelConfig
 from fieldtune.errors import ModelError
 from fieldtune.modeling.heads import find_head, replace_with_mlp_head
+from fieldtune.modeling.methods import get_method
 from fieldtune.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -203,7 +204,8 @@ def lora_targets(model: nn.Module, head: list[str], requested: list[str] | None)
 
 def apply_method(model: nn.Module, task: Task, method: MethodConfig, head: list[str]) -> nn.Module:
     """Freeze / wrap the model as the method says; returns the model to train (a PeftModel for lora)."""
-    if method.name == "lora":
+    trains = get_method(method.name).trains
+    if trains == "adapter":
         from peft import LoraConfig, TaskType, get_peft_model
 
         lora = LoraConfig(
@@ -215,10 +217,10 @@ def apply_method(model: nn.Module, task: Task, method: MethodConfig, head: list[
             task_type=TaskType[task.inputs.peft_task_type] if task.inputs.peft_task_type else None,
         )
         return get_peft_model(model, lora)
-    if method.name in ("freeze", "probe", "probe_unfreeze"):
+    if trains in ("top_layers", "head"):
         for p in model.parameters():
             p.requires_grad = False
-        if method.name == "freeze":
+        if trains == "top_layers":
             blocks = backbone_blocks(model)
             for block in (
                 list(blocks)[len(blocks) - method.trainable_layers :] if method.trainable_layers else []

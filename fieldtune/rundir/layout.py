@@ -139,46 +139,6 @@ def finish_run_dir(run_dir: Path) -> None:
     (run_dir / INCOMPLETE).unlink(missing_ok=True)
 
 
-def read_eval_results(run_dir: Path) -> dict:
-    path = run_dir / "eval_results.json"
-    if (run_dir / INCOMPLETE).exists():
-        raise RunDirError(f"{run_dir} is an unfinished run; finish it with `fieldtune train ... --resume`.")
-    if not path.is_file():
-        raise RunDirError(f"{run_dir} has no eval_results.json; is it a finished fieldtune run directory?")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RunDirError(f"{path} is not valid JSON; re-run the evaluation to rewrite it.") from None
-    except OSError as e:
-        raise file_system_error(e, path) from None
-    if not isinstance(results, dict):
-        raise RunDirError(
-            f"{path} is not a fieldtune results file (a JSON object); re-run the evaluation to rewrite it."
-        )
-    return results
-
-
-def read_run_config(folder: Path) -> dict | None:
-    """The run's `config.yaml` as plain data (None when `folder` has none), with one-line errors naming it."""
-    import yaml
-
-    path = Path(folder) / "config.yaml"
-    if not path.is_file():
-        return None
-    fix = "restore it or re-train the run"
-    try:
-        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise RunDirError(f"{path} is not UTF-8 text (invalid byte at offset {e.start}); {fix}.") from None
-    except (yaml.YAMLError, ValueError, RecursionError):
-        raise RunDirError(f"{path} is not valid YAML; {fix}.") from None
-    except OSError as e:
-        raise file_system_error(e, path) from None
-    if data is not None and not isinstance(data, dict):
-        raise RunDirError(f"{path} holds a {type(data).__name__}, not a mapping of sections; {fix}.")
-    return data or {}
-
-
 def model_dir_of(ref: Path) -> Path:
     """A run directory -> its `model/`; a model folder -> itself."""
     if (ref / "model").is_dir():

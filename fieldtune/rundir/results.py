@@ -12,6 +12,7 @@ from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
 from fieldtune.rundir.plots import (
     plot_confusion_matrix,
+    plot_image_samples,
     plot_label_scores,
     plot_learning_curves,
     plot_predicted_vs_true,
@@ -106,8 +107,11 @@ def write_results(
     else:
         plot_predicted_vs_true(refs, columns["predicted"], plots / "predicted_vs_true.png")
     plot_learning_curves(trainer.state.log_history, task.primary_metric, plots / "learning_curves.png")
-    if prepared.sample_plot is not None:
-        prepared.sample_plot(raw_test, columns["predicted"], label_names, plots / "samples.png")
+    if "image" in raw_test.column_names:  # a grid of test images titled true / predicted
+        n = min(24, len(raw_test))
+        images = [raw_test[i]["image"].convert("RGB") for i in range(n)]
+        predicted = [str(p) for p in columns["predicted"][:n]]
+        plot_image_samples(images, [str(t) for t in table["label"][:n]], predicted, plots / "samples.png")
 
     card = build_model_card(
         results,

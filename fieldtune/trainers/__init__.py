@@ -1,7 +1,9 @@
-"""Trainer subclasses per task. Text needs nothing beyond `FieldTrainer` (HF's `problem_type` gives the
-loss); vision adds the feature-cached probe and the probe -> unfreeze phases."""
+"""Trainer subclasses and their arguments. Text needs nothing beyond `FieldTrainer` (HF's `problem_type`
+gives the loss); vision adds the feature-cached probe and the probe -> unfreeze phases; `make_trainer`
+chooses between them from the task."""
 
 from fieldtune.trainers.arguments import build_training_args
 from fieldtune.trainers.base import FieldTrainer
+from fieldtune.trainers.choose import make_trainer
 
-__all__ = ["FieldTrainer", "build_training_args"]
+__all__ = ["FieldTrainer", "build_training_args", "make_trainer"]

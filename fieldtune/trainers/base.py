@@ -33,6 +33,11 @@ class FieldTrainer(Trainer):
         self.layerwise_lr_decay = layerwise_lr_decay
         attach_progress(self)  # bars on a terminal, log lines elsewhere, nothing with --quiet
 
+    @classmethod
+    def run_options(cls, config: Any, prepared: Any) -> dict[str, Any]:
+        """This class's own constructor arguments, read from the run's config and prepared inputs."""
+        return {"layerwise_lr_decay": config.training.layerwise_lr_decay}
+
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
         # With train_sampling_strategy=group_by_length, transformers also groups *evaluation* batches at random,
         # so predict() returns rows out of order. Evaluation is always sequential here (distributed: None,

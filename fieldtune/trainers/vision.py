@@ -32,6 +32,7 @@ from fieldtune.config import MethodConfig
 from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import backbone_blocks
 from fieldtune.modeling.heads import find_head
+from fieldtune.modeling.methods import get_method
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.feature_cache import backbone_digest, cached_features, feature_key
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
@@ -86,6 +87,16 @@ class VisionTrainer(FieldTrainer):
         self._bn_calibrated_step: int | None = None
         if test_time != "none":  # travels in config.json: predict / evaluate average the same views
             setattr(self.model.config, test_time_views.CONFIG_KEY, test_time)
+
+    @classmethod
+    def run_options(cls, config: Any, prepared: Any) -> dict[str, Any]:
+        return {
+            **super().run_options(config, prepared),
+            "eval_collator": prepared.eval_collator,
+            "method": config.method,
+            "test_time": config.data.augment.test_time,
+            "precise_bn": config.training.precise_bn,
+        }
 
     @contextlib.contextmanager
     def _eval_transforms(self):
@@ -150,12 +161,12 @@ class VisionTrainer(FieldTrainer):
     # ------------------------------------------------------------------ phases
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
-        name = self.method.name
+        method = get_method(self.method.name)
         # Features extracted on one rank would be a shard of the data: several processes train end to end.
         cached = self.method.feature_cache and self.args.world_size == 1
-        if name == "probe" and cached:
+        if method.trains == "head" and not method.head_first and cached:
             return self.train_head_on_features(self.args.num_train_epochs, self.args.learning_rate)
-        if name != "probe_unfreeze":
+        if not method.head_first:
             return self._train_and_recalibrate(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         phase1 = self._phase1_file()
         if phase1.is_file():  # only a resumed run has it: a new or overwritten run directory starts empty
