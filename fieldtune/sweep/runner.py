@@ -165,9 +165,16 @@ def work(plan: Plan) -> list[Outcome]:
 
 def _worker_main(plan: Plan) -> None:
     """Entry point of a `--workers N` process: the same one-line errors as the CLI."""
+    import warnings
+
     from fieldtune import progress
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for category in (
+        FutureWarning,
+        DeprecationWarning,
+    ):  # as the CLI does: libraries' notices are for fieldtune
+        warnings.filterwarnings("ignore", category=category)
     progress.set_quiet(True)  # N processes' bars on one terminal are noise; each trial still prints a line
     try:
         work(plan)
