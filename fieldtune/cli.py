@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from fieldtune import __version__
 from fieldtune.errors import FieldtuneError, file_system_error
 
-COMMANDS = ("train", "evaluate", "predict", "export", "push", "pull", "leaderboard", "sweep", "demo", "data")
+COMMANDS = (
+    "train", "baseline", "evaluate", "predict", "export", "push", "pull", "leaderboard", "sweep", "demo", "data",
+)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):

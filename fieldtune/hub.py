@@ -172,6 +172,32 @@ def _connection_error(err: Exception, action: str, repo_id: str) -> HubError:
     )
 
 
+def _eval_results_operation(run_dir: Path, repo_id: str, revision: str | None) -> CommitOperationAdd | None:
+    """The Hub's own results format, `.eval_results/<benchmark>.yaml`, from the run's eval_results.json
+    (None when that file lacks what the format needs: a dataset, metrics and the primary metric's value)."""
+    import json
+    from datetime import datetime, timezone
+
+    from fieldtune.hub_eval_results import eval_results_file
+
+    results_path = run_dir / "eval_results.json"
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # run_files has checked it exists; an unreadable one gets no results file
+        return None
+    metrics = results.get("metrics") if isinstance(results, dict) else None
+    if (
+        not isinstance(metrics, dict)
+        or not results.get("dataset")
+        or results.get("primary_metric") not in metrics
+    ):
+        return None
+    scored = datetime.fromtimestamp(results_path.stat().st_mtime, tz=timezone.utc)
+    source = f"{constants.ENDPOINT}/{repo_id}/blob/{revision or constants.DEFAULT_REVISION}/eval_results.json"
+    path, data = eval_results_file(results, source, scored)
+    return CommitOperationAdd(path_in_repo=path, path_or_fileobj=data)
+
+
 def push_run(
     run_dir: Path,
     repo_id: str,
@@ -183,7 +209,8 @@ def push_run(
 ) -> str:
     """Upload a run directory to a Hub model repo in one commit; returns the commit URL.
 
-    The repo gets the model folder's files at its root, plus `eval_results.json`, `README.md` (the model card),
+    The repo gets the model folder's files at its root, plus `eval_results.json`, `.eval_results/<dataset>.yaml`
+    (the Hub's own results format, `fieldtune.hub_eval_results`), `README.md` (the model card),
     `config.yaml` as `fieldtune_config.yaml`, `plots/*`, and `predictions.csv` only with `include_predictions`.
 
     Args:
@@ -208,6 +235,8 @@ def push_run(
         CommitOperationAdd(path_in_repo=in_repo, path_or_fileobj=str(local))
         for in_repo, local in files.items()
     ]
+    eval_results = _eval_results_operation(run_dir, repo_id, revision)
+    operations += [eval_results] if eval_results is not None else []
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         if revision not in (None, constants.DEFAULT_REVISION):

@@ -13,6 +13,10 @@ Flags:
   single machine (see docs/SCALING.md).
 - `--accelerate-config FILE`: the file decides (DDP, FSDP, DeepSpeed ...); `--num-processes N`, when
   given, overrides its `num_processes`.
+- `--num-machines M --machine-rank R --main-process-ip HOST [--main-process-port P]`, the same command on
+  every machine: `--num-processes N` (default 1) processes on each, `--num_processes N*M` for accelerate
+  (which counts all machines), torchrun's static rendezvous at HOST:P. With a config file they override
+  the file's machine settings.
 """
 
 from __future__ import annotations
@@ -65,6 +69,26 @@ def _check_accelerate_config(path: str, num_processes: int | None) -> None:
             )
 
 
+def _machines(args: argparse.Namespace) -> dict[str, object] | None:
+    """accelerate's machine flags from `--num-machines / --machine-rank / --main-process-ip/-port`."""
+    count = getattr(args, "num_machines", None)
+    if count is None:
+        return None
+    if count < 2:
+        raise ConfigError(f"--num-machines {count}: give 2 or more machines (one machine needs no flag).")
+    rank, ip = getattr(args, "machine_rank", None), getattr(args, "main_process_ip", None)
+    if rank is None or not 0 <= rank < count:
+        raise ConfigError(
+            f"--machine-rank: give this machine's rank, 0 to {count - 1}, with --num-machines {count}."
+        )
+    if not ip:
+        raise ConfigError("--main-process-ip: give the address of machine 0 (reachable from every machine).")
+    port = getattr(args, "main_process_port", 29500)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--main-process-port {port}: give a free port number (1-65535) on machine 0.")
+    return {"num_machines": count, "machine_rank": rank, "main_process_ip": ip, "main_process_port": port}
+
+
 def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) -> list[str]:
     """The `accelerate launch` command line that runs `fieldtune train` in `args.num_processes` processes.
 
@@ -83,11 +107,14 @@ def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) ->
     if accelerate_config:
         _check_accelerate_config(accelerate_config, n)
         cmd += ["--config_file", str(accelerate_config)]
-        if n:
+        if n:  # as in the file: all machines' processes together
             cmd += ["--num_processes", str(n)]
+        cmd += [f"--{k}={v}" for k, v in (_machines(args) or {}).items()]
     else:
-        if n is None or n < 2:
+        machines = _machines(args)
+        if machines is None and (n is None or n < 2):
             raise ConfigError("--num-processes must be at least 2 to launch several processes.")
+        n = n or 1  # with several machines: processes on each machine
         if cuda_devices is None:
             import torch
 
@@ -98,14 +125,19 @@ def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) ->
             )
         # The same flags with or without a GPU: without one, `--multi_gpu` still starts N processes through
         # torchrun and each trains on the CPU with gloo (`--cpu` would start a single process).
-        cmd += ["--multi_gpu", "--num_processes", str(n), "--num_machines", "1"]
+        if machines is None:
+            cmd += ["--multi_gpu", "--num_processes", str(n), "--num_machines", "1"]
+        else:  # accelerate counts processes over all machines; torchrun starts n of them on each
+            cmd += ["--multi_gpu", "--num_processes", str(n * machines["num_machines"])]
+            cmd += [f"--{k}={v}" for k, v in machines.items()]
         cmd += [
             "--mixed_precision",
             "no",
             "--dynamo_backend",
             "no",
         ]  # fieldtune's `training.precision` decides
-        cmd += ["--main_process_port", "0"]  # a free port: two runs on one machine do not collide
+        if machines is None:
+            cmd += ["--main_process_port", "0"]  # a free port: two runs on one machine do not collide
         if not cuda_devices:  # share the cores between the processes instead of 1 thread each
             cmd += ["--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // n))]
     cmd += ["-m", "fieldtune"]

@@ -5,20 +5,22 @@ config -> builder -> preprocessing -> model -> trainer -> run directory -> (hub)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from fieldtune import __version__
+from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders.data_report import describe, recording
+from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
 from fieldtune.modeling.create import count_params, create_model
@@ -27,8 +29,10 @@ from fieldtune.modeling.precision import resolve_attention, resolve_precision
 from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     INCOMPLETE,
+    check_run_dir_free,
     drop_replaced_run,
     finish_run_dir,
+    is_run_dir,
     restore_run_dir,
     start_run_dir,
 )
@@ -44,40 +48,6 @@ logger = logging.getLogger(__name__)
 class RunResult:
     run_dir: Path
     results: dict[str, Any]
-
-
-def class_weight_tensor(spec: Any, labels: list[int], label_names: list[str]) -> torch.Tensor | None:
-    """'balanced' (n / (k * count)), a list, or {label: weight} -> one weight per class. For tags (label-id
-    lists) the weights are BCE positive weights: 'balanced' is negatives / positives per label."""
-    if spec is None:
-        return None
-    k = len(label_names)
-    if spec == "balanced" and labels and isinstance(labels[0], list):
-        counts = np.bincount([i for ids in labels for i in ids], minlength=k).astype(float)
-        weights = (len(labels) - counts) / np.maximum(counts, 1.0)
-    elif spec == "balanced":
-        counts = np.bincount(np.asarray(labels), minlength=k).astype(float)
-        weights = len(labels) / (k * np.maximum(counts, 1.0))
-    elif isinstance(spec, list):
-        if len(spec) != k:
-            raise ConfigError(
-                f"`training.class_weights` has {len(spec)} weights for {k} classes ({', '.join(label_names)})."
-            )
-        weights = spec
-    else:
-        unknown = sorted(set(spec) - set(label_names))
-        if unknown:
-            raise ConfigError(
-                f"`training.class_weights` names unknown class {unknown[0]!r}; classes: {', '.join(label_names)}."
-            )
-        weights = [spec.get(name, 1.0) for name in label_names]
-    try:
-        values = [float(w) for w in weights]
-    except (TypeError, ValueError):
-        raise ConfigError("`training.class_weights` must hold numbers.") from None
-    if any(not math.isfinite(w) or w <= 0 for w in values):
-        raise ConfigError("`training.class_weights` must be positive finite numbers.")
-    return torch.tensor(values, dtype=torch.float32)
 
 
 def last_complete_checkpoint(checkpoints: Path) -> str | None:
@@ -162,19 +132,73 @@ def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
         ) from None
 
 
+def _check_hub(config: RunConfig) -> None:
+    if config.hub.push:
+        from fieldtune.errors import HubError
+        from fieldtune.hub import check_repo_id, get_token
+
+        check_repo_id(config.hub.repo_id, "hub.repo_id")
+        if not get_token():
+            raise HubError(
+                "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` before training."
+            )
+
+
+def run_baseline(
+    config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False
+) -> RunResult:
+    """The classical model a user would try first, on exactly the recipe's split, as a run directory.
+
+    Text (`Modality.baseline == "tfidf"`): word + char TF-IDF and a linear model (`fieldtune.baselines`).
+    Images (`"probe"`): the recipe's backbone frozen, a linear head trained on its cached features: the
+    normal run with `method.name: probe`. Both results carry `baseline` (what it is), which the leaderboard marks.
+    """
+    task: Task = get_task(config.task)
+    run_dir = resolve_run_dir(config, output_dir)
+    check_run_dir_free(run_dir, overwrite, resume=False)  # before anything heavy
+    if task.inputs.baseline is None:
+        raise ConfigError(
+            f"`fieldtune baseline`: task {task.name} has no baseline yet; compare against another run instead."
+        )
+    if task.inputs.baseline == "probe":
+        method = dataclasses.replace(config.method, name="probe", feature_cache=True)
+        backbone = config.model.name_or_path
+        info = {
+            "kind": "probe",
+            "model": f"linear probe on frozen {backbone} features",
+            "library": "transformers",
+        }
+        return run(dataclasses.replace(config, method=method), output_dir, overwrite, baseline=info)
+    from fieldtune.baselines.run import fit_text_baseline
+    from fieldtune.baselines.tfidf import check_settings
+
+    check_settings(task, config.baseline)
+    _check_hub(config)
+    results = fit_text_baseline(config, task, run_dir, overwrite)
+    if config.hub.push:
+        _push_finished_run(run_dir, config)
+    return RunResult(run_dir, results)
+
+
 def run(
     config: RunConfig,
     output_dir: str | Path | None = None,
     overwrite: bool = False,
     resume: bool = False,
     checked: bool = False,
+    baseline: dict[str, str] | None = None,
     callbacks: Sequence[Any] = (),
 ) -> RunResult:
     """Train, evaluate on the test split and write the run directory. Returns where and what.
 
     `checked`: the caller already ran `fieldtune.preflight.preflight` for this config and run directory.
-    `callbacks`: extra `TrainerCallback`s for the run's trainer (a sweep's pruning callback).
+    `callbacks` are extra `TrainerCallback`s for the outer trainer (a sweep's pruning callback).
+    `method.name: baseline` fits the task's baseline instead (`run_baseline`; seconds, no checkpoints, so
+    `resume` fits it again).
     """
+    if config.method.name == "baseline":  # no checkpoints: resuming one (a sweep's trial) fits it again
+        again = resume and is_run_dir(resolve_run_dir(config, output_dir))
+        return run_baseline(config, output_dir, overwrite or again)
     from transformers import EarlyStoppingCallback, set_seed
 
     from fieldtune.trainers import build_training_args, make_trainer
@@ -194,17 +218,22 @@ def run(
     # datasets caches written once), the other ranks then read them. The barrier also closes a race: every
     # rank's check_run_dir_free above runs before rank 0 can reach start_run_dir below, so no rank sees
     # rank 0's fresh run directory and refuses it. Single process: a no-op.
-    with _process_group(config, use_cpu).main_process_first():
+    # data_report: the encodings read, the text normalisation, the tokenizer coverage (for eval_results.json)
+    with _process_group(config, use_cpu).main_process_first(), recording() as data_report:
         dd = build_dataset(config.data, task.name)
         label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
         if task.scaled_target:
             dd, target_scale = standardise(dd)
         prepared = prepare_inputs(task, dd, config)
+    for line in describe(data_report):
+        logger.info("%s", line)
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
     model, info = create_model(
         config.model, task, label_names, config.method, config.data.image_size, attention
     )
+    if "normalization" in data_report:  # predict / evaluate normalise their inputs the same way
+        setattr(model.config, NORMALIZE_KEY, data_report["normalization"]["mode"])
     has_validation = "validation" in prepared.dataset
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu
@@ -254,9 +283,12 @@ def run(
         _calibrate(trainer, task, prepared, dd, label_names)
 
         results: dict[str, Any] = {}
+        if target_scale is not None:  # every process, so that the weights gathered below are folded too
+            fold_target_scale(trainer.model, *target_scale)
+        # FSDP shards the weights over the processes: all of them join the gather, rank 0 saves the whole
+        # model (plain transformers / peft then load model/ exactly as after DDP).
+        full_weights = trainer.accelerator.get_state_dict(trainer.model) if trainer.is_fsdp_enabled else None
         if is_main:
-            if target_scale is not None:
-                fold_target_scale(trainer.model, *target_scale)
             results = write_results(
                 run_dir=run_dir,
                 config=config,
@@ -267,6 +299,7 @@ def run(
                 test_output=test_output,
                 label_names=label_names,
                 target_scale=target_scale,
+                state_dict=full_weights,
                 extra={
                     "dataset": dataset_name(config.data),
                     "base_model": config.model.name_or_path,
@@ -283,10 +316,12 @@ def run(
                     "attn_implementation": getattr(model.config, "_attn_implementation", None),
                     "world_size": trainer.args.world_size,
                     "fieldtune_version": __version__,
+                    **({"baseline": baseline} if baseline else {}),
                     # what model selection saw (sweeps choose on it, never on test)
                     "validation_metrics": validation_metrics(
                         trainer.state.log_history, task, trainer.args.load_best_model_at_end
                     ),
+                    **data_report,
                 },
             )
             finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
@@ -313,4 +348,4 @@ def run(
     return RunResult(run_dir, results)
 
 
-__all__ = ["INCOMPLETE", "RunResult", "run", "resolve_run_dir"]
+__all__ = ["INCOMPLETE", "RunResult", "class_weight_tensor", "resolve_run_dir", "run", "run_baseline"]

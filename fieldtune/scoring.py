@@ -31,6 +31,7 @@ class _OneTarget:
     """Defaults for one target per example (a class id or a number): references as given, no calibration."""
 
     calibrates = False
+    lower_is_better: tuple[str, ...] = ()  # the metrics of this kind where smaller is better
 
     @staticmethod
     def references(labels: Any, num_labels: int) -> np.ndarray:
@@ -57,10 +58,15 @@ class Classes(_OneTarget):
         self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
     ) -> tuple[dict, dict]:
         """Metrics and per-example prediction columns for predictions.csv."""
+        from fieldtune.confidence import top_k_hits
+
         probs = softmax(_as_array(logits))
         pred = probs.argmax(-1)
         columns = {"predicted": [label_names[i] for i in pred], "score": probs.max(-1).round(5)}
-        return self.scores(pred, references, label_names), columns
+        hits = top_k_hits(probs, references)  # more than 5 classes: was the answer among the best k?
+        metrics = self.scores(pred, references, label_names)
+        metrics |= {f"top_{name[len('in_top_') :]}_accuracy": float(v.mean()) for name, v in hits.items()}
+        return metrics, columns | hits
 
     def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
         scores = self.scores(np.argmax(_as_array(logits), axis=-1), labels, label_names)
@@ -106,6 +112,7 @@ class Tags:
 
     label_dtype = "float32"
     calibrates = True  # thresholds are tuned on the validation split after training
+    lower_is_better = ("hamming_loss",)  # the share of wrong label decisions
 
     @staticmethod
     def references(labels: Any, num_labels: int) -> np.ndarray:
@@ -168,6 +175,7 @@ class Values(_OneTarget):
     """One number per example: the head's output is the prediction; MAE, RMSE, R^2."""
 
     label_dtype = "float32"
+    lower_is_better = ("mae", "rmse")
 
     @staticmethod
     def label_text(refs: np.ndarray, label_names: list[str] | None) -> np.ndarray:
@@ -194,6 +202,8 @@ class Values(_OneTarget):
 
 
 TARGETS: dict[str, Classes | Tags | Values] = {"classes": Classes(), "tags": Tags(), "values": Values()}
+# Every metric fieldtune reports where smaller is better, read from the kinds of target that report them.
+LOWER_IS_BETTER = frozenset(name for targets in TARGETS.values() for name in targets.lower_is_better)
 
 
 def label_names_of(feature: Any) -> list[str] | None:

@@ -25,6 +25,9 @@ class Modality:
     default_builder: str  # the builder that reads a plain table / folder (`evaluate --data`)
     peft_task_type: str | None  # peft's TaskType name (None: a custom model, head in modules_to_save)
     peft_auto_class: str  # what the card's plain-peft snippet loads an adapter with
+    # `fieldtune baseline`: "tfidf" (scikit-learn on word + character TF-IDF; `fieldtune.baselines`),
+    # "probe" (a linear head on the frozen backbone's cached features, the normal run), None: none
+    baseline: str | None = None
 
 
 TEXT = Modality(
@@ -36,6 +39,7 @@ TEXT = Modality(
     default_builder="text_table",
     peft_task_type="SEQ_CLS",
     peft_auto_class="AutoPeftModelForSequenceClassification",
+    baseline="tfidf",
 )
 IMAGE = Modality(
     name="image",
@@ -46,6 +50,7 @@ IMAGE = Modality(
     default_builder="image_folder",
     peft_task_type=None,
     peft_auto_class="AutoPeftModel",
+    baseline="probe",
 )
 
 
@@ -99,7 +104,11 @@ with torch.no_grad():
 TEXT_TAGS = """from transformers import pipeline
 
 clf = pipeline("text-classification", model="REPO_ID", top_k=None)  # a sigmoid score for every label
-clf("your text")  # keep the labels whose score reaches their threshold (listed below; 0.5 if none)"""
+clf("your text")  # keep the labels whose score reaches their threshold (see the per-label table; 0.5 if none)"""
+IMAGE_TAGS = """from transformers import pipeline
+
+clf = pipeline("image-classification", model="REPO_ID", top_k=None)  # a sigmoid score for every label
+clf("photo.jpg")  # keep the labels whose score reaches their threshold (see the per-label table; 0.5 if none)"""
 
 TASKS: dict[str, Task] = {
     "text-classification": Task(
@@ -117,6 +126,10 @@ TASKS: dict[str, Task] = {
     "image-classification": Task(
         "image-classification", IMAGE, "single_label_classification", "classes", "f1_macro", True,
         "image-classification", "image-classification", IMAGE_PIPELINE,
+    ),
+    "image-multilabel": Task(
+        "image-multilabel", IMAGE, "multi_label_classification", "tags", "f1_macro", True,
+        "image-classification", "image-classification", IMAGE_TAGS,
     ),
 }  # fmt: skip
 

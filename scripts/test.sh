@@ -8,6 +8,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "chromium could not be installed: the browser test will be skipped"
 fi
+# A CJK font, so plots with Chinese label names show characters, not boxes (Debian's WenQuanYi Micro Hei,
+# 1.6 MB; fieldtune.rundir.fonts finds it). Without one, plots are written with a warning.
+if ! fc-list :lang=zh 2>/dev/null | grep -q . && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null) \
+    || echo "fonts-wqy-microhei could not be installed: the CJK font test will be skipped"
+fi
 # olah, an independent Hub server for the pull-side tests, pins its own web stack: its own venv.
 if [ ! -x .venv-olah/bin/olah-cli ]; then
   ${PYTHON:-python3} -m venv .venv-olah && .venv-olah/bin/python -m pip install -q --disable-pip-version-check olah \

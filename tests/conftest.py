@@ -36,3 +36,23 @@ def demand_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def hs_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_hs_table(tmp_path_factory.mktemp("hs"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cjk_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer BERT whose tokenizer splits Chinese characters, with a vocabulary of them."""
+    from tests.helpers_zh import make_tiny_cjk_bert
+
+    return make_tiny_cjk_bert(tmp_path_factory.mktemp("tiny-cjk-bert"))
+
+
+@pytest.fixture(scope="session")
+def tag_lora_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A multi-label LoRA run on the tiny BERT (thresholds tuned on validation), shared by the tests."""
+    from fieldtune.run import run
+    from tests.test_multilabel import tag_config, vocab_words, write_tagged
+
+    data = write_tagged(tmp_path_factory.mktemp("tags-lora") / "notes.jsonl", vocab_words(tiny_bert))
+    config = tag_config(tiny_bert, data, num_train_epochs=10, learning_rate=1e-2)
+    config.method.name, config.method.lora_r = "lora", 4
+    return run(config, output_dir=tmp_path_factory.mktemp("runs") / "tags-lora")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -72,3 +75,38 @@ def make_hs_table(folder: Path) -> Path:
         )
     pd.DataFrame(rows).to_csv(folder / "harmonized-system.csv", index=False)
     return folder
+
+
+# Plain peft / transformers in a process that never imports fieldtune: what a user without it gets.
+WITHOUT_FIELDTUNE = """
+import json, sys
+import torch
+from peft import AutoPeftModelForSequenceClassification
+from transformers import AutoConfig, AutoTokenizer, pipeline
+
+adapter, merged, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+config = AutoConfig.from_pretrained(adapter)
+model = AutoPeftModelForSequenceClassification.from_pretrained(
+    adapter, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id
+).eval()
+tok = AutoTokenizer.from_pretrained(adapter)
+with torch.no_grad():
+    logits = model(**tok(texts, padding=True, return_tensors="pt")).logits.tolist()
+served = pipeline("text-classification", model=merged, top_k=None)(texts) if merged else None
+assert not any(m.startswith("fieldtune") for m in sys.modules)
+print(json.dumps({"peft_logits": logits, "pipeline": served}))
+"""
+
+
+def without_fieldtune(adapter: Path, texts: list[str], merged: Path | None = None) -> dict:
+    """A LoRA adapter folder's logits through plain peft and, given a merged folder, its
+    `pipeline("text-classification", top_k=None)` output, computed in a subprocess without fieldtune."""
+    args = [str(adapter), str(merged or ""), json.dumps(texts)]
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_FIELDTUNE, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])

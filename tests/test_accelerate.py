@@ -65,6 +65,37 @@ def test_command_without_gpu_uses_multi_gpu_flag_and_forwards_the_run():
     assert "--num-processes" not in cmd and "--accelerate-config" not in cmd
 
 
+def test_command_for_several_machines_counts_processes_over_all_of_them():
+    args = train_args(num_processes=4, num_machines=2, machine_rank=1, main_process_ip="10.0.0.1",
+                      main_process_port=29600)  # fmt: skip
+    flags = launch_command(args, cuda_devices=4)
+    flags = flags[3 : flags.index("fieldtune") - 1]
+    assert flags[:3] == ["--multi_gpu", "--num_processes", "8"]  # accelerate counts all machines
+    assert {
+        "--num_machines=2",
+        "--machine_rank=1",
+        "--main_process_ip=10.0.0.1",
+        "--main_process_port=29600",
+    } <= set(flags)
+    assert "--num_machines" not in flags and "0" not in flags  # not the one-machine defaults
+    one_each = launch_command(train_args(num_processes=None, num_machines=2, machine_rank=0,
+                                         main_process_ip="h", main_process_port=29500), cuda_devices=0)  # fmt: skip
+    assert one_each[3:6] == ["--multi_gpu", "--num_processes", "2"]
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [({"num_machines": 1, "machine_rank": 0, "main_process_ip": "h"}, "2 or more machines"),
+     ({"num_machines": 2, "machine_rank": 2, "main_process_ip": "h"}, "0 to 1"),
+     ({"num_machines": 2, "machine_rank": None, "main_process_ip": "h"}, "--machine-rank"),
+     ({"num_machines": 2, "machine_rank": 0, "main_process_ip": None}, "--main-process-ip"),
+     ({"num_machines": 2, "machine_rank": 0, "main_process_ip": "h", "main_process_port": 0}, "free port")],
+)  # fmt: skip
+def test_machine_flags_are_checked_before_launching(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        launch_command(train_args(**{"main_process_port": 29500, **kw}), cuda_devices=0)
+
+
 def test_command_with_gpus_one_process_per_gpu():
     cmd = launch_command(train_args(num_processes=4, resume=True), cuda_devices=4)
     assert cmd[3:8] == ["--multi_gpu", "--num_processes", "4", "--num_machines", "1"]
@@ -349,3 +380,34 @@ def test_two_processes_overwrite_a_run(text_runs, cache_dir, tmp_path):
                    "--output-dir", str(run_dir), "--overwrite"], cache_dir)  # fmt: skip
     check_multi_run_directory(run_dir, proc)  # also: nothing but the run in its parent folder
     assert not (run_dir / "old_marker.txt").exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@cpu_only
+@pytest.mark.slow
+def test_two_machines_on_loopback_write_one_run_matching_one_process(text_runs, cache_dir, tmp_path):
+    """Two "machines" of one process each (two separate `fieldtune train --num-machines 2` commands on
+    127.0.0.1, gloo) == the one-process run with the same global batch, under the 2-process test's tolerance."""
+    single_dir, multi_dir, _ = text_runs
+    recipe = write_recipe(tmp_path / "text.yaml", yaml.safe_load((multi_dir / "config.yaml").read_text()))
+    run_dir = tmp_path / "out" / "run"
+    port = _free_port()
+    cmds = [[sys.executable, "-m", "fieldtune", "train", str(recipe), "--num-machines", "2", "--machine-rank",
+             str(rank), "--main-process-ip", "127.0.0.1", "--main-process-port", str(port),
+             "--output-dir", str(run_dir)] for rank in (0, 1)]  # fmt: skip
+    procs = [subprocess.Popen(c, cwd=REPO, env=child_env(cache_dir), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for c in cmds]  # fmt: skip
+    outs = [p.communicate(timeout=LAUNCH_TIMEOUT_S) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, out[-3000:] + err[-6000:]
+    assert "--machine_rank=1" in outs[1][1] and "--num_processes 2" in outs[0][1]  # went through the launcher
+    both = subprocess.CompletedProcess(cmds[0], 0, outs[0][0] + outs[1][0], outs[0][1] + outs[1][1])
+    results = check_multi_run_directory(run_dir, both)  # one run directory, rank 0's report only
+    check_same_as_single_process(single_dir, run_dir, results)

@@ -53,10 +53,47 @@ def s_tags_label_left_out_of_train(ctx: Ctx) -> list[str]:
     return _tag_recipe(ctx, _notes(ctx, rows), test_size=0.5, validation_size=0.3, seed=1)
 
 
+def _flag_table(ctx: Ctx, bad: str | None = None) -> str:
+    rows = [{"note": f"crate {i}", "urgent": i % 2, "fragile": "yes" if i % 3 else "no"} for i in range(12)]
+    if bad is not None:
+        rows[2]["fragile"] = bad
+    return _notes(ctx, rows)
+
+
+def _flag_recipe(ctx: Ctx, path: str, task: str = "text-multilabel", **data: object) -> list[str]:
+    spec = {"path": path, "text_columns": ["note"], "label_columns": ["urgent", "fragile"], **data}
+    return _train(ctx, _recipe(ctx, task=task, data=spec))
+
+
+def s_label_columns_bad_value(ctx: Ctx) -> list[str]:
+    return _flag_recipe(ctx, _flag_table(ctx, bad="maybe"))
+
+
+def s_label_columns_two(ctx: Ctx) -> list[str]:
+    return _flag_recipe(ctx, _flag_table(ctx, bad="2"))
+
+
+def s_label_columns_and_label_column(ctx: Ctx) -> list[str]:
+    return _flag_recipe(ctx, _flag_table(ctx), label_column="urgent")
+
+
+def s_label_columns_single_label_task(ctx: Ctx) -> list[str]:
+    return _flag_recipe(ctx, _flag_table(ctx), task="text-classification")
+
+
+def s_label_columns_missing_column(ctx: Ctx) -> list[str]:
+    return _flag_recipe(ctx, _flag_table(ctx), label_columns=["urgent", "hazardous"])
+
+
 CASES = [
     Case("tags-mix-lists-and-strings", s_tags_mix_lists_and_strings, ("'tags'", "mixes lists and strings", "one form")),
     Case("tags-unknown-in-test", s_tags_unknown_in_test, ("fragile", "never in train", "add training examples")),
     Case("tags-blank-delimiter", s_tags_blank_delimiter, ("data.label_delimiter", "non-blank")),
+    Case("label-columns-bad-value", s_label_columns_bad_value, ("row 3", "'fragile'", "'maybe'", "0/1")),
+    Case("label-columns-a-two", s_label_columns_two, ("row 3", "'fragile'", "'2'", "0/1")),
+    Case("label-columns-and-label-column", s_label_columns_and_label_column, ("data.label_column", "data.label_columns", "keep one")),
+    Case("label-columns-single-label-task", s_label_columns_single_label_task, ("data.label_columns", "only valid for multi-label", "text-classification")),
+    Case("label-columns-missing-column", s_label_columns_missing_column, ("'hazardous'", "data.label_columns", "missing")),
     Case("tags-label-left-out-of-train", s_tags_label_left_out_of_train, ("fragile", "no example left in the train split", "data.test_size")),
 ]  # fmt: skip
 

@@ -121,18 +121,25 @@ def photo_folder(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_recipe_runs_on_a_tiny_model(
-    recipe, tiny_bert, tiny_backbones, hs_table, photo_folder, tmp_path
+    recipe, tiny_bert, tiny_cjk_bert, tiny_backbones, hs_table, photo_folder, tmp_path
 ):
     """Each shipped recipe, its backbone swapped for a tiny one of the same family and its data for
     generated data of the same shape, trains two steps and writes a run."""
     from fieldtune.run import run
+    from fieldtune.tasks import get_task
 
     config = load_config(recipe)
-    if config.task == "image-classification":
+    if get_task(config.task).modality == "image":
         family = "resnet" if "resnet" in config.model.name_or_path else "vit"
         overrides = [f"--model.name_or_path={tiny_backbones[family]}", "--data.image_size=32"]
         if config.data.path:
             overrides.append(f"--data.path={photo_folder}")
+    elif recipe.stem.endswith("_zh") or config.data.language == "zh":  # Chinese: a character vocabulary
+        from tests.helpers_zh import make_hs_table_zh
+
+        overrides = [f"--model.name_or_path={tiny_cjk_bert}"]
+        if config.data.builder == "hs_codes":
+            overrides.append(f"--data.path={make_hs_table_zh(tmp_path / 'hs_zh')}")
     else:
         overrides = [f"--model.name_or_path={tiny_bert}"]
         if config.data.builder == "hs_codes":

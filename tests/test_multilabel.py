@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from fieldtune.cli import main
 from fieldtune.config import config_from_dict
@@ -169,3 +170,22 @@ def test_rows_without_a_tag_are_kept_and_counted(tiny_bert, tmp_path, caplog):
     assert sum(len(s) for s in dd.values()) == 60
     assert f"{untagged} rows have no label" in caplog.text
     assert dd["train"].features["label"].feature.names == sorted(TAGS)
+
+
+@pytest.mark.slow
+def test_text_probe_trains_only_the_head_with_bce(tiny_bert, tmp_path):
+    """probe on tags: the backbone stays as loaded, the head learns the label sets through BCE."""
+    from transformers import AutoModelForSequenceClassification
+
+    data = write_tagged(tmp_path / "notes.csv", vocab_words(tiny_bert), as_lists=False)
+    config = tag_config(tiny_bert, data, num_train_epochs=3)
+    config.method.name = "probe"
+    result = run(config, output_dir=tmp_path / "run")
+    assert result.results["method"] == "probe"
+    assert result.results["trainable_params"] < result.results["total_params"] / 10
+    saved = AutoModelForSequenceClassification.from_pretrained(result.run_dir / "model")
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_bert)
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(saved.state_dict()[name], base.state_dict()[name])  # the backbone is untouched
+    history = json.loads((result.run_dir / "eval_results.json").read_text())
+    assert "hamming_loss" in history["metrics"] and len(saved.config.fieldtune_thresholds) == 3

@@ -136,18 +136,24 @@ def test_evaluate_onnx_equals_pytorch(exported, runs, tmp_path, demand_csv):
     assert onnx_res["total_params"] == torch_res["total_params"]
 
 
-def test_int8_export_records_metrics(runs, tmp_path, capsys):
-    report = _export(runs["full"], tmp_path / "int8", "--quantize", "int8")
+def test_int8_export_records_metrics(runs, exported, tmp_path, demand_csv, capsys):
+    """int8 metrics next to fp32 ones, here on all of a given --check-data; the folder ranks beside its run."""
+    report = _export(runs["full"], tmp_path / "int8", "--quantize", "int8", "--check-data", str(demand_csv))
     printed = capsys.readouterr().out
     metric = report["primary_metric"]
     assert set(report["metrics"]) == {"fp32", "int8"}
     assert 0 <= report["metrics"]["int8"][metric] <= 1
-    assert f"{metric} fp32" in printed and f"{metric} int8" in printed
+    assert f"all {metric} fp32" in printed and f"all {metric} int8" in printed
+    assert report["split"] == "all" and report["parity"]["examples"] == len(pd.read_csv(demand_csv))
+    assert report["parity"]["max_abs_diff"] <= 1e-4 and report["source_run"] == str(runs["full"])
     assert not (tmp_path / "int8" / "model_fp32.onnx").exists()
     loaded = load_for_inference(tmp_path / "int8")
     assert loaded.model.quantize == "int8"
     ops = {n.op_type for n in __import__("onnx").load(str(tmp_path / "int8" / "model.onnx")).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear"}  # weights really are int8
+    assert main(["leaderboard", str(runs["full"]), str(exported["full"][0])]) == 0
+    board = capsys.readouterr().out
+    assert "runtime" in board and "onnx fp32" in board and "pytorch" in board
 
 
 def test_folder_runs_without_fieldtune(exported, runs):

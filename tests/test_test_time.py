@@ -109,6 +109,7 @@ def test_evaluation_and_predict_average_the_same_views(tmp_path):
                 str(out),
                 "--test-time",
                 "none",
+                "--overwrite",  # the file of the first call is replaced
             ]
         )
         == 0

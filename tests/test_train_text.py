@@ -107,21 +107,16 @@ def test_lora_trains_adapter_and_head_only(lora_run):
 
 
 def test_lora_reload_and_merge_parity(lora_run, tmp_path):
-    from peft import AutoPeftModelForSequenceClassification
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from fieldtune.cli import main
+    from tests.helpers import without_fieldtune
 
     model_dir = lora_run.run_dir / "model"
     ours = predict_logits(loaded := load_for_inference(lora_run.run_dir), text_batches(loaded, TEXTS))
-    config = AutoConfig.from_pretrained(model_dir)
-    plain = AutoPeftModelForSequenceClassification.from_pretrained(
-        model_dir, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id
-    ).eval()
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    with torch.no_grad():
-        theirs = plain(**tok(TEXTS, padding=True, return_tensors="pt")).logits.numpy()
+    theirs = np.asarray(without_fieldtune(model_dir, TEXTS)["peft_logits"])  # plain peft, no fieldtune
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    tok = AutoTokenizer.from_pretrained(model_dir)
 
     assert main(["export", str(lora_run.run_dir), "--merge", "--out", str(tmp_path / "merged")]) == 0
     merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged").eval()

@@ -7,14 +7,26 @@ from pathlib import Path
 
 from fieldtune.errors import FieldtuneError
 
-GENERATORS = ("logistics_demand", "geology_images", "cargo_images")
+# name -> (module in fieldtune.datasets_builders, its writer(out, n, seed), what --out is)
+GENERATORS = {
+    "logistics_demand": ("logistics_demand", "write_logistics_demand", "file"),
+    "geology_images": ("geology_images", "generate_geology_images", "folder"),
+    "cargo_images": ("cargo_images", "generate_cargo_images", "folder"),
+    "cargo_tags": ("cargo_tags", "generate_cargo_tags", "folder"),  # PNGs + metadata.jsonl (label sets)
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", choices=GENERATORS, help="Which synthetic dataset.")
+    p.add_argument("name", choices=list(GENERATORS), help="Which synthetic dataset.")
     p.add_argument("--out", required=True, help="CSV file (text) or folder (images) to write.")
     p.add_argument("--num-samples", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tags", action="store_true", help="logistics_demand: add handling instructions and a `tags` column."
+    )
+    p.add_argument(
+        "--language", choices=("en", "zh"), default="en", help="logistics_demand: English or Chinese notes."
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,18 +39,21 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise FieldtuneError(f"--out {out} already exists; choose a new path.")
-    check_output_path(out, "--out", "file" if args.name == "logistics_demand" else "folder")
-    if args.name == "logistics_demand":
-        from fieldtune.datasets_builders.logistics_demand import write_logistics_demand
+    if args.language != "en" and args.name != "logistics_demand":
+        raise FieldtuneError(
+            f"--language {args.language}: only logistics_demand has notes in other languages."
+        )
+    module, writer, kind = GENERATORS[args.name]
+    check_output_path(out, "--out", kind)
+    if args.tags and args.name != "logistics_demand":
+        raise FieldtuneError(f"--tags: only logistics_demand has tags; drop --tags for {args.name}.")
+    import importlib
 
-        write_logistics_demand(out, args.num_samples, args.seed)
-    elif args.name == "geology_images":
-        from fieldtune.datasets_builders.geology_images import generate_geology_images
-
-        generate_geology_images(out, args.num_samples, args.seed)
-    else:
-        from fieldtune.datasets_builders.cargo_images import generate_cargo_images
-
-        generate_cargo_images(out, args.num_samples, args.seed)
+    options = {"tags": True} if args.tags else {}
+    if args.language != "en":
+        options["language"] = args.language
+    getattr(importlib.import_module(f"fieldtune.datasets_builders.{module}"), writer)(
+        out, args.num_samples, args.seed, **options
+    )
     print(f"Wrote {args.name} ({args.num_samples} examples, seed {args.seed}) to {out}")
     return 0

@@ -18,6 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quantize", help="int8: onnxruntime dynamic quantisation (with --format onnx).")
     p.add_argument("--opset", type=int, help="ONNX opset to write (default: 18).")
+    p.add_argument(
+        "--check-data",
+        help="With --format onnx: check parity (and int8 metrics) on all of this data (a table, image folder "
+        "or Hub dataset labelled like the run's) instead of the run's test split.",
+    )
     p.add_argument("--out", required=True, help="Folder to write (must not exist).")
 
 
@@ -28,6 +33,8 @@ def main(args: argparse.Namespace) -> int:
     check_output_path(out, "--out", "folder")
     if args.format is not None:
         return _onnx(args, out)
+    if args.check_data is not None:
+        raise FieldtuneError("--check-data checks an ONNX export; pass it with --format onnx.")
     from fieldtune.inference.export import merge_adapter
 
     if out.exists() and any(out.iterdir()):
@@ -48,10 +55,10 @@ def main(args: argparse.Namespace) -> int:
 def _onnx(args: argparse.Namespace, out: Path) -> int:
     from fieldtune.inference.onnx_export import check_export_args, export_onnx
 
-    check_export_args(Path(args.run), out, args.format, args.quantize, args.opset)
-    report = export_onnx(Path(args.run), out, args.quantize, args.opset)
+    check_export_args(Path(args.run), out, args.format, args.quantize, args.opset, args.check_data)
+    report = export_onnx(Path(args.run), out, args.quantize, args.opset, args.check_data)
     metric = report["primary_metric"]
     print(f"ONNX model written to {out} (max |logit difference| {report['parity']['max_abs_diff']:.1e})")
     for kind, metrics in report["metrics"].items():
-        print(f"  test {metric} {kind}: {metrics.get(metric)}")
+        print(f"  {report['split']} {metric} {kind}: {metrics.get(metric)}")
     return 0

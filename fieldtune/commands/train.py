@@ -19,6 +19,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--num-processes", type=int, default=None, help="Launch N processes through `accelerate launch`."
     )
+    machines = p.add_argument_group(
+        "several machines", "Run the same command on every machine (shared filesystem; docs/SCALING.md)."
+    )
+    machines.add_argument("--num-machines", type=int, default=None, help="Machines taking part (2 or more).")
+    machines.add_argument("--machine-rank", type=int, default=None, help="This machine's rank: 0 .. N-1.")
+    machines.add_argument("--main-process-ip", help="Address of machine 0, reachable from every machine.")
+    machines.add_argument(
+        "--main-process-port", type=int, default=29500, help="Free port on machine 0 (default 29500)."
+    )
     p.add_argument(
         "--accelerate-config",
         metavar="FILE",
@@ -34,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     if args.num_processes is not None and args.num_processes < 1:
         raise FieldtuneError(f"--num-processes {args.num_processes}: give 1 or more processes.")
     preflight(config, resolve_run_dir(config, args.output_dir), args.overwrite, args.resume)
-    if args.accelerate_config or (args.num_processes and args.num_processes > 1):
+    if args.accelerate_config or args.num_machines or (args.num_processes and args.num_processes > 1):
         from fieldtune.launch import launch_train
 
         return launch_train(args)

@@ -23,8 +23,10 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from fieldtune.config.rules import _show, validate
 from fieldtune.config.schema import (
     AugmentConfig,
+    BaselineConfig,
     DataConfig,
     HubConfig,
     MethodConfig,
@@ -37,9 +39,9 @@ from fieldtune.config.schema import (
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig", "RunConfig",
-    "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config", "merge_tree",
-    "parse_overrides", "save_config", "validate",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig",
+    "RunConfig", "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
+    "merge_tree", "parse_overrides", "read_recipe", "save_config", "validate",
 ]  # fmt: skip
 
 
@@ -111,18 +113,6 @@ def _key(raw: Any) -> str:
         return str(raw)
     except ValueError:  # int above sys.get_int_max_str_digits()
         return _show(raw)
-
-
-def _show(value: Any, limit: int = 80) -> str:
-    """`repr(value)` for an error message: one line, shortened, and safe for ints too long to print."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int above sys.get_int_max_str_digits(), or a list / mapping holding one
-        if isinstance(value, int):
-            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
-        return f"a {type(value).__name__} holding an integer too long to print"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _type_name(tp: Any) -> str:
@@ -304,6 +294,13 @@ def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file."""
+    config = config_from_dict(read_recipe(path), overrides)
+    config.name = config.name or Path(path).stem
+    return config
+
+
+def read_recipe(path: str | Path) -> dict[str, Any] | None:
+    """A YAML recipe's data as written (no overrides, not validated), with one-line errors naming the file."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"Config file {path} is a folder; pass the path of a YAML recipe (see configs/).")
@@ -333,66 +330,11 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
             f"Config file {path} holds a {type(data).__name__}, not a mapping of sections; write it as "
             "`task: ...`, `model: {...}`, `data: {...}` (see configs/)."
         )
-    config = config_from_dict(data, overrides)
-    if config.name is None:
-        config.name = path.stem
-    return config
-
-
-def validate(config: RunConfig) -> None:
-    """Cross-field rules, in one place (single-field rules sit next to their field)."""
-    task, data, method = config.task, config.data, config.method
-    if not config.model.name_or_path:
-        raise ConfigError(
-            "`model.name_or_path` is required: a Hub id such as `bert-base-uncased` or a local folder."
-        )
-    from fieldtune.tasks import get_task
-
-    spec = get_task(task)
-    is_image = spec.modality == "image"
-    if is_image and data.text_columns:
-        raise ConfigError(
-            "`data.text_columns` is only valid for text tasks; this run is image-classification."
-        )
-    if not spec.is_classification:
-        if data.threshold is not None:
-            raise ConfigError(
-                "`data.threshold` turns a number into classes; use task text-classification with it."
-            )
-        if config.training.class_weights is not None:
-            raise ConfigError("`training.class_weights` is only valid for classification tasks.")
-    from fieldtune.modeling.methods import get_method
-    from fieldtune.tasks import TASKS
-
-    inputs = get_method(method.name).inputs
-    if spec.modality not in inputs:
-        fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
-        raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
-    if data.validation_size + data.test_size >= 0.9:
-        raise ConfigError(
-            "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."
-        )
-    if data.threshold is not None and len(data.threshold_labels) != 2:
-        raise ConfigError("`data.threshold_labels` must name exactly two classes (below, above).")
-    cw = config.training.class_weights
-    if cw is not None and cw != "balanced" and not isinstance(cw, (list, dict)):
-        raise ConfigError(
-            f"`training.class_weights`: {_show(cw)} must be 'balanced', a list or a mapping of label -> weight."
-        )
-    if config.hub.push and not config.hub.repo_id:
-        raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")
-    if config.hub.repo_id is not None:
-        from fieldtune.hub import check_repo_id
-
-        check_repo_id(config.hub.repo_id, "hub.repo_id")
-    if config.name is not None and (not config.name or "/" in config.name or config.name in (".", "..")):
-        raise ConfigError(
-            f"`name`: {config.name!r} is not a valid run name; use letters, digits, '-' and '_'."
-        )
+    return data
 
 
 def save_config(config: RunConfig, path: Path) -> None:
     """Write the effective config as YAML (the run's `config.yaml`)."""
     from fieldtune.rundir.layout import atomic_write_text
 
-    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))

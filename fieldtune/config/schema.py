@@ -6,12 +6,15 @@ Loading (YAML, dotted overrides, nearest-key errors, validation) lives in `field
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TaskName = Literal["text-classification", "text-regression", "text-multilabel", "image-classification"]
-MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze"]
+from fieldtune.tasks import TASKS
+
+TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
+MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze", "baseline"]
 
 
 def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
@@ -35,6 +38,20 @@ def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the split
 
 def _not_blank(v: Any) -> str | None:
     return None if v is None or str(v).strip() else "must be a non-blank separator such as ; or |"
+
+
+def _codec(v: Any) -> str | None:
+    if v is None:
+        return None
+    try:
+        codecs.lookup(str(v))
+    except LookupError:
+        return "is not an encoding Python knows; use e.g. utf-8, gb18030, gbk, big5, utf-16, or leave it out"
+    return None
+
+
+def _fraction_inclusive(v: Any) -> str | None:
+    return None if v is None or 0 <= v <= 1 else "must be in [0, 1]"
 
 
 def _fraction(v: Any) -> str | None:
@@ -93,6 +110,11 @@ class DataConfig:
     path: str | None = _f(None, "File, folder or Hub dataset id to read (synthetic builders: optional).")
     text_columns: list[str] | None = _f(None, "Text column(s); several are joined with ' | '.")
     label_column: str | None = _f(None, "Column with the class label or the numeric target.")
+    label_columns: list[str] | None = _f(
+        None,
+        "Multi-label tasks: one 0/1 (or true/false, yes/no) column per label, named after it, instead of"
+        " one `label_column` of label lists; e.g. [urgent, refrigerated, fragile].",
+    )
     image_column: str | None = _f(
         None, "Metadata column with image file names (image folders with metadata)."
     )
@@ -108,10 +130,36 @@ class DataConfig:
     )
     seed: int = _f(0, "Seed of the stratified splits and of the synthetic generators.", check=_seed)
     num_samples: int = _f(600, "Synthetic builders: how many examples to generate.", check=_positive)
+    language: Literal["en", "zh"] = _f(
+        "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
+    )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
     delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
+    encoding: str | None = _f(
+        None,
+        "Text tables: the files' encoding (utf-8, gb18030, gbk, big5, utf-16, latin-1, ...); when not given,"
+        " detected among UTF-8 (with or without BOM), UTF-16, GB18030 / GBK and Big5. The run records it.",
+        check=_codec,
+    )
+    normalize: Literal["auto", "nfkc", "none"] = _f(
+        "auto",
+        "Text: nfkc = Unicode NFKC (full-width digits, letters and punctuation, ideographic spaces -> their"
+        " plain forms) and control / zero-width characters removed; none = as read; auto = nfkc when the"
+        " training texts hold CJK or full-width characters, else none. Saved with the model; predict applies it.",
+    )
+    max_unknown_rate: float = _f(
+        0.05,
+        "Text: stop before training when more than this share of the tokens of a sample of training texts"
+        " is the tokenizer's unknown token (the model cannot read the language).",
+        check=_fraction_inclusive,
+    )
+    allow_unknown_tokens: bool = _f(
+        False, "Text: warn instead of stopping when `max_unknown_rate` is exceeded."
+    )
     label_delimiter: str = _f(
-        ";", "text-multilabel: what separates the labels in a string label cell.", check=_not_blank
+        ";",
+        "Label sets (text-multilabel, image-multilabel): what separates the labels in a string cell.",
+        check=_not_blank,
     )
     image_size: int | None = _f(
         None, "Images: input size; defaults to the model's image processor.", check=_positive
@@ -122,7 +170,10 @@ class DataConfig:
 @dataclass
 class MethodConfig:
     name: MethodName = _f(
-        "full", "full | lora | freeze (last N layers + head) | probe (head only) | probe_unfreeze."
+        "full",
+        "full | lora | freeze (last N layers + head) | probe (head only) | probe_unfreeze | baseline (the"
+        " classical model of the task on the same split: text TF-IDF + a linear model, images a linear probe;"
+        " the `baseline:` section).",
     )
     freeze_embeddings: bool = _f(
         False,
@@ -148,6 +199,35 @@ class MethodConfig:
         check=_positive,
     )
     feature_cache: bool = _f(True, "Frozen backbone: compute pooled features once, train the head on them.")
+
+
+def _ngram_range(v: Any) -> str | None:
+    ok = isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) and n >= 1 for n in v)
+    return None if ok and v[0] <= v[1] else "must be [min, max] with 1 <= min <= max"
+
+
+@dataclass
+class BaselineConfig:
+    """`fieldtune baseline` / `method.name: baseline` on text (images: a linear probe of the backbone)."""
+
+    classifier: Literal["auto", "linear_svc", "logistic_regression", "ridge"] = _f(
+        "auto",
+        "auto: LinearSVC for classes and tags (one per label), Ridge for numbers. logistic_regression gives"
+        " calibrated probabilities as scores (LinearSVC's scores are a softmax of its margins).",
+    )
+    C: float = _f(1.0, "Inverse regularisation strength of LinearSVC / LogisticRegression.", check=_positive)
+    alpha: float = _f(1.0, "Ridge regularisation strength (numbers).", check=_positive)
+    word_ngrams: list[int] = _f(
+        None, "Word n-gram range of the word TF-IDF.", factory=lambda: [1, 2], check=_ngram_range
+    )
+    char_ngrams: list[int] = _f(
+        None,
+        "Character n-gram range of the char_wb TF-IDF (n-grams inside word boundaries).",
+        factory=lambda: [2, 5],
+        check=_ngram_range,
+    )
+    sublinear_tf: bool = _f(True, "TF-IDF with 1 + log(tf) instead of raw term counts.")
+    min_df: int = _f(1, "Ignore n-grams seen in fewer training texts.", check=_positive)
 
 
 @dataclass
@@ -198,9 +278,7 @@ class HubConfig:
 
 @dataclass
 class RunConfig:
-    task: TaskName = _f(
-        "text-classification", "text-classification | text-regression | image-classification."
-    )
+    task: TaskName = _f("text-classification", " | ".join(TASKS) + ".")
     name: str | None = _f(
         None, "Run name; the run directory is output_dir/name. Defaults to the config file name."
     )
@@ -212,6 +290,9 @@ class RunConfig:
     )
     training: TrainingConfig = _f(
         None, "Optimisation; any TrainingArguments field passes through.", factory=TrainingConfig
+    )
+    baseline: BaselineConfig = _f(
+        None, "The classical model of `fieldtune baseline` (text: TF-IDF + linear).", factory=BaselineConfig
     )
     hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
 

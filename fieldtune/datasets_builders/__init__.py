@@ -10,6 +10,7 @@ from datasets import DatasetDict
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders import (  # noqa: F401  (importing registers them)
     cargo_images,
+    cargo_tags,
     geology_images,
     hs_codes,
     image_folder,

@@ -40,7 +40,7 @@ def _c(rgb: np.ndarray, factor: float = 1.0) -> RGB:
     return (r, g, b)
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
+def warehouse_background(rng: np.random.Generator) -> np.ndarray:
     """Concrete, asphalt, painted floor or a wall over a floor."""
     kind = rng.integers(4)
     if kind == 0:  # concrete
@@ -188,19 +188,24 @@ def _object(rng: np.random.Generator, shape) -> Image.Image:
     return layer.rotate(angle, resample=Image.Resampling.BICUBIC, center=(cx, cy)) if angle else layer
 
 
+def place_on_floor(rng: np.random.Generator, bg: np.ndarray, item: Image.Image) -> Image.Image:
+    """Composite an RGBA item layer over a background with a soft shadow, vary the lighting, add noise
+    and downsample to SIZE x SIZE."""
+    alpha = np.asarray(item.getchannel("A"), np.float32) / 255.0
+    # A soft shadow below and to one side grounds the item on the floor.
+    shadow = item.getchannel("A").filter(ImageFilter.GaussianBlur(rng.uniform(2, 5)))
+    dx, dy = rng.integers(-6, 7), rng.integers(2, 8)
+    shadow_arr = np.roll(np.asarray(shadow, np.float32) / 255.0, (dy, dx), axis=(0, 1))
+    bg *= 1 - rng.uniform(0.25, 0.5) * shadow_arr[..., None]
+    arr = bg * (1 - alpha[..., None]) + np.asarray(item.convert("RGB"), np.float32) * alpha[..., None]
+    arr = (arr - 128) * rng.uniform(0.8, 1.15) + 128 + rng.uniform(-20, 20)  # lighting
+    return finish(rng, arr, rng.uniform(3, 8), SIZE)
+
+
 def _scene(shape):
     def draw(rng: np.random.Generator) -> Image.Image:
-        bg = _background(rng)
-        item = _object(rng, shape)
-        alpha = np.asarray(item.getchannel("A"), np.float32) / 255.0
-        # A soft shadow below and to one side grounds the item on the floor.
-        shadow = item.getchannel("A").filter(ImageFilter.GaussianBlur(rng.uniform(2, 5)))
-        dx, dy = rng.integers(-6, 7), rng.integers(2, 8)
-        shadow_arr = np.roll(np.asarray(shadow, np.float32) / 255.0, (dy, dx), axis=(0, 1))
-        bg *= 1 - rng.uniform(0.25, 0.5) * shadow_arr[..., None]
-        arr = bg * (1 - alpha[..., None]) + np.asarray(item.convert("RGB"), np.float32) * alpha[..., None]
-        arr = (arr - 128) * rng.uniform(0.8, 1.15) + 128 + rng.uniform(-20, 20)  # lighting
-        return finish(rng, arr, rng.uniform(3, 8), SIZE)
+        bg = warehouse_background(rng)
+        return place_on_floor(rng, bg, _object(rng, shape))
 
     return draw
 

@@ -24,7 +24,7 @@ def build_hs_codes(config: DataConfig, task: str) -> DatasetDict:
         raise ConfigError("`data.path` is required for hs_codes: the folder or harmonized-system.csv file.")
     path = Path(config.path).expanduser()
     csv_path = path / "harmonized-system.csv" if path.is_dir() else path
-    df = read_table(csv_path, config.delimiter)
+    df = read_table(csv_path, config.delimiter, config.encoding)
     require_columns(df, ["section", "hscode", "description", "level"], str(csv_path), "hs_codes")
     df = df[(df["level"] == "6") & (df["section"] != "TOTAL")].copy()
     if df.empty:

@@ -7,9 +7,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from datasets import ClassLabel, DatasetDict, Image, Value
+from datasets import ClassLabel, DatasetDict, Image, Sequence, Value
 
 from fieldtune.config import DataConfig
+from fieldtune.datasets_builders.labels import tag_lists, tag_names
 from fieldtune.datasets_builders.tables import load_hub_dataset
 from fieldtune.errors import DataError
 
@@ -24,10 +25,11 @@ def looks_like_hub_id(path: str) -> bool:
 
 
 def load_hub_images(
-    dataset_id: str, config: DataConfig, sort_key: Callable[[str], Any] | None = None
+    dataset_id: str, config: DataConfig, sort_key: Callable[[str], Any] | None = None, tags: bool = False
 ) -> DatasetDict:
     """Load `dataset_id` with `datasets`, keep its image and label columns as `image` (RGB) and `label`
-    (a ClassLabel: an existing one is kept; strings become sorted class names)."""
+    (a ClassLabel: an existing one is kept; strings become sorted class names). With `tags`, the label
+    column holds a label set per image (a list of ClassLabel ids or names, or a delimited string)."""
     dd = load_hub_dataset(dataset_id)
     features = next(iter(dd.values())).features
     image_column = config.image_column if config.image_column in features else None
@@ -51,6 +53,8 @@ def load_hub_images(
     if label_column != "label":
         dd = dd.rename_column(label_column, "label")
     dd = dd.cast_column("image", Image(mode="RGB"))
+    if tags:
+        return _label_sets(dd, config, dataset_id)
     if not isinstance(dd["train" if "train" in dd else next(iter(dd))].features["label"], ClassLabel):
         names = sorted({str(v) for ds in dd.values() for v in ds["label"]}, key=sort_key)
         dd = dd.cast_column("label", Value("string")).cast_column("label", ClassLabel(names=names))
@@ -61,3 +65,29 @@ def load_hub_images(
         dd[next(iter(dd))].features["label"].num_classes,
     )
     return dd
+
+
+def _label_sets(dd: DatasetDict, config: DataConfig, dataset_id: str) -> DatasetDict:
+    """A list-of-labels column as `Sequence(ClassLabel)` with train's sorted names (kept if it is one)."""
+    feature = next(iter(dd.values())).features["label"]
+    if isinstance(feature, Sequence) and isinstance(feature.feature, ClassLabel):
+        return dd
+    column = config.label_column or "label"
+    sets = {
+        s: tag_lists(ds["label"], f"{dataset_id} ({s})", column, config.label_delimiter)
+        for s, ds in dd.items()
+    }
+    names = tag_names(sets, dataset_id)
+    index = {n: i for i, n in enumerate(names)}
+    label = Sequence(ClassLabel(names=names))
+    out = {}
+    for s, ds in dd.items():
+        ids = [[index[t] for t in row] for row in sets[s]]
+        out[s] = ds.remove_columns("label").add_column("label", ids, feature=label)
+    logger.info(
+        "%s: %s images, %d labels",
+        dataset_id,
+        " / ".join(f"{k} {len(v)}" for k, v in out.items()),
+        len(names),
+    )
+    return DatasetDict(out)

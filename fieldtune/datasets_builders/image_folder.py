@@ -5,7 +5,8 @@ Accepted layouts under `data.path`:
 ```
 path/<class>/**/*.jpg                      class folders (nested folders belong to the class)
 path/train/<class>/..., path/test/<class>/  already split (validation|val|valid also accepted)
-path/metadata.csv | metadata.jsonl          columns file_name,label (data.image_column / data.label_column)
+path/metadata.csv | metadata.jsonl          columns file_name,label (data.image_column / data.label_column);
+                                           image-multilabel: a list per row (JSONL) or "a;b" (label_delimiter)
 ```
 
 Every image is decoded once here, so a corrupt file fails the build with its name instead of failing
@@ -20,20 +21,28 @@ import io
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features
+from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Sequence
 from datasets import Image as ImageFeature
 from datasets.table import InMemoryTable
 from PIL import Image, ImageOps
 
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.hub_images import load_hub_images, looks_like_hub_id
+from fieldtune.datasets_builders.image_metadata import (  # noqa: F401  (SPLIT_NAMES: part of this module's API)
+    SPLIT_NAMES,
+    class_rows,
+    find_metadata,
+    read_metadata,
+    rel,
+    tag_rows,
+)
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.errors import ConfigError, DataError
@@ -45,14 +54,6 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx", ".ds_store", ".ipynb_checkpoints"})
-SPLIT_NAMES = {
-    "train": "train",
-    "test": "test",
-    "validation": "validation",
-    "val": "validation",
-    "valid": "validation",
-}
-METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 # Modes whose plain `convert("RGB")` is right; these images are stored by path, not re-encoded.
 _PATH_SAFE_MODES = frozenset({"RGB", "L", "1", "CMYK", "YCbCr", "P"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
@@ -137,21 +138,21 @@ class _Skipped(Counter):
             logger.warning("%s: skipped %d entries (%s)", root, sum(self.values()), parts)
 
 
-def _walk_images(folder: Path, skipped: _Skipped) -> list[Path]:
-    """All image files under `folder`, sorted, walking nested folders and leaving out junk."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        kept = sorted(d for d in dirs if not _is_junk(d))
-        skipped["hidden or system folders"] += len(dirs) - len(kept)
-        dirs[:] = kept
-        for name in files:
-            if _is_junk(name):
-                skipped["hidden or system files"] += 1
-            elif Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped["non-image files"] += 1
-            else:
-                found.append(Path(root) / name)
-    return sorted(found)
+def iter_images(folder: Path, skipped: _Skipped) -> Iterator[Path]:
+    """The image files under `folder` one at a time, in sorted path order, walking nested folders and
+    leaving out junk. Lazy: `predict` on a folder of a million photos never holds their list."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if _is_junk(entry.name):
+            skipped["hidden or system folders" if entry.is_dir() else "hidden or system files"] += 1
+        elif entry.is_dir():
+            if not entry.is_symlink():  # as os.walk: a linked folder is not entered (it may loop)
+                yield from iter_images(Path(entry.path), skipped)
+        elif Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+            skipped["non-image files"] += 1
+        else:
+            yield Path(entry.path)
 
 
 def _subdirs(folder: Path, skipped: _Skipped) -> list[Path]:
@@ -165,7 +166,7 @@ def _subdirs(folder: Path, skipped: _Skipped) -> list[Path]:
 
 
 def _scan_class_folders(folder: Path, subdirs: list[Path], skipped: _Skipped) -> dict[str, list[Path]]:
-    classes = {sub.name: _walk_images(sub, skipped) for sub in subdirs}
+    classes = {sub.name: list(iter_images(sub, skipped)) for sub in subdirs}
     loose = [p for p in folder.iterdir() if p.is_file() and not _is_junk(p.name)]
     if loose:
         skipped["files outside class folders"] += len(loose)
@@ -200,77 +201,17 @@ def _scan_folders(root: Path, skipped: _Skipped) -> dict[str, dict[str, list[Pat
     }
 
 
-def _find_metadata(root: Path) -> Path | None:
-    found = [root / n for n in METADATA_NAMES if (root / n).is_file()]
-    if len(found) > 1:
-        raise DataError(f"{root} has both metadata.csv and metadata.jsonl; keep one of them.")
-    return found[0] if found else None
-
-
-def _read_metadata(meta: Path, config: DataConfig) -> dict[str, dict[str, list[Path]]]:
-    """Rows of `file_name,label` (and an optional `split` column) -> {split: {class: files}}."""
-    file_col = config.image_column or "file_name"
-    label_col = config.label_column or "label"
-    try:
-        if meta.suffix == ".csv":
-            table = pd.read_csv(meta, dtype=str, keep_default_na=False, sep=config.delimiter or ",")
-        else:
-            table = pd.read_json(meta, lines=True, dtype=False)
-    except Exception as exc:
-        raise DataError(f"{meta} cannot be read ({str(exc).splitlines()[0]}); fix the file format.") from exc
-    missing = [c for c in (file_col, label_col) if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"{meta} lacks column(s) {', '.join(missing)} (it has {', '.join(map(str, table.columns))}); "
-            "rename them or set data.image_column / data.label_column."
-        )
-    labels = table[label_col].map(
-        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-    )
-    empty = [i + 2 for i, v in enumerate(labels) if not v.strip()]  # +2: header line and 1-based rows
-    if empty:
-        raise DataError(
-            f"{meta}: {len(empty)} row(s) without a label (lines {', '.join(map(str, empty[:5]))}); fill them in."
-        )
-    files = [meta.parent / str(f) for f in table[file_col]]
-    absent = [f for f in files if not f.is_file()]
-    if absent:
-        shown = ", ".join(_rel(f, meta.parent) for f in absent[:5])
-        raise DataError(
-            f"{meta} lists {len(absent)} file(s) that do not exist ({shown}); fix the paths or drop the rows."
-        )
-    splits_col = (
-        table["split"].map(lambda s: SPLIT_NAMES.get(str(s).lower(), "")) if "split" in table else None
-    )
-    out: dict[str, dict[str, list[Path]]] = {}
-    for i, (path, label) in enumerate(zip(files, labels, strict=True)):
-        split = splits_col.iloc[i] if splits_col is not None else "train"
-        if not split:
-            raise DataError(
-                f"{meta}: row {i + 2} has split {table['split'].iloc[i]!r}; use train, validation or test."
-            )
-        out.setdefault(split, {}).setdefault(label.strip(), []).append(path)
-    return out
-
-
 def _check_decodes(files: list[Path], root: Path) -> dict[Path, bytes]:
     """Decode every image (threads: PIL releases the GIL); return the converted bytes per file."""
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         results = list(pool.map(_inspect_image, files))
     bad = [(f, err) for f, (_, err) in zip(files, results, strict=True) if err]
     if bad:
-        shown = "; ".join(f"{_rel(f, root)} ({err})" for f, err in bad[:5])
+        shown = "; ".join(f"{rel(f, root)} ({err})" for f, err in bad[:5])
         raise DataError(
             f"{root}: {len(bad)} image(s) cannot be decoded: {shown}; remove or fix them and run again."
         )
     return {f: data for f, (data, _) in zip(files, results, strict=True) if data is not None}
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def _check_class_sizes(classes: dict[str, list[Path]], root: Path) -> None:
@@ -290,10 +231,12 @@ def _check_class_sizes(classes: dict[str, list[Path]], root: Path) -> None:
         )
 
 
-def _to_dataset(classes: dict[str, list[Path]], names: list[str], converted: dict[Path, bytes]) -> Dataset:
-    index = {n: i for i, n in enumerate(names)}
-    rows = sorted((str(p), index[c], p) for c, files in classes.items() for p in files)
-    features = Features({"image": ImageFeature(mode="RGB"), "label": ClassLabel(names=names)})
+def _to_dataset(
+    items: list[tuple[Path, int | list[int]]], label: Any, converted: dict[Path, bytes]
+) -> Dataset:
+    """(file, label id or label ids) rows, sorted by path, with `label` as the label feature."""
+    rows = sorted(((str(p), y, p) for p, y in items), key=lambda r: r[0])
+    features = Features({"image": ImageFeature(mode="RGB"), "label": label})
     # Built in Arrow directly: `Dataset.from_dict` would drop our converted bytes whenever the path
     # exists on disk (datasets.Image.encode_example keeps only the path then).
     table = pa.table(
@@ -301,10 +244,32 @@ def _to_dataset(classes: dict[str, list[Path]], names: list[str], converted: dic
             "image": pa.array(
                 [{"bytes": converted.get(p), "path": s} for s, _, p in rows], type=features["image"].pa_type
             ),
-            "label": pa.array([label for _, label, _ in rows], type=pa.int64()),
+            "label": pa.array([y for _, y, _ in rows], type=features.arrow_schema.field("label").type),
         }
     )
     return Dataset(InMemoryTable(table), info=DatasetInfo(features=features))
+
+
+def _labelled_files(
+    meta: Path | None, root: Path, config: DataConfig, tags: bool
+) -> tuple[dict[str, list[tuple[Path, Any]]], Any]:
+    """{split: [(file, label id(s))]} and the label feature: one class per file, or a label set (tags)."""
+    if tags:
+        if meta is None:
+            raise DataError(
+                f"{root} has no metadata.csv / metadata.jsonl; several labels per image are read from one "
+                "(columns file_name and label: a list in JSONL, or labels joined by data.label_delimiter)."
+            )
+        items, names = tag_rows(read_metadata(meta, config, blank_labels=True), config, meta)
+        return items, Sequence(ClassLabel(names=names))
+    skipped = _Skipped()
+    splits = class_rows(read_metadata(meta, config), meta) if meta else _scan_folders(root, skipped)
+    skipped.report(root)
+    _check_class_sizes(splits.get("train", {}), root)
+    names = sorted({c for classes in splits.values() for c in classes}, key=_natural_key)
+    index = {n: i for i, n in enumerate(names)}
+    items = {s: [(p, index[c]) for c, fs in classes.items() for p in fs] for s, classes in splits.items()}
+    return items, ClassLabel(names=names)
 
 
 @register_builder("image_folder")
@@ -316,11 +281,13 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
             `namespace/name` with an Image column), `image_column` and
             `label_column` (metadata column names, default `file_name` / `label`), `validation_size`,
             `test_size` and `seed` (stratified splits carved from train when the folder has none).
-        task (`str`): must be `image-classification`.
+        task (`str`): an image task: `image-classification` (one class per image: class folders or a
+            metadata file) or `image-multilabel` (a label set per image from a metadata file: a JSON list in
+            JSONL, or labels joined by `data.label_delimiter`; an empty set is allowed and counted).
 
     Returns:
-        `DatasetDict`: features `{"image": datasets.Image(mode="RGB"), "label": datasets.ClassLabel}`;
-        class names are sorted (numbers in numeric order).
+        `DatasetDict`: features `{"image": datasets.Image(mode="RGB"), "label": datasets.ClassLabel}`
+        (`Sequence(ClassLabel)` for label sets); names are sorted (numbers in numeric order).
 
     Raises:
         `DataError`: missing path, no images, one class only, a class with fewer than 2 images, a bad
@@ -333,14 +300,16 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
     """
     if get_task(task).modality != "image":
         raise ConfigError(
-            f"data.builder image_folder makes image data but task is {task!r}; set task: image-classification."
+            f"data.builder image_folder makes image data but task is {task!r}; set an image task "
+            "(image-classification, image-multilabel)."
         )
+    tags = get_task(task).targets == "tags"  # a label set per image, read from a metadata file
     if not config.path:
         raise DataError("data.path is empty; point it at a folder of class sub-folders or a metadata.csv.")
     # Absolute: the dataset stores file paths, and they must still resolve if the working folder changes.
     path = Path(config.path).expanduser().absolute()
     if not path.exists() and looks_like_hub_id(config.path):
-        dd = load_hub_images(config.path, config, sort_key=_natural_key)
+        dd = load_hub_images(config.path, config, sort_key=_natural_key, tags=tags)
         return split_dataset(dd, config.validation_size, config.test_size, config.seed, source=config.path)
     if not path.exists():
         raise DataError(
@@ -355,39 +324,36 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
         )
     else:
         root = path
-        meta = _find_metadata(root)
+        meta = find_metadata(root)
 
-    skipped = _Skipped()
-    splits = _read_metadata(meta, config) if meta else _scan_folders(root, skipped)
-    skipped.report(root)
-    train_classes = splits.get("train", {})
-    _check_class_sizes(train_classes, root)
-
-    names = sorted({c for classes in splits.values() for c in classes}, key=_natural_key)
-    files = sorted({p for classes in splits.values() for fs in classes.values() for p in fs})
+    items, label = _labelled_files(meta, root, config, tags)
+    names = label.names if isinstance(label, ClassLabel) else label.feature.names
+    files = sorted({p for rows in items.values() for p, _ in rows})
     converted = _check_decodes(files, root)
     if converted:
         logger.info("%s: converted %d image(s) with alpha or 16-bit pixels to RGB", root, len(converted))
-    logger.info("%s: %d images in %d classes", root, len(files), len(names))
-
-    dd = DatasetDict({split: _to_dataset(classes, names, converted) for split, classes in splits.items()})
+    logger.info("%s: %d images, %d labels", root, len(files), len(names))
+    dd = DatasetDict({split: _to_dataset(rows, label, converted) for split, rows in items.items()})
     return split_dataset(dd, config.validation_size, config.test_size, config.seed, source=str(path))
 
 
-def image_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders into the sorted image files they hold (junk left out), for `predict`.
+def iter_image_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Expand files and folders into the image files they hold (junk left out), lazily, for `predict`.
 
     Args:
-        paths (`Iterable[str | Path]`): files or folders.
+        paths (`Iterable[str | Path]`): files or folders (a folder is walked in sorted path order).
 
     Returns:
-        `list[Path]`: image files, sorted, without hidden, system or non-image files.
+        `Iterator[Path]`: image files, without hidden, system or non-image files.
     """
-    out: list[Path] = []
     skipped = _Skipped()
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(_walk_images(p, skipped))
+            yield from iter_images(p, skipped)
         elif p.suffix.lower() in IMAGE_EXTENSIONS and not _is_junk(p.name):
-            out.append(p)
-    return sorted(out)
+            yield p
+
+
+def image_files(paths: Iterable[str | Path]) -> list[Path]:
+    """`iter_image_files`, sorted into a list."""
+    return sorted(iter_image_files(paths))

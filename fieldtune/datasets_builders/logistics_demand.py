@@ -1,7 +1,10 @@
-"""`logistics_demand`: order / shipment notes -> demand level (class) or demand quantity (number).
+"""`logistics_demand`: order / shipment notes -> demand level (class), demand quantity (number) or
+handling tags (a set of labels: urgent, refrigerated, oversized, fragile, hazardous, customs).
 
 Without `data.path` it generates the embedded demo data: deterministic notes whose quantity follows
 from what the note says (volume, customer, urgency, season), so the label is learnable from the text.
+For a multi-label task the notes also carry handling instructions (a second random stream, so the notes
+without tags stay exactly as they were), and each tag follows from the product or an instruction.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.tables import load_tables
 from fieldtune.datasets_builders.text_table import frames_to_dataset
+from fieldtune.errors import ConfigError
 from fieldtune.tasks import get_task
 
-TEXT_COLUMN, LEVEL_COLUMN, QUANTITY_COLUMN = "note", "demand_level", "demand_quantity"
+TEXT_COLUMN, LEVEL_COLUMN, QUANTITY_COLUMN, TAGS_COLUMN = "note", "demand_level", "demand_quantity", "tags"
 LEVELS = (("low", 40.0), ("medium", 160.0), ("high", math.inf))  # upper bounds of demand_quantity (units)
 
 # phrase -> base units, or multiplier on them
@@ -69,56 +73,116 @@ TEMPLATES = [
 ]  # fmt: skip
 
 
+# tag -> (how often an instruction states it, its phrasings); some products and urgencies imply a tag too
+TAG_CUES = {
+    "urgent": (0.15, ["Rush order.", "Deliver within 24 hours.", "Expedite: the customer is waiting."]),
+    "refrigerated": (0.15, ["Keep at 2-8 C.", "Reefer container required.", "Cold chain, do not break it."]),
+    "oversized": (0.15, ["Load exceeds standard pallet size.", "Wide load, escort needed.", "Over-height items on a flatbed."]),
+    "fragile": (0.15, ["Handle with care.", "Glass inside, do not stack.", "Contents break easily."]),
+    "hazardous": (0.12, ["Flammable, UN1203 labels.", "Dangerous goods class 8.", "Hazmat paperwork attached."]),
+    "customs": (0.2, ["Cross-border shipment, customs declaration pending.", "Import duties unpaid; clear at the port.", "Needs an export licence."]),
+}  # fmt: skip
+IMPLIED_TAGS = {
+    "frozen fish": "refrigerated", "engine oil": "hazardous", "LED bulbs": "fragile",
+    "spare conveyor belts": "oversized", "urgent, line stoppage risk": "urgent",
+}  # fmt: skip
+
+
+def _handling(rng: random.Random, product: str, urgency: str) -> tuple[str, list[str]]:
+    """Handling instructions to append to a note, and the note's tags."""
+    tags = {IMPLIED_TAGS[k] for k in (product, urgency) if k in IMPLIED_TAGS}
+    cues = []
+    for tag, (rate, phrases) in TAG_CUES.items():
+        if rng.random() < rate:
+            tags.add(tag)
+            cues.append(rng.choice(phrases))
+    rng.shuffle(cues)
+    return " ".join(cues), sorted(tags)
+
+
 def demand_level(quantity: float) -> str:
     return next(name for name, upper in LEVELS if quantity < upper)
 
 
-def generate_logistics_demand(n: int = 600, seed: int = 0) -> pd.DataFrame:
-    """Deterministic synthetic order notes with `demand_quantity` and `demand_level`."""
+def generate_logistics_demand(n: int = 600, seed: int = 0, tags: bool = False) -> pd.DataFrame:
+    """Deterministic synthetic order notes with `demand_quantity` and `demand_level`; with `tags`, the notes
+    end in handling instructions and a `tags` column holds their labels joined by `;` (empty: none)."""
     rng = random.Random(seed)
+    tag_rng = random.Random(f"tags-{seed}")  # its own stream: the draws of `rng` stay as without tags
     rows = []
     for i in range(n):
         volume, customer = rng.choice(list(VOLUMES)), rng.choice(list(CUSTOMERS))
         urgency, season = rng.choice(list(URGENCY)), rng.choice(list(SEASON))
         quantity = VOLUMES[volume] * CUSTOMERS[customer] * URGENCY[urgency] * SEASON[season]
         quantity = round(quantity * math.exp(rng.gauss(0, 0.1)), 1)  # a little noise the text cannot explain
-        note = rng.choice(TEMPLATES).format(
-            customer=customer, customer_cap=customer[0].upper() + customer[1:], region=rng.choice(REGIONS),
-            product=rng.choice(PRODUCTS), volume=volume, urgency=urgency, season=season,
+        template, region, product = rng.choice(TEMPLATES), rng.choice(REGIONS), rng.choice(PRODUCTS)
+        note = template.format(
+            customer=customer, customer_cap=customer[0].upper() + customer[1:], region=region,
+            product=product, volume=volume, urgency=urgency, season=season,
             season_cap=season[0].upper() + season[1:],
         )  # fmt: skip
-        rows.append(
-            {
-                "order_id": f"ORD-{seed:02d}-{i:05d}",
-                TEXT_COLUMN: note,
-                QUANTITY_COLUMN: quantity,
-                LEVEL_COLUMN: demand_level(quantity),
-            }
-        )
+        row = {"order_id": f"ORD-{seed:02d}-{i:05d}", TEXT_COLUMN: note}
+        row |= {QUANTITY_COLUMN: quantity, LEVEL_COLUMN: demand_level(quantity)}
+        if tags:
+            handling, labels = _handling(tag_rng, product, urgency)
+            row[TEXT_COLUMN] = f"{note} {handling}".strip()
+            row[TAGS_COLUMN] = ";".join(labels)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def write_logistics_demand(out: Path, n: int = 600, seed: int = 0) -> Path:
-    """Write the synthetic table as CSV (for `fieldtune data` and for users to look at)."""
+def generate(n: int, seed: int, language: str = "en", tags: bool = False) -> pd.DataFrame:
+    """The English notes, or the Chinese ones (`logistics_demand_zh.py`) for `language="zh"`."""
+    if language != "zh":
+        return generate_logistics_demand(n, seed, tags)
+    if tags:
+        raise ConfigError(
+            "The Chinese notes (`data.language: zh`) have no tags yet; use English notes or your own table "
+            "with `data.path`."
+        )
+    from fieldtune.datasets_builders.logistics_demand_zh import LEVEL_NAMES, notes_zh
+
+    rows = [
+        {
+            "order_id": f"ORD-{seed:02d}-{i:05d}",
+            TEXT_COLUMN: note,
+            QUANTITY_COLUMN: quantity,
+            LEVEL_COLUMN: LEVEL_NAMES[demand_level(quantity)],
+        }
+        for i, (note, quantity) in enumerate(notes_zh(n, seed))
+    ]
+    return pd.DataFrame(rows)
+
+
+def write_logistics_demand(
+    out: Path, n: int = 600, seed: int = 0, tags: bool = False, language: str = "en"
+) -> Path:
+    """Write the synthetic table as CSV (for `fieldtune data` and for users to look at). Chinese notes get
+    a UTF-8 byte-order mark: without it Excel opens a UTF-8 CSV as the system's code page (GBK: mojibake)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    generate_logistics_demand(n, seed).to_csv(out, index=False)
+    encoding = "utf-8-sig" if language == "zh" else "utf-8"
+    generate(n, seed, language, tags).to_csv(out, index=False, encoding=encoding)
     return out
 
 
 @register_builder("logistics_demand")
 def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
-    """Order notes -> `demand_level` (classification) or `demand_quantity` (regression); generated if no path."""
+    """Order notes -> `demand_level` (classification), `demand_quantity` (regression) or `tags` (multi-label);
+    generated if no path."""
+    spec = get_task(task)
+    tags = spec.targets == "tags"
     if config.path:
-        frames = load_tables(config.path, config.delimiter)
+        frames = load_tables(config.path, config.delimiter, config.encoding)
         source = config.path
     else:
-        frames = {"train": generate_logistics_demand(config.num_samples, config.seed)}
-        source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed})"
-    default_label = (
-        QUANTITY_COLUMN
-        if not get_task(task).is_classification or config.threshold is not None
-        else LEVEL_COLUMN
-    )
+        frames = {"train": generate(config.num_samples, config.seed, config.language, tags)}
+        source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed}, {config.language})"
+    if tags:
+        default_label = TAGS_COLUMN
+    elif not spec.is_classification or config.threshold is not None:
+        default_label = QUANTITY_COLUMN
+    else:
+        default_label = LEVEL_COLUMN
     return frames_to_dataset(
         frames,
         config,

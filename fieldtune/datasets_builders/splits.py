@@ -1,4 +1,9 @@
-"""Stratified train / validation / test splits with a fixed seed, shared by every builder."""
+"""Stratified train / validation / test splits with a fixed seed, shared by every builder.
+
+Classes are stratified by scikit-learn; tag sets (multi-label) by iterative stratification (Sechidis et
+al., 2011, from the `iterative-stratification` package), which keeps every label's share of positives
+close across the splits where a random split would leave a rare label out of one of them.
+"""
 
 from __future__ import annotations
 
@@ -26,12 +31,42 @@ def _split_indices(labels: list | None, n: int, size: float, seed: int) -> tuple
     return np.sort(keep), np.sort(held)
 
 
+def _split_tags(
+    labels: list[list[int]], num_labels: int, size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    n = len(labels)
+    multi_hot = np.zeros((n, num_labels), dtype=np.int64)
+    for row, ids in enumerate(labels):
+        multi_hot[row, ids] = 1
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+    keep, held = next(splitter.split(np.zeros((n, 1)), multi_hot))
+    return np.sort(keep), np.sort(held)
+
+
+def _warn_rare_tags(train: Dataset, fraction: float, split: str, source: str) -> None:
+    """A label with too few positives to give the held-out split one while keeping one for train."""
+    names = train.features["label"].feature.names
+    counts = Counter(i for ids in train["label"] for i in ids)
+    rare = [
+        f"{names[i]} ({counts[i]})" for i in sorted(counts) if counts[i] < 2 or counts[i] * fraction < 0.5
+    ]
+    if rare:
+        logger.warning(
+            "%s: label(s) with too few positives for a %s split (positives in brackets): %s; they may be "
+            "missing from it",
+            source, split, ", ".join(rare[:10]),
+        )  # fmt: skip
+
+
 def split_dataset(
     ds: Dataset | DatasetDict, validation_size: float, test_size: float, seed: int, source: str
 ) -> DatasetDict:
     """Return a `DatasetDict` with train/validation/test, carving the missing splits from train.
 
-    Splits the data already has are kept as they are. Classification data is stratified by `label`.
+    Splits the data already has are kept as they are. Classification data is stratified by `label`
+    (tag sets by iterative stratification).
     """
     splits = dict(ds) if isinstance(ds, DatasetDict) else {"train": ds}
     if "valid" in splits and "validation" not in splits:
@@ -40,6 +75,7 @@ def split_dataset(
         raise DataError(f"{source} has splits {sorted(splits)} but no `train` split; name one split train.")
     train = splits["train"]
     is_class = isinstance(train.features.get("label"), ClassLabel)
+    is_tags = isinstance(train.features.get("label"), Sequence)
     for name, size in (("test", test_size), ("validation", validation_size)):
         if name in splits or size <= 0:
             continue
@@ -47,10 +83,14 @@ def split_dataset(
             raise DataError(
                 f"{source} has only {len(train)} training examples; at least 4 are needed to split."
             )
-        labels = train["label"] if is_class else None
         # `size` is a fraction of the whole data, so the validation fraction grows as train shrinks.
         fraction = size if name == "test" else min(0.5, size / max(1e-9, 1 - test_size))
-        keep, held = _split_indices(labels, len(train), fraction, seed)
+        if is_tags:
+            _warn_rare_tags(train, fraction, name, source)
+            names = train.features["label"].feature.names
+            keep, held = _split_tags(list(train["label"]), len(names), fraction, seed)
+        else:
+            keep, held = _split_indices(train["label"] if is_class else None, len(train), fraction, seed)
         splits[name] = train.select(held)
         train = train.select(keep)
     splits["train"] = train
@@ -61,7 +101,7 @@ def split_dataset(
             )
     if is_class:
         check_classes(DatasetDict(splits), source)
-    elif isinstance(train.features.get("label"), Sequence):
+    elif is_tags:
         check_tags(DatasetDict(splits), source)
     return DatasetDict({k: splits[k] for k in ("train", "validation", "test") if k in splits})
 

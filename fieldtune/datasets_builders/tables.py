@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from fieldtune.datasets_builders.data_report import note
+from fieldtune.datasets_builders.encodings import decode
 from fieldtune.errors import DataError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet"}
@@ -33,8 +35,9 @@ def _sniff_delimiter(path: Path, text: str) -> str:
         return ","
 
 
-def read_table(path: Path, delimiter: str | None = None) -> pd.DataFrame:
-    """Read one table file; every cell as a string (codes keep their leading zeros)."""
+def read_table(path: Path, delimiter: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+    """Read one table file; every cell as a string (codes keep their leading zeros). Text files are
+    decoded with `encoding`, else with the detected one (`encodings.decode`), which the data report notes."""
     if not path.exists():
         if path.is_symlink():  # exists() is False for a dangling link and for a loop of links
             try:
@@ -58,22 +61,16 @@ def read_table(path: Path, delimiter: str | None = None) -> pd.DataFrame:
         raise DataError(f"Cannot read {path} ({e.strerror}); check its permissions.") from None
     if not raw.strip():
         raise DataError(f"Data file {path} is empty; it needs a header row and at least a few examples.")
-    try:
-        if path.suffix == ".parquet":
-            import io
-
+    if path.suffix == ".parquet":
+        try:
             return pd.read_parquet(io.BytesIO(raw)).astype(str).where(lambda d: d != "None", None)
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{path} is not UTF-8 text (invalid byte at offset {e.start}); re-save it as UTF-8."
-        ) from None
-    except Exception as e:  # pyarrow's errors have no common base
-        raise DataError(
-            f"Cannot read {path} as Parquet ({type(e).__name__}); check the file is not corrupt."
-        ) from None
-    import io
-
+        except Exception as e:  # pyarrow's errors have no common base
+            raise DataError(
+                f"Cannot read {path} as Parquet ({type(e).__name__}); check the file is not corrupt."
+            ) from None
+    decoded = decode(raw, path, encoding)
+    note(str(path), decoded.encoding + ("" if decoded.detected else " (given)"), within="encodings")
+    text = decoded.text
     try:
         if path.suffix in (".jsonl", ".json"):
             if path.suffix == ".jsonl":
@@ -138,13 +135,13 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def load_tables(path_str: str, delimiter: str | None) -> dict[str, pd.DataFrame]:
+def load_tables(path_str: str, delimiter: str | None, encoding: str | None = None) -> dict[str, pd.DataFrame]:
     """A file, a folder of split files, or a Hub dataset id -> {split: DataFrame}."""
     path = Path(path_str).expanduser()
     if path.is_dir():
-        return {split: read_table(f, delimiter) for split, f in find_split_files(path).items()}
+        return {split: read_table(f, delimiter, encoding) for split, f in find_split_files(path).items()}
     if path.exists() or path.suffix.lower() in TABLE_SUFFIXES or path_str.startswith((".", "/", "~")):
-        return {"train": read_table(path, delimiter)}
+        return {"train": read_table(path, delimiter, encoding)}
     return _load_hub_dataset(path_str)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 
 import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from fieldtune.config import DataConfig
+from fieldtune.datasets_builders.data_report import note
+from fieldtune.datasets_builders.labels import is_blank, label_names, tag_lists, tag_names
+from fieldtune.datasets_builders.normalize import normalize_texts, resolve_mode
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.datasets_builders.tables import load_tables, require_columns
@@ -35,59 +39,50 @@ def _numbers(values: pd.Series, source: str, column: str) -> list[float]:
     return out
 
 
-def _label_names(values: list[str]) -> list[str]:
-    uniq = set(values)
-    try:  # numeric class ids sort as numbers: 2 before 10
-        return [str(x) for x in sorted(uniq, key=float)]
-    except ValueError:
-        return sorted(uniq)
+FLAGS = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
 
 
-def _tag_lists(values: pd.Series, source: str, column: str, delimiter: str) -> list[list[str]]:
-    """A list cell (JSONL / Parquet) or a delimited string per row -> label lists; empty = no tag (allowed)."""
-    kinds = {type(v).__name__ for v in values if not _is_blank(v)}
-    if len(kinds & {"list", "ndarray", "tuple"}) and kinds & {"str"}:
-        raise DataError(
-            f"{source}: column {column!r} mixes lists and strings; use one form (a list, or labels joined "
-            f"by {delimiter!r}) in every row."
-        )
-    out = []
-    for v in values:
-        if _is_blank(v):
-            out.append([])
-        elif isinstance(v, str):
-            out.append(sorted({s.strip() for s in v.split(delimiter) if s.strip()}))
-        else:
-            out.append(sorted({str(s).strip() for s in v if str(s).strip()}))
-    return out
-
-
-def _is_blank(v: object) -> bool:
-    if isinstance(v, str):
-        return not v.strip()
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):  # a list cell
-        return False
+def _flags_to_tags(frame: pd.DataFrame, columns: list[str], source: str) -> pd.Series:
+    """One 0/1 (true/false, yes/no) column per label -> a label list per row (the columns set to 1)."""
+    hot = {}
+    for column in columns:
+        values = frame[column]
+        flags = [FLAGS.get(str(v).strip().lower()) if not is_blank(v) else None for v in values]
+        bad = next((i for i, f in enumerate(flags) if f is None), None)
+        if bad is not None:
+            raise DataError(
+                f"{source}: row {bad + 1} of label column {column!r} is {values.iloc[bad]!r}; each label "
+                "column holds 0/1, true/false or yes/no in every row."
+            )
+        hot[column] = flags
+    return pd.Series([[c for c in columns if hot[c][i]] for i in range(len(frame))], index=frame.index)
 
 
 def _tags_dataset(texts: dict, raw_labels: dict, config: DataConfig, label_column: str, source: str) -> dict:
     tags = {
-        s: _tag_lists(v, f"{source} ({s})", label_column, config.label_delimiter)
+        s: tag_lists(v.tolist(), f"{source} ({s})", label_column, config.label_delimiter)
         for s, v in raw_labels.items()
     }
-    names = _label_names([t for t in tags["train"] for t in t]) if "train" in tags else []
-    unknown = sorted({t for s, rows in tags.items() for r in rows for t in r} - set(names))
-    if unknown:
-        raise DataError(
-            f"{source}: label(s) {', '.join(unknown[:5])} appear outside the train split but never in train; "
-            "add training examples of them or drop them."
-        )
-    untagged = sum(not r for rows in tags.values() for r in rows)
-    if untagged:
-        logger.warning("%s: %d rows have no label (kept as all-negative examples)", source, untagged)
+    # every label column is a label, even one that is never 1 in train (check_tags says so)
+    names = tag_names(tags, source, given=config.label_columns)
     features = Features({"text": Value("string"), "label": Sequence(ClassLabel(names=names))})
     return {s: Dataset.from_dict({"text": texts[s], "label": tags[s]}, features=features) for s in texts}
+
+
+def _normalized(texts: dict[str, list[str]], mode: str, source: str) -> dict[str, list[str]]:
+    """`data.normalize` on every split (mode resolved on train), counted in the log and the data report."""
+    resolved = resolve_mode(mode, texts.get("train") or next(iter(texts.values())))
+    out, total = {}, Counter()
+    for split, values in texts.items():
+        out[split], counts = normalize_texts(values, resolved)
+        total.update(counts)
+    if total["texts_changed"]:
+        kinds = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in total.items() if k != "texts_changed")
+        logger.debug("%s: normalised %d texts (%s; %s)", source, total["texts_changed"], resolved, kinds)
+    note(
+        "normalization", {"mode": resolved, "setting": mode, **total, "texts_changed": total["texts_changed"]}
+    )
+    return out
 
 
 def frames_to_dataset(
@@ -99,9 +94,13 @@ def frames_to_dataset(
     source: str,
 ) -> DatasetDict:
     """Join the text columns, type the label (ClassLabel or float32), and split what is missing."""
+    label_columns = config.label_columns
     for split, df in frames.items():
         require_columns(df, text_columns, f"{source} ({split})", "data.text_columns")
-        require_columns(df, [label_column], f"{source} ({split})", "data.label_column")
+        if label_columns:
+            require_columns(df, label_columns, f"{source} ({split})", "data.label_columns")
+        else:
+            require_columns(df, [label_column], f"{source} ({split})", "data.label_column")
         if len(df) == 0:
             raise DataError(f"{source}: the {split} table has a header but no rows; add examples.")
     texts: dict[str, list[str]] = {}
@@ -113,12 +112,16 @@ def frames_to_dataset(
         if (~keep).any():
             logger.warning("%s (%s): dropped %d rows with empty text", source, split, int((~keep).sum()))
         texts[split] = joined[keep].tolist()
-        raw_labels[split] = df.loc[keep, label_column]
+        if label_columns:
+            raw_labels[split] = _flags_to_tags(df, label_columns, f"{source} ({split})")[keep]
+        else:
+            raw_labels[split] = df.loc[keep, label_column]
         if not texts[split]:
             raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
+    texts = _normalized(texts, config.normalize, source)
 
     if get_task(task).targets == "tags":  # a set of labels per row
-        splits = _tags_dataset(texts, raw_labels, config, label_column, source)
+        splits = _tags_dataset(texts, raw_labels, config, ", ".join(label_columns or [label_column]), source)
         return split_dataset(
             DatasetDict(splits), config.validation_size, config.test_size, config.seed, source
         )
@@ -139,7 +142,7 @@ def frames_to_dataset(
                         f"{source} ({s}): {int(missing.sum())} rows have no {label_column!r} (first: row {row}); label or drop them."
                     )
             labels = {s: [str(x).strip() for x in v] for s, v in raw_labels.items()}
-        names = _label_names([x for v in labels.values() for x in v])
+        names = label_names([x for v in labels.values() for x in v])
         features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
     splits = {s: Dataset.from_dict({"text": texts[s], "label": labels[s]}, features=features) for s in frames}
     return split_dataset(DatasetDict(splits), config.validation_size, config.test_size, config.seed, source)
@@ -152,6 +155,6 @@ def build_text_table(config: DataConfig, task: str) -> DatasetDict:
         raise ConfigError(
             "`data.path` is required for the text_table builder: a CSV / JSONL / Parquet file or Hub dataset id."
         )
-    frames = load_tables(config.path, config.delimiter)
+    frames = load_tables(config.path, config.delimiter, config.encoding)
     text_columns = config.text_columns or ["text"]
     return frames_to_dataset(frames, config, task, text_columns, config.label_column or "label", config.path)

@@ -9,6 +9,7 @@ import numpy as np
 from datasets import ClassLabel
 
 from fieldtune import __version__
+from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
@@ -50,7 +51,7 @@ def split_entries(folder: Path) -> dict[str, Path]:
     return entries
 
 
-def _evaluation_data(data: str, split: str) -> tuple[str, bool]:
+def evaluation_data(data: str, split: str) -> tuple[str, bool]:
     """(what to build, whether to score all of it). A folder with split files but no train one -> the
     requested split's entry (evaluation needs no training data; the builders, made for training, demand it);
     data with no split files of its own -> all of it."""
@@ -116,7 +117,7 @@ def evaluate_model(
         run.check()  # a damaged config.yaml is named before the model loads
     whole = False
     if data is not None:
-        data, whole = _evaluation_data(data, split)
+        data, whole = evaluation_data(data, split)
     loaded = loaded or load_for_inference(ref, revision, test_time)
     data_cfg = data_config_for(loaded, ref, data, data_overrides)
     dd = build_dataset(data_cfg, loaded.task.name)
@@ -126,7 +127,10 @@ def evaluate_model(
     else:
         refs = np.asarray(ds["label"], dtype=float)
     logits = predict_logits(loaded, split_batches(loaded, ds))
-    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
+    targets = targets_of(loaded.task)
+    metrics, columns = targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
+    label_text = targets.label_text(refs, loaded.label_names)
+    intervals = run_intervals(loaded.task.targets, label_text, columns, loaded.label_names)
     trainable, total = count_params(loaded.model)
     onnx = (
         {"runtime": "onnxruntime", "quantize": loaded.model.quantize}
@@ -144,6 +148,7 @@ def evaluate_model(
         "model": ref,
         "revision": loaded.revision,
         "num_test_examples": len(refs),
+        "confidence_intervals": intervals,
         **({"test_time": loaded.test_time} if loaded.task.modality == "image" else {}),
         "total_params": total,
         **onnx,

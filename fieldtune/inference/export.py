@@ -6,11 +6,16 @@ from pathlib import Path
 
 from fieldtune.errors import RunDirError
 from fieldtune.inference.load import load_for_inference
+from fieldtune.rundir.layout import is_baseline_folder
 from fieldtune.rundir.saving import is_peft_model, save_model
 
 
 def merge_adapter(model_dir: Path, out: Path) -> Path:
     """Load an adapter folder, merge LoRA into the base weights, save a plain transformers model to `out`."""
+    if is_baseline_folder(model_dir):
+        raise RunDirError(
+            f"{model_dir} holds a scikit-learn baseline, not a LoRA adapter; there is nothing to merge."
+        )
     loaded = load_for_inference(model_dir)
     if not is_peft_model(loaded.model):
         raise RunDirError(

@@ -18,7 +18,7 @@ from fieldtune.inference.onnx import is_onnx_folder, load_onnx_model
 from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
-from fieldtune.rundir.layout import model_dir_of
+from fieldtune.rundir.layout import is_baseline_folder, model_dir_of
 from fieldtune.tasks import TASKS, Task, task_of_model
 
 
@@ -31,6 +31,7 @@ class Loaded:
     source: str
     revision: str | None = None
     test_time: str = "none"  # images: views averaged per prediction (`fieldtune.inputs.test_time`)
+    model_dir: Path | None = None  # the local folder the weights came from (`predict --resume` checks it)
 
 
 def locate_model(ref: str, revision: str | None = None) -> tuple[Path, str | None]:
@@ -68,12 +69,17 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
 
     model_dir, resolved_revision = locate_model(str(ref), revision)
     is_adapter = (model_dir / "adapter_config.json").is_file()
+    if is_baseline_folder(model_dir):  # `fieldtune baseline`: a scikit-learn pipeline behind the same call
+        from fieldtune.baselines.tfidf import load_baseline
+
+        model, processor, task, labels = load_baseline(model_dir)
+        return Loaded(model, processor, task, labels, str(ref), resolved_revision)
     try:
         if is_onnx_folder(model_dir):  # `fieldtune export --format onnx`: run by onnxruntime
             model, config = load_onnx_model(model_dir)
             task = task_of(config)
             processor = _load_processor(model_dir, task)
-            return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time)
+            return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time, model_dir)
         if is_adapter:
             adapter = json.loads((model_dir / "adapter_config.json").read_text())
             base = resolve_model_path(adapter.get("base_model_name_or_path") or "")
@@ -105,16 +111,23 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
         raise ModelError(
             f"Cannot load a model from {model_dir}: {first}; re-train or re-download the model."
         ) from None
-    return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time)
+    return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time, model_dir)
 
 
 def _loaded(
-    model: Any, config: Any, task: Task, processor: Any, ref: str, revision: str | None, test_time: str | None
+    model: Any,
+    config: Any,
+    task: Task,
+    processor: Any,
+    ref: str,
+    revision: str | None,
+    test_time: str | None,
+    model_dir: Path,
 ) -> Loaded:
     model.eval()
     labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None
     views = (test_time or test_time_views.mode_of(model)) if task.modality == "image" else "none"
-    return Loaded(model, processor, task, labels, ref, revision, views)
+    return Loaded(model, processor, task, labels, ref, revision, views, model_dir)
 
 
 def _load_processor(model_dir: Path, task: Task) -> Any:
@@ -134,31 +147,42 @@ def thresholds_of(loaded: Loaded) -> list[float] | None:
 
 
 @torch.no_grad()
+def batch_logits(loaded: Loaded, batch: dict) -> np.ndarray:
+    """One prepared batch (a dict of tensors) -> its logits in real units, with the test-time views."""
+    batch = {k: v for k, v in batch.items() if k != "labels"}
+    if loaded.test_time != "none" and "pixel_values" in batch:
+        logits = test_time_views.averaged_logits(
+            lambda px: loaded.model(pixel_values=px).logits,
+            batch["pixel_values"],
+            loaded.test_time,
+            multi_label=test_time_views.is_multi_label(loaded.model),
+        )
+    else:
+        logits = loaded.model(**batch).logits
+    return logits.float().cpu().numpy()
+
+
 def predict_logits(loaded: Loaded, batches: Any, desc: str = "Predicting") -> np.ndarray:
     """Run the model over prepared batches (dicts of tensors); returns stacked logits in real units."""
     outs = []
     with progress.bar(total=getattr(batches, "examples", None), desc=desc, unit="ex") as pbar:
         for batch in batches:
-            batch = {k: v for k, v in batch.items() if k != "labels"}
-            if loaded.test_time != "none" and "pixel_values" in batch:
-                logits = test_time_views.averaged_logits(
-                    lambda px: loaded.model(pixel_values=px).logits, batch["pixel_values"], loaded.test_time
-                )
-            else:
-                logits = loaded.model(**batch).logits
-            outs.append(logits.float().cpu().numpy())
-            pbar.update(len(logits))
+            outs.append(batch_logits(loaded, batch))
+            pbar.update(len(outs[-1]))
     return np.concatenate(outs) if outs else np.zeros((0, len(loaded.label_names or [0])))
 
 
 def text_batches(
     loaded: Loaded, texts: Sequence[str], max_length: int = 512, batch_size: int = 64
 ) -> progress.Batches:
+    from fieldtune.datasets_builders.normalize import CONFIG_KEY, normalize_text
+
     tok = loaded.processor
     limit = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
+    mode = getattr(loaded.model.config, CONFIG_KEY, None) or "none"  # as the run's training texts
     batches = (
         tok(
-            list(texts[i : i + batch_size]),
+            [normalize_text(t, mode) for t in texts[i : i + batch_size]],
             truncation=True,
             max_length=limit,
             padding=True,

@@ -20,17 +20,11 @@ import numpy as np
 import torch
 
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
-from fieldtune.inference.evaluate import data_config_for, model_label_ids, split_of
-from fieldtune.inference.load import (
-    Loaded,
-    load_for_inference,
-    predict_logits,
-    split_batches,
-    thresholds_of,
-)
+from fieldtune.inference.evaluate import data_config_for, evaluation_data, model_label_ids, split_of
+from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.modeling.create import count_params
-from fieldtune.rundir.layout import write_json
+from fieldtune.rundir.layout import is_baseline_folder, write_json
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.saving import is_peft_model
 from fieldtune.scoring import targets_of
@@ -48,7 +42,9 @@ def max_opset() -> int:
     return int(getattr(_constants, "ONNX_MAX_OPSET", 23))
 
 
-def check_export_args(run: Path, out: Path, fmt: str, quantize: str | None, opset: int | None) -> None:
+def check_export_args(
+    run: Path, out: Path, fmt: str, quantize: str | None, opset: int | None, check_data: str | None = None
+) -> None:
     """Everything that can be refused before a model is loaded."""
     if fmt not in FORMATS:
         raise FieldtuneError(f"--format {fmt}: unknown export format; use one of {', '.join(FORMATS)}.")
@@ -70,18 +66,41 @@ def check_export_args(run: Path, out: Path, fmt: str, quantize: str | None, opse
             "run's test split, so pass the run directory."
         )
     RunDirectory(run).require_finished()
+    if is_baseline_folder(run / "model"):
+        raise RunDirError(
+            f"{run} is a scikit-learn baseline, not a transformers model; there is no graph to export to ONNX "
+            "(serve it with `fieldtune predict`, or load model/model.skops with skops)."
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
+    if check_data is not None and not Path(check_data).expanduser().exists():
+        from fieldtune.hub import is_hub_id
+
+        if not is_hub_id(check_data):
+            raise FieldtuneError(
+                f"--check-data {check_data} does not exist; pass a data file, folder or Hub dataset id."
+            )
 
 
-def export_onnx(run: Path, out: Path, quantize: str | None = None, opset: int | None = None) -> dict:
-    """Export, check parity (and int8 metrics), then rename the finished folder to `out`; the report."""
-    check_export_args(run, out, "onnx", quantize, opset)
+def export_onnx(
+    run: Path,
+    out: Path,
+    quantize: str | None = None,
+    opset: int | None = None,
+    check_data: str | None = None,
+) -> dict:
+    """Export, check parity (and int8 metrics), then rename the finished folder to `out`; the report.
+
+    `check_data` (a table, image folder or Hub dataset, labelled as the run's data): check and score on all
+    of it instead of the run's test split.
+    """
+    check_export_args(run, out, "onnx", quantize, opset, check_data)
+    run_results = RunDirectory(run).read_results()
     loaded = load_for_inference(run, test_time="none")
     views = load_for_inference(run).test_time if loaded.task.modality == "image" else "none"
     if is_peft_model(loaded.model):
         loaded.model = loaded.model.merge_and_unload()  # LoRA folded into plain weights before tracing
-    inputs, refs = test_inputs(loaded, run)
+    inputs, refs, (dataset, split) = check_inputs(loaded, run, check_data)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
@@ -96,9 +115,14 @@ def export_onnx(run: Path, out: Path, quantize: str | None = None, opset: int | 
         if not diff <= PARITY_TOLERANCE:
             raise ModelError(
                 f"ONNX export of {run} does not match PyTorch: max |logit difference| {diff:.2e} > "
-                f"{PARITY_TOLERANCE:g} on {len(reference)} test examples; try another --opset."
+                f"{PARITY_TOLERANCE:g} on {len(reference)} {split} examples of {dataset}; try another --opset."
             )
         report = {
+            **{k: run_results.get(k) for k in ("task", "base_model", "method", "greater_is_better")},
+            "source_run": str(run),
+            "dataset": dataset,
+            "split": split,
+            "total_params": total,
             "format": "onnx",
             "opset": opset or MIN_OPSET,
             "quantize": quantize,
@@ -126,20 +150,32 @@ def export_onnx(run: Path, out: Path, quantize: str | None = None, opset: int | 
 
 def test_inputs(loaded: Loaded, run: Path) -> tuple[list[dict], np.ndarray]:
     """The run's test split (rebuilt from its config.yaml) as model batches, and its references."""
-    from fieldtune.datasets_builders import build_dataset
+    inputs, refs, _ = check_inputs(loaded, run, None)
+    return inputs, refs
 
-    data_cfg = data_config_for(loaded, str(run), None)
+
+def check_inputs(
+    loaded: Loaded, run: Path, check_data: str | None
+) -> tuple[list[dict], np.ndarray, tuple[str, str]]:
+    """The examples the export is checked on: the run's test split (rebuilt from its config.yaml), or all
+    of `check_data` read with the run's columns; as model batches, references and (dataset, split)."""
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.rundir.results import dataset_name
+
+    data, whole = evaluation_data(check_data, "test") if check_data is not None else (None, False)
+    data_cfg = data_config_for(loaded, str(run), data)
     dd = build_dataset(data_cfg, loaded.task.name)
-    split = "test" if "test" in dd and len(dd["test"]) else "validation"
-    ds = split_of(dd, split, str(run / "config.yaml"))
+    split = "all" if whole else "test" if "test" in dd and len(dd["test"]) else "validation"
+    ds = split_of(dd, split, check_data or str(run / "config.yaml"), whole=whole)
     if loaded.task.is_classification:
-        refs = model_label_ids(loaded, ds, str(run))
+        refs = model_label_ids(loaded, ds, check_data or str(run))
     else:
         refs = np.asarray(ds["label"], dtype=float)
     batches = list(split_batches(loaded, ds, batch_size=32))
     if not batches:
-        raise RunDirError(f"{run} has no test or validation examples to check the export on.")
-    return batches, refs
+        where = f"--check-data {check_data}" if check_data else f"{run}"
+        raise RunDirError(f"{where} has no examples to check the export on.")
+    return batches, refs, (dataset_name(data_cfg), split)
 
 
 def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int) -> None:
@@ -257,8 +293,9 @@ def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
         f"# {name}: ONNX export of a fieldtune run\n\n"
         f"`model.onnx` (opset {report['opset']}{', int8 dynamic quantisation' if report['quantize'] else ''}) "
         f"with a dynamic batch axis{' and sequence axis' if loaded.task.modality == 'text' else ''}; "
-        f"output `logits`. Checked at export against PyTorch on {report['parity']['examples']} test examples "
-        f"(max |logit difference| {report['parity']['max_abs_diff']:.1e}); test {metric}: {scores} "
+        f"output `logits`. Checked at export against PyTorch on {report['parity']['examples']} examples "
+        f"({report['dataset']}, {report['split']} split) "
+        f"(max |logit difference| {report['parity']['max_abs_diff']:.1e}); {metric}: {scores} "
         "(`export_report.json`).\n\n"
         "```python\nimport json\n\nimport numpy as np\nimport onnxruntime as ort\n\n"
         f'session = ort.InferenceSession("{name}/model.onnx")\n'

@@ -36,6 +36,7 @@ from fieldtune.datasets_builders.image_folder import to_rgb
 from fieldtune.datasets_builders.synthetic_images import cache_root
 from fieldtune.errors import DataError
 from fieldtune.inputs.augmentation import augment_batch
+from fieldtune.inputs.labels import label_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -308,8 +309,10 @@ class ImageCollator:
         augment: AugmentConfig | None = None,
         train: bool = False,
         seed: int | None = None,
+        num_labels: int | None = None,
     ) -> None:
         self.spec = spec
+        self.num_labels = num_labels  # label sets become multi-hot rows this wide
         self.augment = augment if train else None
         self.seed = seed
         std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -360,12 +363,17 @@ class ImageCollator:
         batch = {"pixel_values": x.contiguous(memory_format=torch.channels_last)}
         labels = [row.get("labels", row.get("label")) for row in rows]
         if labels and all(label is not None for label in labels):
-            batch["labels"] = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+            batch["labels"] = label_tensor(labels, self.num_labels)
         return batch
 
 
 def make_image_collator(
-    spec: ImageSpec, augment: AugmentConfig | None, train: bool, *, seed: int | None = None
+    spec: ImageSpec,
+    augment: AugmentConfig | None,
+    train: bool,
+    *,
+    seed: int | None = None,
+    num_labels: int | None = None,
 ) -> Callable[[list[dict]], dict]:
     """Build the `data_collator` for image batches.
 
@@ -374,14 +382,16 @@ def make_image_collator(
         augment (`AugmentConfig`, *optional*): `data.augment`; used only when `train` is True.
         train (`bool`): training batches are augmented; evaluation batches are deterministic.
         seed (`int`, *optional*): fix the augmentation stream instead of using the global torch stream.
+        num_labels (`int`, *optional*): label sets (lists of label ids) become multi-hot rows this wide.
 
     Returns:
         `Callable[[list[dict]], dict]`: rows with `pixel_values` (uint8 (3,H,W)) or `image`, and
-        `label`/`labels` -> `{"pixel_values": float (B,3,S,S) channels_last, "labels": long (B,)}`.
+        `label`/`labels` -> `{"pixel_values": float (B,3,S,S) channels_last, "labels": long (B,)}`
+            (float (B, num_labels) multi-hot for label sets).
 
     Example:
         >>> collate = make_image_collator(spec, AugmentConfig(), train=True)
         >>> collate([pixels["train"][i] for i in range(8)])["pixel_values"].shape
         torch.Size([8, 3, 224, 224])
     """
-    return ImageCollator(spec, augment, train, seed=seed)
+    return ImageCollator(spec, augment, train, seed=seed, num_labels=num_labels)

@@ -29,21 +29,24 @@ class TextCollator:
         if "label" in features[0]:
             import torch
 
-            labels = [f["label"] for f in features]
-            if isinstance(labels[0], list):
-                multi_hot = torch.zeros(len(labels), self.num_labels or 0)
-                for i, ids in enumerate(labels):
-                    multi_hot[i, ids] = 1.0
-                batch["labels"] = multi_hot
-            else:
-                batch["labels"] = torch.tensor(labels, dtype=torch.float32 if self.regression else torch.long)
+            from fieldtune.inputs.labels import label_tensor
+
+            dtype = torch.float32 if self.regression else torch.long
+            batch["labels"] = label_tensor([f["label"] for f in features], self.num_labels, dtype)
         return batch
 
 
 def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+    from fieldtune.datasets_builders.data_report import note
+    from fieldtune.inputs.coverage import check_coverage
     from fieldtune.inputs.text import load_tokenizer, tokenize_dataset
 
     tokenizer = load_tokenizer(resolve_model_path(config.model.name_or_path), config.model.revision)
+    limit = min(
+        config.model.max_length, getattr(tokenizer, "model_max_length", None) or config.model.max_length
+    )
+    coverage = check_coverage(tokenizer, dd["train"]["text"], limit, config.data, config.model.name_or_path)
+    note("tokenizer_coverage", coverage)
     dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
     names = label_names_of(dd["train"].features["label"])
     collator = TextCollator(

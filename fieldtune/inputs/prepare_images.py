@@ -23,6 +23,7 @@ from fieldtune.inputs.images import (
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.create import resolve_model_path
 from fieldtune.progress import Batches
+from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task
 
 
@@ -46,8 +47,9 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
         if getattr(processor, "crop_size", None):
             processor.crop_size = {"height": spec.size, "width": spec.size}
     pixels = decode_and_resize(dd, spec)
-    train_collator = make_image_collator(spec, config.data.augment, train=True)
-    eval_collator = make_image_collator(spec, None, train=False)
+    num_labels = len(label_names_of(dd["train"].features["label"]) or [])  # label sets: multi-hot width
+    train_collator = make_image_collator(spec, config.data.augment, train=True, num_labels=num_labels)
+    eval_collator = make_image_collator(spec, None, train=False, num_labels=num_labels)
     return Prepared(dataset=pixels, collator=train_collator, processor=processor, eval_collator=eval_collator)
 
 

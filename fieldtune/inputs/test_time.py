@@ -1,5 +1,10 @@
 """Test-time augmentation for images: average the class probabilities of symmetric views of each image.
 
+One class per image: the softmax of each view is averaged (log of the mean is returned, so argmax and
+softmax read the average). A label set per image (`problem_type: multi_label_classification`): each
+label's sigmoid is averaged on its own and the logit of that mean returned, so the saved per-label
+thresholds (tuned on these averaged scores) compare with a probability, as they do for one view.
+
 Thin sections, core trays and top-down cargo photos have no "up": the model is trained on flipped and
 rotated copies, and averaging its view of each flip / rotation at test time removes the orientation
 noise of a single view (lithology, MobileNetV2: 0.833 -> 0.849 with the four flips). The mode is stored
@@ -34,16 +39,29 @@ def averaged_logits(
     pixel_values: torch.Tensor,
     mode: str,
     identity_logits: torch.Tensor | None = None,
+    multi_label: bool = False,
 ) -> torch.Tensor:
-    """log of the mean softmax over the views: argmax and softmax give the averaged prediction."""
+    """log of the mean softmax over the views (argmax and softmax give the averaged prediction); with
+    `multi_label`, the logit of each label's mean sigmoid (sigmoid gives the averaged score)."""
     batch = views(pixel_values, mode)
     if len(batch) == 1:
         return identity_logits if identity_logits is not None else forward(pixel_values)
     first = identity_logits if identity_logits is not None else forward(batch[0])
-    probs = first.float().softmax(-1)
+
+    def probabilities(logits: torch.Tensor) -> torch.Tensor:
+        return logits.float().sigmoid() if multi_label else logits.float().softmax(-1)
+
+    probs = probabilities(first)
     for view in batch[1:]:
-        probs += forward(view).float().softmax(-1)
-    return (probs / len(batch)).log()
+        probs += probabilities(forward(view))
+    mean = probs / len(batch)
+    # eps: a saturated sigmoid (1.0 in float32) would give an infinite logit
+    return torch.logit(mean, eps=1e-7) if multi_label else mean.log()
+
+
+def is_multi_label(model: torch.nn.Module) -> bool:
+    """Each label scored on its own (sigmoid), as transformers decides its loss from `problem_type`."""
+    return getattr(getattr(model, "config", None), "problem_type", None) == "multi_label_classification"
 
 
 def mode_of(model: torch.nn.Module) -> str:

@@ -30,15 +30,19 @@ from huggingface_hub.errors import (
 )
 
 from fieldtune.errors import HubError, RunDirError
+from fieldtune.leaderboard.exported import EXPORT_REPORT_FILE, export_results, runtime_of
 from fieldtune.rundir.reader import read_results_file
+from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
+from fieldtune.tasks import TASKS
 
 EVAL_RESULTS_FILE = "eval_results.json"
 
 # Which metric ranks a board when the source does not say: the first of these that is present.
 PRIMARY_METRIC_PREFERENCE = ("f1_macro", "accuracy", "rmse", "mae", "r2")
 
-# Error metrics: smaller is better. Everything else fieldtune reports (accuracy, f1, r2) is a score.
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "mape", "loss", "eval_loss", "log_loss"})
+# Error metrics: smaller is better. fieldtune's own come from its targets table (rmse, mae, hamming_loss);
+# the others are what other tools' cards report. Everything else (accuracy, f1, r2, mAP) is a score.
+LOWER_IS_BETTER = SCORED_LOWER_IS_BETTER | {"mse", "mape", "loss", "eval_loss", "log_loss"}
 
 Source = Literal["run", "hub", "benchmark"]
 
@@ -63,6 +67,13 @@ class Entry:
         total_params (`int`, *optional*): All parameters of the model.
         train_samples_per_s (`float`, *optional*): Training throughput.
         revision (`str`, *optional*): Hub commit (or local fingerprint) the scores belong to.
+        runtime (`str`, *optional*): How the scored model ran when not as a PyTorch model: `onnx fp32` or
+            `onnx int8` (an exported folder, or `fieldtune evaluate EXPORTED --output`).
+        intervals (`dict[str, list[float]]`): Metric -> bootstrap interval `[low, high]` (eval_results.json's
+            `confidence_intervals`); empty when the source has none (model cards).
+        num_examples (`int`, *optional*): How many test examples the scores are computed on.
+        baseline (`str`, *optional*): What the baseline is, for runs of `fieldtune baseline`; `None` otherwise.
+        predictions (`Path`, *optional*): The run's per-example `predictions.csv` (for the paired test).
     """
 
     model: str
@@ -79,6 +90,20 @@ class Entry:
     total_params: int | None = None
     train_samples_per_s: float | None = None
     revision: str | None = None
+    runtime: str | None = None
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    num_examples: int | None = None
+    baseline: str | None = None
+    predictions: Path | None = None
+
+
+def _intervals(raw: Any) -> dict[str, list[float]]:
+    metrics = raw.get("metrics") if isinstance(raw, dict) else None
+    out = {}
+    for name, pair in (metrics or {}).items():
+        if isinstance(pair, list) and len(pair) == 2 and all(_number(v) is not None for v in pair):
+            out[str(name)] = [float(pair[0]), float(pair[1])]
+    return out
 
 
 def metric_greater_is_better(name: str) -> bool:
@@ -164,15 +189,21 @@ def entry_from_results(
         total_params=_int_or_none(results.get("total_params")),
         train_samples_per_s=speed,
         revision=revision or results.get("revision"),
+        runtime=runtime_of(results),
+        intervals=_intervals(results.get("confidence_intervals")),
+        num_examples=_int_or_none(results.get("num_test_examples")),
+        baseline=(results.get("baseline") or {}).get("model")
+        if isinstance(results.get("baseline"), dict)
+        else None,
     )
 
 
 def entry_from_run(run_dir: Path) -> Entry:
-    """Read a run directory's `eval_results.json` into an `Entry`.
+    """Read a run directory's `eval_results.json` (an ONNX export folder's `export_report.json`) into an `Entry`.
 
     Args:
-        run_dir (`Path`): A run directory, or directly a JSON file shaped like `eval_results.json`
-            (what `fieldtune evaluate --output FILE.json` writes).
+        run_dir (`Path`): A run directory, an exported folder (`runtime` says `onnx fp32` / `onnx int8`), or
+            directly a JSON file shaped like `eval_results.json` (what `fieldtune evaluate --output` writes).
 
     Returns:
         `Entry` with `source="run"`; `model` is the results' `model` field, else the run path.
@@ -184,18 +215,25 @@ def entry_from_run(run_dir: Path) -> Entry:
     path = run_dir if run_dir.is_file() else run_dir / EVAL_RESULTS_FILE
     if not run_dir.exists():
         raise RunDirError(f"Run directory {run_dir} does not exist; pass the folder `fieldtune train` wrote.")
-    if not path.is_file():
+    export_report = run_dir / EXPORT_REPORT_FILE
+    if not path.is_file() and export_report.is_file():  # `fieldtune export --format onnx --out DIR`
+        path, results = export_report, export_results(run_dir, export_report)
+    elif not path.is_file():
         raise RunDirError(
             f"{path} is missing; run `fieldtune evaluate {run_dir} --data DATA` first, or pass a finished run."
         )
-    results = read_results_file(path, f"re-create it with `fieldtune evaluate {run_dir} --data DATA`")
-    missing = [key for key in ("task", "dataset", "metrics") if key not in results]
+    else:
+        results = read_results_file(path, f"re-create it with `fieldtune evaluate {run_dir} --data DATA`")
+    missing = [key for key in ("task", "dataset", "metrics") if results.get(key) is None]
     if missing:
         raise RunDirError(
             f"{path} lacks {', '.join(missing)}; re-create it with `fieldtune evaluate {run_dir} --data DATA`."
         )
     # A run evaluated in place has no model name of its own; the path is what the user passed.
-    return entry_from_results(results, source="run", model=results.get("model") or str(run_dir))
+    entry = entry_from_results(results, source="run", model=results.get("model") or str(run_dir))
+    predictions = run_dir / "predictions.csv" if run_dir.is_dir() else None
+    entry.predictions = predictions if predictions is not None and predictions.is_file() else None
+    return entry
 
 
 def entries_from_card(repo_id: str, card_text: str, revision: str | None = None) -> list[Entry]:
@@ -227,8 +265,11 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
         base_model = base_model[0] if base_model else None
     groups: dict[tuple[str, str, str], dict[str, float]] = {}
     for result in card.data.eval_results or []:
+        # fieldtune's cards name the task in `task.name` (text-multilabel's type is text-classification):
+        # with it, a pushed run joins the board of its run directory, not the single-label one.
+        task_name = result.task_name if result.task_name in TASKS else result.task_type
         key = (
-            str(result.task_type),
+            str(task_name),
             str(result.dataset_type or result.dataset_name),
             str(result.dataset_split or "unspecified"),
         )
@@ -253,6 +294,31 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
                 revision=revision,
             )
         )
+    return entries
+
+
+def _with_eval_results(entries: list[Entry], repo_id: str, commit: str | None) -> list[Entry]:
+    """Add the repo's `.eval_results/*.yaml` values (metric = the entry's `task_id`): a dataset the
+    model-index already has gains the metrics its card lacks (the card's value wins); another dataset
+    becomes one entry of its own, split `unspecified` as for a card that names none."""
+    from fieldtune.hub_eval_results import fetch_eval_results
+
+    by_dataset = {entry.dataset: entry for entry in entries}
+    for result in fetch_eval_results(repo_id, commit):
+        value = _number(result.value)
+        if value is None:
+            continue
+        if result.dataset_id not in by_dataset:
+            by_dataset[result.dataset_id] = Entry(
+                model=repo_id, source="hub", task="unspecified", dataset=result.dataset_id,
+                split="unspecified", revision=commit,
+            )  # fmt: skip
+            entries.append(by_dataset[result.dataset_id])
+        by_dataset[result.dataset_id].metrics.setdefault(result.task_id, value)
+    for entry in entries:
+        if entry.primary_metric is None and entry.metrics:
+            entry.primary_metric = default_primary_metric(entry.metrics)
+            entry.greater_is_better = metric_greater_is_better(entry.primary_metric or "")
     return entries
 
 
@@ -309,7 +375,8 @@ def entries_from_hub(repo_id: str, revision: str | None = None) -> list[Entry]:
         raise HubError(
             f"Model card of {where} cannot be read ({err}); delete it from the HF cache and retry."
         ) from err
-    entries = entries_from_card(repo_id, text, revision=_commit_from_cache_path(path) or revision)
+    commit = _commit_from_cache_path(path) or revision
+    entries = _with_eval_results(entries_from_card(repo_id, text, revision=commit), repo_id, commit)
     if not entries:
         raise HubError(
             f"Model card of {where} has no model-index results; rank it with `--benchmark SPEC.yaml` instead."

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fieldtune.leaderboard.collect import PRIMARY_METRIC_PREFERENCE, Entry, metric_greater_is_better
+from fieldtune.leaderboard.ties import mark_ties
 
 
 @dataclass
@@ -23,12 +24,18 @@ class Row:
             `None` when the entry lacks the board's primary metric.
         score (`float`, *optional*): The entry's value of the board's primary metric (`None` when unranked).
         note (`str`, *optional*): Why the row is unranked.
+        vs_leader (`str`, *optional*): `"leader"` (rank 1), `"tied"` (the paired-bootstrap difference to #1 is
+            not significant at 95%, or the same score), `"below"` (significantly worse); `None` when no paired
+            test was possible (no per-example predictions, or other test rows).
+        difference (`dict`, *optional*): The paired test: `{"difference", "interval", "significant"}`.
     """
 
     entry: Entry
     rank: int | None
     score: float | None = None
     note: str | None = None
+    vs_leader: str | None = None
+    difference: dict | None = None
 
 
 @dataclass
@@ -63,6 +70,15 @@ class Board:
     def direction(self) -> str:
         """`"higher"` or `"lower"`: which way is better for the primary metric."""
         return "higher" if self.greater_is_better else "lower"
+
+    def metric_greater_is_better(self, name: str) -> bool:
+        """Direction of any metric of the board: the primary's as the board ranks it, the others' by name."""
+        return self.greater_is_better if name == self.primary_metric else metric_greater_is_better(name)
+
+    @property
+    def lower_is_better(self) -> list[str]:
+        """The board's metrics other than the primary where smaller is better (`hamming_loss`, `mae`)."""
+        return [n for n in self.metric_names[1:] if not self.metric_greater_is_better(n)]
 
     @property
     def metric_names(self) -> list[str]:
@@ -133,4 +149,7 @@ def group_and_rank(entries: Iterable[Entry]) -> list[Board]:
     groups: dict[tuple[str, str, str], list[Entry]] = {}
     for entry in entries:
         groups.setdefault((entry.task, entry.dataset, entry.split), []).append(entry)
-    return [rank_board(*key, groups[key]) for key in sorted(groups)]
+    boards = [rank_board(*key, groups[key]) for key in sorted(groups)]
+    for board in boards:
+        mark_ties(board)
+    return boards

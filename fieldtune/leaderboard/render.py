@@ -37,17 +37,41 @@ def _params(n: int) -> str:
     return str(n)
 
 
+VS_LEADER = {"leader": "#1", "tied": "tied with #1", "below": "below #1"}
+
+
+def _confidence_columns(board: Board) -> list[Column]:
+    """The primary metric's interval, the test size and the paired test against #1, where any row has them."""
+    primary = board.primary_metric
+    columns = [
+        Column(
+            "interval", "95% CI", lambda row: row.entry.intervals.get(primary),
+            lambda v: f"{v[0]:.4f}-{v[1]:.4f}", False,
+        ),
+        Column("num_examples", "n", lambda row: row.entry.num_examples, str, True),
+        Column("vs_leader", "vs #1", lambda row: row.vs_leader, VS_LEADER.get, False),
+    ]  # fmt: skip
+    return [c for c in columns if any(c.value(row) is not None for row in board.rows)]
+
+
 def _columns(board: Board) -> list[Column]:
     metric_cols = [
         Column(name, name, lambda row, n=name: row.entry.metrics.get(n), lambda v: f"{v:.4f}", True)
         for name in board.metric_names
     ]
+    # Shown on a board that holds an exported model only: every other board keeps its columns
+    runtime = [Column("runtime", "runtime", lambda row: row.entry.runtime or "pytorch", str, False)]
+    kind = Column("kind", "kind", lambda row: "baseline" if row.entry.baseline else None, str, False)
     return [
         Column("rank", "rank", lambda row: row.rank, str, True),
         Column("model", "model", lambda row: row.entry.model, str, False),
         Column("source", "source", lambda row: row.entry.source, str, False),
-        *metric_cols,
+        *metric_cols[:1],
+        *_confidence_columns(board),
+        *metric_cols[1:],
+        *([kind] if any(row.entry.baseline for row in board.rows) else []),
         Column("method", "method", lambda row: row.entry.method, str, False),
+        *(runtime if any(row.entry.runtime for row in board.rows) else []),
         Column("total_params", "params", lambda row: row.entry.total_params, _params, True),
         Column("trainable_params", "trainable", lambda row: row.entry.trainable_params, _params, True),
         Column(
@@ -60,13 +84,32 @@ def _columns(board: Board) -> list[Column]:
     ]
 
 
+def _legend(board: Board) -> str | None:
+    if not any(row.entry.intervals or row.vs_leader for row in board.rows):
+        return None
+    return (
+        f"95% CI: percentile bootstrap of {board.primary_metric} over the n test examples; tied with #1: the"
+        " paired-bootstrap difference to #1 on the same test rows is not significant (95%)."
+    )
+
+
 def _cell(column: Column, row: Row) -> str:
     value = column.value(row)
     return MISSING if value is None else column.text(value)
 
 
 def _board_heading(board: Board) -> str:
-    return f"{board.title}: ranked by {board.primary_metric} ({board.direction} is better)"
+    # the other metrics where smaller is better (Hamming loss, MAE): the smallest is not the worst
+    also = f"; lower is better also for {', '.join(board.lower_is_better)}" if board.lower_is_better else ""
+    return f"{board.title}: ranked by {board.primary_metric} ({board.direction} is better){also}"
+
+
+def _ranked_by(board: Board, code: Callable[[str], str]) -> str:
+    """The sentences under a board's heading in Markdown and HTML."""
+    text = f"Ranked by {code(board.primary_metric)} ({board.direction} is better)."
+    if board.lower_is_better:
+        text += f" Lower is better also for {', '.join(code(n) for n in board.lower_is_better)}."
+    return text
 
 
 def render_terminal(boards: Sequence[Board]) -> str:
@@ -98,6 +141,7 @@ def render_terminal(boards: Sequence[Board]) -> str:
         lines = [_board_heading(board), fmt(table[0]), "  ".join("-" * w for w in widths)]
         lines += [fmt(cells) for cells in table[1:]]
         lines += [f"  note: {row.entry.model}: {row.note}" for row in board.rows if row.note]
+        lines += [f"  {legend}"] if (legend := _legend(board)) else []
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -131,7 +175,8 @@ def render_csv(boards: Sequence[Board]) -> str:
     fields = [
         "task", "dataset", "split", "primary_metric", "greater_is_better", "rank", "model", "source",
         "revision", "base_model", "method", "total_params", "trainable_params", "train_samples_per_s",
-        "primary_value", "note", *metric_names,
+        "primary_value", "primary_low", "primary_high", "num_examples", "vs_leader", "baseline", "note",
+        "runtime", *metric_names,
     ]  # fmt: skip
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -146,7 +191,10 @@ def render_csv(boards: Sequence[Board]) -> str:
                 "rank": row.rank, "model": e.model, "source": e.source, "revision": e.revision,
                 "base_model": e.base_model, "method": e.method, "total_params": e.total_params,
                 "trainable_params": e.trainable_params, "train_samples_per_s": e.train_samples_per_s,
-                "primary_value": row.score, "note": row.note,
+                "primary_value": row.score, "note": row.note, "num_examples": e.num_examples,
+                "primary_low": (e.intervals.get(board.primary_metric) or [None])[0],
+                "primary_high": (e.intervals.get(board.primary_metric) or [None, None])[1],
+                "vs_leader": row.vs_leader, "baseline": e.baseline, "runtime": e.runtime,
             }  # fmt: skip
             writer.writerow({k: ("" if v is None else v) for k, v in record.items() if k in fields})
     return buffer.getvalue()
@@ -160,7 +208,7 @@ def render_markdown(boards: Sequence[Board]) -> str:
         out += [
             f"## {board.title}",
             "",
-            f"Ranked by `{board.primary_metric}` ({board.direction} is better).",
+            _ranked_by(board, lambda name: f"`{name}`"),
             "",
         ]
         out.append("| " + " | ".join(c.header for c in columns) + " |")
@@ -168,6 +216,7 @@ def render_markdown(boards: Sequence[Board]) -> str:
         for row in board.rows:
             out.append("| " + " | ".join(_cell(c, row).replace("|", r"\|") for c in columns) + " |")
         notes = [f"- `{row.entry.model}`: {row.note}" for row in board.rows if row.note]
+        notes += [legend] if (legend := _legend(board)) else []
         out += ["", *notes, ""] if notes else [""]
     return "\n".join(out)
 
@@ -276,9 +325,7 @@ def render_html(boards: Sequence[Board], png: bytes | None = None) -> str:
     for n, board in enumerate(boards, start=1):
         columns = _columns(board)
         parts.append(f'<section class="board">\n<h2>{esc(board.title)}</h2>\n')
-        parts.append(
-            f"<p>Ranked by <code>{esc(board.primary_metric)}</code> ({board.direction} is better).</p>\n"
-        )
+        parts.append(f"<p>{_ranked_by(board, lambda name: f'<code>{esc(name)}</code>')}</p>\n")
         parts.append(
             f'<table id="board-{n}" class="leaderboard" data-task="{esc(board.task)}" '
             f'data-dataset="{esc(board.dataset)}" data-split="{esc(board.split)}" '
@@ -289,6 +336,9 @@ def render_html(boards: Sequence[Board], png: bytes | None = None) -> str:
                 name for name, on in (("num", c.numeric), ("primary", c.key == board.primary_metric)) if on
             )
             sort = ' aria-sort="ascending"' if c.key == "rank" else ""  # rows start in rank order
+            if c.key in board.metric_names:  # which way is better, for a reader and for scripts
+                better = "higher" if board.metric_greater_is_better(c.key) else "lower"
+                sort += f' data-better="{better}" title="{better} is better"'
             parts.append(
                 f'<th data-key="{esc(c.key)}" data-type="{"number" if c.numeric else "text"}"'
                 f' class="{classes}"{sort}>{esc(c.header)}</th>'
@@ -304,6 +354,7 @@ def render_html(boards: Sequence[Board], png: bytes | None = None) -> str:
             parts.append("</tr>\n")
         parts.append("</tbody>\n</table>\n")
         notes = [f"<li><code>{esc(r.entry.model)}</code>: {esc(r.note)}</li>" for r in board.rows if r.note]
+        notes += [f'<li class="legend">{esc(legend)}</li>'] if (legend := _legend(board)) else []
         if notes:
             parts.append('<ul class="notes">' + "".join(notes) + "</ul>\n")
         parts.append("</section>\n")

@@ -20,14 +20,22 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(requested: str, use_cpu: bool = False) -> str:
-    """'auto' | 'bf16' | 'fp16' | 'fp32' -> the precision actually used on this machine."""
+    """'auto' | 'bf16' | 'fp16' | 'fp32' -> the precision actually used on this machine.
+
+    On CUDA, auto is bf16 where the GPU supports it (Ampere and newer), else fp16, which the Trainer runs
+    with a gradient scaler (fp16's narrow range would underflow small gradients without it)."""
     cuda = torch.cuda.is_available() and not use_cpu
     if requested == "auto":
         if cuda:
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     if requested == "fp16" and not cuda:
         raise ConfigError("`training.precision: fp16` needs a CUDA GPU; use auto, bf16 or fp32 on a CPU.")
+    if requested == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"`training.precision: bf16`: this GPU ({torch.cuda.get_device_name()}) has no bf16; use fp16 "
+            "(with a gradient scaler) or auto."
+        )
     return requested
 
 

@@ -12,7 +12,8 @@ from fieldtune.tasks import Task, get_task
 
 METRIC_NAMES = {
     "accuracy": "Accuracy", "f1_macro": "F1 (macro)", "precision_macro": "Precision (macro)",
-    "recall_macro": "Recall (macro)", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
+    "recall_macro": "Recall (macro)", "top_3_accuracy": "Top-3 accuracy", "top_5_accuracy": "Top-5 accuracy",
+    "mae": "MAE", "rmse": "RMSE", "r2": "R²",
 }  # fmt: skip
 METRIC_TYPES = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall"}
 
@@ -25,7 +26,25 @@ scores; compare them with these thresholds yourself.
 """
 
 
-def _usage(task: Task, is_adapter: bool) -> str:
+def _baseline_usage(results: dict) -> str:
+    return """```python
+import json
+from huggingface_hub import snapshot_download
+from skops.io import get_untrusted_types, load
+
+folder = snapshot_download("REPO_ID")  # or the local run's model/ folder
+untrusted = get_untrusted_types(file=f"{folder}/model.skops")  # review these before trusting them
+pipeline = load(f"{folder}/model.skops", trusted=untrusted)
+labels = json.load(open(f"{folder}/fieldtune_baseline.json"))["label_names"]
+pipeline.predict(["your text"])  # label ids (numbers for a regression)
+```
+Or with fieldtune, which checks that the file holds only scikit-learn / numpy / scipy types:
+`fieldtune predict REPO_ID --text "your text"`."""
+
+
+def _usage(task: Task, is_adapter: bool, results: dict | None = None) -> str:
+    if (results or {}).get("baseline", {}).get("library") == "scikit-learn":
+        return _baseline_usage(results or {})
     if is_adapter:
         auto = task.inputs.peft_auto_class
         return f"""```python
@@ -41,11 +60,39 @@ Or merge the adapter into a plain transformers model: `fieldtune export RUN_DIR 
     return f"```python\n{task.usage}\n```"
 
 
+def _text_notes(results: dict) -> str:
+    """How the training text was read: encodings, normalisation, and the tokenizer's coverage of it."""
+    lines = []
+    encodings = results.get("encodings") or {}
+    if encodings:
+        lines.append("- Encoding of the data files: " + ", ".join(sorted(set(encodings.values()))))
+    norm = results.get("normalization") or {}
+    if norm:
+        changed = norm.get("texts_changed", 0)
+        lines.append(
+            f"- Text normalisation: `{norm.get('mode')}` (setting `{norm.get('setting')}`; {changed} texts changed)"
+            + ("; `fieldtune predict` applies it to its inputs" if norm.get("mode") != "none" else "")
+        )
+    cov = results.get("tokenizer_coverage") or {}
+    if cov:
+        rate = cov.get("unknown_rate")
+        unknown = (
+            "no unknown token" if rate is None else f"{rate:.2%} unknown tokens ({cov.get('unknown_token')})"
+        )
+        lines.append(
+            f"- Tokenizer coverage on {cov.get('sample_texts')} training texts: {unknown}, "
+            f"{cov.get('truncated_share', 0):.1%} truncated at {cov.get('max_length')} tokens"
+        )
+    return ("\n### Text\n\n" + "\n".join(lines) + "\n") if lines else ""
+
+
 def build_model_card(
     results: dict, config: dict, label_names: list[str] | None, is_adapter: bool, repo_id: str | None = None
 ) -> ModelCard:
     """Model card from `eval_results.json` data and the effective config."""
     task = get_task(results["task"])
+    baseline = results.get("baseline") or {}
+    sklearn = baseline.get("library") == "scikit-learn"  # not a transformers model: the card says so
     metrics = {k: v for k, v in results["metrics"].items() if isinstance(v, (int, float))}
     dataset = results["dataset"]
     eval_results = [
@@ -58,11 +105,11 @@ def build_model_card(
     base = results.get("base_model") or ""
     data = ModelCardData(
         base_model=base if base and not base.startswith(("/", ".")) else None,
-        library_name="peft" if is_adapter else "transformers",
+        library_name="sklearn" if sklearn else "peft" if is_adapter else "transformers",
         pipeline_tag=task.pipeline_tag,
         datasets=[dataset],
         metrics=sorted({METRIC_TYPES.get(k, k) for k in metrics}),
-        tags=["fieldtune", results["method"], results["task"]],
+        tags=["fieldtune", results["method"], results["task"], *(["baseline"] if baseline else [])],
         model_name=repo_id or results.get("model") or "fieldtune-model",
         eval_results=eval_results,
         license=None,
@@ -83,13 +130,19 @@ def build_model_card(
         )
     }
     hyper["precision (used)"] = results.get("precision")
+    if sklearn:  # no training loop: the baseline's own settings
+        hyper = {**config.get("baseline", {}), "class_weights": training.get("class_weights")}
     test_time = config.get("data", {}).get("augment", {}).get("test_time", "none")
     if test_time != "none":  # the scores below average views; a plain pipeline predicts one view
         hyper["test-time augmentation (scores average these views; plain transformers predicts one)"] = (
             test_time
         )
     method = config.get("method", {})
-    rows = "\n".join(f"| {METRIC_NAMES.get(k, k)} | {v:.4f} |" for k, v in metrics.items())
+    ci = (results.get("confidence_intervals") or {}).get("metrics") or {}
+    rows = "\n".join(
+        f"| {METRIC_NAMES.get(k, k)} | {v:.4f} | {f'{ci[k][0]:.4f} - {ci[k][1]:.4f}' if k in ci else ''} |"
+        for k, v in metrics.items()
+    )
     per_class = results["metrics"].get("per_class") or {}
     class_rows = "\n".join(
         f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
@@ -113,8 +166,7 @@ def build_model_card(
     body = (
         f"""# {data.model_name}
 
-A {results["task"]} model fine-tuned with [fieldtune](https://pypi.org/project/fieldtune/) from `{base}`
-({results["method"]}), for {dataset}. It predicts {("a set of " if thresholds else "one of ") + str(len(label_names)) + (" labels: " if thresholds else " classes: ") + ", ".join(label_names[:30]) if label_names else "a number"}.
+{_intro(results, base, dataset)} It predicts {("a set of " if thresholds else "one of ") + str(len(label_names)) + (" labels: " if thresholds else " classes: ") + ", ".join(label_names[:30]) if label_names else "a number"}.
 
 ## Data
 
@@ -122,12 +174,12 @@ Dataset `{dataset}` (builder `{config.get("data", {}).get("builder")}`); scores 
 never seen during training or model selection.
 The per-example test predictions (`predictions.csv`, which hold the raw test inputs) stay in the local run
 directory; they are published only when pushed with `--include-predictions`.
-
+{_text_notes(results)}
 ## Method
 
-- Base model: `{base}`
+- {f"Model: {baseline.get('model')} (scikit-learn, `model.skops`)" if sklearn else f"Base model: `{base}`"}
 - Method: `{results["method"]}`{f" (LoRA r={method.get('lora_r')}, alpha={method.get('lora_alpha')}; head trained fully)" if results["method"] == "lora" else ""}
-- Trainable parameters: {results.get("trainable_params"):,} of {results.get("total_params"):,}
+- {_params_line(results)}
 
 ### Hyperparameters
 
@@ -139,8 +191,8 @@ directory; they are published only when pushed with `--include-predictions`.
 
 ## Results ({results["split"]} split)
 
-| metric | value |
-|---|---|
+| metric | value | 95% bootstrap interval ({results.get("num_test_examples")} test examples) |
+|---|---|---|
 {rows}
 """
         + (
@@ -156,9 +208,8 @@ directory; they are published only when pushed with `--include-predictions`.
             if class_rows
             else "\n![predicted vs true](plots/predicted_vs_true.png)\n"
         )
+        + ("" if sklearn else "\n![learning curves](plots/learning_curves.png)\n")
         + f"""
-![learning curves](plots/learning_curves.png)
-
 ## Limitations
 
 {limitations}The model knows only the classes and the kind of inputs it was trained on; inputs from another site,
@@ -167,12 +218,36 @@ before relying on it, and keep a person in the loop for costly decisions.
 
 ## How to use
 
-{_usage(task, is_adapter).replace("REPO_ID", repo_id or "REPO_ID")}
+{_usage(task, is_adapter, results).replace("REPO_ID", repo_id or "REPO_ID")}
 
 Trained with fieldtune {results.get("fieldtune_version")}; the full recipe is in `fieldtune_config.yaml`.
 """
     )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def _intro(results: dict, base: str, dataset: str) -> str:
+    baseline = results.get("baseline") or {}
+    if baseline.get("library") == "scikit-learn":
+        return (
+            f"A {results['task']} **baseline** made with [fieldtune](https://pypi.org/project/fieldtune/) for"
+            f" {dataset}: {baseline['model']} (scikit-learn). It is not a transformers model: it is the"
+            " quick classical model to beat, fitted on exactly the split the fine-tuned runs of this recipe use."
+        )
+    kind = f" **baseline** ({baseline['model']})" if baseline else ""
+    return (
+        f"A {results['task']} model{kind} fine-tuned with [fieldtune](https://pypi.org/project/fieldtune/)"
+        f" from `{base}` ({results['method']}), for {dataset}."
+    )
+
+
+def _params_line(results: dict) -> str:
+    trainable, total = results.get("trainable_params"), results.get("total_params")
+    if not isinstance(trainable, int) or not isinstance(total, int):
+        return "Parameters: not counted"
+    if (results.get("baseline") or {}).get("library") == "scikit-learn":
+        return f"Fitted coefficients: {total:,}"
+    return f"Trainable parameters: {trainable:,} of {total:,}"
 
 
 def write_model_card(path: Path, card: ModelCard) -> None:

@@ -22,6 +22,7 @@ from fieldtune.errors import RunDirError, file_system_error
 
 INCOMPLETE = ".incomplete"
 RUN_FILES = ("config.yaml", "eval_results.json", "model")
+BASELINE_FILE = "fieldtune_baseline.json"  # marks a model folder holding a scikit-learn baseline
 logger = logging.getLogger(__name__)
 
 
@@ -47,7 +48,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    # ensure_ascii=False: Chinese label names stay readable characters, not \u escapes
+    atomic_write_text(
+        path, json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False) + "\n"
+    )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -139,11 +143,16 @@ def finish_run_dir(run_dir: Path) -> None:
     (run_dir / INCOMPLETE).unlink(missing_ok=True)
 
 
+def is_baseline_folder(model_dir: Path) -> bool:
+    """A model folder holding a scikit-learn baseline (`fieldtune baseline`), not a transformers model."""
+    return (Path(model_dir) / BASELINE_FILE).is_file()
+
+
 def model_dir_of(ref: Path) -> Path:
     """A run directory -> its `model/`; a model folder -> itself."""
     if (ref / "model").is_dir():
         return ref / "model"
-    if (ref / "config.json").is_file() or (ref / "adapter_config.json").is_file():
+    if any((ref / name).is_file() for name in ("config.json", "adapter_config.json", BASELINE_FILE)):
         return ref
     raise RunDirError(
         f"{ref} is neither a fieldtune run directory nor a saved model folder (no model/ or config.json)."

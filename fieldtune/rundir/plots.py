@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
 
+from fieldtune.rundir.fonts import fonts_for  # noqa: E402
 from fieldtune.rundir.layout import atomic_write_bytes  # noqa: E402
 
 
@@ -31,17 +32,18 @@ def plot_confusion_matrix(
     labels = list(range(len(label_names)))
     cm = confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
     size = max(4.0, 0.45 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    ConfusionMatrixDisplay(np.nan_to_num(cm), display_labels=list(label_names)).plot(
-        ax=ax,
-        cmap="Blues",
-        values_format=".2f",
-        include_values=len(labels) <= 25,
-        colorbar=True,
-        xticks_rotation=45,
-    )
-    ax.set_title(f"Confusion matrix (test, n={len(y_true)}, rows normalised)")
-    return _save(fig, path)
+    with fonts_for(label_names):  # Chinese label names: a font that has their glyphs
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+        ConfusionMatrixDisplay(np.nan_to_num(cm), display_labels=list(label_names)).plot(
+            ax=ax,
+            cmap="Blues",
+            values_format=".2f",
+            include_values=len(labels) <= 25,
+            colorbar=True,
+            xticks_rotation=45,
+        )
+        ax.set_title(f"Confusion matrix (test, n={len(y_true)}, rows normalised)")
+        return _save(fig, path)
 
 
 def plot_predicted_vs_true(y_true: Sequence[float], y_pred: Sequence[float], path: Path) -> Path:
@@ -59,19 +61,22 @@ def plot_predicted_vs_true(y_true: Sequence[float], y_pred: Sequence[float], pat
 def plot_label_scores(per_label: dict[str, dict], path: Path) -> Path:
     """Multi-label: F1 per label, and its confusion counts (true positives, false positives, false negatives)."""
     names = list(per_label)
-    y = np.arange(len(names))
-    fig, (f1_ax, count_ax) = plt.subplots(1, 2, figsize=(10, max(3.0, 0.4 * len(names) + 1.5)), sharey=True)
-    f1_ax.barh(y, [per_label[n]["f1"] for n in names], color="tab:blue")
-    f1_ax.set(xlim=(0, 1), xlabel="F1", yticks=y, yticklabels=names, title="F1 per label")
-    left = np.zeros(len(names))
-    for key, colour in (("tp", "tab:green"), ("fp", "tab:orange"), ("fn", "tab:red")):
-        counts = np.array([per_label[n][key] for n in names], dtype=float)
-        count_ax.barh(y, counts, left=left, color=colour, label=key.upper())
-        left += counts
-    count_ax.set(xlabel="test examples", title="Confusion counts per label")
-    count_ax.legend(loc="lower right")
-    f1_ax.invert_yaxis()
-    return _save(fig, path)
+    with fonts_for(names):
+        y = np.arange(len(names))
+        fig, (f1_ax, count_ax) = plt.subplots(
+            1, 2, figsize=(10, max(3.0, 0.4 * len(names) + 1.5)), sharey=True
+        )
+        f1_ax.barh(y, [per_label[n]["f1"] for n in names], color="tab:blue")
+        f1_ax.set(xlim=(0, 1), xlabel="F1", yticks=y, yticklabels=names, title="F1 per label")
+        left = np.zeros(len(names))
+        for key, colour in (("tp", "tab:green"), ("fp", "tab:orange"), ("fn", "tab:red")):
+            counts = np.array([per_label[n][key] for n in names], dtype=float)
+            count_ax.barh(y, counts, left=left, color=colour, label=key.upper())
+            left += counts
+        count_ax.set(xlabel="test examples", title="Confusion counts per label")
+        count_ax.legend(loc="lower right")
+        f1_ax.invert_yaxis()
+        return _save(fig, path)
 
 
 def plot_learning_curves(log_history: list[dict], primary_metric: str, path: Path) -> Path:
@@ -100,14 +105,20 @@ def plot_learning_curves(log_history: list[dict], primary_metric: str, path: Pat
 def plot_image_samples(
     images: Sequence, true: Sequence[str], pred: Sequence[str], path: Path, cols: int = 6
 ) -> Path:
-    """A grid of test images titled `true / predicted` (red when wrong)."""
+    """A grid of test images titled `true / predicted` (red when wrong; label sets: true, then predicted)."""
     n = len(images)
-    rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, t, p in zip(axes.flat, images, true, pred, strict=False):
-        ax.imshow(img)
-        ax.set_title(f"{t} / {p}", fontsize=8, color="black" if t == p else "red")
-    fig.suptitle("test samples: true / predicted")
-    return _save(fig, path)
+    with fonts_for([*true, *pred]):
+        rows = max(1, -(-n // cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, img, t, p in zip(axes.flat, images, true, pred, strict=False):
+            ax.imshow(img)
+            if ";" in t + p or not (t and p):  # label sets: true on the first line, predicted on the second
+                sets = [", ".join(x.split(";")) if x else "(none)" for x in (t, p)]
+                title, size = "\n".join(sets), 6
+            else:
+                title, size = f"{t} / {p}", 8
+            ax.set_title(title, fontsize=size, color="black" if t == p else "red")
+        fig.suptitle("test samples: true / predicted")
+        return _save(fig, path)

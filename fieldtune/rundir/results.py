@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, RunConfig
 from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
@@ -64,16 +65,42 @@ def write_results(
     label_names: list[str] | None,
     target_scale: tuple[float, float] | None,
     extra: dict[str, Any],
+    state_dict: dict | None = None,
 ) -> dict:
+    """A trained transformers model: its test logits -> the run's files, and the model in HF format."""
     logits = (
         test_output.predictions[0] if isinstance(test_output.predictions, tuple) else test_output.predictions
     )
-    targets = targets_of(task)
-    refs = targets.references(raw_test["label"], len(label_names or []))
+    refs = targets_of(task).references(raw_test["label"], len(label_names or []))
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
         logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
-    thresholds = getattr(trainer.model.config, "fieldtune_thresholds", None)
+    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path, state_dict)
+    return write_run_outputs(
+        run_dir, config, task, logits, refs, raw_test, label_names, extra,
+        thresholds=getattr(trainer.model.config, "fieldtune_thresholds", None),
+        log_history=trainer.state.log_history,
+        is_adapter=is_peft_model(trainer.model),
+    )  # fmt: skip
+
+
+def write_run_outputs(
+    run_dir: Path,
+    config: RunConfig,
+    task: Task,
+    logits: Any,
+    refs: Any,
+    raw_test: Any,
+    label_names: list[str] | None,
+    extra: dict[str, Any],
+    thresholds: list[float] | None = None,
+    log_history: list[dict] | None = None,
+    is_adapter: bool = False,
+) -> dict:
+    """Test outputs in real units (logits of a transformers head, or a baseline's scores) ->
+    eval_results.json (with bootstrap intervals), predictions.csv, plots and the model card."""
+    targets = targets_of(task)
     metrics, columns = targets.evaluate(logits, refs, label_names, thresholds)
+    label_text = targets.label_text(refs, label_names)
     results = {
         "task": task.name,
         "split": "test",
@@ -82,10 +109,11 @@ def write_results(
         "greater_is_better": task.greater_is_better,
         "model": str(run_dir),
         "num_test_examples": len(refs),
+        # from the same per-example columns predictions.csv holds (the leaderboard's paired test reads those)
+        "confidence_intervals": run_intervals(task.targets, label_text, columns, label_names),
         **({"thresholds": dict(zip(label_names or [], thresholds, strict=True))} if thresholds else {}),
         **extra,
     }
-    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path)
     write_json(run_dir / "eval_results.json", results)
 
     if "text" in raw_test.column_names:
@@ -95,7 +123,7 @@ def write_results(
 
         stored = raw_test.cast_column("image", Image(decode=False))["image"]
         table = {"file": [s.get("path") or f"#{i}" for i, s in enumerate(stored)]}
-    table["label"] = targets.label_text(refs, label_names)
+    table["label"] = label_text
     atomic_write_text(run_dir / "predictions.csv", pd.DataFrame({**table, **columns}).to_csv(index=False))
 
     plots = run_dir / "plots"
@@ -106,7 +134,8 @@ def write_results(
         plot_confusion_matrix(refs, pred_ids, label_names, plots / "confusion_matrix.png")
     else:
         plot_predicted_vs_true(refs, columns["predicted"], plots / "predicted_vs_true.png")
-    plot_learning_curves(trainer.state.log_history, task.primary_metric, plots / "learning_curves.png")
+    if log_history is not None:  # a baseline has no training curve
+        plot_learning_curves(log_history, task.primary_metric, plots / "learning_curves.png")
     if "image" in raw_test.column_names:  # a grid of test images titled true / predicted
         n = min(24, len(raw_test))
         images = [raw_test[i]["image"].convert("RGB") for i in range(n)]
@@ -114,11 +143,7 @@ def write_results(
         plot_image_samples(images, [str(t) for t in table["label"][:n]], predicted, plots / "samples.png")
 
     card = build_model_card(
-        results,
-        config.to_dict(),
-        label_names,
-        is_adapter=is_peft_model(trainer.model),
-        repo_id=config.hub.repo_id,
+        results, config.to_dict(), label_names, is_adapter=is_adapter, repo_id=config.hub.repo_id
     )
     write_model_card(run_dir / "README.md", card)
     return results

@@ -63,6 +63,7 @@ def build_training_args(
         "disable_tqdm": progress.mode()
         != "bar",  # log lines or nothing instead (trainers/progress_callback.py)
         "dataloader_num_workers": auto_dataloader_workers(use_cpu),
+        "dataloader_pin_memory": not use_cpu,  # pinned pages only help copies to a GPU
         "remove_unused_columns": False,  # inputs are built by fieldtune's collators (transformers#17894)
     }
     if task.modality == "text":

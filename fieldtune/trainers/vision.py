@@ -30,6 +30,7 @@ from transformers.trainer_utils import TrainOutput
 from fieldtune import progress
 from fieldtune.config import MethodConfig
 from fieldtune.inputs import test_time as test_time_views
+from fieldtune.inputs.labels import label_tensor
 from fieldtune.modeling.create import backbone_blocks
 from fieldtune.modeling.heads import find_head
 from fieldtune.modeling.methods import get_method
@@ -51,7 +52,11 @@ class HeadModel(nn.Module):
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
         logits = self.head(features)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None and labels.is_floating_point():  # multi-hot label sets: BCE, as HF's heads do
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+        elif labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
@@ -59,8 +64,8 @@ class FeatureDataset(torch.utils.data.Dataset):
     """Cached features and labels as tensors. Rows come straight from memory: through an Arrow table each
     row was a Python list to convert, half of the head's training time."""
 
-    def __init__(self, features: torch.Tensor, labels: list[int]) -> None:
-        self.features, self.labels = features, torch.as_tensor(labels, dtype=torch.long)
+    def __init__(self, features: torch.Tensor, labels: list, num_labels: int) -> None:
+        self.features, self.labels = features, label_tensor(labels, num_labels)  # label sets: multi-hot
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -154,7 +159,11 @@ class VisionTrainer(FieldTrainer):
         pixels = self._prepare_inputs(inputs)["pixel_values"]
         with self.accelerator.autocast():  # the loss stays the identity view's
             logits = test_time_views.averaged_logits(
-                lambda px: model(pixel_values=px).logits, pixels, self.test_time, identity_logits=logits
+                lambda px: model(pixel_values=px).logits,
+                pixels,
+                self.test_time,
+                identity_logits=logits,
+                multi_label=test_time_views.is_multi_label(self.model),
             )
         return loss, logits, labels
 
@@ -293,15 +302,18 @@ class VisionTrainer(FieldTrainer):
             p.requires_grad = False
         for p in head.parameters():
             p.requires_grad = True
+        num_labels = self.model.config.num_labels
         train = FeatureDataset(
             self.cached_pooled_features(self.train_dataset, "Extracting train features"),
             self.train_dataset["label"],
+            num_labels,
         )
         evals = None
         if self.eval_dataset is not None:
             evals = FeatureDataset(
                 self.cached_pooled_features(self.eval_dataset, "Extracting validation features"),
                 self.eval_dataset["label"],
+                num_labels,
             )
         extract_s = time.perf_counter() - start
         args = self.args.to_dict()

@@ -82,3 +82,18 @@ def test_a_missing_folder_is_not_taken_for_a_hub_id(tmp_path):
         build_image_folder(
             DataConfig(builder="image_folder", path=str(tmp_path / "nope")), "image-classification"
         )
+
+
+def test_a_hub_list_of_labels_column_becomes_label_sets(hub_env, tmp_path):
+    from datasets import Sequence
+
+    sets = [["hazmat", "wrap"], ["wrap"], [], ["hazmat"]] * 3
+    repo_id = push_image_dataset(tmp_path, Sequence(Value("string")), sets)
+    cfg = DataConfig(
+        builder="image_folder", path=repo_id, label_column="kind", validation_size=0, test_size=0.25
+    )
+    dd = build_image_folder(cfg, "image-multilabel")
+    assert dd["train"].features["label"].feature.names == ["hazmat", "wrap"]
+    names = dd["train"].features["label"].feature.names
+    got = sorted(tuple(names[i] for i in ids) for s in dd.values() for ids in s["label"])
+    assert got == sorted(tuple(s) for s in sets)

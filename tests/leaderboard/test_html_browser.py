@@ -110,3 +110,30 @@ def test_rows_start_in_rank_order_and_headers_sort(page, html_file):
     # Everything came from the file itself: no network request was made.
     assert requests and all(url.startswith(("file:", "data:")) for url in requests)
     assert page.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+
+
+def test_intervals_and_tie_marks_show_in_the_browser(page, tmp_path):
+    from fieldtune.leaderboard import build_leaderboard
+
+    from .test_ties import CLASSES, write_scored_run
+
+    labels = [CLASSES[i % 3] for i in range(120)]
+    near = list(labels)
+    near[0] = "high" if labels[0] != "high" else "low"
+    runs = [
+        write_scored_run(tmp_path, "best", labels, labels),
+        write_scored_run(tmp_path, "near", labels, near),
+    ]
+    build_leaderboard(runs, [], tmp_path / "lb")
+    page.goto((tmp_path / "lb" / "leaderboard.html").as_uri())
+    headers = page.eval_on_selector_all("#board-1 th", "hs => hs.map(h => h.dataset.key)")
+    column = {key: i + 1 for i, key in enumerate(headers)}
+    marks = page.eval_on_selector_all(
+        f"#board-1 tbody td:nth-child({column['vs_leader']})", "cells => cells.map(c => c.textContent)"
+    )
+    intervals = page.eval_on_selector_all(
+        f"#board-1 tbody td:nth-child({column['interval']})", "cells => cells.map(c => c.textContent)"
+    )
+    assert marks == ["#1", "tied with #1"]
+    assert len(intervals) == 2 and all(len(text.split("-")) == 2 for text in intervals)
+    assert page.locator("li.legend").count() == 1

@@ -1,0 +1,104 @@
+"""Fit the text baseline on the recipe's own split and write a run directory with the same contract.
+
+Same builder, same seed, same splits as `fieldtune train` (`build_dataset(config.data, ...)`): the model is
+fitted on the train split only (the validation split has nothing to select), scored on the test split,
+and the run directory gets what every later step reads: config.yaml, model/ (skops), eval_results.json
+with the same metric keys and bootstrap intervals, predictions.csv, plots and a card that says it is a
+scikit-learn baseline. Nothing is written before the data is built; a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from fieldtune import __version__
+from fieldtune.class_weights import class_weight_tensor
+from fieldtune.config import RunConfig, save_config
+from fieldtune.datasets_builders import build_dataset
+from fieldtune.rundir.layout import finish_run_dir, restore_run_dir, start_run_dir
+from fieldtune.rundir.results import dataset_name, write_run_outputs
+from fieldtune.scoring import label_names_of, targets_of
+from fieldtune.tasks import Task
+
+logger = logging.getLogger(__name__)
+
+
+def fit_text_baseline(
+    config: RunConfig, task: Task, run_dir: Path, overwrite: bool = False
+) -> dict[str, Any]:
+    """Fit, score and write `run_dir`; returns the eval results (the run is complete when this returns)."""
+    from fieldtune.baselines.tfidf import (
+        build_pipeline,
+        coefficient_count,
+        describe,
+        save_baseline,
+        scores,
+        sklearn_class_weight,
+    )
+
+    dd = build_dataset(config.data, task.name)
+    label_names = label_names_of(dd["train"].features["label"])
+    targets = targets_of(task)
+    train_labels = dd["train"]["label"]
+    spec = config.training.class_weights
+    weights = None
+    if label_names and spec is not None and task.targets == "classes":
+        weights = class_weight_tensor(spec, train_labels, label_names).tolist()
+    train_ids = set(train_labels) if task.targets == "classes" else set()
+    class_weight = sklearn_class_weight(task, spec, weights, train_ids)
+    pipeline = build_pipeline(task, config.baseline, class_weight)
+    y = targets.references(train_labels, len(label_names or [])) if task.targets == "tags" else train_labels
+    replaced = start_run_dir(run_dir, overwrite, resume=False)  # data and settings are valid: write now
+    try:
+        save_config(config, run_dir / "config.yaml")
+        started = time.perf_counter()
+        pipeline.fit(list(dd["train"]["text"]), y)
+        fit_s = time.perf_counter() - started
+        num_labels = len(label_names or [])
+        logits = scores(pipeline, task, list(dd["test"]["text"]), num_labels)
+        refs = targets.references(dd["test"]["label"], num_labels)
+        validation = None  # what a sweep chooses on, as for a trained run (never on test)
+        if "validation" in dd:
+            val_logits = scores(pipeline, task, list(dd["validation"]["text"]), num_labels)
+            val_refs = targets.references(dd["validation"]["label"], num_labels)
+            metrics = targets.evaluate(val_logits, val_refs, label_names)[0]
+            validation = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        coefficients = coefficient_count(pipeline)
+        model = describe(task, config.baseline, spec)
+        save_baseline(
+            pipeline,
+            run_dir / "model",
+            {"task": task.name, "label_names": label_names, "model": model, "coefficients": coefficients,
+             "fieldtune_version": __version__},
+        )  # fmt: skip
+        results = write_run_outputs(
+            run_dir, config, task, logits, refs, dd["test"], label_names,
+            extra={
+                "dataset": dataset_name(config.data),
+                "base_model": None,
+                "method": "baseline",
+                "baseline": {"kind": task.inputs.baseline, "model": model, "library": "scikit-learn"},
+                "trainable_params": coefficients,
+                "total_params": coefficients,
+                "train_runtime_s": round(fit_s, 3),
+                "train_samples_per_s": round(len(dd["train"]) / max(fit_s, 1e-9), 3),
+                "precision": "fp64",
+                "world_size": 1,
+                "fieldtune_version": __version__,
+                "validation_metrics": validation,
+            },
+        )  # fmt: skip
+        finish_run_dir(run_dir)
+    except BaseException:
+        if replaced is not None and replaced.is_dir():
+            restore_run_dir(run_dir, replaced)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+    return results

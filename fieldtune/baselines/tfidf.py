@@ -1,0 +1,189 @@
+"""The text baseline: word + character TF-IDF with a linear model (scikit-learn), saved with skops.
+
+What a user would try first on a table of short texts: word (1-2) and char_wb (2-5) n-gram TF-IDF, then a
+LinearSVC (classes; one per label for tags, scikit-learn's OneVsRest) or Ridge (numbers). Its scores go
+through the same `Targets` as a transformers head's logits: LinearSVC margins for classes (softmax: a
+ranking score, not a calibrated probability; `baseline.classifier: logistic_regression` gives log-probabilities),
+margins for tags (sigmoid >= 0.5 is the SVM's own decision, margin >= 0), the value for numbers.
+
+The fitted pipeline is saved as `model/model.skops` (skops: no pickle, so loading a downloaded file cannot
+run code) next to `fieldtune_baseline.json` (task, labels, settings). `load_baseline` puts it behind the
+call signature of a transformers classifier (`model(**batch).logits`), as `OnnxModel` does, so
+`fieldtune predict` / `evaluate` / `leaderboard --benchmark` need no second path.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+from fieldtune.config import BaselineConfig
+from fieldtune.errors import ConfigError, ModelError
+from fieldtune.rundir.layout import BASELINE_FILE, write_json
+from fieldtune.tasks import TASKS, Task
+
+MODEL_FILE = "model.skops"
+# Types a baseline file may hold; anything else in a downloaded file is refused rather than loaded.
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+MISSING_CLASS = -1e4  # the score of a class that train never showed (no column in the fitted model)
+
+
+def check_settings(task: Task, settings: BaselineConfig) -> None:
+    """The `baseline:` section against the task, before the data is read."""
+    clf = settings.classifier
+    if clf != "auto" and (clf == "ridge") == task.is_classification:
+        fits = "linear_svc, logistic_regression or auto" if task.is_classification else "ridge or auto"
+        raise ConfigError(f"`baseline.classifier: {clf}` does not fit {task.name}; use {fits}.")
+
+
+def _classifier(task: Task, settings: BaselineConfig, class_weight: Any) -> Any:
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import LinearSVC
+
+    if task.targets == "values":
+        return Ridge(alpha=settings.alpha)
+    if settings.classifier == "logistic_regression":
+        clf = LogisticRegression(C=settings.C, class_weight=class_weight, max_iter=2000)
+    else:
+        clf = LinearSVC(C=settings.C, class_weight=class_weight)
+    return OneVsRestClassifier(clf) if task.targets == "tags" else clf
+
+
+def build_pipeline(task: Task, settings: BaselineConfig, class_weight: Any = None) -> Any:
+    """word + char_wb TF-IDF -> the task's linear model, as one scikit-learn Pipeline over raw texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline, make_union
+
+    common = {"sublinear_tf": settings.sublinear_tf, "min_df": settings.min_df, "lowercase": True}
+    features = make_union(
+        TfidfVectorizer(analyzer="word", ngram_range=tuple(settings.word_ngrams), **common),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(settings.char_ngrams), **common),
+    )
+    return make_pipeline(features, _classifier(task, settings, class_weight))
+
+
+def describe(task: Task, settings: BaselineConfig, class_weights: Any) -> str:
+    """One line for the card and the leaderboard: what the baseline is."""
+    w, c = settings.word_ngrams, settings.char_ngrams
+    features = f"word {w[0]}-{w[1]} + char_wb {c[0]}-{c[1]} TF-IDF"
+    if task.targets == "values":
+        return f"{features} + Ridge (alpha={settings.alpha:g})"
+    name = "LogisticRegression" if settings.classifier == "logistic_regression" else "LinearSVC"
+    model = f"{name} (C={settings.C:g}{f', class weights {class_weights}' if class_weights else ''})"
+    return f"{features} + {'one ' + model + ' per label' if task.targets == 'tags' else model}"
+
+
+def sklearn_class_weight(task: Task, spec: Any, weights: list[float] | None, train_ids: set[int]) -> Any:
+    """`training.class_weights` as scikit-learn takes it: per class id (classes), 'balanced' (tags)."""
+    if spec is None:
+        return None
+    if task.targets == "tags":
+        if spec != "balanced":
+            raise ConfigError(
+                "`training.class_weights`: the text-multilabel baseline fits one model per label and takes "
+                "`balanced` only (positives weighted by negatives / positives of each label)."
+            )
+        return "balanced"
+    return {i: w for i, w in enumerate(weights or []) if i in train_ids}
+
+
+def scores(pipeline: Any, task: Task, texts: list[str], num_labels: int) -> np.ndarray:
+    """The pipeline's outputs as the `Targets` of the task read logits: (n, classes | labels | 1)."""
+    if not texts:
+        return np.zeros((0, max(num_labels, 1)), dtype=np.float32)
+    if task.targets == "values":
+        return np.asarray(pipeline.predict(texts), dtype=np.float32).reshape(-1, 1)
+    clf = pipeline[-1]
+    if task.targets == "tags":
+        return np.asarray(pipeline.decision_function(texts), dtype=np.float32).reshape(len(texts), -1)
+    raw = (
+        pipeline.predict_log_proba(texts)
+        if hasattr(clf, "predict_log_proba")
+        else np.asarray(pipeline.decision_function(texts))
+    )
+    if raw.ndim == 1:  # a binary LinearSVC gives one margin d: softmax([-d/2, d/2]) = sigmoid(d)
+        raw = np.stack([-raw / 2, raw / 2], axis=1)
+    out = np.full((len(texts), num_labels), MISSING_CLASS, dtype=np.float32)
+    out[:, np.asarray(clf.classes_, dtype=int)] = raw
+    return out
+
+
+def save_baseline(pipeline: Any, model_dir: Path, meta: dict[str, Any]) -> None:
+    """`model.skops` + `fieldtune_baseline.json` into `model_dir` (created)."""
+    import skops.io as sio
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    sio.dump(pipeline, model_dir / MODEL_FILE)
+    write_json(model_dir / BASELINE_FILE, {"format": "skops", "file": MODEL_FILE, **meta})
+
+
+class BaselineModel:
+    """A fitted scikit-learn pipeline behind the call signature of a transformers classifier."""
+
+    def __init__(self, pipeline: Any, task: Task, label_names: list[str] | None, meta: dict) -> None:
+        self.pipeline, self.task, self.label_names, self.meta = pipeline, task, label_names, meta
+        self.config = SimpleNamespace()  # no fieldtune_thresholds: tags decide at margin 0 (sigmoid 0.5)
+        self.total_params = int(meta.get("coefficients", 0))
+
+    def __call__(self, texts: list[str], **_: Any) -> SimpleNamespace:
+        logits = scores(self.pipeline, self.task, list(texts), len(self.label_names or []))
+        return SimpleNamespace(logits=torch.from_numpy(logits))
+
+    def eval(self) -> BaselineModel:
+        return self
+
+    def parameters(self) -> Any:
+        return iter(())  # no torch parameters; `total_params` counts the fitted coefficients
+
+
+class TextPassThrough:
+    """The 'tokenizer' of a baseline: texts go to the pipeline as they are (its TF-IDF is the tokenizer)."""
+
+    model_max_length = 10**9
+
+    def __call__(self, texts: list[str], **_: Any) -> dict[str, list[str]]:
+        return {"texts": list(texts)}
+
+
+def coefficient_count(pipeline: Any) -> int:
+    """Fitted weights of the linear model(s): what the leaderboard shows as parameters."""
+    clf = pipeline[-1]
+    parts = getattr(clf, "estimators_", None) or [clf]
+    return int(sum(np.size(p.coef_) + np.size(getattr(p, "intercept_", 0)) for p in parts))
+
+
+def load_baseline(model_dir: Path) -> tuple[BaselineModel, TextPassThrough, Task, list[str] | None]:
+    """Read a baseline folder; refuses a file holding types outside scikit-learn / numpy / scipy."""
+    import skops.io as sio
+
+    path = model_dir / BASELINE_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        path = model_dir / str(meta.get("file", MODEL_FILE))
+        task = TASKS[meta["task"]]
+        untrusted = sio.get_untrusted_types(file=path)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        raise ModelError(
+            f"Cannot read the baseline {path} ({type(e).__name__}: {str(e)[:120]}); "
+            "fit it again with `fieldtune baseline RECIPE.yaml`."
+        ) from None
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if foreign:
+        raise ModelError(
+            f"{path} holds types that are not scikit-learn's ({', '.join(foreign[:3])}); refusing to load it."
+        )
+    try:
+        pipeline = sio.load(path, trusted=untrusted)
+    except Exception as e:  # skops raises its own and the estimators' errors; all mean "bad file"
+        raise ModelError(
+            f"Cannot load {path} ({type(e).__name__}); fit it again with `fieldtune baseline`."
+        ) from None
+    labels = meta.get("label_names")
+    return BaselineModel(pipeline, task, labels, meta), TextPassThrough(), task, labels

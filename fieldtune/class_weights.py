@@ -1,0 +1,45 @@
+"""`training.class_weights` -> one weight per class (or, for tags, one BCE positive weight per label)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from fieldtune.errors import ConfigError
+
+
+def class_weight_tensor(spec: Any, labels: list[int], label_names: list[str]) -> torch.Tensor | None:
+    """'balanced' (n / (k * count)), a list, or {label: weight} -> one weight per class. For tags (label-id
+    lists) the weights are BCE positive weights: 'balanced' is negatives / positives per label."""
+    if spec is None:
+        return None
+    k = len(label_names)
+    if spec == "balanced" and labels and isinstance(labels[0], list):
+        counts = np.bincount([i for ids in labels for i in ids], minlength=k).astype(float)
+        weights = (len(labels) - counts) / np.maximum(counts, 1.0)
+    elif spec == "balanced":
+        counts = np.bincount(np.asarray(labels), minlength=k).astype(float)
+        weights = len(labels) / (k * np.maximum(counts, 1.0))
+    elif isinstance(spec, list):
+        if len(spec) != k:
+            raise ConfigError(
+                f"`training.class_weights` has {len(spec)} weights for {k} classes ({', '.join(label_names)})."
+            )
+        weights = spec
+    else:
+        unknown = sorted(set(spec) - set(label_names))
+        if unknown:
+            raise ConfigError(
+                f"`training.class_weights` names unknown class {unknown[0]!r}; classes: {', '.join(label_names)}."
+            )
+        weights = [spec.get(name, 1.0) for name in label_names]
+    try:
+        values = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise ConfigError("`training.class_weights` must hold numbers.") from None
+    if any(not math.isfinite(w) or w <= 0 for w in values):
+        raise ConfigError("`training.class_weights` must be positive finite numbers.")
+    return torch.tensor(values, dtype=torch.float32)

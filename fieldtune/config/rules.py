@@ -1,0 +1,73 @@
+"""Cross-field rules of a recipe, in one place (single-field rules sit next to their field in schema.py),
+and how an error message shows a value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fieldtune.config.label_columns import check_label_columns
+from fieldtune.config.schema import RunConfig
+from fieldtune.errors import ConfigError
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """`repr(value)` for an error message: one line, shortened, and safe for ints too long to print."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int above sys.get_int_max_str_digits(), or a list / mapping holding one
+        if isinstance(value, int):
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+        return f"a {type(value).__name__} holding an integer too long to print"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def validate(config: RunConfig) -> None:
+    """Cross-field rules, in one place (single-field rules sit next to their field)."""
+    task, data, method = config.task, config.data, config.method
+    if not config.model.name_or_path:
+        raise ConfigError(
+            "`model.name_or_path` is required: a Hub id such as `bert-base-uncased` or a local folder."
+        )
+    from fieldtune.tasks import get_task
+
+    spec = get_task(task)
+    is_image = spec.modality == "image"
+    if is_image and data.text_columns:
+        raise ConfigError(f"`data.text_columns` is only valid for text tasks; this run is {task}.")
+    if not spec.is_classification:
+        if data.threshold is not None:
+            raise ConfigError(
+                "`data.threshold` turns a number into classes; use task text-classification with it."
+            )
+        if config.training.class_weights is not None:
+            raise ConfigError("`training.class_weights` is only valid for classification tasks.")
+    from fieldtune.modeling.methods import get_method
+    from fieldtune.tasks import TASKS
+
+    inputs = get_method(method.name).inputs
+    if spec.modality not in inputs:
+        fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
+        raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
+    check_label_columns(data, spec)
+    if data.validation_size + data.test_size >= 0.9:
+        raise ConfigError(
+            "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."
+        )
+    if data.threshold is not None and len(data.threshold_labels) != 2:
+        raise ConfigError("`data.threshold_labels` must name exactly two classes (below, above).")
+    cw = config.training.class_weights
+    if cw is not None and cw != "balanced" and not isinstance(cw, (list, dict)):
+        raise ConfigError(
+            f"`training.class_weights`: {_show(cw)} must be 'balanced', a list or a mapping of label -> weight."
+        )
+    if config.hub.push and not config.hub.repo_id:
+        raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")
+    if config.hub.repo_id is not None:
+        from fieldtune.hub import check_repo_id
+
+        check_repo_id(config.hub.repo_id, "hub.repo_id")
+    if config.name is not None and (not config.name or "/" in config.name or config.name in (".", "..")):
+        raise ConfigError(
+            f"`name`: {config.name!r} is not a valid run name; use letters, digits, '-' and '_'."
+        )

@@ -1,0 +1,83 @@
+"""Does the tokenizer read this text? The unknown-token rate and the truncated share of training texts.
+
+A model whose vocabulary lacks the data's script trains "fine" on rows of `[UNK]` (an English vocabulary
+turns most Chinese characters into it) and learns only from the few tokens it knows. Measured on a sample
+of the training texts before the model loads; above `data.max_unknown_rate` the run stops in one line,
+unless `data.allow_unknown_tokens` makes it a warning. Both figures go into eval_results.json and the card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fieldtune.config import DataConfig
+from fieldtune.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+SAMPLE = 1000  # training texts measured: the rate is stable well before, and it costs a fraction of a second
+TRUNCATION_WARNING = 0.05  # share of truncated texts worth a warning with a suggestion
+MODELS_HINT = (
+    "a model for the data's language (Chinese: bert-base-chinese or hfl/chinese-roberta-wwm-ext; "
+    "mixed Chinese / English: bert-base-multilingual-cased)"
+)
+
+
+def _sample(texts: Sequence[str], n: int = SAMPLE) -> list[str]:
+    """Evenly spaced texts (a sorted file's first rows can all be one kind)."""
+    step = max(1, len(texts) // n)
+    return list(texts[::step][:n])
+
+
+def measure_coverage(tokenizer: Any, texts: Sequence[str], limit: int) -> dict[str, Any]:
+    """Unknown-token rate (of the non-special tokens), truncated share at `limit`, and an example text."""
+    sample = _sample(texts)
+    unk_id = getattr(tokenizer, "unk_token_id", None)
+    # no truncation: the lengths are what decides the truncated share; `verbose=False` silences the
+    # "sequence longer than the model's maximum" warning this sample would trigger
+    enc = tokenizer(sample, add_special_tokens=True, truncation=False, verbose=False)
+    special = set(getattr(tokenizer, "all_special_ids", []) or []) - {unk_id}
+    tokens = unknown = truncated = 0
+    example, worst = None, 0.0
+    for text, ids in zip(sample, enc["input_ids"], strict=True):
+        body = [i for i in ids if i not in special]
+        n_unk = sum(i == unk_id for i in body) if unk_id is not None else 0
+        tokens, unknown, truncated = tokens + len(body), unknown + n_unk, truncated + (len(ids) > limit)
+        if body and n_unk / len(body) > worst:
+            example, worst = text, n_unk / len(body)
+    return {
+        "sample_texts": len(sample),
+        "unknown_token": getattr(tokenizer, "unk_token", None),
+        "unknown_rate": round(unknown / tokens, 4) if tokens and unk_id is not None else None,
+        "truncated_share": round(truncated / len(sample), 4) if sample else 0.0,
+        "max_length": limit,
+        "example": example[:60] if example else None,
+    }
+
+
+def check_coverage(
+    tokenizer: Any, texts: Sequence[str], limit: int, data: DataConfig, model_name: str
+) -> dict[str, Any]:
+    """Measure, then stop (or warn, with `data.allow_unknown_tokens`) when the unknown rate is too high."""
+    found = measure_coverage(tokenizer, texts, limit)
+    rate = found["unknown_rate"]
+    if rate is not None and rate > data.max_unknown_rate:
+        message = (
+            f"{rate:.0%} of the tokens of {found['sample_texts']} training texts are unknown "
+            f"({found['unknown_token']}) to the tokenizer of {model_name} (e.g. {found['example']!r}; "
+            f"`data.max_unknown_rate` is {data.max_unknown_rate:.0%}): it cannot read this text; use "
+            f"{MODELS_HINT}, or set `data.allow_unknown_tokens: true` to train anyway."
+        )
+        if not data.allow_unknown_tokens:
+            raise ModelError(message)
+        logger.warning("%s", message.replace("or set `data.allow_unknown_tokens: true` to train anyway", ""))
+    if found["truncated_share"] > TRUNCATION_WARNING:
+        logger.warning(
+            "%.0f%% of the training texts are longer than %d tokens and will be truncated; raise "
+            "`model.max_length` (up to the model's limit) if their ends matter",
+            100 * found["truncated_share"],
+            limit,
+        )
+    return found

@@ -1,0 +1,88 @@
+"""Text tables in the encodings Chinese users save them in read to the same dataset (issue 15, item 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fieldtune.config import DataConfig
+from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders.data_report import recording
+from fieldtune.datasets_builders.encodings import decode, detect, open_text
+from fieldtune.datasets_builders.tables import read_table
+from fieldtune.errors import DataError
+
+# Traditional characters (Big5 has no simplified ones); GB18030 encodes every character
+NOTES = [
+    ("冷鏈運輸 {i} 個托盤，急件", "高"),
+    ("報關文件齊全，貨櫃 {i} 號", "中"),
+    ("台北倉庫補貨 {i} 箱，不急", "低"),
+]
+TABLE = "note,demand_level\n" + "".join(
+    f"{note.format(i=i)},{level}\n" for i in range(12) for note, level in NOTES
+)
+ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "gb18030", "gbk", "big5"]
+
+
+def _write(folder: Path, encoding: str, text: str = TABLE) -> Path:
+    path = folder / f"orders-{encoding}.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_every_encoding_gives_the_same_table(tmp_path: Path, encoding: str) -> None:
+    reference = read_table(_write(tmp_path, "utf-8"))
+    path = _write(tmp_path, encoding)
+    with recording() as report:
+        df = read_table(path)
+    assert df.equals(reference)
+    assert df["note"][0] == "冷鏈運輸 0 個托盤，急件" and list(df.columns) == ["note", "demand_level"]
+    expected = {"utf-16-le": "utf-16-le", "gbk": "gb18030"}.get(encoding, encoding)
+    assert report["encodings"][str(path)] == expected
+    assert detect(path) == expected
+
+
+def test_builder_dataset_is_identical_across_encodings(tmp_path: Path) -> None:
+    """The whole path: builder, normalisation (the full-width comma becomes `,`), splits."""
+    datasets = []
+    for encoding in ("utf-8-sig", "gb18030", "big5", "utf-16"):
+        config = DataConfig(
+            path=str(_write(tmp_path, encoding)), text_columns=["note"], label_column="demand_level"
+        )
+        with recording() as report:
+            dd = build_dataset(config, "text-classification")
+        datasets.append({s: (list(d["text"]), list(d["label"])) for s, d in dd.items()})
+        assert report["normalization"]["mode"] == "nfkc"
+        assert report["normalization"]["full_width"] == len(NOTES) * 12
+    assert all(d == datasets[0] for d in datasets)
+    assert "冷鏈運輸 0 個托盤,急件" in datasets[0]["train"][0] + datasets[0]["test"][0]
+
+
+def test_given_encoding_overrides_detection(tmp_path: Path) -> None:
+    path = tmp_path / "cafe.csv"
+    path.write_bytes("note,label\nCafé für Köln,a\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"cafe.csv is not UTF-8.*offset 14.*data.encoding"):
+        read_table(path)
+    assert read_table(path, encoding="latin-1")["note"][0] == "Café für Köln"
+
+
+def test_wrong_given_encoding_names_file_offset_and_key(tmp_path: Path) -> None:
+    path = _write(tmp_path, "big5")
+    with pytest.raises(DataError) as e:
+        read_table(path, encoding="utf-8")
+    message = str(e.value)
+    assert "\n" not in message
+    assert str(path) in message and "offset 18" in message and "`data.encoding`" in message
+
+
+def test_open_text_streams_in_the_detected_encoding(tmp_path: Path) -> None:
+    """The API a chunked reader uses: detect once, then read a stream; a BOM never becomes text."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        path = _write(tmp_path, encoding)
+        with open_text(path, detect(path)) as f:
+            assert f.read() == TABLE
+    raw = b"note\n" + "冷鏈".encode("big5")
+    assert decode(raw, Path("x.txt")).text == "note\n冷鏈"
+    assert decode(b"\xef\xbb\xbfnote", Path("x.txt"), "utf-8").text == "note"
