@@ -20,15 +20,19 @@ def resolve_run_dir(config: RunConfig, output_dir: str | Path | None) -> Path:
     return Path(config.output_dir) / (config.name or "run")
 
 
-def preflight(config: RunConfig, run_dir: Path, overwrite: bool = False, resume: bool = False) -> Task:
-    """Check the run directory, integrations, Hub settings and the model / task fit; the run's Task."""
+def preflight(
+    config: RunConfig, run_dir: Path, overwrite: bool = False, resume: bool = False, model: bool = True
+) -> Task:
+    """Check the run directory, integrations, Hub settings and (`model`) the model / task fit; the Task.
+
+    `model=False` for runs that load no transformers model (the TF-IDF baseline)."""
     from fieldtune.rundir.layout import check_run_dir_free
 
     check_run_dir_free(run_dir, overwrite, resume)
-    return check_recipe(config)
+    return check_recipe(config, model)
 
 
-def check_recipe(config: RunConfig) -> Task:
+def check_recipe(config: RunConfig, model: bool = True) -> Task:
     """The preflight without the run directory (a sweep checks each trial's recipe before any trial runs)."""
     from fieldtune.config.packages import check_training_packages
     from fieldtune.errors import HubError
@@ -45,6 +49,8 @@ def check_recipe(config: RunConfig) -> Task:
                 "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` "
                 "(with write access) before training, or pass --hub.push=false."
             )
+    if not model:
+        return task
     model_config = load_model_config(config.model.name_or_path, config.model.revision, task=task)
     require_processor_files(config.model.name_or_path, task)
     if task.modality == "text":

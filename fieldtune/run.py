@@ -29,7 +29,6 @@ from fieldtune.modeling.precision import resolve_attention, resolve_precision
 from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     INCOMPLETE,
-    check_run_dir_free,
     drop_replaced_run,
     finish_run_dir,
     is_run_dir,
@@ -132,18 +131,6 @@ def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
         ) from None
 
 
-def _check_hub(config: RunConfig) -> None:
-    if config.hub.push:
-        from fieldtune.errors import HubError
-        from fieldtune.hub import check_repo_id, get_token
-
-        check_repo_id(config.hub.repo_id, "hub.repo_id")
-        if not get_token():
-            raise HubError(
-                "`hub.push` is true but no Hugging Face token was found: set HF_TOKEN or run `hf auth login` before training."
-            )
-
-
 def run_baseline(
     config: RunConfig, output_dir: str | Path | None = None, overwrite: bool = False
 ) -> RunResult:
@@ -155,7 +142,6 @@ def run_baseline(
     """
     task: Task = get_task(config.task)
     run_dir = resolve_run_dir(config, output_dir)
-    check_run_dir_free(run_dir, overwrite, resume=False)  # before anything heavy
     if task.inputs.baseline is None:
         raise ConfigError(
             f"`fieldtune baseline`: task {task.name} has no baseline yet; compare against another run instead."
@@ -173,7 +159,7 @@ def run_baseline(
     from fieldtune.baselines.tfidf import check_settings
 
     check_settings(task, config.baseline)
-    _check_hub(config)
+    preflight(config, run_dir, overwrite, model=False)  # before anything heavy; no transformers model
     results = fit_text_baseline(config, task, run_dir, overwrite)
     if config.hub.push:
         _push_finished_run(run_dir, config)

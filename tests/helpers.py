@@ -18,16 +18,23 @@ SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def make_tiny_bert(folder: Path) -> Path:
     """BertForMaskedLM-free backbone: a random `BertModel` + word-level WordPiece vocabulary."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
     words = set()
     for note in generate_logistics_demand(300, seed=1)["note"]:
         words.update(re.findall(r"[a-z]+|[0-9]+|[^\sa-z0-9]", note.lower()))
     words.update("abcdefghijklmnopqrstuvwxyz0123456789.,;:-()")
     vocab = SPECIAL + sorted(words)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return save_tiny_bert(folder, vocab)
+
+
+def save_tiny_bert(folder: Path, vocab: list[str], **tokenizer_options: object) -> Path:
+    """A random 2-layer `BertModel` over `vocab` and its WordPiece tokenizer, saved like a Hub checkpoint."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
     # transformers 5 builds the fast tokenizer from `vocab` (a `vocab_file` alone is ignored: all [UNK])
-    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    tokenizer = BertTokenizerFast(
+        vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, **tokenizer_options
+    )
     tokenizer.model_max_length = 64
     torch.manual_seed(0)
     config = BertConfig(

@@ -5,10 +5,8 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-import torch
-
 from fieldtune.datasets_builders.logistics_demand import generate
-from tests.helpers import SPECIAL
+from tests.helpers import SPECIAL, save_tiny_bert
 
 HS_GOODS = {  # Chinese goods descriptions per HS section, for `make_hs_table_zh`
     "I": ["活马", "活牛", "冻鱼片", "鲜奶"],
@@ -20,8 +18,6 @@ HS_GOODS = {  # Chinese goods descriptions per HS section, for `make_hs_table_zh
 def make_tiny_cjk_bert(folder: Path) -> Path:
     """A random 2-layer `BertModel` and a WordPiece vocabulary of the Chinese generator's characters (after
     NFKC, so full-width digits are not in it) plus ASCII letters, digits and punctuation."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
     chars: set[str] = set()
     for note in generate(300, 1, "zh")["note"]:
         chars.update(ch for ch in unicodedata.normalize("NFKC", note).lower() if not ch.isspace())
@@ -30,18 +26,7 @@ def make_tiny_cjk_bert(folder: Path) -> Path:
     vocab = SPECIAL + sorted(chars) + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
     # tokenize_chinese_chars: every CJK ideograph is its own word (BERT's Chinese models), so WordPiece
     # finds each character in the vocabulary
-    tokenizer = BertTokenizerFast(
-        vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, tokenize_chinese_chars=True
-    )
-    tokenizer.model_max_length = 64
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
-    )  # fmt: skip
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, vocab, tokenize_chinese_chars=True)
 
 
 def make_hs_table_zh(folder: Path) -> Path:

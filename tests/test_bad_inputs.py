@@ -725,7 +725,7 @@ def t_class_missing_from_validation(ctx: Ctx, caplog: pytest.LogCaptureFixture) 
 def t_long_texts_truncated(ctx: Ctx, caplog: pytest.LogCaptureFixture) -> None:
     df = _orders_frame(60)
     long = df.index % 3 == 0
-    df.loc[long, "note"] = df.loc[long, "note"] + " extra pallets" * 60  # far past 64 tokens
+    df.loc[long, "note"] = df.loc[long, "note"] + " two pallets" * 60  # far past 64 tokens, words it knows
     df.to_csv(ctx.tmp / "long.csv", index=False)
     assert main(_train(ctx, _recipe(ctx, data=_orders(ctx, ctx.tmp / "long.csv")))) == 0
     counted = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]

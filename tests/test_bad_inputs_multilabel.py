@@ -85,6 +85,11 @@ def s_label_columns_missing_column(ctx: Ctx) -> list[str]:
     return _flag_recipe(ctx, _flag_table(ctx), label_columns=["urgent", "hazardous"])
 
 
+def s_label_columns_for_images(ctx: Ctx) -> list[str]:
+    data = {"builder": "image_folder", "path": str(ctx.tmp), "label_columns": ["hazmat_label", "pallet_wrap"]}
+    return _train(ctx, _recipe(ctx, task="image-multilabel", model=ctx.vit, data=data))
+
+
 CASES = [
     Case("tags-mix-lists-and-strings", s_tags_mix_lists_and_strings, ("'tags'", "mixes lists and strings", "one form")),
     Case("tags-unknown-in-test", s_tags_unknown_in_test, ("fragile", "never in train", "add training examples")),
@@ -93,6 +98,7 @@ CASES = [
     Case("label-columns-a-two", s_label_columns_two, ("row 3", "'fragile'", "'2'", "0/1")),
     Case("label-columns-and-label-column", s_label_columns_and_label_column, ("data.label_column", "data.label_columns", "keep one")),
     Case("label-columns-single-label-task", s_label_columns_single_label_task, ("data.label_columns", "only valid for multi-label", "text-classification")),
+    Case("label-columns-for-images", s_label_columns_for_images, ("data.label_columns", "image-multilabel", "metadata.jsonl")),
     Case("label-columns-missing-column", s_label_columns_missing_column, ("'hazardous'", "data.label_columns", "missing")),
     Case("tags-label-left-out-of-train", s_tags_label_left_out_of_train, ("fragile", "no example left in the train split", "data.test_size")),
 ]  # fmt: skip

@@ -177,3 +177,28 @@ def test_without_a_cjk_font_plots_are_written_with_one_warning(tmp_path, monkeyp
         plot_confusion_matrix([0, 1], [1, 1], ["冷链", "普通"], tmp_path / "cm.png")
     assert (tmp_path / "cm.png").stat().st_size > 0 and "DejaVu" in next(iter(seen.values()))
     assert caplog.text.count("fonts-noto-cjk") == 1
+
+
+@pytest.mark.slow
+def test_leaderboard_of_a_chinese_run_keeps_its_names(zh_run: Path, tmp_path: Path, monkeypatch) -> None:
+    """The run's dataset is named after its file, 订单.csv: the board says 订单 in every format."""
+    from matplotlib.font_manager import findfont
+
+    from fieldtune.rundir import fonts
+
+    used: list[str | None] = []
+    real = fonts.fonts_for
+
+    def spy(texts):  # which font the PNG's headings and run names get
+        texts = list(texts)
+        used.append(fonts.font_covering(fonts.cjk_chars(texts)) if fonts.cjk_chars(texts) else None)
+        return real(texts)
+
+    monkeypatch.setattr(fonts, "fonts_for", spy)
+    out = tmp_path / "board"
+    assert main(["leaderboard", str(zh_run), "--output", str(out)]) == 0
+    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.html"):
+        assert "订单" in (out / name).read_text(encoding="utf-8"), name
+    assert (out / "leaderboard.png").stat().st_size > 0
+    if fonts.font_covering("订单") is not None:  # a CJK font drew the heading (not DejaVu's boxes)
+        assert used and used[-1] and "DejaVu" not in findfont(used[-1])

@@ -25,13 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from fieldtune.preflight import resolve_run_dir
-    from fieldtune.rundir.layout import check_run_dir_free
+    from fieldtune.preflight import preflight, resolve_run_dir
 
     config = load_config(args.config, args.overrides)  # validates before anything heavy
     if args.output_dir is None:  # next to the recipe's fine-tuned run, never on top of it
         config = dataclasses.replace(config, name=f"{config.name or 'run'}-baseline")
-    check_run_dir_free(resolve_run_dir(config, args.output_dir), args.overwrite, resume=False)  # before torch
+    # before torch; the image baseline (a probe run) checks its backbone in run()
+    preflight(config, resolve_run_dir(config, args.output_dir), args.overwrite, model=False)
     from fieldtune.run import run_baseline
 
     result = run_baseline(config, output_dir=args.output_dir, overwrite=args.overwrite)

@@ -22,6 +22,11 @@ def check_label_columns(data: Any, task: Any) -> None:
             f"`data.label_columns` (one 0/1 column per label) is only valid for multi-label tasks; this run is "
             f"{task.name}: use `data.label_column`, or a multi-label task such as text-multilabel."
         )
+    if task.modality != "text":  # image builders read label sets from metadata files
+        raise ConfigError(
+            f"`data.label_columns` is read from text tables; for {task.name}, list each file's labels in "
+            "metadata.jsonl (a list) or metadata.csv (joined by data.label_delimiter) under `data.label_column`."
+        )
     if data.label_column is not None:
         raise ConfigError(
             "`data.label_column` and `data.label_columns` are both set; keep one (a column of label lists, "

@@ -40,8 +40,11 @@ def note(key: str, value: Any, within: str | None = None) -> None:
 def describe(report: dict[str, Any]) -> list[str]:
     """The report as log lines, logged once the data has passed every check (an error stays one line)."""
     lines = []
-    for path, encoding in (report.get("encodings") or {}).items():
-        lines.append(f"{path}: read as {encoding}")
+    encodings = report.get("encodings") or {}
+    if encodings:
+        lines.append(
+            f"Data files read as {', '.join(sorted(set(encodings.values())))} ({len(encodings)} files)"
+        )
     norm = report.get("normalization") or {}
     if norm.get("texts_changed"):
         kinds = ", ".join(
@@ -56,6 +59,6 @@ def describe(report: dict[str, Any]) -> list[str]:
         unknown = "no unknown token" if rate is None else f"{rate:.2%} unknown tokens"
         lines.append(
             f"Tokenizer coverage on {cov['sample_texts']} training texts: {unknown}, "
-            f"{cov['truncated_share']:.1%} truncated at {cov['max_length']} tokens"
+            f"{cov['truncated_share']:.1%} over the {cov['max_length']}-token limit"
         )
     return lines

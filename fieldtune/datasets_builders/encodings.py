@@ -99,12 +99,34 @@ def _undecodable(path: Path, raw: bytes, partial: bool = False) -> DataError:
     )
 
 
-def decode_error(path: Path, error: UnicodeDecodeError, encoding: str, offset: int = 0) -> DataError:
+def decode_error(path: Path, error: UnicodeError, encoding: str, offset: int = 0) -> DataError:
     """A decode failure with a given encoding as one line; `offset`: where the decoded bytes began."""
+    start = getattr(error, "start", 0)  # UTF-16 without a BOM raises a bare UnicodeError: at the start
     return DataError(
-        f"{path} does not decode as {encoding} (invalid byte at offset {offset + error.start}); fix "
+        f"{path} does not decode as {encoding} (invalid byte at offset {offset + start}); fix "
         "`data.encoding` (predict: --encoding), or leave it out to detect the encoding."
     )
+
+
+def stream_decode_error(path: Path, encoding: str) -> DataError:
+    """Where a file read as a stream (predict's chunked reader) stops decoding as `encoding`, found by
+    decoding it again block by block: the same one-line error as `decode`, without the file in memory."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                decoder.decode(block)
+                offset += len(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        return decode_error(path, e, encoding, offset)
+    except UnicodeError as e:  # e.g. UTF-16 without a BOM: no byte to name
+        return DataError(
+            f"{path} does not decode as {encoding} ({e}); fix `data.encoding` (predict: --encoding), or "
+            "leave it out to detect the encoding."
+        )
+    return DataError(f"{path} does not decode as {encoding}; fix --encoding, or leave it out to detect it.")
 
 
 def decode(raw: bytes, path: Path, encoding: str | None = None) -> Decoded:
@@ -117,7 +139,7 @@ def decode(raw: bytes, path: Path, encoding: str | None = None) -> Decoded:
             raise _undecodable(path, raw)
     try:
         text = raw.decode(encoding)
-    except UnicodeDecodeError as e:
+    except UnicodeError as e:
         if given:
             raise decode_error(path, e, encoding) from None
         raise _undecodable(path, raw) from None  # charset-normalizer judged from a sample

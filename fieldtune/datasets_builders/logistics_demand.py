@@ -104,6 +104,17 @@ def demand_level(quantity: float) -> str:
     return next(name for name, upper in LEVELS if quantity < upper)
 
 
+def draw_order(
+    rng: random.Random, volumes: dict, customers: dict, urgency: dict, season: dict
+) -> tuple[str, str, str, str, float]:
+    """One order's volume, customer, urgency and season phrases (in any language: phrase -> base units or
+    multiplier) and the quantity they imply, with a little noise the text cannot explain."""
+    v, c = rng.choice(list(volumes)), rng.choice(list(customers))
+    u, s = rng.choice(list(urgency)), rng.choice(list(season))
+    quantity = volumes[v] * customers[c] * urgency[u] * season[s]
+    return v, c, u, s, round(quantity * math.exp(rng.gauss(0, 0.1)), 1)
+
+
 def generate_logistics_demand(n: int = 600, seed: int = 0, tags: bool = False) -> pd.DataFrame:
     """Deterministic synthetic order notes with `demand_quantity` and `demand_level`; with `tags`, the notes
     end in handling instructions and a `tags` column holds their labels joined by `;` (empty: none)."""
@@ -111,10 +122,7 @@ def generate_logistics_demand(n: int = 600, seed: int = 0, tags: bool = False) -
     tag_rng = random.Random(f"tags-{seed}")  # its own stream: the draws of `rng` stay as without tags
     rows = []
     for i in range(n):
-        volume, customer = rng.choice(list(VOLUMES)), rng.choice(list(CUSTOMERS))
-        urgency, season = rng.choice(list(URGENCY)), rng.choice(list(SEASON))
-        quantity = VOLUMES[volume] * CUSTOMERS[customer] * URGENCY[urgency] * SEASON[season]
-        quantity = round(quantity * math.exp(rng.gauss(0, 0.1)), 1)  # a little noise the text cannot explain
+        volume, customer, urgency, season, quantity = draw_order(rng, VOLUMES, CUSTOMERS, URGENCY, SEASON)
         template, region, product = rng.choice(TEMPLATES), rng.choice(REGIONS), rng.choice(PRODUCTS)
         note = template.format(
             customer=customer, customer_cap=customer[0].upper() + customer[1:], region=region,
@@ -140,17 +148,21 @@ def generate(n: int, seed: int, language: str = "en", tags: bool = False) -> pd.
             "The Chinese notes (`data.language: zh`) have no tags yet; use English notes or your own table "
             "with `data.path`."
         )
-    from fieldtune.datasets_builders.logistics_demand_zh import LEVEL_NAMES, notes_zh
+    from fieldtune.datasets_builders import logistics_demand_zh as zh
 
-    rows = [
-        {
-            "order_id": f"ORD-{seed:02d}-{i:05d}",
-            TEXT_COLUMN: note,
-            QUANTITY_COLUMN: quantity,
-            LEVEL_COLUMN: LEVEL_NAMES[demand_level(quantity)],
-        }
-        for i, (note, quantity) in enumerate(notes_zh(n, seed))
-    ]
+    rng, rows = random.Random(seed), []
+    for i in range(n):
+        volume, customer, urgency, season, quantity = draw_order(
+            rng, zh.VOLUMES, zh.CUSTOMERS, zh.URGENCY, zh.SEASON
+        )
+        rows.append(
+            {
+                "order_id": f"ORD-{seed:02d}-{i:05d}",
+                TEXT_COLUMN: zh.note(rng, volume, customer, urgency, season),
+                QUANTITY_COLUMN: quantity,
+                LEVEL_COLUMN: zh.LEVEL_NAMES[demand_level(quantity)],
+            }
+        )
     return pd.DataFrame(rows)
 
 

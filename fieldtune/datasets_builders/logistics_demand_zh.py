@@ -1,15 +1,14 @@
 """Chinese order / shipment notes for `logistics_demand` (`data.language: zh`, `fieldtune data logistics_demand
 --language zh`): the English generator's design in the phrases a Chinese logistics desk writes.
 
-The quantity follows from what the note says (volume, customer, urgency, season) with the English
-generator's factors, so the demand level is learnable from the text. About a third of the notes type their
-digits full-width (`２个托盘`), as Chinese input methods often do; phrases that do not move the quantity
+The phrase tables here are drawn by `logistics_demand.draw_order` with the English generator's factors: the
+quantity follows from what the note says (volume, customer, urgency, season), so the demand level is
+learnable from the text. About a third of the notes type their digits full-width (`２个托盘`), as Chinese input methods often do; phrases that do not move the quantity
 (冷链, 报关, 订舱 ...) add the vocabulary of real notes. Deterministic by seed.
 """
 
 from __future__ import annotations
 
-import math
 import random
 
 # phrase -> base units, or multiplier on them (the English generator's numbers)
@@ -56,21 +55,11 @@ FULL_WIDTH_SHARE = 0.35
 _FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
-def notes_zh(n: int = 600, seed: int = 0) -> list[tuple[str, float]]:
-    """Deterministic Chinese order notes and their demand quantity; `logistics_demand.generate` adds the
-    order ids and levels, as for the English notes."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        volume, customer = rng.choice(list(VOLUMES)), rng.choice(list(CUSTOMERS))
-        urgency, season = rng.choice(list(URGENCY)), rng.choice(list(SEASON))
-        quantity = VOLUMES[volume] * CUSTOMERS[customer] * URGENCY[urgency] * SEASON[season]
-        quantity = round(quantity * math.exp(rng.gauss(0, 0.1)), 1)  # a little noise the text cannot explain
-        note = rng.choice(TEMPLATES).format(
-            customer=customer, region=rng.choice(REGIONS), product=rng.choice(PRODUCTS), volume=volume,
-            urgency=urgency, season=season, extra=rng.choice(EXTRAS).format(po=rng.randint(1000, 99999)),
-        ).strip()  # fmt: skip
-        if rng.random() < FULL_WIDTH_SHARE:
-            note = note.translate(_FULL_WIDTH_DIGITS)
-        rows.append((note, quantity))
-    return rows
+def note(rng: random.Random, volume: str, customer: str, urgency: str, season: str) -> str:
+    """One Chinese note saying what `logistics_demand.draw_order` drew (region, product and an extra phrase
+    drawn here); a share of them with full-width digits."""
+    text = rng.choice(TEMPLATES).format(
+        customer=customer, region=rng.choice(REGIONS), product=rng.choice(PRODUCTS), volume=volume,
+        urgency=urgency, season=season, extra=rng.choice(EXTRAS).format(po=rng.randint(1000, 99999)),
+    ).strip()  # fmt: skip
+    return text.translate(_FULL_WIDTH_DIGITS) if rng.random() < FULL_WIDTH_SHARE else text

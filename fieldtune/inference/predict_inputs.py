@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from fieldtune.datasets_builders.encodings import stream_decode_error
 from fieldtune.errors import DataError
 
 
@@ -103,13 +104,6 @@ def _header(path: Path, encoding: str) -> list[str]:
     return [str(c) for c in first.columns]
 
 
-def _not_text(path: Path, encoding: str, where: str) -> DataError:
-    return DataError(
-        f"{path} is not {encoding} text{where}; pass --encoding (e.g. gb18030, big5, utf-16) or re-save it "
-        "as UTF-8."
-    )
-
-
 def _txt_chunks(path: Path, chunk_size: int, encoding: str) -> Iterator[list[str]]:
     chunk: list[str] = []
     with open(path, encoding=encoding) as f:
@@ -120,8 +114,8 @@ def _txt_chunks(path: Path, chunk_size: int, encoding: str) -> Iterator[list[str
                 if len(chunk) >= chunk_size:
                     yield chunk
                     chunk = []
-        except UnicodeDecodeError:
-            raise _not_text(path, encoding, "") from None
+        except UnicodeError:
+            raise stream_decode_error(path, encoding) from None
     if chunk:
         yield chunk
 
@@ -160,8 +154,8 @@ def _table_chunks(path: Path, column: str | None, chunk_size: int, encoding: str
                 yield frame
             else:
                 yield frame[column].where(frame[column].notna(), "").astype(str).tolist()
-    except UnicodeDecodeError:
-        raise _not_text(path, encoding, f" (after row {done})") from None
+    except UnicodeError:
+        raise stream_decode_error(path, encoding) from None
     except (ValueError, pd.errors.ParserError) as e:
         first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise DataError(f"Cannot parse {path} after row {done}: {first}; check the file format.") from None

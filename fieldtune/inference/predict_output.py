@@ -146,7 +146,7 @@ class PredictionFile:
         """Append rows (not yet committed: a crash before `commit` loses only them)."""
         frame = frame.reindex(columns=self.columns)
         if self.jsonl:
-            text = frame.to_json(orient="records", lines=True) if len(frame) else ""
+            text = frame.to_json(orient="records", lines=True, force_ascii=False) if len(frame) else ""
             text = text if not text or text.endswith("\n") else text + "\n"
         else:
             text = frame.to_csv(index=False, header=False, lineterminator="\n")

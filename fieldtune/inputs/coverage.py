@@ -3,7 +3,8 @@
 A model whose vocabulary lacks the data's script trains "fine" on rows of `[UNK]` (an English vocabulary
 turns most Chinese characters into it) and learns only from the few tokens it knows. Measured on a sample
 of the training texts before the model loads; above `data.max_unknown_rate` the run stops in one line,
-unless `data.allow_unknown_tokens` makes it a warning. Both figures go into eval_results.json and the card.
+unless `data.allow_unknown_tokens` makes it a warning. Both figures go into eval_results.json and the card
+(the truncated texts of every split are counted in a warning when they are tokenised, `inputs/text.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from fieldtune.errors import ModelError
 logger = logging.getLogger(__name__)
 
 SAMPLE = 1000  # training texts measured: the rate is stable well before, and it costs a fraction of a second
-TRUNCATION_WARNING = 0.05  # share of truncated texts worth a warning with a suggestion
 MODELS_HINT = (
     "a model for the data's language (Chinese: bert-base-chinese or hfl/chinese-roberta-wwm-ext; "
     "mixed Chinese / English: bert-base-multilingual-cased)"
@@ -73,11 +73,4 @@ def check_coverage(
         if not data.allow_unknown_tokens:
             raise ModelError(message)
         logger.warning("%s", message.replace("or set `data.allow_unknown_tokens: true` to train anyway", ""))
-    if found["truncated_share"] > TRUNCATION_WARNING:
-        logger.warning(
-            "%.0f%% of the training texts are longer than %d tokens and will be truncated; raise "
-            "`model.max_length` (up to the model's limit) if their ends matter",
-            100 * found["truncated_share"],
-            limit,
-        )
     return found

@@ -94,6 +94,11 @@ def tokenize_dataset(
         cut = sum(ds["truncated"])
         if cut:
             logger.warning(
-                "%s: %d of %d texts were longer than %d tokens and were truncated", split, cut, len(ds), limit
+                "%s: %d of %d texts were longer than %d tokens and were truncated; raise `model.max_length` "
+                "(up to the model's limit) if their ends matter",
+                split,
+                cut,
+                len(ds),
+                limit,
             )
     return DatasetDict(out).remove_columns(["truncated"])

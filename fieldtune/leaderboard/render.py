@@ -222,7 +222,16 @@ def render_markdown(boards: Sequence[Board]) -> str:
 
 
 def render_png(boards: Sequence[Board]) -> bytes:
-    """A horizontal bar chart per board of the primary metric, best on top; PNG bytes."""
+    """A horizontal bar chart per board of the primary metric, best on top; PNG bytes. Chinese run or
+    dataset names are drawn with a font that has their glyphs (`fieldtune.rundir.fonts`)."""
+    from fieldtune.rundir.fonts import fonts_for
+
+    texts = [_board_heading(b) for b in boards] + [str(r.entry.model) for b in boards for r in b.rows]
+    with fonts_for(texts):
+        return _draw_png(boards)
+
+
+def _draw_png(boards: Sequence[Board]) -> bytes:
     # The Figure API with the Agg canvas, not pyplot: no global backend switch, no GUI, thread-safe.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

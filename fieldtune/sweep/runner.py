@@ -117,10 +117,17 @@ def _check_models(recipe, points: list[dict]) -> None:
     seen = set()
     for point in points or [{}]:
         config = recipe.config(point)
-        key = (config.model.name_or_path, config.model.revision, config.task, config.model.max_length)
+        fits_a_model = config.method.name != "baseline"  # as run(): the TF-IDF baseline loads no model
+        key = (
+            config.model.name_or_path,
+            config.model.revision,
+            config.task,
+            config.model.max_length,
+            fits_a_model,
+        )
         if key not in seen:
             seen.add(key)
-            check_recipe(config)
+            check_recipe(config, model=fits_a_model)
 
 
 def _open(plan: Plan):
