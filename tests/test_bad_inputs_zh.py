@@ -57,7 +57,7 @@ CASES = [
     Case("wrong-given-encoding", s_wrong_given_encoding, ("orders.csv", "does not decode as utf-8", "offset", "data.encoding")),
     Case("unknown-encoding-name", s_unknown_encoding_name, ("data.encoding", "gbk2000", "not an encoding")),
     Case("english-vocabulary-on-chinese", s_english_vocabulary_on_chinese, ("unknown ([UNK])", "tiny-bert", "bert-base-chinese", "data.allow_unknown_tokens")),
-    Case("predict-wrong-encoding", s_predict_wrong_encoding, ("notes.txt", "is not utf-16 text", "--encoding")),
+    Case("predict-wrong-encoding", s_predict_wrong_encoding, ("notes.txt", "does not decode as utf-16", "--encoding")),
     Case("predict-unknown-encoding", s_predict_unknown_encoding, ("--encoding", "gbk2000", "not an encoding")),
 ]  # fmt: skip
 
