@@ -91,9 +91,19 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
+def _logit(p: Any) -> Any:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
 def tune_thresholds(scores: np.ndarray, references: np.ndarray) -> list[float]:
-    """Per label, the score cut-off that maximises that label's F1 on held-out data (0.5 for a label with
-    no positive there: nothing to tune on)."""
+    """Per label, a score cut-off that maximises that label's F1 on held-out data (0.5 for a label with
+    no positive there: nothing to tune on).
+
+    Every cut-off between the lowest score the best F1 keeps and the highest score below it gives that F1;
+    the one midway between them (in logit space) is taken, not the edge. A validation split that separates
+    a label perfectly would otherwise put its threshold at its lowest positive's score (seen: 0.97-0.99 on
+    cargo_tags), and test positives just below it were missed (macro-F1 0.979 against 1.0 at 0.5)."""
     from sklearn.metrics import precision_recall_curve
 
     thresholds = []
@@ -101,9 +111,14 @@ def tune_thresholds(scores: np.ndarray, references: np.ndarray) -> list[float]:
         if references[:, j].sum() == 0:
             thresholds.append(0.5)
             continue
-        precision, recall, cuts = precision_recall_curve(references[:, j], scores[:, j])
+        label_scores = scores[:, j]
+        precision, recall, cuts = precision_recall_curve(references[:, j], label_scores)
         f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        thresholds.append(round(float(cuts[int(np.argmax(f1[:-1]))]), 5))
+        cut = float(cuts[int(np.argmax(f1[:-1]))])
+        below = label_scores[label_scores < cut]
+        if below.size:
+            cut = float(sigmoid((_logit(cut) + _logit(float(below.max()))) / 2))
+        thresholds.append(round(cut, 5))
     return thresholds
 
 

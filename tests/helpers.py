@@ -85,30 +85,44 @@ def make_hs_table(folder: Path) -> Path:
 
 
 # Plain peft / transformers in a process that never imports fieldtune: what a user without it gets.
+# Text: `inputs` is a list of texts; images: {"pixels": a .npy of pixel_values, "files": images for the pipeline}.
 WITHOUT_FIELDTUNE = """
 import json, sys
+import numpy as np
 import torch
-from peft import AutoPeftModelForSequenceClassification
-from transformers import AutoConfig, AutoTokenizer, pipeline
+from peft import AutoPeftModelForSequenceClassification, PeftConfig, PeftModel
+from transformers import AutoConfig, AutoModelForImageClassification, AutoTokenizer, pipeline
 
-adapter, merged, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+adapter, merged, inputs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 config = AutoConfig.from_pretrained(adapter)
-model = AutoPeftModelForSequenceClassification.from_pretrained(
-    adapter, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id
-).eval()
-tok = AutoTokenizer.from_pretrained(adapter)
+images = isinstance(inputs, dict)
+if images:  # peft has no Auto class with an image head: the base model gets the adapter's head config
+    base = AutoModelForImageClassification.from_pretrained(
+        PeftConfig.from_pretrained(adapter).base_model_name_or_path, config=config, ignore_mismatched_sizes=True
+    )
+    model = PeftModel.from_pretrained(base, adapter).eval()
+else:
+    model = AutoPeftModelForSequenceClassification.from_pretrained(
+        adapter, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id
+    ).eval()
 with torch.no_grad():
-    logits = model(**tok(texts, padding=True, return_tensors="pt")).logits.tolist()
-served = pipeline("text-classification", model=merged, top_k=None)(texts) if merged else None
+    if images:
+        batch = {"pixel_values": torch.from_numpy(np.load(inputs["pixels"]))}
+    else:
+        batch = AutoTokenizer.from_pretrained(adapter)(inputs, padding=True, return_tensors="pt")
+    logits = model(**batch).logits.tolist()
+kind, served = ("image-classification", inputs["files"]) if images else ("text-classification", inputs)
+served = pipeline(kind, model=merged, top_k=None)(served) if merged else None
 assert not any(m.startswith("fieldtune") for m in sys.modules)
 print(json.dumps({"peft_logits": logits, "pipeline": served}))
 """
 
 
-def without_fieldtune(adapter: Path, texts: list[str], merged: Path | None = None) -> dict:
+def without_fieldtune(adapter: Path, inputs: list[str] | dict, merged: Path | None = None) -> dict:
     """A LoRA adapter folder's logits through plain peft and, given a merged folder, its
-    `pipeline("text-classification", top_k=None)` output, computed in a subprocess without fieldtune."""
-    args = [str(adapter), str(merged or ""), json.dumps(texts)]
+    `pipeline(..., top_k=None)` output, computed in a subprocess without fieldtune. `inputs`: texts, or
+    `{"pixels": "x.npy", "files": [...]}` for an image model."""
+    args = [str(adapter), str(merged or ""), json.dumps(inputs)]
     proc = subprocess.run(
         [sys.executable, "-c", WITHOUT_FIELDTUNE, *args],
         capture_output=True,

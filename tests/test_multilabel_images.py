@@ -5,8 +5,6 @@ averaging, LoRA reload in fieldtune and in plain peft, `export --merge`, and the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -21,6 +19,7 @@ from fieldtune.errors import DataError
 from fieldtune.inference.load import load_for_inference, predict_logits
 from fieldtune.inputs.prepare_images import image_batches_from_files
 from fieldtune.run import run
+from tests.helpers import without_fieldtune
 from tests.test_train_vision import tiny_vision
 
 BANDS = ("blue", "green", "red")  # a label is a coloured band across its third of the image
@@ -83,7 +82,9 @@ def full_run(tiny, tagged_folder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lora_run(tiny, tagged_folder, tmp_path_factory):
-    cfg = tags_config(tiny["vit"], tagged_folder, "lora", training={"learning_rate": 1e-2})
+    cfg = tags_config(
+        tiny["vit"], tagged_folder, "lora", training={"learning_rate": 1e-2, "num_train_epochs": 1}
+    )
     return run(cfg, output_dir=tmp_path_factory.mktemp("lora") / "run")
 
 
@@ -119,7 +120,8 @@ def test_predict_and_evaluate_apply_thresholds_and_views(full_run, tmp_path):
     folder = str(ours.index[0]).rsplit("/", 1)[0]
     assert main(["predict", str(d), "--input", folder, "--output", str(out)]) == 0
     preds = pd.read_csv(out, keep_default_na=False).set_index("file")
-    assert list(preds.columns) == ["labels", "score_blue", "score_green", "score_red"] and len(preds) == 60
+    assert list(preds.columns) == ["labels", "score_blue", "score_green", "score_red", "error"]
+    assert len(preds) == 60 and (preds["error"] == "").all()
     mine = preds.loc[ours.index]
     assert (mine["labels"] == ours["predicted"]).all()
     np.testing.assert_allclose(
@@ -149,25 +151,11 @@ def test_lora_reloads_in_plain_peft_and_merges(lora_run, tiny, tmp_path):
         np.testing.assert_allclose(merged(**batch).logits.numpy(), ours, atol=1e-4)
     # One process that never imports fieldtune: the adapter in plain peft, and the merged model in a
     # plain pipeline (every label's sigmoid score, under its real name).
-    code = f"""
-import json, sys, numpy as np, torch
-from peft import PeftModel
-from transformers import AutoConfig, AutoModelForImageClassification, pipeline
-config = AutoConfig.from_pretrained({str(d / "model")!r})
-base = AutoModelForImageClassification.from_pretrained({str(tiny["vit"])!r}, config=config, ignore_mismatched_sizes=True)
-model = PeftModel.from_pretrained(base, {str(d / "model")!r}).eval()
-with torch.no_grad():
-    logits = model(pixel_values=torch.from_numpy(np.load({str(tmp_path / "pixels.npy")!r}))).logits
-np.save({str(tmp_path / "plain.npy")!r}, logits.numpy())
-out = pipeline("image-classification", model={str(tmp_path / "merged")!r}, top_k=None)({files[0]!r})
-assert "fieldtune" not in sys.modules
-print(json.dumps({{o["label"]: o["score"] for o in out}}))
-"""
-    proc = subprocess.run(
-        [sys.executable, "-c", code], check=True, timeout=120, capture_output=True, text=True
+    plain = without_fieldtune(
+        d / "model", {"pixels": str(tmp_path / "pixels.npy"), "files": files[:1]}, tmp_path / "merged"
     )
-    np.testing.assert_allclose(np.load(tmp_path / "plain.npy"), ours, atol=1e-5)
-    scores = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(np.asarray(plain["peft_logits"]), ours, atol=1e-5)
+    scores = {o["label"]: o["score"] for o in plain["pipeline"][0]}
     assert set(scores) == set(BANDS)
     np.testing.assert_allclose([scores[n] for n in loaded.label_names], 1 / (1 + np.exp(-ours[0])), atol=1e-3)
 
@@ -184,7 +172,7 @@ def test_feature_cached_probe_trains_the_head_with_bce_and_positive_weights(tiny
             tiny["vit"], tagged_folder, "probe",
             data={"augment": {"random_resized_crop": False, "horizontal_flip": False}},
             method={"feature_cache": cached},
-            training={"class_weights": "balanced", "precision": "fp32", "num_train_epochs": 2},
+            training={"class_weights": "balanced", "precision": "fp32", "num_train_epochs": 1},
         )  # fmt: skip
         result = run(cfg, output_dir=tmp_path / f"probe-{cached}")
         heads[cached] = load_file(result.run_dir / "model" / "model.safetensors")["classifier.weight"]
@@ -207,7 +195,14 @@ def test_head_model_loss_is_bce_for_label_sets():
 
 @pytest.mark.slow
 def test_probe_unfreeze_on_a_cnn(tiny, tagged_folder, tmp_path):
-    result = run(tags_config(tiny["resnet"], tagged_folder, "probe_unfreeze"), output_dir=tmp_path / "run")
+    cfg = tags_config(
+        tiny["resnet"],
+        tagged_folder,
+        "probe_unfreeze",
+        method={"probe_epochs": 1},
+        training={"num_train_epochs": 1},
+    )
+    result = run(cfg, output_dir=tmp_path / "run")
     assert (result.run_dir / "checkpoints" / "phase1_head.pt").is_file()
     assert result.results["trainable_params"] > 3 * 16 + 3  # the top stage joined the head in phase 2
     assert set(result.results["thresholds"]) == set(BANDS)
@@ -260,3 +255,15 @@ def test_cargo_tags_is_deterministic_and_tagged(tmp_path):
     assert (counts > 5).all()  # every mark occurs
     with pytest.raises(DataError, match="image-multilabel"):
         build_dataset(DataConfig(builder="cargo_tags", num_samples=40, seed=0), "image-classification")
+
+
+def test_a_threshold_sits_midway_when_validation_separates_a_label():
+    """Perfectly separated validation scores: the threshold keeps the margin on both sides (in logit
+    space), so a test positive a little below the lowest validation positive is still predicted."""
+    from fieldtune.scoring import tune_thresholds
+
+    refs = np.array([[1], [1], [1], [0], [0], [0]])
+    scores = np.array([[0.97], [0.99], [0.995], [0.02], [0.1], [0.03]])
+    (threshold,) = tune_thresholds(scores, refs)
+    logit = np.log(np.array([0.97, 0.1, threshold]) / (1 - np.array([0.97, 0.1, threshold])))
+    assert abs(logit[2] - (logit[0] + logit[1]) / 2) < 1e-3 and 0.1 < threshold < 0.9

@@ -3,6 +3,7 @@ and how an error message shows a value."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fieldtune.config.label_columns import check_label_columns
@@ -20,6 +21,15 @@ def _show(value: Any, limit: int = 80) -> str:
         return f"a {type(value).__name__} holding an integer too long to print"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _positive_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and value > 0
+    except OverflowError:  # an int past float's range
+        return False
 
 
 def validate(config: RunConfig) -> None:
@@ -60,6 +70,12 @@ def validate(config: RunConfig) -> None:
     if cw is not None and cw != "balanced" and not isinstance(cw, (list, dict)):
         raise ConfigError(
             f"`training.class_weights`: {_show(cw)} must be 'balanced', a list or a mapping of label -> weight."
+        )
+    weights = cw if isinstance(cw, list) else list(cw.values()) if isinstance(cw, dict) else []
+    bad = next((w for w in weights if not _positive_number(w)), None)
+    if bad is not None:
+        raise ConfigError(
+            f"`training.class_weights`: {_show(bad)} is not a weight; weights must be positive finite numbers."
         )
     if config.hub.push and not config.hub.repo_id:
         raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")

@@ -46,7 +46,7 @@ from fieldtune.datasets_builders.image_metadata import (  # noqa: F401  (SPLIT_N
 from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.errors import ConfigError, DataError
-from fieldtune.tasks import get_task
+from fieldtune.tasks import TASKS, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
     if get_task(task).modality != "image":
         raise ConfigError(
             f"data.builder image_folder makes image data but task is {task!r}; set an image task "
-            "(image-classification, image-multilabel)."
+            f"({', '.join(t.name for t in TASKS.values() if t.modality == 'image')})."
         )
     tags = get_task(task).targets == "tags"  # a label set per image, read from a metadata file
     if not config.path:
