@@ -13,6 +13,7 @@ training.learning_rate=1e-3,3e-3 x training.weight_decay=0,0.05. Prints each sid
 that every trial scored the same on both sides (the caches change time, not results).
 
     python benchmarks/bench_sweep.py --json benchmarks/out/sweep.json
+    python benchmarks/bench_sweep.py --per-class 120 --json benchmarks/out/sweep_360.json   # 360 images
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ RECIPE = "configs/geology/lithology_probe_unfreeze.yaml"
 OVERRIDES = [
     "--method.name=probe",
     "--model.name_or_path=../shared/models/vit-tiny-patch16-224",
-    "--training.num_train_epochs=10",
+    "--training.num_train_epochs=2",
 ]
 GRID = ["training.learning_rate=0.001,0.003", "training.weight_decay=0.0,0.05"]
 
@@ -41,6 +42,17 @@ def _fresh_cache(root: Path, name: str) -> None:
     folder = root / name
     folder.mkdir()
     os.environ["FIELDTUNE_CACHE"] = str(folder)
+
+
+def _subset(recipe: str, overrides: list[str], out: Path, per_class: int) -> Path:
+    from fieldtune.config import load_config
+
+    source = Path(load_config(recipe, overrides).data.path)
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        (out / folder.name).mkdir(parents=True)
+        for image in sorted(folder.iterdir())[:per_class]:
+            shutil.copy2(image, out / folder.name / image.name)
+    return out
 
 
 def independent(recipe: str, overrides: list[str], work: Path) -> tuple[float, dict[str, float]]:
@@ -79,12 +91,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--recipe", default=RECIPE)
-    parser.add_argument("--json", help="Append the result as one JSON line to this file.")
+    parser.add_argument("--json", help="Write the result as JSON to this file.")
+    parser.add_argument(
+        "--per-class",
+        type=int,
+        help="Copy the first N images of each class folder of data.path into a temporary folder and use that.",
+    )
     args, extra = parser.parse_known_args()
     os.chdir(ROOT)
     quiet_libraries()
-    overrides = OVERRIDES + extra
     work = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    overrides = OVERRIDES + extra
+    if args.per_class:
+        overrides.append(f"--data.path={_subset(args.recipe, overrides, work / 'data', args.per_class)}")
     old_cache = os.environ.get("FIELDTUNE_CACHE")
     try:
         t_ind, s_ind = independent(args.recipe, overrides, work)

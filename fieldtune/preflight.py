@@ -26,13 +26,19 @@ def preflight(
     """Check the run directory, integrations, Hub settings and (`model`) the model / task fit; the Task.
 
     `model=False` for runs that load no transformers model (the TF-IDF baseline)."""
+    from fieldtune.rundir.layout import check_run_dir_free
+
+    check_run_dir_free(run_dir, overwrite, resume)
+    return check_recipe(config, model)
+
+
+def check_recipe(config: RunConfig, model: bool = True) -> Task:
+    """The preflight without the run directory (a sweep checks each trial's recipe before any trial runs)."""
     from fieldtune.config.packages import check_training_packages
     from fieldtune.errors import HubError
     from fieldtune.modeling.create import check_max_length, load_model_config, require_processor_files
-    from fieldtune.rundir.layout import check_run_dir_free
 
     task = get_task(config.task)
-    check_run_dir_free(run_dir, overwrite, resume)
     check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
     if config.hub.push:
         from fieldtune.hub import check_repo_id, get_token

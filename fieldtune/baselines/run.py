@@ -61,6 +61,12 @@ def fit_text_baseline(
         num_labels = len(label_names or [])
         logits = scores(pipeline, task, list(dd["test"]["text"]), num_labels)
         refs = targets.references(dd["test"]["label"], num_labels)
+        validation = None  # what a sweep chooses on, as for a trained run (never on test)
+        if "validation" in dd:
+            val_logits = scores(pipeline, task, list(dd["validation"]["text"]), num_labels)
+            val_refs = targets.references(dd["validation"]["label"], num_labels)
+            metrics = targets.evaluate(val_logits, val_refs, label_names)[0]
+            validation = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         coefficients = coefficient_count(pipeline)
         model = describe(task, config.baseline, spec)
         save_baseline(
@@ -83,6 +89,7 @@ def fit_text_baseline(
                 "precision": "fp64",
                 "world_size": 1,
                 "fieldtune_version": __version__,
+                "validation_metrics": validation,
             },
         )  # fmt: skip
         finish_run_dir(run_dir)

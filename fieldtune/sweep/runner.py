@@ -82,7 +82,10 @@ def prepare_sweep(
             "A sweep chooses its best trial on the validation split; set data.validation_size > 0 "
             f"(now {base.data.validation_size})."
         )
-    _check_models(recipe, points)
+    choices = [
+        {k: c} for k, spec in (space or {}).items() if spec["type"] == "categorical" for c in spec["choices"]
+    ]
+    _check_models(recipe, points or choices)
     from fieldtune.tasks import get_task
 
     task = get_task(base.task)
@@ -108,20 +111,23 @@ def prepare_sweep(
 
 
 def _check_models(recipe, points: list[dict]) -> None:
-    """Each model the grid names can be loaded for the task (config.json, tokenizer / image processor)."""
-    from fieldtune.modeling.create import load_model_config, require_processor_files
-    from fieldtune.tasks import get_task
+    """`train`'s preflight (integrations, Hub settings, model / task fit) for each distinct model of the grid."""
+    from fieldtune.preflight import check_recipe
 
     seen = set()
     for point in points or [{}]:
         config = recipe.config(point)
-        key = (config.model.name_or_path, config.model.revision, config.task)
-        if key in seen:
-            continue
-        seen.add(key)
-        task = get_task(config.task)
-        load_model_config(config.model.name_or_path, config.model.revision, task=task)
-        require_processor_files(config.model.name_or_path, task)
+        fits_a_model = config.method.name != "baseline"  # as run(): the TF-IDF baseline loads no model
+        key = (
+            config.model.name_or_path,
+            config.model.revision,
+            config.task,
+            config.model.max_length,
+            fits_a_model,
+        )
+        if key not in seen:
+            seen.add(key)
+            check_recipe(config, model=fits_a_model)
 
 
 def _open(plan: Plan):
@@ -166,9 +172,16 @@ def work(plan: Plan) -> list[Outcome]:
 
 def _worker_main(plan: Plan) -> None:
     """Entry point of a `--workers N` process: the same one-line errors as the CLI."""
+    import warnings
+
     from fieldtune import progress
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for category in (
+        FutureWarning,
+        DeprecationWarning,
+    ):  # as the CLI does: libraries' notices are for fieldtune
+        warnings.filterwarnings("ignore", category=category)
     progress.set_quiet(True)  # N processes' bars on one terminal are noise; each trial still prints a line
     try:
         work(plan)
@@ -182,9 +195,11 @@ def run_sweep(plan: Plan, manifest: Manifest, workers: int = 1) -> tuple[list[Ou
     require_optuna()
     if workers < 1:
         raise ConfigError(f"--workers {workers}: give 1 or more worker processes.")
-    study = _open(plan)  # a storage that cannot be opened fails here, before the sweep directory exists
-    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
+    if plan.storage is not None:  # a database that cannot be opened fails before anything is written
+        _open(plan)
+    # sweep.json first: a second process starting this sweep at the same moment then finds this very sweep
     write_manifest(plan.sweep_dir, manifest)
+    study = _open(plan)
     if plan.grid is not None:  # enqueued once here, so N workers started below find them all
         enqueue_missing_points(
             study, grid_points(plan.grid), list(plan.names), plan.sweep_dir / ".enqueue.lock"

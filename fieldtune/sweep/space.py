@@ -39,7 +39,7 @@ _FIELDS = {
 
 @dataclass(frozen=True)
 class Recipe:
-    """The recipe a sweep varies: its YAML data, the overrides every trial gets, and its name."""
+    """The recipe a sweep varies: its effective config (YAML + the overrides every trial gets) as plain data."""
 
     path: Path
     data: dict[str, Any]
@@ -48,19 +48,17 @@ class Recipe:
 
     def config(self, params: Mapping[str, Any], name: str | None = None) -> RunConfig:
         """The recipe with `params` ({dotted key: value}) applied, validated; named `name` (default: the recipe's)."""
-        data = merge_tree(self.data, _nested(params))
-        config = config_from_dict(data, self.overrides)
-        config.name = name or config.name or self.name
+        config = config_from_dict(merge_tree(self.data, _nested(params)))
+        config.name = name or self.name
         return config
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str]) -> Recipe:
     """Read and validate the recipe (plus overrides) the way `fieldtune train` does."""
-    from fieldtune.config import load_config, read_recipe
+    from fieldtune.config import load_config
 
-    path = Path(path)
     base = load_config(path, overrides)  # every one-line error of `train` (missing file, YAML, keys, types)
-    return Recipe(path, dict(read_recipe(path) or {}), tuple(overrides), base.name or path.stem)
+    return Recipe(Path(path), base.to_dict(), tuple(overrides), base.name or Path(path).stem)
 
 
 def _nested(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def check_sweep_dir(sweep_dir: Path, manifest: Manifest) -> None:
                 f"pass --storage {old.get('storage')} to continue it." if old.get("storage") else
                 f"Sweep directory {sweep_dir} keeps its study in its journal file; drop --storage to continue it."
             )  # fmt: skip
-    elif sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+    elif sweep_dir.is_dir() and any(not p.name.startswith(".") for p in sweep_dir.iterdir()):
+        # hidden files alone are another process writing this sweep's sweep.json (its temp file) right now
         raise RunDirError(
             f"Sweep directory {sweep_dir} is not empty and holds no sweep ({MANIFEST}); choose another --output-dir."
         )
