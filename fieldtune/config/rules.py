@@ -72,10 +72,10 @@ def validate(config: RunConfig) -> None:
             f"`training.class_weights`: {_show(cw)} must be 'balanced', a list or a mapping of label -> weight."
         )
     weights = cw if isinstance(cw, list) else list(cw.values()) if isinstance(cw, dict) else []
-    bad = next((w for w in weights if not _positive_number(w)), None)
-    if bad is not None:
+    bad = [w for w in weights if not _positive_number(w)]
+    if bad:
         raise ConfigError(
-            f"`training.class_weights`: {_show(bad)} is not a weight; weights must be positive finite numbers."
+            f"`training.class_weights`: {_show(bad[0])} is not a weight; weights must be positive finite numbers."
         )
     if config.hub.push and not config.hub.repo_id:
         raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")
