@@ -189,3 +189,32 @@ def test_text_probe_trains_only_the_head_with_bce(tiny_bert, tmp_path):
     assert torch.equal(saved.state_dict()[name], base.state_dict()[name])  # the backbone is untouched
     history = json.loads((result.run_dir / "eval_results.json").read_text())
     assert "hamming_loss" in history["metrics"] and len(saved.config.fieldtune_thresholds) == 3
+
+
+@pytest.mark.slow
+def test_onnx_export_predicts_the_same_label_sets(tag_run, tiny_bert, tmp_path):
+    """A multi-label run exports to ONNX within 1e-4 and predicts the same label sets and scores through
+    onnxruntime as through PyTorch (the thresholds travel in the exported config.json)."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "onnx"
+    assert main(["export", str(tag_run.run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["parity"]["max_abs_diff"] <= 1e-4 and report["parity"]["examples"] > 0
+    exported = json.loads((out / "config.json").read_text())
+    assert (
+        exported["fieldtune_thresholds"]
+        == json.loads((tag_run.run_dir / "model" / "config.json").read_text())["fieldtune_thresholds"]
+    )
+    words = vocab_words(tiny_bert)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("".join(f"{words[i]} {words[(i * 7) % 40]} {words[(i * 3) % 40]}\n" for i in range(12)))
+    frames = []
+    for ref in (tag_run.run_dir, out):
+        path = tmp_path / f"{len(frames)}.csv"
+        assert main(["predict", str(ref), "--input", str(notes), "--output", str(path)]) == 0
+        frames.append(pd.read_csv(path, keep_default_na=False))
+    torch_df, onnx_df = frames
+    assert list(torch_df.columns) == list(onnx_df.columns) and len(onnx_df) == 12
+    assert (torch_df["labels"] == onnx_df["labels"]).all()
+    scores = [c for c in torch_df.columns if c.startswith("score_")]
+    np.testing.assert_allclose(onnx_df[scores].to_numpy(float), torch_df[scores].to_numpy(float), atol=1e-4)

@@ -230,3 +230,23 @@ def test_push_and_pull_a_chinese_run(zh_run: Path, hub_env, tmp_path: Path) -> N
     notes = ["冷链集装箱２个", "冷链集装箱2个"]
     logits = predict_logits(remote, text_batches(remote, notes))
     assert (logits[0] == logits[1]).all()  # full-width digits normalised by the pulled model's setting
+
+
+def test_card_says_which_languages_the_model_was_trained_on(zh_run: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    scripts = json.loads((zh_run / "eval_results.json").read_text(encoding="utf-8"))["tokenizer_coverage"][
+        "scripts"
+    ]
+    assert next(iter(scripts)) == "Han" and scripts["Han"] > 0.5  # the Chinese notes: Han script first
+    card = ModelCard.load(zh_run / "README.md")
+    assert card.data.language == ["zh"]
+    assert "Languages: the training texts are written in Han" in card.text
+
+
+def test_script_shares_name_the_writing_systems():
+    from fieldtune.inputs.coverage import script_shares
+
+    assert script_shares(["冷链 pallets", "加急"]) == {"Latin": 0.636, "Han": 0.364}  # 7 and 4 letters
+    assert script_shares(["ショッピング 東京", "서울"]).keys() == {"Kana", "Han", "Hangul"}
+    assert script_shares(["1234 !?"]) == {}

@@ -31,6 +31,32 @@ def _sample(texts: Sequence[str], n: int = SAMPLE) -> list[str]:
     return [texts[i] for i in range(0, len(texts), step)][:n]  # any sequence: a list, a datasets Column
 
 
+# Writing systems by Unicode block: what the card says the training text (and so the model) covers.
+SCRIPTS = (
+    ("Han", ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))),
+    ("Kana", ((0x3040, 0x30FF), (0x31F0, 0x31FF))),
+    ("Hangul", ((0xAC00, 0xD7AF), (0x1100, 0x11FF))),
+    ("Cyrillic", ((0x0400, 0x04FF),)),
+    ("Arabic", ((0x0600, 0x06FF),)),
+    ("Latin", ((0x0041, 0x005A), (0x0061, 0x007A), (0x00C0, 0x024F))),
+)
+
+
+def script_shares(texts: Sequence[str]) -> dict[str, float]:
+    """Share of the letters in each writing system (those at 1% or more), largest first."""
+    counts = dict.fromkeys((name for name, _ in SCRIPTS), 0)
+    for text in texts:
+        for ch in text:
+            code = ord(ch)
+            for name, ranges in SCRIPTS:
+                if any(lo <= code <= hi for lo, hi in ranges):
+                    counts[name] += 1
+                    break
+    total = sum(counts.values())
+    shares = {k: round(v / total, 3) for k, v in counts.items() if total and v / total >= 0.01}
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
 def measure_coverage(tokenizer: Any, texts: Sequence[str], limit: int) -> dict[str, Any]:
     """Unknown-token rate (of the non-special tokens), truncated share at `limit`, and an example text."""
     sample = _sample(texts)
@@ -54,6 +80,7 @@ def measure_coverage(tokenizer: Any, texts: Sequence[str], limit: int) -> dict[s
         "truncated_share": round(truncated / len(sample), 4) if sample else 0.0,
         "max_length": limit,
         "example": example[:60] if example else None,
+        "scripts": script_shares(sample),
     }
 
 

@@ -83,7 +83,22 @@ def _text_notes(results: dict) -> str:
             f"- Tokenizer coverage on {cov.get('sample_texts')} training texts: {unknown}, "
             f"{cov.get('truncated_share', 0):.1%} truncated at {cov.get('max_length')} tokens"
         )
+        scripts = cov.get("scripts") or {}
+        if scripts:
+            written = ", ".join(f"{name} ({share:.0%})" for name, share in scripts.items())
+            lines.append(
+                f"- Languages: the training texts are written in {written} script; the model was fine-tuned "
+                "and checked on these only (the tokenizer coverage above is measured on them)"
+            )
     return ("\n### Text\n\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+def _languages(results: dict) -> list[str]:
+    """The card's `language` codes, where the training text's script names one language (Han without
+    Kana: Chinese; Kana: Japanese; Hangul: Korean). Latin or Cyrillic script alone names none."""
+    scripts = (results.get("tokenizer_coverage") or {}).get("scripts") or {}
+    codes = ["ja"] if "Kana" in scripts else ["zh"] if "Han" in scripts else []
+    return codes + (["ko"] if "Hangul" in scripts else [])
 
 
 def build_model_card(
@@ -107,6 +122,7 @@ def build_model_card(
         base_model=base if base and not base.startswith(("/", ".")) else None,
         library_name="sklearn" if sklearn else "peft" if is_adapter else "transformers",
         pipeline_tag=task.pipeline_tag,
+        language=_languages(results) or None,
         datasets=[dataset],
         metrics=sorted({METRIC_TYPES.get(k, k) for k in metrics}),
         tags=["fieldtune", results["method"], results["task"], *(["baseline"] if baseline else [])],
