@@ -148,7 +148,7 @@ def generate(n: int, seed: int, language: str = "en", tags: bool = False) -> pd.
             "The Chinese notes (`data.language: zh`) have no tags yet; use English notes or your own table "
             "with `data.path`."
         )
-    from fieldtune.datasets_builders import logistics_demand_zh as zh
+    import fieldtune.datasets_builders.logistics_demand_zh as zh
 
     rng, rows = random.Random(seed), []
     for i in range(n):

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import fieldtune.sweep.report as report
 from fieldtune.errors import ConfigError, FieldtuneError
-from fieldtune.sweep import report
 from fieldtune.sweep.space import grid_points, load_recipe, load_space, parse_grid, point_names
 from fieldtune.sweep.study import (
     Manifest,
