@@ -95,6 +95,18 @@ class AugmentConfig:
     color_jitter: float = _f(
         0.0, "Brightness / contrast / saturation jitter strength (0 = off).", check=_non_negative
     )
+    gamma_jitter: float = _f(
+        0.0,
+        "Random gamma (exposure) per image, drawn log-uniform in [1/(1+s), 1+s]: changes the mid-tones,"
+        " keeps black and white (0 = off).",
+        check=_non_negative,
+    )
+    random_erasing: float = _f(
+        0.0,
+        "Probability per image of replacing one random rectangle (2-33% of the area) with noise of the"
+        " image's mean and spread, so no single region decides the class (0 = off).",
+        check=_fraction_inclusive,
+    )
     test_time: Literal["none", "flips", "dihedral"] = _f(
         "none",
         "Test-time augmentation at evaluation and predict: average over the 4 flips or all 8 flips and"
