@@ -5,7 +5,8 @@
 2. Missing ones are installed from a folder of wheels when there is one (`--wheels DIR`, default `.whl/`):
    `pip install --no-index --no-deps DIR/*.whl` (a machine without network). Then, still missing,
    `pip install -e .` from the package index (a machine with network), which keeps the installed torch.
-3. Still missing: one line naming the imports and their pip packages, and how to bring them; exit 3.
+3. Still missing, or installed but failing to import: one line naming the imports and their pip packages,
+   and how to bring them (or the import error); exit 3.
 4. fieldtune itself, when this Python does not have it: `pip install --no-deps --no-build-isolation -e .`
    (gpu_check.sh also puts the repository on PYTHONPATH, so a failure here is only a note).
 
@@ -86,8 +87,23 @@ def pip(*args: str) -> bool:
     return subprocess.run([sys.executable, "-m", "pip", *args]).returncode == 0
 
 
+def import_errors(names: list[str]) -> list[str]:
+    """`module: first line of the error` for each distribution in `names` that is found but fails to import
+    (a wheel installed without its dependencies, next to an older pyarrow, say)."""
+    import importlib
+
+    errors = []
+    for name in names:
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001  (any failure: name it, in one line)
+            errors.append(f"{module}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    return errors
+
+
 def install(wheels: Path) -> int:
-    need = missing()
+    need = installed_now = missing()
     if need and wheels.is_dir() and list(wheels.glob("*.whl")):
         pip("install", "--no-index", "--no-deps", "--no-cache-dir", *map(str, sorted(wheels.glob("*.whl"))))
         need = missing()
@@ -103,6 +119,10 @@ def install(wheels: Path) -> int:
             file=sys.stderr,
         )
         return 3
+    broken = import_errors(installed_now)
+    if broken:
+        print(f"gpu_check: installed but not importable: {'; '.join(broken)}", file=sys.stderr)
+        return 3
     for note in unmet_pins():
         print(f"gpu_check: note: {note}; running with it", flush=True)
     if importlib.util.find_spec("fieldtune") is None and not pip(
@@ -112,7 +132,7 @@ def install(wheels: Path) -> int:
     return 0
 
 
-def download(folder: Path, extra: list[str]) -> int:
+def download(folder: Path, extra: list[str], python_version: str = "3.12") -> int:
     names = []
     for name in USUALLY_MISSING + extra:
         try:
@@ -120,7 +140,7 @@ def download(folder: Path, extra: list[str]) -> int:
         except md.PackageNotFoundError:
             names.append(name)
     platforms = [a for p in PLATFORMS for a in ("--platform", p)]
-    ok = pip("download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp",
+    ok = pip("download", "--no-deps", "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
              *platforms, "-d", str(folder), *names)  # fmt: skip
     return 0 if ok else 1
 
@@ -132,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--download-wheels", metavar="DIR", help="download the wheels a GPU image usually lacks")
     p.add_argument("--extra", nargs="*", default=[], help="with --download-wheels: more package names")
+    p.add_argument("--python-version", default="3.12", help="with --download-wheels: of the GPU machine")
     args = p.parse_args(argv)
     if args.download_wheels:
-        return download(Path(args.download_wheels), args.extra)
+        return download(Path(args.download_wheels), args.extra, args.python_version)
     return install(Path(args.wheels))
 
 

@@ -71,7 +71,7 @@ def ddp_fsdp_launches(folder: Path, quick: bool, gpus: int) -> dict[str, Any]:
         "data": {"builder": "logistics_demand", "num_samples": 600, "seed": 0},
         "method": {"name": "full"},
         "training": {"per_device_train_batch_size": 16, "learning_rate": 1e-4, "seed": 0,
-                     "save_strategy": "steps", "save_steps": 4},
+                     "save_strategy": "steps", "save_steps": 4, "eval_strategy": "steps", "eval_steps": 4},
     }))  # fmt: skip
     common = [str(recipe), "--num-processes", "2"]
     launches: dict[str, Any] = {}
@@ -87,8 +87,12 @@ def ddp_fsdp_launches(folder: Path, quick: bool, gpus: int) -> dict[str, Any]:
         before = global_step(runs["fsdp"])
         resumed = launch([*fsdp, "--resume", "--training.max_steps=12"], folder / "fsdp_resume.log")
         after = global_step(runs["fsdp"])
-        if resumed["status"] == "ok" and after != 12:
-            resumed.update(status="failed", detail=f"resumed run ended at step {after}, not 12")
+        # evaluated every 4 steps: a resumed run logs one evaluation (step 12), a restarted one three
+        evals = (folder / "fsdp_resume.log").read_text(errors="replace").count("'eval_loss'")
+        resumed["evaluations_logged"] = evals
+        if resumed["status"] == "ok" and (after != 12 or evals >= 3):
+            why = f"ended at step {after}, not 12" if after != 12 else "it trained from step 0 again"
+            resumed.update(status="failed", detail=f"--resume: {why}")
         launches["fsdp --resume (8 -> 12 steps)"] = {**resumed, "step_before": before, "step_after": after}
     saved = {f"multi_gpu {name}": path for name, path in runs.items() if (path / "model").is_dir()}
     return {"gpus": gpus, "data": "600 generated shipment notes", "model": f"{'tiny' if quick else 'MiniLM-shaped'} BERT, full",
