@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="gpu_check_out", help="output folder (default gpu_check_out/)")
     p.add_argument("--quick", action="store_true", help="CPU validation in under a minute: tiny models")
+    p.add_argument(
+        "--work",
+        help="data, models and run directories (default: OUT_work beside the output folder, so that OUT "
+        "holds the two result files alone)",
+    )
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size check without a GPU anyway")
     p.add_argument(
         "--only", nargs="+", metavar="SECTION", help="run these sections only (parity always runs last)"
@@ -219,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     quiet_libraries()
-    work = out / "work"
+    work = Path(args.work).resolve() if args.work else out.with_name(out.name + "_work")
     work.mkdir(parents=True, exist_ok=True)
     os.environ["FIELDTUNE_CACHE"] = str(work / "cache")  # no user cache read or written
     result: dict[str, Any] = {
@@ -230,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         else ("no GPU: full size on a CPU (--allow-cpu)" if not torch.cuda.is_available() else ""),
         "machine": machine_info(),
         "versions": versions(),
+        "work_dir": str(work),
         "sections": {},
     }
     ctx: dict[str, Any] = {"work": work, "quick": args.quick, "runs": {}}

@@ -65,8 +65,12 @@ def test_quick_check_writes_every_section_with_figures(quick_check):
 def test_parity_fails_when_a_reload_predicts_something_else(quick_check, tmp_path):
     from benchmarks.gpu_check_parity import check_runs
 
-    out, _ = quick_check
-    run = shutil.copytree(out / "work" / "text" / "fieldtune", tmp_path / "run")
+    out, result = quick_check
+    assert Path(result["work_dir"]).parent == out.parent and sorted(p.name for p in out.iterdir()) == [
+        "gpu_check.json",
+        "gpu_check.md",
+    ]  # the output folder holds the two result files alone (a GPU machine returns a few files only)
+    run = shutil.copytree(Path(result["work_dir"]) / "text" / "fieldtune", tmp_path / "run")
     preds = pd.read_csv(run / "predictions.csv")
     labels = sorted(set(preds["label"]))
     preds["predicted"] = [labels[(labels.index(p) + 1) % len(labels)] for p in preds["predicted"]]
