@@ -34,6 +34,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "holds the two result files alone)",
     )
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size check without a GPU anyway")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=480,
+        help="once this many seconds have passed, the sections left are skipped, all but parity "
+        "(default 480: the 8 minutes the check is sized for; 0: no limit)",
+    )
     p.add_argument(
         "--only", nargs="+", metavar="SECTION", help="run these sections only (parity always runs last)"
     )
@@ -127,14 +135,26 @@ def section_lora_memory(ctx: dict[str, Any]) -> dict[str, Any]:
     blm.make_data(
         folder / "data.csv", folder / "model", args.steps * args.batch_size + args.batch_size, args.seq_len
     )
-    sides = {}
-    # --quick: two workers (each a fresh process, seconds of imports); lora+ckpt only in the full check
-    for method in [m for m in blm.METHODS if not (ctx["quick"] and m == "lora+ckpt")]:
-        run_dir = folder / f"run-{method}"
-        sides[method] = blm.run_worker(
-            method, folder / "model", folder / "data.csv", args, folder, "glibc", run_dir
-        )
-        ctx["runs"][f"lora_memory {method}"] = run_dir
+    # --quick: two workers (each a fresh process, seconds of imports); lora+ckpt only in the full check.
+    # The workers run at the same time: RSS and torch.cuda.max_memory_allocated are per process, and
+    # their train() times are not figures of this section.
+    methods = [m for m in blm.METHODS if not (ctx["quick"] and m == "lora+ckpt")]
+    with ThreadPoolExecutor(len(methods)) as pool:
+        futures = {
+            m: pool.submit(
+                blm.run_worker,
+                m,
+                folder / "model",
+                folder / "data.csv",
+                args,
+                folder,
+                "glibc",
+                folder / f"run-{m}",
+            )
+            for m in methods
+        }
+        sides = {m: f.result() for m, f in futures.items()}
+    ctx["runs"].update({f"lora_memory {m}": folder / f"run-{m}" for m in methods})
     gpu = sides["full"].get("cuda_peak_mb") is not None
     key = "cuda_peak_mb" if gpu else "peak_after_train_mb"
     value = {m: sides[m][key] if m in sides else None for m in blm.METHODS}
@@ -243,13 +263,30 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn in SECTIONS.items():
         if args.only and name not in args.only and name != "parity":
             continue
+        spent = time.perf_counter() - started
+        if args.budget_s and spent > args.budget_s and name != "parity":
+            why = f"time budget of {args.budget_s:.0f} s spent ({spent:.0f} s); run it with --only {name}"
+            result["sections"][name] = {"status": "skipped", "seconds": 0, "skipped": why}
+            continue
         result["sections"][name] = run_section(name, fn, ctx)
+        free_gpu_memory()  # what a failed section's frames held must not shrink the next one
         result["total_s"] = round(time.perf_counter() - started, 1)
         write_outputs(result, out)  # after every section: a run cut short keeps what it measured
     failed = [n for n, s in result["sections"].items() if s["status"] == "failed"]
     print(f"\ngpu_check: wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'} in {result['total_s']} s")
     print("gpu_check: " + (f"FAILED sections: {', '.join(failed)}" if failed else "every section ran"))
     return 1 if failed else 0
+
+
+def free_gpu_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
 
 
 def versions() -> dict[str, str]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU check (issue 16): every GPU figure in one run, into ONE JSON and ONE markdown table.
 #
-#   bash benchmarks/gpu_check.sh [--out DIR] [--quick] [--allow-cpu] [--only SECTION ...] [--wheels DIR]
+#   bash benchmarks/gpu_check.sh [--out DIR] [--work DIR] [--quick] [--allow-cpu] [--only SECTION ...]
+#                                [--budget-s S] [--wheels DIR]
 #   bash benchmarks/gpu_check.sh --download-wheels DIR     # on a machine with network, for one without
 #
 # Run from anywhere; it works in the repository root. Python: $PYTHON, else .venv/bin/python, else python3.
