@@ -29,10 +29,6 @@ def s_regression(ctx: Ctx) -> list[str]:
     return _train(ctx, _recipe(ctx, task="text-regression", data=data), "--ensemble.baseline_weight=0.5")
 
 
-def s_method_baseline(ctx: Ctx) -> list[str]:
-    return _text_with(ctx, "--ensemble.baseline_weight=0.5", "--method.name=baseline")
-
-
 def s_class_with_one_row(ctx: Ctx) -> list[str]:
     df = _orders_frame(90)
     train = pd.concat([df.iloc[:60], df.iloc[[0]].assign(demand_level="rare")])  # one row of `rare`
@@ -45,7 +41,6 @@ CASES = [
     Case("ensemble-weight-negative", s_weight_negative, ("ensemble.baseline_weight", "[0, 1)")),
     Case("ensemble-unknown-key", s_unknown_key, ("ensemble.baseline_wieght", "baseline_weight")),
     Case("ensemble-regression", s_regression, ("ensemble.baseline_weight", "text-regression", "set it to 0")),
-    Case("ensemble-method-baseline", s_method_baseline, ("ensemble.baseline_weight", "method.name: baseline")),
     Case("ensemble-class-with-one-row", s_class_with_one_row, ("ensemble.baseline_weight", "1 training row", "logistic_regression")),
 ]  # fmt: skip
 

@@ -61,7 +61,7 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     check_label_columns(data, spec)
     if config.ensemble.baseline_weight > 0:
-        _check_ensemble(spec, method.name)
+        _check_ensemble(spec)
     if data.validation_size + data.test_size >= 0.9:
         raise ConfigError(
             "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."
@@ -91,15 +91,10 @@ def validate(config: RunConfig) -> None:
         )
 
 
-def _check_ensemble(spec: Any, method: str) -> None:
+def _check_ensemble(spec: Any) -> None:
     """`ensemble.baseline_weight` mixes class probabilities with the text baseline's: nothing else has them."""
     if spec.targets != "classes" or spec.inputs.baseline != "tfidf":
         raise ConfigError(
             f"`ensemble.baseline_weight` mixes a text classifier with the TF-IDF baseline; {spec.name} has no "
             "such pair: set it to 0 or remove it."
-        )
-    if method == "baseline":
-        raise ConfigError(
-            "`ensemble.baseline_weight` with `method.name: baseline` would mix the baseline with itself; "
-            "pick a transformers method (full, lora, ...) or set the weight to 0."
         )

@@ -241,7 +241,8 @@ class EnsembleConfig:
         " folds) and the logits become (1 - w) * log softmax(transformer) + w * log P(baseline), a weighted"
         " geometric mean of the two. Fixed in the recipe, never chosen on test; saved in"
         " model/ensemble_baseline/, so predict / evaluate / push use the ensemble (plain transformers loads"
-        " the transformer alone). Single-label text classification only.",
+        " the transformer alone). Single-label text classification only; `fieldtune baseline` (`method.name:"
+        " baseline`) ignores it: it is the baseline alone.",
         check=_fraction,
     )
 
