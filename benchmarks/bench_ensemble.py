@@ -50,7 +50,9 @@ def _rescore(config: Any, source: Path, out: Path, weight: float) -> tuple[Path,
     extra = {k: v for k, v in results.items() if k not in ("metrics", "confidence_intervals", "ensemble")}
     started = time.perf_counter()
     if weight > 0:
-        config = dataclasses.replace(config, ensemble=dataclasses.replace(config.ensemble, baseline_weight=weight))
+        config = dataclasses.replace(
+            config, ensemble=dataclasses.replace(config.ensemble, baseline_weight=weight)
+        )
         weights = class_weight_tensor(config.training.class_weights, dd["train"]["label"], names)
         pipeline, logits, entry = ensemble_test(config, task, dd, names, weights, logits)
         save_ensemble(pipeline, out / "model", task, names, entry)

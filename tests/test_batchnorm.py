@@ -85,7 +85,7 @@ def test_precise_bn_without_batches_keeps_the_statistics(tmp_path):
     assert torch.all(bn.running_mean == 0.5)
 
 
-def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int) -> float:
+def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int, **training) -> float:
     """Train a tiny ResNet; how far the saved BatchNorm statistics are from those of the saved weights."""
     from transformers import ResNetForImageClassification
 
@@ -95,8 +95,8 @@ def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int) -> float:
     from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm
     from tests.test_train_vision import vision_config
 
-    config = vision_config(model_dir, training={"precision": "fp32", "precise_bn": precise_bn})
-    result = run(config, output_dir=tmp_path / f"run{precise_bn}")
+    config = vision_config(model_dir, training={"precision": "fp32", "precise_bn": precise_bn, **training})
+    result = run(config, output_dir=tmp_path / f"run{precise_bn}{'-'.join(training)}")
     saved = ResNetForImageClassification.from_pretrained(result.run_dir / "model")
     stats = {k: v.clone() for k, v in saved.state_dict().items() if "running" in k}
 
@@ -117,3 +117,11 @@ def test_saved_model_carries_the_statistics_of_its_weights(tmp_path):
     model_dir = tiny_vision(tmp_path / "resnet", "resnet")
     assert _saved_minus_recomputed(model_dir, tmp_path, precise_bn=2048) < 1e-4
     assert _saved_minus_recomputed(model_dir, tmp_path, precise_bn=0) > 1e-2  # running averages lag
+
+
+@pytest.mark.slow
+def test_averaged_weights_get_their_own_statistics(tmp_path):
+    """Weight averaging swaps new weights in after the last evaluation: precise BN runs after the swap."""
+    model_dir = tiny_vision(tmp_path / "resnet", "resnet")
+    averaging = {"weight_averaging": {"start": 0.0, "every_steps": 1}}
+    assert _saved_minus_recomputed(model_dir, tmp_path, precise_bn=2048, **averaging) < 1e-4

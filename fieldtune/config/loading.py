@@ -36,13 +36,15 @@ from fieldtune.config.schema import (
     RunConfig,
     TaskName,
     TrainingConfig,
+    WeightAveragingConfig,
 )
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "BaselineConfig", "DataConfig", "EnsembleConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig",
-    "RunConfig", "TaskName", "TrainingConfig", "config_from_dict", "data_config_from_dict", "load_config",
-    "merge_tree", "parse_overrides", "read_recipe", "save_config", "validate",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "EnsembleConfig", "HubConfig", "MethodConfig", "MethodName",
+    "ModelConfig", "RunConfig", "TaskName", "TrainingConfig", "WeightAveragingConfig", "config_from_dict",
+    "data_config_from_dict", "load_config", "merge_tree", "parse_overrides", "read_recipe", "save_config",
+    "validate",
 ]  # fmt: skip
 
 

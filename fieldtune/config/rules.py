@@ -79,6 +79,7 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(
             f"`training.class_weights`: {_show(bad[0])} is not a weight; weights must be positive finite numbers."
         )
+    _check_methods(config, spec)
     if config.hub.push and not config.hub.repo_id:
         raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")
     if config.hub.repo_id is not None:
@@ -97,4 +98,28 @@ def _check_ensemble(spec: Any) -> None:
         raise ConfigError(
             f"`ensemble.baseline_weight` mixes a text classifier with the TF-IDF baseline; {spec.name} has no "
             "such pair: set it to 0 or remove it."
+        )
+
+
+def _check_methods(config: RunConfig, spec: Any) -> None:
+    """The quality methods of the training section: each one says which targets it fits."""
+    training = config.training
+    if training.label_smoothing_factor and spec.targets == "values":
+        raise ConfigError(
+            f"`training.label_smoothing_factor` smooths class targets; {spec.name} predicts a number: remove it."
+        )
+    if training.r_drop and spec.targets != "classes":
+        raise ConfigError(
+            f"`training.r_drop` compares two predicted class distributions; it is only valid for one class per"
+            f" example (text-classification, image-classification), this run is {spec.name}: remove it."
+        )
+    if training.r_drop and config.model.dropout == 0:
+        raise ConfigError(
+            "`training.r_drop` compares two dropout masks, but `model.dropout: 0` turns dropout off;"
+            " set `model.dropout` > 0 (e.g. 0.1) or remove `training.r_drop`."
+        )
+    averaging = training.weight_averaging
+    if averaging.start is None and (averaging.every_steps is not None or averaging.ema_decay is not None):
+        raise ConfigError(
+            "`training.weight_averaging` has no `start`; set `training.weight_averaging.start` (e.g. 0.75)."
         )

@@ -248,6 +248,29 @@ class EnsembleConfig:
 
 
 @dataclass
+class WeightAveragingConfig:
+    """`training.weight_averaging`: SWA-style averaging (or an EMA) of the trainable weights."""
+
+    start: float | None = _f(
+        None,
+        "Average the trainable weights from this fraction of the optimizer steps on (e.g. 0.75: the last"
+        " quarter) and make the average the final model (it replaces the best-epoch checkpoint); None: off.",
+        check=_fraction,
+    )
+    every_steps: int | None = _f(
+        None,
+        "Take a snapshot every this many optimizer steps; None: at the end of each epoch.",
+        check=_positive,
+    )
+    ema_decay: float | None = _f(
+        None,
+        "An exponential moving average with this decay (e.g. 0.999 with every_steps: 1) instead of the equal"
+        " mean of the snapshots.",
+        check=_fraction,
+    )
+
+
+@dataclass
 class TrainingConfig:
     """Fieldtune's own keys plus any `transformers.TrainingArguments` field (passed through)."""
 
@@ -267,6 +290,23 @@ class TrainingConfig:
         " layers' statistics over up to this many training images (eval transform), so evaluation and the"
         " saved model use statistics of the current weights; 0: off. No effect without BatchNorm.",
         check=_non_negative,
+    )
+    label_smoothing_factor: float = _f(
+        0.0,
+        "Label smoothing e: classes train on (1 - e) x one-hot + e / classes (torch's cross_entropy, with the"
+        " class weights too); label sets smooth each 0/1 target towards 1/2 (y (1 - e) + e / 2). Not for"
+        " regression.",
+        check=_fraction,
+    )
+    r_drop: float = _f(
+        0.0,
+        "R-Drop: every training batch goes through the model twice (two dropout masks, ~2x the step time);"
+        " the loss is the mean of both cross-entropies plus this weight (alpha, e.g. 1-5) times their"
+        " symmetric KL divergence. Classes only; needs dropout (`model.dropout` > 0 or the checkpoint's). 0: off.",
+        check=_non_negative,
+    )
+    weight_averaging: WeightAveragingConfig = _f(
+        None, "Average the trainable weights late in training (SWA / EMA).", factory=WeightAveragingConfig
     )
     num_train_epochs: float = _f(3.0, "Training epochs.", check=_positive)
     learning_rate: float = _f(5e-5, "Peak learning rate.", check=_positive)

@@ -1,5 +1,6 @@
-"""`FieldTrainer`: what every task shares on top of `transformers.Trainer`: class-weighted loss and
-layer-wise learning-rate decay. Task trainers override only what differs."""
+"""`FieldTrainer`: what every task shares on top of `transformers.Trainer`: its own loss when the recipe
+asks for class weights, label smoothing or R-Drop (`losses.py`), weight averaging (`weight_averaging.py`,
+kept in checkpoints) and layer-wise learning-rate decay. Task trainers override only what differs."""
 
 from __future__ import annotations
 
@@ -11,20 +12,35 @@ from torch import nn
 from transformers import PreTrainedModel, Trainer
 
 from fieldtune.modeling.create import backbone_blocks
+from fieldtune.trainers.losses import symmetric_kl, target_loss
 from fieldtune.trainers.progress_callback import attach_progress
+from fieldtune.trainers.weight_averaging import WeightAveraging
 
 
 class FieldTrainer(Trainer):
-    """A `Trainer` with optional class weights (`class_weights`) and LLRD (`layerwise_lr_decay`)."""
+    """A `Trainer` with optional class weights (`class_weights`), label smoothing (`label_smoothing`, also
+    with class weights and for label sets), R-Drop (`r_drop`: the KL weight alpha), weight averaging
+    (`weight_averaging`: a `training.weight_averaging` section) and LLRD (`layerwise_lr_decay`)."""
 
     def __init__(
         self,
         *args: Any,
         class_weights: torch.Tensor | None = None,
         layerwise_lr_decay: float | None = None,
+        label_smoothing: float = 0.0,
+        r_drop: float = 0.0,
+        weight_averaging: Any = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        self.label_smoothing, self.r_drop = label_smoothing, r_drop
+        self.weight_averaging: WeightAveraging | None = None
+        self.weight_averaging_config = weight_averaging  # handed on to an inner trainer (feature-cached head)
+        if weight_averaging is not None and weight_averaging.start is not None:
+            self.weight_averaging = WeightAveraging(
+                weight_averaging.start, weight_averaging.every_steps, weight_averaging.ema_decay
+            )
+            self.add_callback(self.weight_averaging)
         # HF classification / regression heads accept **kwargs but ignore `num_items_in_batch` (their loss is
         # a per-batch mean). Left True, Trainer skips the gradient-accumulation division and multiplies the
         # loss by the number of processes: loss and gradients x GA x N (seen: 2 processes, loss 2.2 for 1.1).
@@ -36,7 +52,13 @@ class FieldTrainer(Trainer):
     @classmethod
     def run_options(cls, config: Any, prepared: Any) -> dict[str, Any]:
         """This class's own constructor arguments, read from the run's config and prepared inputs."""
-        return {"layerwise_lr_decay": config.training.layerwise_lr_decay}
+        training = config.training
+        return {
+            "layerwise_lr_decay": training.layerwise_lr_decay,
+            "label_smoothing": training.label_smoothing_factor,
+            "r_drop": training.r_drop,
+            "weight_averaging": training.weight_averaging,
+        }
 
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
         # With train_sampling_strategy=group_by_length, transformers also groups *evaluation* batches at random,
@@ -51,23 +73,45 @@ class FieldTrainer(Trainer):
     ):
         if model.training:
             keep_frozen_in_eval(model)
-        if self.class_weights is None or "labels" not in inputs:
+        r_drop = self.r_drop and model.training  # evaluation: one pass, no dropout to compare
+        own_loss = self.class_weights is not None or self.label_smoothing or r_drop
+        if not own_loss or "labels" not in inputs:
             return super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
         labels = inputs.pop("labels")
         outputs = model(**inputs)
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        weight = self.class_weights.to(device=logits.device, dtype=torch.float32)
-        if (
-            labels.dtype.is_floating_point and labels.shape == logits.shape
-        ):  # tags: per-label positive weights
-            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels, pos_weight=weight)
-            return (loss, outputs) if return_outputs else loss
-        loss = nn.functional.cross_entropy(
-            logits.float().view(-1, logits.shape[-1]), labels.view(-1), weight=weight
-        )
+        weight = None
+        if self.class_weights is not None:  # tags: per-label positive weights
+            weight = self.class_weights.to(device=labels.device, dtype=torch.float32)
+        loss = target_loss(_logits(outputs), labels, weight, self.label_smoothing)
+        if r_drop:  # a second pass draws other dropout masks
+            second = _logits(model(**inputs))
+            loss = (loss + target_loss(second, labels, weight, self.label_smoothing)) / 2
+            loss = loss + self.r_drop * symmetric_kl(_logits(outputs), second)
         return (loss, outputs) if return_outputs else loss
+
+    # ------------------------------------------------------------------ weight average in checkpoints
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        if self.weight_averaging is not None:
+            self.weight_averaging.reset()  # a resumed run reloads it from the checkpoint
+        return super().train(*args, **kwargs)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.weight_averaging is not None:
+            from transformers.trainer_callback import TrainerState
+
+            state = TrainerState.load_from_json(os.path.join(resume_from_checkpoint, "trainer_state.json"))
+            self.weight_averaging.load(resume_from_checkpoint, self.model, state.global_step, state.max_steps)
+
+    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
+        # the average first: a checkpoint whose trainer state is written also has its average
+        if self.weight_averaging is not None and self.args.should_save:
+            folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+            self.weight_averaging.save(folder)
+        super()._save_checkpoint(model, trial)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
@@ -95,6 +139,10 @@ class FieldTrainer(Trainer):
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
         return self.optimizer
+
+
+def _logits(outputs: Any) -> torch.Tensor:
+    return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
 
 
 def _is_peft(model: nn.Module) -> bool:

@@ -200,8 +200,17 @@ class VisionTrainer(FieldTrainer):
         self._bn_calibrated_step = None
         out = super().train(**kwargs)
         # A restored best checkpoint carries the statistics computed at its evaluation; otherwise the final
-        # weights get theirs now (the saved model and the test predictions use them).
-        if not (self.args.load_best_model_at_end and self.state.best_model_checkpoint):
+        # weights get theirs now (the saved model and the test predictions use them). Averaged weights
+        # (swapped in at the end of training) always get theirs: no evaluation has seen them.
+        averaged = self.weight_averaging is not None and self.weight_averaging.applied
+        if averaged:
+            self._bn_calibrated_step = None
+            if not self.precise_bn and trainable_batchnorms(self.model):
+                logger.warning(
+                    "training.weight_averaging with training.precise_bn: 0: the BatchNorm statistics are not"
+                    " those of the averaged weights; set training.precise_bn (e.g. 2048)"
+                )
+        if averaged or not (self.args.load_best_model_at_end and self.state.best_model_checkpoint):
             self.recalibrate_batchnorm()
         return out
 
@@ -217,11 +226,15 @@ class VisionTrainer(FieldTrainer):
             self.method.probe_epochs,
             self.method.probe_learning_rate,
         )
+        if self.weight_averaging is not None:  # the average is of the final phase's weights
+            self.weight_averaging.enabled = False
         try:
             super().train()
         finally:
             self.args.num_train_epochs, self.args.learning_rate = main
             self.optimizer, self.lr_scheduler = None, None
+            if self.weight_averaging is not None:
+                self.weight_averaging.enabled = True
 
     def unfreeze_top(self, k: int) -> None:
         """Phase 2: the top `k` blocks / stages and the head train; a fresh optimizer sees them."""
@@ -350,6 +363,10 @@ class VisionTrainer(FieldTrainer):
             compute_metrics=self.compute_metrics,
             callbacks=self._inner_callbacks(with_early_stopping=evals is not None),
             class_weights=self.class_weights,
+            label_smoothing=self.label_smoothing,
+            r_drop=self.r_drop,
+            # the head's own average when it is the final model (probe), not in phase 1 of probe_unfreeze
+            weight_averaging=None if head_only else self.weight_averaging_config,
         )
         out = inner.train()
         self.state.log_history = list(inner.state.log_history)
