@@ -137,3 +137,17 @@ def test_onnx_export_carries_the_baseline_half(ensemble_run, tmp_path):
     predicted = pd.read_csv(tmp_path / "p.csv")
     assert predicted["label"].tolist() == rows["predicted"].tolist()
     np.testing.assert_allclose(predicted["score"], rows["score"], atol=1e-4)
+
+
+def test_predict_resume_tells_another_baseline_half_apart(ensemble_run, tmp_path):
+    from fieldtune.inference.batch_predict import model_fingerprint
+
+    _, result = ensemble_run
+    copy = tmp_path / "model"
+    import shutil
+
+    shutil.copytree(result.run_dir / "model", copy)
+    assert model_fingerprint(copy) == model_fingerprint(result.run_dir / "model")
+    meta = copy / ENSEMBLE_DIR / "fieldtune_baseline.json"
+    meta.write_text(meta.read_text().replace(f'"baseline_weight": {WEIGHT}', '"baseline_weight": 0.2'))
+    assert model_fingerprint(copy) != model_fingerprint(result.run_dir / "model")
