@@ -95,6 +95,18 @@ class AugmentConfig:
     color_jitter: float = _f(
         0.0, "Brightness / contrast / saturation jitter strength (0 = off).", check=_non_negative
     )
+    gamma_jitter: float = _f(
+        0.0,
+        "Random gamma (exposure) per image, drawn log-uniform in [1/(1+s), 1+s]: changes the mid-tones,"
+        " keeps black and white (0 = off).",
+        check=_non_negative,
+    )
+    random_erasing: float = _f(
+        0.0,
+        "Probability per image of replacing one random rectangle (2-33% of the area) with noise of the"
+        " image's mean and spread, so no single region decides the class (0 = off).",
+        check=_fraction_inclusive,
+    )
     test_time: Literal["none", "flips", "dihedral"] = _f(
         "none",
         "Test-time augmentation at evaluation and predict: average over the 4 flips or all 8 flips and"
@@ -231,6 +243,23 @@ class BaselineConfig:
 
 
 @dataclass
+class EnsembleConfig:
+    """The fine-tuned text classifier mixed with the TF-IDF baseline (its settings: the `baseline:` section)."""
+
+    baseline_weight: float = _f(
+        0.0,
+        "0 (off) or the weight w of the baseline in the ensemble: after training, the `baseline:` model is"
+        " fitted on the same train rows (LinearSVC calibrated by CalibratedClassifierCV, sigmoid, up to 5"
+        " folds) and the logits become (1 - w) * log softmax(transformer) + w * log P(baseline), a weighted"
+        " geometric mean of the two. Fixed in the recipe, never chosen on test; saved in"
+        " model/ensemble_baseline/, so predict / evaluate / push use the ensemble (plain transformers loads"
+        " the transformer alone). Single-label text classification only; `fieldtune baseline` (`method.name:"
+        " baseline`) ignores it: it is the baseline alone.",
+        check=_fraction,
+    )
+
+
+@dataclass
 class WeightAveragingConfig:
     """`training.weight_averaging`: SWA-style averaging (or an EMA) of the trainable weights."""
 
@@ -333,6 +362,9 @@ class RunConfig:
     )
     baseline: BaselineConfig = _f(
         None, "The classical model of `fieldtune baseline` (text: TF-IDF + linear).", factory=BaselineConfig
+    )
+    ensemble: EnsembleConfig = _f(
+        None, "Mixing the fine-tuned model with the `baseline:` model (text classes).", factory=EnsembleConfig
     )
     hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
 

@@ -1,4 +1,5 @@
-"""Training augmentation on image tensors (no torchvision): crops, flips, 90° rotations, colour jitter.
+"""Training augmentation on image tensors (no torchvision): crops, flips, 90° rotations, colour and gamma
+jitter, random erasing.
 
 Every draw comes from the generator passed in, so a seeded stream gives the same augmentations.
 """
@@ -32,8 +33,37 @@ def _random_resized_crop(x: torch.Tensor, scale_min: float, g: torch.Generator) 
     return x  # no valid box in 10 tries (extreme settings): keep the whole image
 
 
+def _gamma(x: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
+    """Per-image gamma, log-uniform in [1/(1+s), 1+s]: 0 and 255 stay, the mid-tones move (exposure)."""
+    bound = math.log1p(strength)
+    gamma = torch.exp(_uniform(g, -bound, bound, x.shape[0])).view(-1, 1, 1, 1)
+    return (x.clamp(0.0, 255.0) / 255.0).pow(gamma).mul_(255.0)
+
+
+def _erase(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """timm's RandomErasing ("pixel" mode), on 0-255 images: with probability p, one rectangle of 2-33% of
+    the area (aspect 0.3-3.3) becomes noise with the image's per-channel mean and std, the same noise in
+    every channel (a greyscale image stays grey)."""
+    n, _, h, w = x.shape
+    pick = (torch.rand(n, generator=g) < p).tolist()
+    for k in (k for k, chosen in enumerate(pick) if chosen):
+        for _ in range(10):
+            area = h * w * float(_uniform(g, 0.02, 1 / 3))
+            ratio = math.exp(float(_uniform(g, math.log(0.3), math.log(1 / 0.3))))
+            eh, ew = round(math.sqrt(area / ratio)), round(math.sqrt(area * ratio))
+            if 0 < eh < h and 0 < ew < w:
+                i = int(torch.randint(0, h - eh + 1, (1,), generator=g))
+                j = int(torch.randint(0, w - ew + 1, (1,), generator=g))
+                mean, std = x[k].mean((1, 2), keepdim=True), x[k].std((1, 2), keepdim=True)
+                noise = torch.randn(1, eh, ew, generator=g)
+                x[k, :, i : i + eh, j : j + ew] = (mean + std * noise).clamp_(0.0, 255.0)
+                break
+    return x
+
+
 def augment_batch(images: list[torch.Tensor], aug: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    """Per-sample random resized crop, then batch-wide flips, 90° rotations and colour jitter (0-255 floats)."""
+    """Per-sample random resized crop, then flips, 90° rotations, colour and gamma jitter, and random erasing
+    last (on the final pixels, as timm does), on 0-255 floats."""
     if aug.random_resized_crop:
         x = torch.stack([_random_resized_crop(im, aug.crop_scale_min, g) for im in images])
     else:
@@ -62,4 +92,8 @@ def augment_batch(images: list[torch.Tensor], aug: AugmentConfig, g: torch.Gener
         x = (x - grey) * saturation + grey  # saturation around each pixel's grey
         x = (x - mean) * contrast + mean  # contrast around the image's mean grey
         x = x.clamp_(0.0, 255.0)
+    if aug.gamma_jitter > 0:
+        x = _gamma(x, aug.gamma_jitter, g)
+    if aug.random_erasing > 0:
+        x = _erase(x, aug.random_erasing, g)
     return x

@@ -179,6 +179,9 @@ def test_train_collator_augments_reproducibly() -> None:
         AugmentConfig(random_resized_crop=True, horizontal_flip=False),
         AugmentConfig(random_resized_crop=False, horizontal_flip=False, rotate90=True),
         AugmentConfig(random_resized_crop=False, horizontal_flip=False, color_jitter=0.8),
+        AugmentConfig(random_resized_crop=False, horizontal_flip=False, gamma_jitter=0.5),
+        AugmentConfig(random_resized_crop=False, horizontal_flip=False, random_erasing=1.0),
     ):
         out = make_image_collator(SPEC, one, train=True, seed=3)(rows)["pixel_values"]
         assert out.shape == plain.shape and out.min() >= -1.0 - 1e-5 and out.max() <= 1.0 + 1e-5
+        assert not torch.allclose(out, plain)  # the collator applies it while training
