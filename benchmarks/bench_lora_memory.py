@@ -44,6 +44,7 @@ from benchmarks.common import (  # noqa: E402
     print_table,
     quiet_libraries,
     ratio,
+    save_word_tokenizer,
 )
 
 TARGET = 0.60
@@ -72,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--run-dir", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -79,18 +81,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_model(folder: Path, quick: bool) -> int:
-    """Random-init BERT (bert-base, or tiny with --quick) + the MiniLM tokenizer; returns its parameters."""
+    """Random-init BERT (bert-base, or tiny with --quick) + the MiniLM tokenizer; returns its parameters.
+
+    Without the MiniLM package (a bare GPU machine) the tokenizer is a word-level one over generated
+    shipment notes: memory depends on shapes, not on which words the vocabulary holds."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from fieldtune.modeling.create import resolve_model_path
 
     source = Path(resolve_model_path(TOKENIZER_OF))
+    if not source.is_dir():
+        from fieldtune.datasets_builders.logistics_demand import generate_logistics_demand
+
+        source = folder / "tokenizer"
+        save_word_tokenizer(source, generate_logistics_demand(300, seed=1)["note"])
     tokenizer = AutoTokenizer.from_pretrained(source)
     small = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}
     config = BertConfig(vocab_size=len(tokenizer), **(small if quick else {}))
     model = BertModel(config)  # random weights: memory depends on shapes only
     model.save_pretrained(folder)
-    for name in TOKENIZER_FILES:  # the package's tokenizer files, copied as they are
+    for name in TOKENIZER_FILES:  # the tokenizer files, copied as they are
         if (source / name).is_file():
             shutil.copy(source / name, folder / name)
     return sum(p.numel() for p in model.parameters())
@@ -107,8 +117,15 @@ def make_data(path: Path, folder: Path, rows: int, seq_len: int) -> None:
 
 
 def run_worker(
-    method: str, model_dir: Path, data: Path, args: argparse.Namespace, tmp: Path, allocator: str
+    method: str,
+    model_dir: Path,
+    data: Path,
+    args: argparse.Namespace,
+    tmp: Path,
+    allocator: str,
+    run_dir: Path | None = None,
 ) -> dict:
+    """One side in a fresh process; `run_dir` keeps its run directory there (else a temporary one)."""
     out = tmp / f"{method}_{allocator}.json"
     env = dict(os.environ)
     if allocator == "mmap":  # large blocks mmapped and unmapped on free: RSS follows live memory
@@ -116,6 +133,7 @@ def run_worker(
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, "--model-dir", str(model_dir)]
     cmd += ["--data", str(data), "--out", str(out), "--steps", str(args.steps)]
     cmd += ["--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len)]
+    cmd += ["--run-dir", str(run_dir)] if run_dir else []
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0 or not out.is_file():
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
@@ -161,7 +179,7 @@ def worker(args: argparse.Namespace) -> None:
         }
     )
     with tempfile.TemporaryDirectory(prefix=f"lora_mem_{args.worker}_") as tmp, instrument() as probe:
-        result = run(config, output_dir=Path(tmp) / "run", overwrite=True).results
+        result = run(config, output_dir=args.run_dir or Path(tmp) / "run", overwrite=True).results
     figures = {
         "method": args.worker,
         "baseline_mb": baseline,
@@ -169,6 +187,8 @@ def worker(args: argparse.Namespace) -> None:
         "peak_after_train_mb": probe.rss_after_train_mb,
         "train_increment_mb": probe.rss_after_train_mb - baseline,
         "final_peak_mb": peak_rss_mb(),
+        "cuda_before_train_mb": probe.cuda_before_train_mb,  # None without a GPU
+        "cuda_peak_mb": probe.cuda_peak_mb,
         "steps": len(probe.batches),
         "batch_shapes": sorted(set(probe.batches)),
         "trainable_params": result.get("trainable_params"),
@@ -215,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         ("peak_after_train_mb", "peak RSS after train MiB"),
         ("train_increment_mb", "  minus import baseline"),
         ("final_peak_mb", "peak RSS at exit MiB"),
+        ("cuda_peak_mb", "GPU max_memory_allocated MiB"),
     ]
     print_table(
         f"LoRA vs full, BERT {params / 1e6:.1f} M params, batch {args.batch_size} x {args.seq_len} tokens"

@@ -12,10 +12,11 @@ import functools
 import json
 import os
 import platform
+import re
 import resource
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,15 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def cuda_memory_mb(peak: bool = False) -> float | None:
+    """GPU memory held by tensors of this process in MiB (`peak`: the most since the start); None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return (torch.cuda.max_memory_allocated() if peak else torch.cuda.memory_allocated()) / 2**20
+
+
 def machine_info() -> dict[str, Any]:
     import torch
 
@@ -93,9 +103,31 @@ def machine_info() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "isa": isa,
         "device": _device(),
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "torch": torch.__version__,
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
+
+
+def save_word_tokenizer(folder: Path, texts: Iterable[str]) -> list[str]:
+    """A lower-cased WordPiece tokenizer over every word, number and punctuation mark of `texts` (plus
+    BERT's special tokens and single characters), saved in `folder` with its `vocab.txt`: the stand-in
+    where no pretrained tokenizer can be had (a GPU machine without the MiniLM package). Returns the vocab."""
+    import string
+
+    from transformers import BertTokenizerFast
+
+    words = set(string.ascii_lowercase + string.digits)
+    for text in texts:
+        words.update(re.findall(r"[a-z]+|[0-9]+|[^\sa-z0-9]", text.lower()))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]
+    # transformers 5 builds the fast tokenizer from `vocab` itself (a `vocab_file` alone gives all [UNK])
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    tokenizer.model_max_length = 512
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return vocab
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -183,6 +215,8 @@ class TrainProbe:
     train_s: float = 0.0  # wall time of the outermost `train()` call (all phases, saves, evaluations)
     rss_before_train_mb: float = 0.0  # peak at entry of train(): data preparation and model loading
     rss_after_train_mb: float = 0.0
+    cuda_before_train_mb: float | None = None  # torch.cuda.memory_allocated at entry of train() (weights)
+    cuda_peak_mb: float | None = None  # torch.cuda.max_memory_allocated when train() returns
     _depth: int = 0
 
     @property
@@ -212,6 +246,7 @@ def instrument(extra_classes: Sequence[type] = ()) -> Iterator[TrainProbe]:
         def train(self: Any, *args: Any, **kwargs: Any) -> Any:
             if probe._depth == 0 and not probe.rss_before_train_mb:
                 probe.rss_before_train_mb = peak_rss_mb()
+                probe.cuda_before_train_mb = cuda_memory_mb()
             probe._depth += 1
             start = time.perf_counter()
             try:
@@ -221,6 +256,7 @@ def instrument(extra_classes: Sequence[type] = ()) -> Iterator[TrainProbe]:
                 if probe._depth == 0:
                     probe.train_s += time.perf_counter() - start
                     probe.rss_after_train_mb = peak_rss_mb()
+                    probe.cuda_peak_mb = cuda_memory_mb(peak=True)
 
         return train
 

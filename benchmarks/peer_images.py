@@ -74,8 +74,9 @@ def to_normalised_tensor(img: Any, mean: Any, std: Any) -> Any:
     return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
 
 
-def run_peer(config: Any, workdir: Path, epochs: float) -> dict[str, Any]:
-    """`run_image_classification.py`'s pattern, on fieldtune's split of the same folder."""
+def run_peer(config: Any, workdir: Path, epochs: float, workers: int = 0) -> dict[str, Any]:
+    """`run_image_classification.py`'s pattern, on fieldtune's split of the same folder; `workers`:
+    `--dataloader_num_workers` (the example's default is 0; on a GPU give it as many as fieldtune uses)."""
     import numpy as np
     import torch
     from transformers import AutoModelForImageClassification, Trainer, TrainingArguments, set_seed
@@ -137,6 +138,7 @@ def run_peer(config: Any, workdir: Path, epochs: float) -> dict[str, Any]:
             report_to="none",
             disable_tqdm=True,
             save_total_limit=2,
+            dataloader_num_workers=workers,
             **loop,
         )
         trainer = Trainer(model=model, args=args, train_dataset=dd["train"], data_collator=collate)
@@ -146,6 +148,7 @@ def run_peer(config: Any, workdir: Path, epochs: float) -> dict[str, Any]:
     accuracy, f1 = macro_f1_present(np.asarray(pred.label_ids), pred.predictions.argmax(-1))
     return {
         "method": "full (PIL on the fly)",
+        "dataloader_workers": workers,
         "epochs": epochs,
         "batch_size": args.per_device_train_batch_size,
         "learning_rate": args.learning_rate,

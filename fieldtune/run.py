@@ -211,6 +211,10 @@ def run(
         target_scale = None
         if task.scaled_target:
             dd, target_scale = standardise(dd)
+        if config.ensemble.baseline_weight > 0:  # the baseline half's data check, before any training
+            from fieldtune.baselines.ensemble import calibration_folds
+
+            calibration_folds(task, config.baseline, list(dd["train"]["label"]))
         prepared = prepare_inputs(task, dd, config)
     for line in describe(data_report):
         logger.info("%s", line)
@@ -267,6 +271,15 @@ def run(
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
         _calibrate(trainer, task, prepared, dd, label_names)
+        ensemble = None  # (fitted baseline, results entry): the run's scores become the ensemble's
+        if config.ensemble.baseline_weight > 0 and is_main:
+            from fieldtune.baselines.ensemble import ensemble_test
+
+            preds = test_output.predictions
+            pipeline, mixed, entry = ensemble_test(
+                config, task, dd, label_names, class_weights, preds[0] if isinstance(preds, tuple) else preds
+            )
+            test_output, ensemble = test_output._replace(predictions=mixed), (pipeline, entry)
 
         results: dict[str, Any] = {}
         if target_scale is not None:  # every process, so that the weights gathered below are folded too
@@ -303,6 +316,7 @@ def run(
                     "world_size": trainer.args.world_size,
                     "fieldtune_version": __version__,
                     **({"baseline": baseline} if baseline else {}),
+                    **({"ensemble": ensemble[1]} if ensemble else {}),
                     # what model selection saw (sweeps choose on it, never on test)
                     "validation_metrics": validation_metrics(
                         trainer.state.log_history, task, trainer.args.load_best_model_at_end
@@ -310,6 +324,10 @@ def run(
                     **data_report,
                 },
             )
+            if ensemble:  # beside the transformer's files, which write_results has just put in place
+                from fieldtune.baselines.ensemble import save_ensemble
+
+                save_ensemble(ensemble[0], run_dir / "model", task, label_names, ensemble[1])
             finish_run_dir(run_dir)  # the run is complete whether or not the push below succeeds
     except BaseException:
         if tracker is not None:

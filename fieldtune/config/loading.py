@@ -28,6 +28,7 @@ from fieldtune.config.schema import (
     AugmentConfig,
     BaselineConfig,
     DataConfig,
+    EnsembleConfig,
     HubConfig,
     MethodConfig,
     MethodName,
@@ -40,8 +41,8 @@ from fieldtune.config.schema import (
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "BaselineConfig", "DataConfig", "HubConfig", "MethodConfig", "MethodName", "ModelConfig",
-    "RunConfig", "TaskName", "TrainingConfig", "WeightAveragingConfig", "config_from_dict",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "EnsembleConfig", "HubConfig", "MethodConfig", "MethodName",
+    "ModelConfig", "RunConfig", "TaskName", "TrainingConfig", "WeightAveragingConfig", "config_from_dict",
     "data_config_from_dict", "load_config", "merge_tree", "parse_overrides", "read_recipe", "save_config",
     "validate",
 ]  # fmt: skip

@@ -60,6 +60,8 @@ def validate(config: RunConfig) -> None:
         fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
         raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     check_label_columns(data, spec)
+    if config.ensemble.baseline_weight > 0:
+        _check_ensemble(spec)
     if data.validation_size + data.test_size >= 0.9:
         raise ConfigError(
             "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."
@@ -87,6 +89,15 @@ def validate(config: RunConfig) -> None:
     if config.name is not None and (not config.name or "/" in config.name or config.name in (".", "..")):
         raise ConfigError(
             f"`name`: {config.name!r} is not a valid run name; use letters, digits, '-' and '_'."
+        )
+
+
+def _check_ensemble(spec: Any) -> None:
+    """`ensemble.baseline_weight` mixes class probabilities with the text baseline's: nothing else has them."""
+    if spec.targets != "classes" or spec.inputs.baseline != "tfidf":
+        raise ConfigError(
+            f"`ensemble.baseline_weight` mixes a text classifier with the TF-IDF baseline; {spec.name} has no "
+            "such pair: set it to 0 or remove it."
         )
 
 

@@ -243,6 +243,23 @@ class BaselineConfig:
 
 
 @dataclass
+class EnsembleConfig:
+    """The fine-tuned text classifier mixed with the TF-IDF baseline (its settings: the `baseline:` section)."""
+
+    baseline_weight: float = _f(
+        0.0,
+        "0 (off) or the weight w of the baseline in the ensemble: after training, the `baseline:` model is"
+        " fitted on the same train rows (LinearSVC calibrated by CalibratedClassifierCV, sigmoid, up to 5"
+        " folds) and the logits become (1 - w) * log softmax(transformer) + w * log P(baseline), a weighted"
+        " geometric mean of the two. Fixed in the recipe, never chosen on test; saved in"
+        " model/ensemble_baseline/, so predict / evaluate / push use the ensemble (plain transformers loads"
+        " the transformer alone). Single-label text classification only; `fieldtune baseline` (`method.name:"
+        " baseline`) ignores it: it is the baseline alone.",
+        check=_fraction,
+    )
+
+
+@dataclass
 class WeightAveragingConfig:
     """`training.weight_averaging`: SWA-style averaging (or an EMA) of the trainable weights."""
 
@@ -345,6 +362,9 @@ class RunConfig:
     )
     baseline: BaselineConfig = _f(
         None, "The classical model of `fieldtune baseline` (text: TF-IDF + linear).", factory=BaselineConfig
+    )
+    ensemble: EnsembleConfig = _f(
+        None, "Mixing the fine-tuned model with the `baseline:` model (text classes).", factory=EnsembleConfig
     )
     hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
 

@@ -111,14 +111,21 @@ def run_text_column(ref: str) -> str | None:
     return run.text_column if run is not None else None
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".bin", ".skops")
+
+
 def model_fingerprint(model_dir: Path | None) -> str | None:
     """A digest of config.json and of the weight files (names, sizes, first and last MiB): enough to tell
     another model from this one without reading gigabytes."""
     if model_dir is None:
         return None
     h = hashlib.sha256()
-    for f in sorted(model_dir.iterdir()):
-        if f.name == "config.json" or f.suffix in (".safetensors", ".onnx", ".bin"):
+    from fieldtune.baselines.ensemble import ENSEMBLE_DIR
+
+    half = model_dir / ENSEMBLE_DIR  # an ensemble's baseline half (another weight: another model)
+    files = [*model_dir.iterdir(), *(half.iterdir() if half.is_dir() else [])]
+    for f in sorted(files):
+        if f.name in ("config.json", "fieldtune_baseline.json") or f.suffix in WEIGHT_SUFFIXES:
             size = f.stat().st_size
             h.update(f"{f.name}:{size}".encode())
             with open(f, "rb") as fh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fieldtune.baselines.ensemble import carry_ensemble
 from fieldtune.errors import RunDirError
 from fieldtune.inference.load import load_for_inference
 from fieldtune.rundir.layout import is_baseline_folder
@@ -16,7 +17,7 @@ def merge_adapter(model_dir: Path, out: Path) -> Path:
         raise RunDirError(
             f"{model_dir} holds a scikit-learn baseline, not a LoRA adapter; there is nothing to merge."
         )
-    loaded = load_for_inference(model_dir)
+    loaded = load_for_inference(model_dir, ensemble=False)
     if not is_peft_model(loaded.model):
         raise RunDirError(
             f"{model_dir} holds full weights, not a LoRA adapter; there is nothing to merge (copy it as is)."
@@ -24,4 +25,5 @@ def merge_adapter(model_dir: Path, out: Path) -> Path:
     merged = loaded.model.merge_and_unload()
     merged.config.name_or_path = ""
     save_model(merged, loaded.processor, out, base_model="")
+    carry_ensemble(model_dir, out)  # an ensemble run's merged folder predicts as the run
     return out

@@ -60,10 +60,14 @@ def task_of(config: Any) -> Task:
     return task
 
 
-def load_for_inference(ref: str | Path, revision: str | None = None, test_time: str | None = None) -> Loaded:
+def load_for_inference(
+    ref: str | Path, revision: str | None = None, test_time: str | None = None, ensemble: bool = True
+) -> Loaded:
     """Load a full model or an adapter (+ head) with its labels and its tokenizer / image processor.
 
-    `test_time` (images) overrides the views the model was evaluated with in training.
+    `test_time` (images) overrides the views the model was evaluated with in training. A folder with an
+    `ensemble_baseline/` loads as the ensemble (`fieldtune.baselines.ensemble`); `ensemble=False` gives the
+    transformer alone (what export traces).
     """
     from transformers import AutoConfig
 
@@ -79,7 +83,9 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
             model, config = load_onnx_model(model_dir)
             task = task_of(config)
             processor = _load_processor(model_dir, task)
-            return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time, model_dir)
+            return _loaded(
+                model, config, task, processor, str(ref), resolved_revision, test_time, model_dir, ensemble
+            )
         if is_adapter:
             adapter = json.loads((model_dir / "adapter_config.json").read_text())
             base = resolve_model_path(adapter.get("base_model_name_or_path") or "")
@@ -111,7 +117,9 @@ def load_for_inference(ref: str | Path, revision: str | None = None, test_time: 
         raise ModelError(
             f"Cannot load a model from {model_dir}: {first}; re-train or re-download the model."
         ) from None
-    return _loaded(model, config, task, processor, str(ref), resolved_revision, test_time, model_dir)
+    return _loaded(
+        model, config, task, processor, str(ref), resolved_revision, test_time, model_dir, ensemble
+    )
 
 
 def _loaded(
@@ -123,9 +131,14 @@ def _loaded(
     revision: str | None,
     test_time: str | None,
     model_dir: Path,
+    ensemble: bool = True,
 ) -> Loaded:
     model.eval()
     labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None
+    from fieldtune.baselines.ensemble import has_ensemble, with_ensemble
+
+    if ensemble and has_ensemble(model_dir):  # the transformer and the TF-IDF baseline, one call
+        model, processor = with_ensemble(model, processor, model_dir)
     views = (test_time or test_time_views.mode_of(model)) if task.modality == "image" else "none"
     return Loaded(model, processor, task, labels, ref, revision, views, model_dir)
 

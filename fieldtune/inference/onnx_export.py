@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fieldtune.baselines.ensemble import ENSEMBLE_NOTE, carry_ensemble, has_ensemble
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.evaluate import data_config_for, evaluation_data, model_label_ids, split_of
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
@@ -96,7 +97,7 @@ def export_onnx(
     """
     check_export_args(run, out, "onnx", quantize, opset, check_data)
     run_results = RunDirectory(run).read_results()
-    loaded = load_for_inference(run, test_time="none")
+    loaded = load_for_inference(run, test_time="none", ensemble=False)  # the graph: the transformer alone
     views = load_for_inference(run).test_time if loaded.task.modality == "image" else "none"
     if is_peft_model(loaded.model):
         loaded.model = loaded.model.merge_and_unload()  # LoRA folded into plain weights before tracing
@@ -108,6 +109,7 @@ def export_onnx(
         write_graph(loaded, inputs[0], fp32, opset or MIN_OPSET)
         _, total = count_params(loaded.model)
         save_folder(loaded, tmp, {"opset": opset or MIN_OPSET, "quantize": quantize, "total_params": total})
+        carry_ensemble(run / "model", tmp)  # predict on the folder is the run's ensemble (parity: the graph)
         reference = predict_logits(loaded, inputs)
         onnx_fp32 = _as_onnx(loaded, fp32, "none")
         exported = predict_logits(onnx_fp32, inputs)
@@ -130,6 +132,8 @@ def export_onnx(
             "primary_metric": loaded.task.primary_metric,
             "metrics": {"fp32": _metrics(loaded, fp32, inputs, refs, views, exported)},
         }
+        if has_ensemble(run / "model"):  # the metrics above are the graph's; the run's scores are the mix
+            report["ensemble"] = f"{ENSEMBLE_NOTE}; the run's own scores are in its eval_results.json"
         if quantize:
             int8 = tmp / ONNX_FILE
             quantize_int8(fp32, int8)

@@ -253,7 +253,27 @@ def _intro(results: dict, base: str, dataset: str) -> str:
     kind = f" **baseline** ({baseline['model']})" if baseline else ""
     return (
         f"A {results['task']} model{kind} fine-tuned with [fieldtune](https://pypi.org/project/fieldtune/)"
-        f" from `{base}` ({results['method']}), for {dataset}."
+        f" from `{base}` ({results['method']}), for {dataset}." + _ensemble_note(results.get("ensemble"))
+    )
+
+
+def _ensemble_note(entry: dict | None) -> str:
+    """An ensemble run says so, and what each half scored alone on the same test split."""
+    if not entry:
+        return ""
+
+    def scored(m: dict) -> str:
+        return (
+            f"accuracy {m.get('accuracy', float('nan')):.4f}, macro-F1 {m.get('f1_macro', float('nan')):.4f}"
+        )
+
+    return (
+        f" It is an **ensemble**: the fine-tuned model's class probabilities mixed with a {entry['baseline_model']}"
+        f" (baseline weight {entry['baseline_weight']:g}, {entry['combination']}; the fitted baseline is"
+        f" `ensemble_baseline/`). Alone on the same test split the fine-tuned model scored"
+        f" {scored(entry['transformer'])} and the baseline {scored(entry['baseline'])}; the results below are"
+        " the ensemble's. fieldtune's loader (`fieldtune predict`) runs the ensemble; plain transformers loads"
+        " the fine-tuned model alone."
     )
 
 

@@ -1,0 +1,153 @@
+"""`ensemble.baseline_weight`: the fine-tuned classifier mixed with the TF-IDF baseline, saved with the run,
+loaded as one model by predict / evaluate / export, and as the transformer alone by plain transformers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fieldtune.baselines.ensemble import ENSEMBLE_DIR, log_probabilities, mix
+from fieldtune.baselines.tfidf import load_baseline
+from fieldtune.cli import main
+from fieldtune.datasets_builders import build_dataset
+from fieldtune.inference.evaluate import evaluate_model
+from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
+from fieldtune.run import run
+from tests.test_train_text import text_config
+
+WEIGHT = 0.6
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tiny_bert, tmp_path_factory):
+    config = text_config(
+        tiny_bert,
+        training={"class_weights": "balanced", "precision": "fp32", "num_train_epochs": 1},
+        ensemble={"baseline_weight": WEIGHT},
+    )
+    return config, run(config, output_dir=tmp_path_factory.mktemp("runs") / "ensemble")
+
+
+def _halves(run_dir, config):
+    """The test split's transformer logits and baseline log-probabilities, each computed alone."""
+    test = build_dataset(config.data, config.task)["test"]
+    alone = load_for_inference(run_dir, ensemble=False)
+    transformer = predict_logits(alone, split_batches(alone, test))
+    baseline, *_ = load_baseline(run_dir / "model" / ENSEMBLE_DIR)
+    return test, transformer, log_probabilities(baseline.pipeline, list(test["text"]), transformer.shape[1])
+
+
+def test_run_scores_are_the_weighted_mix_and_record_each_half(ensemble_run):
+    config, result = ensemble_run
+    run_dir, results = result.run_dir, result.results
+    test, transformer, baseline = _halves(run_dir, config)
+    mixed = mix(transformer, baseline, WEIGHT)
+    probs = torch.softmax(torch.from_numpy(mixed), -1).numpy()
+    # the mix is the normalised weighted geometric mean of the two probability tables
+    geo = (
+        torch.softmax(torch.from_numpy(transformer), -1).numpy() ** (1 - WEIGHT) * np.exp(baseline) ** WEIGHT
+    )
+    np.testing.assert_allclose(probs, geo / geo.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    rows = pd.read_csv(run_dir / "predictions.csv")
+    labels = load_for_inference(run_dir).label_names
+    assert rows["predicted"].tolist() == [labels[i] for i in probs.argmax(1)]
+    np.testing.assert_allclose(rows["score"], probs.max(1), atol=2e-5)
+    entry = results["ensemble"]
+    assert entry["baseline_weight"] == WEIGHT and "CalibratedClassifierCV" in entry["baseline_model"]
+    refs = np.asarray(test["label"])
+    assert entry["transformer"]["accuracy"] == pytest.approx((transformer.argmax(1) == refs).mean(), abs=1e-6)
+    assert entry["baseline"]["accuracy"] == pytest.approx((baseline.argmax(1) == refs).mean(), abs=1e-6)
+    assert results["metrics"]["accuracy"] == pytest.approx((probs.argmax(1) == refs).mean())
+    meta = json.loads((run_dir / "model" / ENSEMBLE_DIR / "fieldtune_baseline.json").read_text())
+    assert meta["baseline_weight"] == WEIGHT and meta["coefficients"] > 0
+    card = (run_dir / "README.md").read_text()
+    assert "**ensemble**" in card and f"{entry['baseline']['f1_macro']:.4f}" in card
+
+
+def test_weight_zero_is_the_transformer_alone():
+    rng = np.random.default_rng(0)
+    logits, baseline = rng.normal(size=(7, 4)) * 3, np.log(rng.dirichlet(np.ones(4), size=7))
+    same = mix(logits, baseline, 0.0)
+    np.testing.assert_allclose(
+        same, torch.log_softmax(torch.tensor(logits, dtype=torch.float32), -1), atol=1e-6
+    )
+    assert (mix(logits, baseline, 0.999).argmax(1) == baseline.argmax(1)).all()  # and w -> 1 the baseline
+
+
+def test_predict_and_evaluate_on_the_run_use_the_ensemble(ensemble_run, tmp_path):
+    config, result = ensemble_run
+    run_dir = result.run_dir
+    rows = pd.read_csv(run_dir / "predictions.csv")
+    inputs = tmp_path / "texts.csv"
+    rows[["text"]].to_csv(inputs, index=False)
+    assert main(["predict", str(run_dir), "--input", str(inputs), "--output", str(tmp_path / "p.csv")]) == 0
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert predicted["label"].tolist() == rows["predicted"].tolist()
+    np.testing.assert_allclose(predicted["score"], rows["score"], atol=2e-5)
+    scored = evaluate_model(str(run_dir), None)
+    assert scored["metrics"]["accuracy"] == pytest.approx(result.results["metrics"]["accuracy"])
+    assert scored["metrics"]["f1_macro"] == pytest.approx(result.results["metrics"]["f1_macro"])
+
+
+PLAIN = """
+import json, sys
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+folder, texts = sys.argv[1], json.loads(sys.argv[2])
+model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+with torch.no_grad():
+    logits = model(**AutoTokenizer.from_pretrained(folder)(texts, padding=True, return_tensors="pt")).logits
+assert not any(m.startswith("fieldtune") for m in sys.modules)
+print(json.dumps(logits.tolist()))
+"""
+
+
+def test_plain_transformers_loads_the_transformer_half(ensemble_run):
+    config, result = ensemble_run
+    run_dir = result.run_dir
+    test, transformer, _ = _halves(run_dir, config)
+    texts = list(test["text"][:4])
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAIN, str(run_dir / "model"), json.dumps(texts)],
+        capture_output=True, text=True, timeout=180, check=True,
+    )  # fmt: skip
+    plain = np.asarray(json.loads(proc.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(plain, transformer[:4], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_onnx_export_carries_the_baseline_half(ensemble_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    _, result = ensemble_run
+    out = tmp_path / "onnx"
+    assert main(["export", str(result.run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    assert (out / ENSEMBLE_DIR / "model.skops").is_file()
+    report = json.loads((out / "export_report.json").read_text())
+    assert "transformer graph alone" in report["ensemble"]
+    rows = pd.read_csv(result.run_dir / "predictions.csv")
+    texts = tmp_path / "texts.csv"
+    rows[["text"]].to_csv(texts, index=False)
+    assert main(["predict", str(out), "--input", str(texts), "--output", str(tmp_path / "p.csv")]) == 0
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert predicted["label"].tolist() == rows["predicted"].tolist()
+    np.testing.assert_allclose(predicted["score"], rows["score"], atol=1e-4)
+
+
+def test_predict_resume_tells_another_baseline_half_apart(ensemble_run, tmp_path):
+    from fieldtune.inference.batch_predict import model_fingerprint
+
+    _, result = ensemble_run
+    copy = tmp_path / "model"
+    import shutil
+
+    shutil.copytree(result.run_dir / "model", copy)
+    assert model_fingerprint(copy) == model_fingerprint(result.run_dir / "model")
+    meta = copy / ENSEMBLE_DIR / "fieldtune_baseline.json"
+    meta.write_text(meta.read_text().replace(f'"baseline_weight": {WEIGHT}', '"baseline_weight": 0.2'))
+    assert model_fingerprint(copy) != model_fingerprint(result.run_dir / "model")
