@@ -1,7 +1,7 @@
 """One prepared GPU check: every figure a single GPU run should give, into ONE JSON and ONE markdown table.
 
 Run through `bash benchmarks/gpu_check.sh` (it installs what is missing first); `--quick` runs the same
-code on a CPU in under a minute with tiny models (its figures mean nothing). Sections, each recorded on
+code on a CPU with tiny models in about 60 s of CPU time (its figures mean nothing). Sections, each recorded on
 its own (a failure is written down with its error and the others still run; the exit code is 1 if any
 failed):
 
@@ -51,7 +51,9 @@ LORA_TARGET = 0.60  # LoRA peak memory <= 60% of full fine-tuning
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="gpu_check_out", help="output folder (default gpu_check_out/)")
-    p.add_argument("--quick", action="store_true", help="CPU validation in under a minute: tiny models")
+    p.add_argument(
+        "--quick", action="store_true", help="CPU validation: tiny models, 2 steps (about 60 s of CPU time)"
+    )
     p.add_argument(
         "--work",
         help="data, models and run directories (default: OUT_work beside the output folder, so that OUT "

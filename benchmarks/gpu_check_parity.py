@@ -89,6 +89,9 @@ def check_one(run_dir: Path) -> dict[str, Any]:
     import pandas as pd
 
     table = pd.read_csv(run_dir / "predictions.csv").head(ROWS)
+    if (run_dir / "model" / "ensemble_baseline").is_dir():  # fieldtune's ensemble: not a plain model
+        return {"ok": False, "error": "an ensemble run: predictions.csv mixes in model/ensemble_baseline/, which "
+                "plain transformers does not load; run it with --ensemble.baseline_weight=0"}  # fmt: skip
     if "score" not in table.columns:
         return {"ok": False, "error": "predictions.csv has no `score` column: not a single-label class run"}
     precision = json.loads((run_dir / "eval_results.json").read_text()).get("precision", "fp32")

@@ -105,3 +105,14 @@ def test_missing_dependencies_are_named_and_nothing_is_installed_without_a_sourc
     assert calls == [
         ("install", "--retries", "0", "--timeout", "15", "-e", str(REPO))
     ]  # never --no-deps torch
+
+
+def test_parity_names_an_ensemble_run_instead_of_comparing_half_of_it(tmp_path):
+    from benchmarks.gpu_check_parity import check_one
+
+    (tmp_path / "model" / "ensemble_baseline").mkdir(parents=True)
+    pd.DataFrame({"text": ["a"], "label": ["x"], "predicted": ["x"], "score": [0.9]}).to_csv(
+        tmp_path / "predictions.csv", index=False
+    )
+    result = check_one(tmp_path)
+    assert result["ok"] is False and "ensemble.baseline_weight=0" in result["error"]
