@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import emit_json, machine_info, print_table, quiet_libraries
+from common import emit_json, machine_info, metric_cell, print_table, quiet_libraries
 
 RECIPE = "configs/logistics/hs_sections_minilm_full.yaml"
 METRICS = ("accuracy", "f1_macro", "top_3_accuracy")
@@ -31,14 +31,6 @@ def _fit(recipe: str, out: Path, baseline: bool) -> tuple[Path, float]:
     started = time.perf_counter()
     result = (run_baseline if baseline else run)(config, output_dir=out)
     return result.run_dir, time.perf_counter() - started
-
-
-def _cell(results: dict[str, Any], name: str) -> str:
-    value = results["metrics"].get(name)
-    ci = (results.get("confidence_intervals") or {}).get("metrics", {}).get(name)
-    if value is None:
-        return "-"
-    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{value:.4f}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -69,7 +61,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_table(
         f"{args.recipe}: test split, n={results['recipe']['num_test_examples']} (value [95% bootstrap interval])",
         ["recipe", "baseline"],
-        [(name, [_cell(results["recipe"], name), _cell(results["baseline"], name)]) for name in METRICS]
+        [
+            (name, [metric_cell(results["recipe"], name), metric_cell(results["baseline"], name)])
+            for name in METRICS
+        ]
         + [("wall s (fit / train)", [recipe_s, baseline_s])],
     )
     times = (

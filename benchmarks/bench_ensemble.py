@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import emit_json, machine_info, print_table, quiet_libraries
+from common import emit_json, machine_info, metric_cell, paired_difference, print_table, quiet_libraries
 
 RECIPE = "configs/logistics/hs_sections_minilm_full.yaml"
 METRICS = ("accuracy", "f1_macro", "top_3_accuracy")
@@ -62,20 +62,6 @@ def _rescore(config: Any, source: Path, out: Path, weight: float) -> tuple[Path,
     return out, time.perf_counter() - started
 
 
-def _cell(results: dict[str, Any], name: str) -> str:
-    value = results["metrics"].get(name)
-    ci = (results.get("confidence_intervals") or {}).get("metrics", {}).get(name)
-    if value is None:
-        return "-"
-    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{value:.4f}"
-
-
-def _paired(a: Path, b: Path, metric: str) -> dict[str, Any] | None:
-    from fieldtune.leaderboard.ties import _read, compare
-
-    return compare(_read(a / "predictions.csv"), _read(b / "predictions.csv"), "classes", metric)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default=RECIPE)
@@ -108,12 +94,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     assert len({r["num_test_examples"] for r in results.values()}) == 1, "different test splits"
     boards, text = build_leaderboard(list(runs.values()), [], out / "board")
     print(text)
-    paired = {m: _paired(ensemble_dir, baseline_dir, m) for m in ("accuracy", "f1_macro")}
+    paired = {m: paired_difference(ensemble_dir, baseline_dir, m) for m in ("accuracy", "f1_macro")}
     print_table(
         f"{args.recipe}: test split, n={results['baseline']['num_test_examples']}, baseline weight {weight:g}"
         " (value [95% bootstrap interval])",
         list(runs),
-        [(m, [_cell(results[k], m) for k in runs]) for m in METRICS]
+        [(m, [metric_cell(results[k], m) for k in runs]) for m in METRICS]
         + [("wall s", [wall["baseline"], wall["transformer"], wall["ensemble_half"]])],
     )
     for metric, diff in paired.items():

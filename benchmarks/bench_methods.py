@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import emit_json, machine_info, print_table, quiet_libraries
+from common import emit_json, machine_info, metric_cell, paired_difference, print_table, quiet_libraries
 
 RECIPE = "configs/logistics/hs_sections_minilm_full.yaml"
 METRICS = ("accuracy", "f1_macro", "top_3_accuracy")
@@ -40,21 +40,6 @@ def _train(recipe: str, overrides: list[str], out: Path) -> tuple[Path, float]:
     started = time.perf_counter()
     result = run(config, output_dir=out, overwrite=True)
     return result.run_dir, time.perf_counter() - started
-
-
-def _cell(results: dict[str, Any], name: str) -> str:
-    value = results["metrics"].get(name)
-    ci = (results.get("confidence_intervals") or {}).get("metrics", {}).get(name)
-    if value is None:
-        return "-"
-    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{value:.4f}"
-
-
-def _paired(a: Path, b: Path, metric: str) -> dict[str, Any] | None:
-    """Paired bootstrap of metric(a) - metric(b) on their matched predictions.csv rows (the board's test)."""
-    from fieldtune.leaderboard.ties import _read, compare
-
-    return compare(_read(a / "predictions.csv"), _read(b / "predictions.csv"), "classes", metric)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -82,14 +67,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {n: json.loads((out / n / "eval_results.json").read_text()) for n in names}
     for n in names:  # runs from an earlier invocation: their recorded training time
         wall.setdefault(n, results[n].get("train_runtime_s"))
-    rows = [(m, [_cell(results[n], m) for n in names]) for m in METRICS]
+    rows = [(m, [metric_cell(results[n], m) for n in names]) for m in METRICS]
     rows.append(("wall s", [wall.get(n) for n in names]))
     paired: dict[str, Any] = {}
     for n in names:
         ref = REFERENCE.get(n, "plain")
         if n == ref or ref not in results:
             continue
-        paired[n] = {"vs": ref} | {m: _paired(out / n, out / ref, m) for m in ("accuracy", "f1_macro")}
+        paired[n] = {"vs": ref} | {
+            m: paired_difference(out / n, out / ref, m) for m in ("accuracy", "f1_macro")
+        }
     print_table(f"{args.recipe} {' '.join(shared)}: test split (value [95% bootstrap interval])", names, rows)
     for n, p in paired.items():
         parts = [

@@ -355,3 +355,19 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def metric_cell(results: dict[str, Any], name: str) -> str:
+    """One metric of an eval_results.json as a table cell, with its bootstrap interval where there is one."""
+    value = results["metrics"].get(name)
+    ci = (results.get("confidence_intervals") or {}).get("metrics", {}).get(name)
+    if value is None:
+        return "-"
+    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else f"{value:.4f}"
+
+
+def paired_difference(a: Path, b: Path, metric: str) -> dict[str, Any] | None:
+    """Paired bootstrap of metric(a) - metric(b) on their matched predictions.csv rows (the board's test)."""
+    from fieldtune.leaderboard.ties import _read, compare
+
+    return compare(_read(a / "predictions.csv"), _read(b / "predictions.csv"), "classes", metric)
