@@ -35,7 +35,7 @@ from fieldtune.rundir.layout import (
     restore_run_dir,
     start_run_dir,
 )
-from fieldtune.rundir.results import dataset_name, validation_metrics, write_results
+from fieldtune.rundir.results import dataset_name, final_validation, write_results
 from fieldtune.scoring import label_names_of, standardise, targets_of
 from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker
@@ -270,6 +270,8 @@ def run(
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
+        # what model selection saw (sweeps choose on it, never on test); every process joins the evaluation
+        validation = final_validation(trainer, prepared.dataset, task)
         _calibrate(trainer, task, prepared, dd, label_names)
         ensemble = None  # (fitted baseline, results entry): the run's scores become the ensemble's
         if config.ensemble.baseline_weight > 0 and is_main:
@@ -317,10 +319,7 @@ def run(
                     "fieldtune_version": __version__,
                     **({"baseline": baseline} if baseline else {}),
                     **({"ensemble": ensemble[1]} if ensemble else {}),
-                    # what model selection saw (sweeps choose on it, never on test)
-                    "validation_metrics": validation_metrics(
-                        trainer.state.log_history, task, trainer.args.load_best_model_at_end
-                    ),
+                    "validation_metrics": validation,
                     **data_report,
                 },
             )

@@ -259,3 +259,29 @@ def test_the_feature_cached_probe_head_trains_with_label_smoothing(tmp_path, mon
     run(config, output_dir=tmp_path / "probe")
     # the head's training steps run in the inner trainer (the outer one only predicts, without gradients)
     assert (True, 0.2) in seen and {smoothing for _, smoothing in seen} == {0.2}
+
+
+def test_validation_metrics_after_weight_averaging_are_those_of_the_average(tiny_bert, tmp_path):
+    """Sweeps and recipes choose on `validation_metrics`: after averaging they must score the saved model,
+    not the last (or best) weights that training evaluated."""
+    import json
+
+    from fieldtune.inference.evaluate import evaluate_model
+    from fieldtune.run import run
+    from tests.test_train_text import text_config
+
+    config = text_config(
+        tiny_bert,
+        method={"name": "lora", "lora_r": 4},
+        data={"validation_size": 0.25},
+        training={"learning_rate": 5e-3, "weight_averaging": {"start": 0.3, "every_steps": 1}},
+    )
+    result = run(config, output_dir=tmp_path / "run")
+    results = json.loads((result.run_dir / "eval_results.json").read_text())
+    kept = results["validation_metrics"]
+    logged = [h for h in json.loads(sorted((result.run_dir / "checkpoints").glob("*/trainer_state.json"))[-1]
+              .read_text())["log_history"] if "eval_loss" in h]  # fmt: skip
+    assert logged and all(abs(h["eval_loss"] - kept["loss"]) > 1e-6 for h in logged)
+    again = evaluate_model(str(result.run_dir), None, split="validation")["metrics"]
+    assert kept["accuracy"] == pytest.approx(again["accuracy"])
+    assert kept["f1_macro"] == pytest.approx(again["f1_macro"])

@@ -54,6 +54,24 @@ def validation_metrics(log_history: list[dict], task: Task, best_restored: bool)
     } | {"step": chosen.get("step")}
 
 
+def final_validation(trainer: Any, splits: Any, task: Task) -> dict[str, float] | None:
+    """`validation_metrics` of the weights the run keeps. After `training.weight_averaging` those are the
+    average, which no logged evaluation saw: the validation split is evaluated once more (every process
+    calls this: the evaluation is collective), else the log's choice stands."""
+    averaging = getattr(trainer, "weight_averaging", None)
+    if averaging is None or not averaging.applied or "validation" not in splits:
+        return validation_metrics(trainer.state.log_history, task, trainer.args.load_best_model_at_end)
+    # own prefix: the log's `eval_` entries stay those of training, and a later reading picks among them
+    scores = trainer.evaluate(splits["validation"], metric_key_prefix="averaged")
+    return {
+        k.removeprefix("averaged_"): v
+        for k, v in scores.items()
+        if k.startswith("averaged_")
+        and isinstance(v, (int, float))
+        and not k.endswith(("_runtime", "_per_second"))
+    } | {"step": trainer.state.global_step}
+
+
 def write_results(
     run_dir: Path,
     config: RunConfig,
