@@ -15,7 +15,6 @@ on validation (the leaderboard's test, same resamples).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise SystemExit(f"the runs' {split} splits differ: train them from one recipe and data.seed")
         members = [o[0][split] for o in outputs]
         scored = [_scores(refs, p, names) for p in members] + [_scores(refs, np.mean(members, 0), names)]
-        table[split] = dict(zip(columns, scored))
+        table[split] = dict(zip(columns, scored, strict=True))
         text_refs = [names[i] for i in refs]
         best = max(columns[:-1], key=lambda c: table["validation"][c]["accuracy"])
         rows = [
