@@ -111,6 +111,11 @@ def _calibrate(trainer: Any, task: Task, prepared: Any, dd: Any, label_names: li
         setattr(trainer.model.config, key, value)
 
 
+def _logits_of(output: Any) -> Any:
+    preds = output.predictions
+    return preds[0] if isinstance(preds, tuple) else preds
+
+
 def _push_finished_run(run_dir: Path, config: RunConfig) -> None:
     from fieldtune.errors import FieldtuneError, HubError
     from fieldtune.publish import publish
@@ -211,10 +216,10 @@ def run(
         target_scale = None
         if task.scaled_target:
             dd, target_scale = standardise(dd)
-        if config.ensemble.baseline_weight > 0:  # the baseline half's data check, before any training
-            from fieldtune.baselines.ensemble import calibration_folds
+        if config.ensemble.enabled:  # the baseline half's data checks, before any training
+            from fieldtune.baselines.ensemble import check_ensemble_data
 
-            calibration_folds(task, config.baseline, list(dd["train"]["label"]))
+            check_ensemble_data(config, task, dd)
         prepared = prepare_inputs(task, dd, config)
     for line in describe(data_report):
         logger.info("%s", line)
@@ -269,17 +274,20 @@ def run(
             tracker.start()
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
-        test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
-        # what model selection saw (sweeps choose on it, never on test); every process joins the evaluation
-        validation = final_validation(trainer, prepared.dataset, task)
-        _calibrate(trainer, task, prepared, dd, label_names)
+        with trainer.saved_precision():  # what model/ does when loaded, not the bf16 autocast of training
+            test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
+            # what model selection saw (sweeps choose on it, never on test); every process joins the evaluation
+            validation = final_validation(trainer, prepared.dataset, task)
+            _calibrate(trainer, task, prepared, dd, label_names)
+            choose_on = None  # `baseline_weight: auto`: the transformer's validation logits choose the weight
+            if config.ensemble.baseline_weight == "auto":
+                choose_on = _logits_of(trainer.predict(prepared.dataset["validation"]))
         ensemble = None  # (fitted baseline, results entry): the run's scores become the ensemble's
-        if config.ensemble.baseline_weight > 0 and is_main:
+        if config.ensemble.enabled and is_main:
             from fieldtune.baselines.ensemble import ensemble_test
 
-            preds = test_output.predictions
             pipeline, mixed, entry = ensemble_test(
-                config, task, dd, label_names, class_weights, preds[0] if isinstance(preds, tuple) else preds
+                config, task, dd, label_names, class_weights, _logits_of(test_output), choose_on
             )
             test_output, ensemble = test_output._replace(predictions=mixed), (pipeline, entry)
 

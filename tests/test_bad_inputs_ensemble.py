@@ -36,12 +36,22 @@ def s_class_with_one_row(ctx: Ctx) -> list[str]:
     return _train(ctx, _recipe(ctx, data=data), "--ensemble.baseline_weight=0.5")
 
 
+def s_auto_without_validation(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--ensemble.baseline_weight=auto", "--data.validation_size=0")
+
+
+def s_weight_word(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--ensemble.baseline_weight=best")
+
+
 CASES = [
     Case("ensemble-weight-one", s_weight_one, ("ensemble.baseline_weight", "[0, 1)")),
     Case("ensemble-weight-negative", s_weight_negative, ("ensemble.baseline_weight", "[0, 1)")),
     Case("ensemble-unknown-key", s_unknown_key, ("ensemble.baseline_wieght", "baseline_weight")),
     Case("ensemble-regression", s_regression, ("ensemble.baseline_weight", "text-regression", "set it to 0")),
     Case("ensemble-class-with-one-row", s_class_with_one_row, ("ensemble.baseline_weight", "1 training row", "logistic_regression")),
+    Case("ensemble-auto-without-validation", s_auto_without_validation, ("baseline_weight: auto", "validation split", "data.validation_size")),
+    Case("ensemble-weight-word", s_weight_word, ("ensemble.baseline_weight", "'best'", "auto")),
 ]  # fmt: skip
 
 

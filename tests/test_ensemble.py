@@ -80,6 +80,52 @@ def test_weight_zero_is_the_transformer_alone():
     assert (mix(logits, baseline, 0.999).argmax(1) == baseline.argmax(1)).all()  # and w -> 1 the baseline
 
 
+def test_choose_weight_follows_the_half_that_is_right_on_held_out_rows():
+    from fieldtune.baselines.ensemble import WEIGHT_GRID, choose_weight
+    from fieldtune.tasks import get_task
+
+    task, rng = get_task("text-classification"), np.random.default_rng(0)
+    refs = rng.integers(0, 4, size=60)
+    right = np.log(np.full((60, 4), 0.05) + 0.8 * np.eye(4)[refs])  # P(true class) 0.85
+    wrong = np.log(np.full((60, 4), 0.05) + 0.8 * np.eye(4)[(refs + 1) % 4])
+    names = list("abcd")
+    weight, search = choose_weight(task, 3 * wrong, right, refs, names)  # the baseline half is the right one
+    assert weight == max(WEIGHT_GRID) and search["chosen_on"] == "validation"
+    assert set(search["weights"]) == {f"{w:g}" for w in WEIGHT_GRID}
+    weight, _ = choose_weight(task, 3 * right, wrong, refs, names)  # the transformer is: the baseline is off
+    assert weight == 0.0
+    # equal scores everywhere: the lower log loss decides (the two agree, the baseline is surer)
+    weight, search = choose_weight(task, 0.1 * right, right, refs, names)
+    losses = {w: v["log_loss"] for w, v in search["weights"].items()}
+    assert f"{weight:g}" == min(losses, key=losses.get) and weight > 0
+
+
+def test_auto_weight_is_the_best_mix_on_validation(tiny_bert, tmp_path):
+    from sklearn.metrics import f1_score
+
+    config = text_config(
+        tiny_bert,
+        training={"class_weights": "balanced", "precision": "fp32", "num_train_epochs": 1},
+        ensemble={"baseline_weight": "auto"},
+    )
+    result = run(config, output_dir=tmp_path / "auto")
+    entry = result.results["ensemble"]
+    search = entry["weight_search"]
+    validation = build_dataset(config.data, config.task)["validation"]
+    alone = load_for_inference(result.run_dir, ensemble=False)
+    transformer = predict_logits(alone, split_batches(alone, validation))
+    baseline, *_ = load_baseline(result.run_dir / "model" / ENSEMBLE_DIR)
+    held_out = log_probabilities(baseline.pipeline, list(validation["text"]), transformer.shape[1])
+    refs = np.asarray(validation["label"])
+    for w, scores in search["weights"].items():  # each weight's recorded score is its mix's, on validation
+        pred = mix(transformer, held_out, float(w)).argmax(1)
+        assert scores["f1_macro"] == pytest.approx(f1_score(refs, pred, average="macro"), abs=1e-6)
+    best = max(v["f1_macro"] for v in search["weights"].values())
+    assert search["weights"][f"{entry['baseline_weight']:g}"]["f1_macro"] == best
+    assert baseline.meta["baseline_weight"] == entry["baseline_weight"]  # what predict will mix with
+    assert "chosen on the validation split" in (result.run_dir / "README.md").read_text()
+
+
 def test_predict_and_evaluate_on_the_run_use_the_ensemble(ensemble_run, tmp_path):
     config, result = ensemble_run
     run_dir = result.run_dir

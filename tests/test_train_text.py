@@ -306,3 +306,22 @@ def test_existing_run_dir_is_refused_and_left_alone(full_run, tiny_bert):
     with pytest.raises(RunDirError, match="--overwrite"):
         run(text_config(tiny_bert), output_dir=full_run.run_dir)
     assert (full_run.run_dir / "eval_results.json").read_bytes() == before
+
+
+def test_reported_test_scores_are_those_of_the_saved_fp32_weights(tiny_bert, tmp_path):
+    """Mixed precision autocasts every forward pass of training; the test figures a run reports come from
+    the saved fp32 weights run as any loader runs them, so a reload reproduces predictions.csv exactly."""
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.inference.load import split_batches
+
+    cfg = text_config(tiny_bert, training={"precision": "bf16"})
+    result = run(cfg, output_dir=tmp_path / "run")
+    assert result.results["precision"] == "bf16"
+    loaded = load_for_inference(result.run_dir)
+    test = build_dataset(cfg.data, cfg.task)["test"]
+    probs = torch.tensor(predict_logits(loaded, split_batches(loaded, test))).softmax(-1)
+    recorded = pd.read_csv(result.run_dir / "predictions.csv")["score"].to_numpy()
+    np.testing.assert_allclose(recorded, probs.max(-1).values.numpy(), atol=6e-6)  # the file keeps 5 digits
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the check can tell the two precisions apart
+        bf16 = torch.tensor(predict_logits(loaded, split_batches(loaded, test))).softmax(-1)
+    assert np.abs(recorded - bf16.max(-1).values.numpy()).max() > 1.2e-5

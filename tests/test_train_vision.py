@@ -199,7 +199,8 @@ def test_feature_cached_probe_matches_frozen_end_to_end(backbones, tmp_path):
 
 def test_every_backbone_pass_runs_in_the_runs_precision(backbones, tmp_path):
     """With `precision: bf16`, the cache's extraction pass is bf16 like training: it runs before accelerate
-    prepares the model (which is where Trainer's autocast lives), so it must enter autocast itself."""
+    prepares the model (which is where Trainer's autocast lives), so it must enter autocast itself. Only the
+    report after training (test predictions) runs in fp32, as the saved model does when loaded."""
     passes = []
 
     def record(module, _inputs, output):
@@ -214,8 +215,10 @@ def test_every_backbone_pass_runs_in_the_runs_precision(backbones, tmp_path):
         run(cfg, output_dir=tmp_path / "probe-bf16")
     finally:
         hook.remove()
-    assert passes
-    assert all(autocast and dtype == torch.bfloat16 for autocast, dtype in passes), set(passes)
+    bf16 = [autocast and dtype == torch.bfloat16 for autocast, dtype in passes]
+    report = bf16.index(False)  # the first fp32 pass: the report; every pass before it is bf16
+    assert report > 0 and not any(bf16[report:]), passes
+    assert all(dtype == torch.float32 for _, dtype in passes[report:])
 
 
 def test_dataloader_workers_train_reproducibly(backbones, tmp_path):
@@ -336,3 +339,20 @@ def test_early_stopping_applies_to_the_feature_cached_head(backbones, tmp_path, 
     result = run(cfg, output_dir=tmp_path / "run")
     assert head_epochs == [2.0]  # epoch 1 best, epoch 2 no better: stopped, not 20 epochs
     assert result.results["method"] == method
+
+
+@pytest.mark.parametrize(("family", "method"), [("mobilenet", "full"), ("vit", "probe")])
+def test_bf16_run_reports_the_scores_of_its_saved_fp32_weights(backbones, tmp_path, family, method):
+    """Trained under bf16 autocast (a probe: its head on cached features, predicted by the outer trainer):
+    predictions.csv is what the saved model gives when loaded, in fp32."""
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.inference.load import load_for_inference, predict_logits
+    from fieldtune.inputs.prepare_images import image_batches
+
+    cfg = vision_config(backbones[family], method, training={"precision": "bf16"})
+    result = run(cfg, output_dir=tmp_path / "run")
+    loaded = load_for_inference(result.run_dir)
+    test = build_dataset(cfg.data, cfg.task)["test"]
+    probs = torch.tensor(predict_logits(loaded, image_batches(loaded, test))).softmax(-1)
+    recorded = pd.read_csv(result.run_dir / "predictions.csv")["score"].to_numpy()
+    np.testing.assert_allclose(recorded, probs.max(-1).values.numpy(), atol=6e-6)  # the file keeps 5 digits

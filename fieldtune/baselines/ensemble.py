@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from fieldtune.config import BaselineConfig
-from fieldtune.errors import DataError
+from fieldtune.errors import ConfigError, DataError
 from fieldtune.rundir.layout import BASELINE_FILE
 from fieldtune.tasks import Task
 
@@ -34,6 +34,7 @@ ENSEMBLE_DIR = "ensemble_baseline"  # inside a model folder: the baseline half o
 CALIBRATION_FOLDS = 5
 ENSEMBLE_NOTE = "the transformer graph alone; predict / evaluate on this folder mix in ensemble_baseline/"
 FLOOR = 1e-6  # the smallest baseline probability: log(0) of a class train never showed stays finite
+WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(10))  # `baseline_weight: auto` chooses among these
 
 
 def calibration_folds(task: Task, settings: BaselineConfig, labels: list[int]) -> int | None:
@@ -48,6 +49,17 @@ def calibration_folds(task: Task, settings: BaselineConfig, labels: list[int]) -
             "LinearSVC needs >= 2 per class. Set `baseline.classifier: logistic_regression` or the weight to 0."
         )
     return min(CALIBRATION_FOLDS, count)
+
+
+def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
+    """What the ensemble needs of the splits, asked before training: calibration folds, and a validation
+    split for `baseline_weight: auto` to choose on."""
+    calibration_folds(task, config.baseline, list(dd["train"]["label"]))
+    if config.ensemble.baseline_weight == "auto" and "validation" not in dd:
+        raise ConfigError(
+            "`ensemble.baseline_weight: auto` chooses the weight on the validation split, and this run has "
+            "none: set `data.validation_size` (e.g. 0.1) or a fixed weight such as 0.5."
+        )
 
 
 def probability_pipeline(task: Task, settings: BaselineConfig, class_weight: Any, labels: list[int]) -> Any:
@@ -81,6 +93,26 @@ def mix(transformer_logits: Any, baseline_log_probs: Any, weight: float) -> np.n
     t = torch.as_tensor(np.asarray(transformer_logits, dtype=np.float32))
     b = torch.as_tensor(np.asarray(baseline_log_probs, dtype=np.float32))
     return ((1 - weight) * torch.log_softmax(t, dim=-1) + weight * b).numpy()
+
+
+def choose_weight(
+    task: Task, transformer_logits: Any, baseline_log_probs: Any, refs: Any, label_names: list[str]
+) -> tuple[float, dict[str, Any]]:
+    """The grid weight whose mix scores best on held-out rows (the task's primary metric; ties: the lower
+    log loss, then the smaller weight), and every weight's scores (eval_results' `weight_search`)."""
+    from fieldtune.scoring import targets_of
+
+    metric, sign = task.primary_metric, 1 if task.greater_is_better else -1
+    scores, best, best_key = {}, 0.0, None
+    for w in WEIGHT_GRID:
+        logits = mix(transformer_logits, baseline_log_probs, w)
+        value = float(targets_of(task).evaluate(logits, refs, label_names)[0][metric])
+        nll = float(-torch.log_softmax(torch.from_numpy(logits), -1)[np.arange(len(refs)), refs].mean())
+        scores[f"{w:g}"] = {metric: round(value, 6), "log_loss": round(nll, 6)}
+        key = (sign * value, -nll)
+        if best_key is None or key > best_key:
+            best, best_key = w, key
+    return best, {"chosen_on": "validation", "metric": metric, "weights": scores}
 
 
 def fit_ensemble(config: Any, task: Task, dd: Any, label_names: list[str], weights: Any) -> Any:
@@ -180,22 +212,34 @@ def part_metrics(task: Task, logits: Any, refs: Any, label_names: list[str]) -> 
 
 
 def ensemble_test(
-    config: Any, task: Task, dd: Any, label_names: list[str], weights: Any, test_logits: Any
+    config: Any,
+    task: Task,
+    dd: Any,
+    label_names: list[str],
+    weights: Any,
+    test_logits: Any,
+    validation_logits: Any = None,
 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
-    """Fit the baseline half, mix it into the transformer's test logits: (pipeline, logits, results entry)."""
+    """Fit the baseline half, mix it into the transformer's test logits: (pipeline, logits, results entry).
+    With `baseline_weight: auto` the weight is chosen on `validation_logits` (the validation split's)."""
     import time
 
     from fieldtune.baselines.tfidf import describe
     from fieldtune.scoring import targets_of
 
-    weight = config.ensemble.baseline_weight
+    weight, search = config.ensemble.baseline_weight, None
     started = time.perf_counter()
     pipeline = fit_ensemble(config, task, dd, label_names, weights)
     fit_s = time.perf_counter() - started
+    if weight == "auto":
+        held_out = log_probabilities(pipeline, list(dd["validation"]["text"]), len(label_names))
+        val_refs = np.asarray(dd["validation"]["label"])
+        weight, search = choose_weight(task, validation_logits, held_out, val_refs, label_names)
     baseline = log_probabilities(pipeline, list(dd["test"]["text"]), len(label_names))
     refs = targets_of(task).references(dd["test"]["label"], len(label_names))
     entry = {
         "baseline_weight": weight,
+        **({"weight_search": search} if search else {}),
         "combination": "weighted geometric mean of class probabilities",
         "baseline_model": describe(task, config.baseline, config.training.class_weights)
         + (" (probabilities: CalibratedClassifierCV, sigmoid)" if _calibrated(pipeline) else ""),

@@ -119,6 +119,11 @@ def _key(raw: Any) -> str:
 
 
 def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):  # `float | Literal["auto"]` -> "float or auto"
+        return " or ".join(_type_name(arm) for arm in typing.get_args(tp) if arm is not type(None))
+    if origin is Literal:
+        return " or ".join(map(str, typing.get_args(tp)))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 

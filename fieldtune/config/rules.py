@@ -60,7 +60,7 @@ def validate(config: RunConfig) -> None:
         fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
         raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     check_label_columns(data, spec)
-    if config.ensemble.baseline_weight > 0:
+    if config.ensemble.enabled:
         _check_ensemble(spec)
     if data.validation_size + data.test_size >= 0.9:
         raise ConfigError(

@@ -58,6 +58,10 @@ def _fraction(v: Any) -> str | None:
     return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
 
 
+def _weight(v: Any) -> str | None:
+    return None if v == "auto" else _fraction(v)
+
+
 @dataclass
 class ModelConfig:
     name_or_path: str = _f("", "Hub id (e.g. `bert-base-uncased`) or local folder of the backbone.")
@@ -246,17 +250,23 @@ class BaselineConfig:
 class EnsembleConfig:
     """The fine-tuned text classifier mixed with the TF-IDF baseline (its settings: the `baseline:` section)."""
 
-    baseline_weight: float = _f(
+    baseline_weight: float | Literal["auto"] = _f(
         0.0,
-        "0 (off) or the weight w of the baseline in the ensemble: after training, the `baseline:` model is"
-        " fitted on the same train rows (LinearSVC calibrated by CalibratedClassifierCV, sigmoid, up to 5"
-        " folds) and the logits become (1 - w) * log softmax(transformer) + w * log P(baseline), a weighted"
-        " geometric mean of the two. Fixed in the recipe, never chosen on test; saved in"
-        " model/ensemble_baseline/, so predict / evaluate / push use the ensemble (plain transformers loads"
-        " the transformer alone). Single-label text classification only; `fieldtune baseline` (`method.name:"
-        " baseline`) ignores it: it is the baseline alone.",
-        check=_fraction,
+        "0 (off), the weight w of the baseline in the ensemble, or `auto`: after training, the `baseline:`"
+        " model is fitted on the same train rows (LinearSVC calibrated by CalibratedClassifierCV, sigmoid, up"
+        " to 5 folds) and the logits become (1 - w) * log softmax(transformer) + w * log P(baseline), a"
+        " weighted geometric mean of the two. `auto` chooses w on the validation split (0, 0.1, ..., 0.9: the"
+        " task's primary metric, ties to the lower log loss; the scores are in eval_results.json), else w is"
+        " fixed in the recipe; never chosen on test. Saved in model/ensemble_baseline/, so predict / evaluate"
+        " / push use the ensemble (plain transformers loads the transformer alone). Single-label text"
+        " classification only; `fieldtune baseline` (`method.name: baseline`) ignores it: it is the"
+        " baseline alone.",
+        check=_weight,
     )
+
+    @property
+    def enabled(self) -> bool:
+        return self.baseline_weight == "auto" or self.baseline_weight > 0
 
 
 @dataclass

@@ -267,9 +267,10 @@ def _ensemble_note(entry: dict | None) -> str:
             f"accuracy {m.get('accuracy', float('nan')):.4f}, macro-F1 {m.get('f1_macro', float('nan')):.4f}"
         )
 
+    chosen = " chosen on the validation split" if entry.get("weight_search") else ""
     return (
         f" It is an **ensemble**: the fine-tuned model's class probabilities mixed with a {entry['baseline_model']}"
-        f" (baseline weight {entry['baseline_weight']:g}, {entry['combination']}; the fitted baseline is"
+        f" (baseline weight {entry['baseline_weight']:g}{chosen}, {entry['combination']}; the fitted baseline is"
         f" `ensemble_baseline/`). Alone on the same test split the fine-tuned model scored"
         f" {scored(entry['transformer'])} and the baseline {scored(entry['baseline'])}; the results below are"
         " the ensemble's. fieldtune's loader (`fieldtune predict`) runs the ensemble; plain transformers loads"

@@ -5,6 +5,8 @@ kept in checkpoints) and layer-wise learning-rate decay. Task trainers override 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -127,6 +129,24 @@ class FieldTrainer(Trainer):
             os.path.join(output_dir or self.args.output_dir, "model.safetensors"),
             metadata={"format": "pt"},
         )
+
+    @contextmanager
+    def saved_precision(self) -> Iterator[None]:
+        """Forward passes in the precision of the saved weights (fp32), not under the mixed-precision autocast
+        that accelerate wraps around `model.forward` for training: the figures a run reports after training
+        (test, final validation, thresholds) are then what every loader of model/ gets."""
+        model, accelerator = self.model, self.accelerator
+        original = model.__dict__.get("_original_forward")  # accelerate keeps the unwrapped forward here
+        wrapped = model.__dict__.get("forward")
+        amp, accelerator.native_amp = accelerator.native_amp, False  # a model first prepared by predict
+        if original is not None:
+            model.forward = original
+        try:
+            yield
+        finally:
+            accelerator.native_amp = amp
+            if original is not None:
+                model.forward = wrapped
 
     def create_optimizer(self, model: nn.Module | None = None):
         if self.layerwise_lr_decay is None or self.optimizer is not None:
