@@ -82,7 +82,7 @@ def run_peer(config: Any, workdir: Path, epochs: float, workers: int = 0) -> dic
     from transformers import AutoModelForImageClassification, Trainer, TrainingArguments, set_seed
 
     from fieldtune.datasets_builders import build_dataset
-    from fieldtune.inputs.images import resolve_image_spec
+    from fieldtune.inputs.image_spec import resolve_image_spec
     from fieldtune.inputs.prepare_images import load_image_processor
     from fieldtune.modeling.create import resolve_model_path
 

@@ -356,3 +356,54 @@ def test_bf16_run_reports_the_scores_of_its_saved_fp32_weights(backbones, tmp_pa
     probs = torch.tensor(predict_logits(loaded, image_batches(loaded, test))).softmax(-1)
     recorded = pd.read_csv(result.run_dir / "predictions.csv")["score"].to_numpy()
     np.testing.assert_allclose(recorded, probs.max(-1).values.numpy(), atol=6e-6)  # the file keeps 5 digits
+
+
+def test_input_size_keeps_each_processors_resize_then_crop():
+    """`data.image_size` on a processor that zooms (resize, then a smaller centre crop): the processor is set
+    in its own terms, and what it now gives is the training spec, zoom included."""
+    from transformers import BeitImageProcessor, ConvNextImageProcessor, MobileNetV2ImageProcessor
+
+    from fieldtune.inputs.image_spec import resize_processor, resolve_image_spec
+
+    cases = [
+        (MobileNetV2ImageProcessor(size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}),
+         {"shortest_edge": 329}),
+        (BeitImageProcessor(size={"height": 256, "width": 256}, crop_size={"height": 224, "width": 224}, do_center_crop=True),
+         {"height": 329, "width": 329}),
+        (ConvNextImageProcessor(size={"shortest_edge": 224}, crop_pct=0.875), {"shortest_edge": 288}),
+    ]  # fmt: skip
+    for processor, size in cases:
+        wanted = resolve_image_spec(processor, 288)
+        assert (wanted.size, wanted.resize_size) == (288, 329)  # 288 * 256 / 224: the zoom is kept
+        assert resize_processor(processor, wanted) == wanted
+        saved = processor.to_dict()
+        assert {k: v for k, v in saved["size"].items() if v} == size and resolve_image_spec(saved) == wanted
+
+
+def test_cnn_at_another_input_size_scores_the_same_after_reloading(tmp_path):
+    """A MobileNetV2 whose processor zooms (shortest edge 36, crop 32) trained at `data.image_size` 48: the
+    saved processor resizes to 54 and crops 48 as training did, so a reload reproduces the test scores."""
+    from transformers import MobileNetV2ImageProcessor
+
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.inference.load import load_for_inference, predict_logits
+    from fieldtune.inputs.prepare_images import image_batches
+
+    folder = tiny_vision(tmp_path / "mobilenet", "mobilenet")
+    MobileNetV2ImageProcessor(
+        size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(folder)
+    cfg = vision_config(
+        folder, data={"image_size": 48}, training={"num_train_epochs": 1, "precision": "fp32"}
+    )
+    result = run(cfg, output_dir=tmp_path / "run")
+    processor = json.loads((result.run_dir / "model" / "preprocessor_config.json").read_text())
+    assert processor["size"] == {"shortest_edge": 54} and processor["crop_size"] == {
+        "height": 48,
+        "width": 48,
+    }
+    loaded = load_for_inference(result.run_dir)
+    test = build_dataset(cfg.data, cfg.task)["test"]
+    probs = torch.tensor(predict_logits(loaded, image_batches(loaded, test))).softmax(-1)
+    recorded = pd.read_csv(result.run_dir / "predictions.csv")["score"].to_numpy()
+    np.testing.assert_allclose(recorded, probs.max(-1).values.numpy(), atol=6e-6)

@@ -226,7 +226,8 @@ def image_batches(
     loaded: Any, source: ImageSource, batch_size: int, num_workers: int, skip: int = 0
 ) -> Iterator[dict]:
     """Batches `{"file": [...], "error": [...], "pixel_values": tensor of the decoded ones or None}`."""
-    from fieldtune.inputs.images import make_image_collator, resolve_image_spec
+    from fieldtune.inputs.image_spec import resolve_image_spec
+    from fieldtune.inputs.images import make_image_collator
 
     spec = resolve_image_spec(loaded.processor, None)
     collate_pixels = make_image_collator(spec, None, train=False)

@@ -14,12 +14,8 @@ from datasets import Dataset, DatasetDict
 
 from fieldtune.config import RunConfig
 from fieldtune.errors import DataError, ModelError
-from fieldtune.inputs.images import (
-    decode_and_resize,
-    image_to_pixels,
-    make_image_collator,
-    resolve_image_spec,
-)
+from fieldtune.inputs.image_spec import resize_processor, resolve_image_spec
+from fieldtune.inputs.images import decode_and_resize, image_to_pixels, make_image_collator
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.create import resolve_model_path
 from fieldtune.progress import Batches
@@ -42,10 +38,8 @@ def load_image_processor(path: str, revision: str | None = None) -> Any:
 def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
     processor = load_image_processor(resolve_model_path(config.model.name_or_path), config.model.revision)
     spec = resolve_image_spec(processor, config.data.image_size)
-    if config.data.image_size:  # the saved processor must preprocess as training did
-        processor.size = {"height": spec.size, "width": spec.size}
-        if getattr(processor, "crop_size", None):
-            processor.crop_size = {"height": spec.size, "width": spec.size}
+    if config.data.image_size:  # the saved processor must preprocess as training does
+        spec = resize_processor(processor, spec)
     pixels = decode_and_resize(dd, spec)
     num_labels = len(label_names_of(dd["train"].features["label"]) or [])  # label sets: multi-hot width
     train_collator = make_image_collator(spec, config.data.augment, train=True, num_labels=num_labels)

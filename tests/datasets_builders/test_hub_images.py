@@ -14,7 +14,8 @@ from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.hub_images import looks_like_hub_id
 from fieldtune.datasets_builders.image_folder import build_image_folder
 from fieldtune.errors import DataError
-from fieldtune.inputs.images import ImageSpec, decode_and_resize
+from fieldtune.inputs.image_spec import ImageSpec
+from fieldtune.inputs.images import decode_and_resize
 from tests import hub_fixtures
 from tests.hub_server import USER
 

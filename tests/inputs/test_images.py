@@ -13,13 +13,8 @@ from PIL import Image
 
 from fieldtune.config import AugmentConfig
 from fieldtune.inputs import images as image_prep
-from fieldtune.inputs.images import (
-    ImageSpec,
-    decode_and_resize,
-    image_to_pixels,
-    make_image_collator,
-    resolve_image_spec,
-)
+from fieldtune.inputs.image_spec import ImageSpec, resolve_image_spec
+from fieldtune.inputs.images import decode_and_resize, image_to_pixels, make_image_collator
 
 SPEC = ImageSpec(size=16, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
