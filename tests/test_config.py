@@ -37,6 +37,14 @@ def test_unknown_key_names_nearest(data, expected):
         cfg(**data)
 
 
+def test_unknown_key_without_a_near_one_lists_each_valid_key_once():
+    """training's keys are fieldtune's own plus TrainingArguments' (some are both): each is named once."""
+    with pytest.raises(ConfigError, match="valid keys") as err:
+        cfg(training={"zzzz": 1})
+    keys = str(err.value).split("valid keys: ")[1].split(", ")
+    assert "learning_rate" in keys and len(keys) == len(set(keys))
+
+
 @pytest.mark.parametrize(
     ("data", "key"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -341,15 +342,19 @@ def test_early_stopping_applies_to_the_feature_cached_head(backbones, tmp_path, 
     assert result.results["method"] == method
 
 
-@pytest.mark.parametrize(("family", "method"), [("mobilenet", "full"), ("vit", "probe")])
-def test_bf16_run_reports_the_scores_of_its_saved_fp32_weights(backbones, tmp_path, family, method):
+@pytest.mark.parametrize(
+    ("family", "method", "views"), [("mobilenet", "full", "flips"), ("vit", "probe", "none")]
+)
+def test_bf16_run_reports_the_scores_of_its_saved_fp32_weights(backbones, tmp_path, family, method, views):
     """Trained under bf16 autocast (a probe: its head on cached features, predicted by the outer trainer):
     predictions.csv is what the saved model gives when loaded, in fp32."""
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.inference.load import load_for_inference, predict_logits
     from fieldtune.inputs.prepare_images import image_batches
 
-    cfg = vision_config(backbones[family], method, training={"precision": "bf16"})
+    cfg = vision_config(
+        backbones[family], method, data={"augment": {"test_time": views}}, training={"precision": "bf16"}
+    )
     result = run(cfg, output_dir=tmp_path / "run")
     loaded = load_for_inference(result.run_dir)
     test = build_dataset(cfg.data, cfg.task)["test"]
@@ -407,3 +412,31 @@ def test_cnn_at_another_input_size_scores_the_same_after_reloading(tmp_path):
     probs = torch.tensor(predict_logits(loaded, image_batches(loaded, test))).softmax(-1)
     recorded = pd.read_csv(result.run_dir / "predictions.csv")["score"].to_numpy()
     np.testing.assert_allclose(recorded, probs.max(-1).values.numpy(), atol=6e-6)
+
+
+def test_bf16_run_saves_batchnorm_statistics_of_its_fp32_weights(backbones, tmp_path):
+    """Precise BatchNorm runs once more for the kept weights in their saved precision: model/'s running
+    statistics are those an fp32 pass over the calibration sample gives, not a bf16 pass's."""
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.inputs.prepare_images import prepare_images
+    from fieldtune.tasks import get_task
+    from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
+
+    cfg = vision_config(backbones["mobilenet"], training={"precision": "bf16", "precise_bn": 64})
+    result = run(cfg, output_dir=tmp_path / "run")
+    loaded = load_for_inference(result.run_dir)
+    saved = [m.running_mean.clone() for m in trainable_batchnorms(loaded.model)]
+    prepared = prepare_images(get_task(cfg.task), build_dataset(cfg.data, cfg.task), cfg)
+    sample = calibration_sample(prepared.dataset["train"], 64, cfg.training.seed)
+
+    def recomputed(autocast) -> list[torch.Tensor]:
+        batches = torch.utils.data.DataLoader(sample, batch_size=64, collate_fn=prepared.eval_collator)
+        recalibrate_batchnorm(
+            loaded.model, batches, lambda b: loaded.model(pixel_values=b["pixel_values"]), autocast
+        )
+        return [m.running_mean.clone() for m in trainable_batchnorms(loaded.model)]
+
+    for mine, fp32 in zip(saved, recomputed(contextlib.nullcontext), strict=True):
+        torch.testing.assert_close(mine, fp32, rtol=1e-5, atol=1e-6)
+    bf16 = recomputed(lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    assert max((a - b).abs().max().item() for a, b in zip(saved, bf16, strict=True)) > 1e-4

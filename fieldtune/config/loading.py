@@ -78,7 +78,7 @@ def _yaml_no(key: str, value: Any) -> Any:
 
 def _nearest(key: str, options: Sequence[str]) -> str:
     match = difflib.get_close_matches(key, list(options), n=1, cutoff=0.5)
-    return f"; did you mean `{match[0]}`?" if match else f"; valid keys: {', '.join(sorted(options))}"
+    return f"; did you mean `{match[0]}`?" if match else f"; valid keys: {', '.join(sorted(set(options)))}"
 
 
 class _Loader(yaml.SafeLoader):

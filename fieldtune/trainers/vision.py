@@ -10,7 +10,8 @@ What differs from text:
   blocks / stages and trains them with the head at the recipe's learning rate, in one run;
 - `data.augment.test_time`: evaluation averages flipped / rotated views (`fieldtune.inputs.test_time`);
 - `training.precise_bn`: trainable BatchNorm statistics are recomputed for the current weights before
-  each evaluation and at the end of training (`precise_bn.py`), so checkpoints carry them too.
+  each evaluation and at the end of training (`precise_bn.py`), so checkpoints carry them too, and once
+  more for the kept weights in their saved precision before the test report (`saved_precision`).
 """
 
 from __future__ import annotations
@@ -123,6 +124,16 @@ class VisionTrainer(FieldTrainer):
     def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
         self.recalibrate_batchnorm()  # evaluation, and the checkpoint saved after it, use current statistics
         return super().evaluate(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def saved_precision(self) -> Any:
+        """As `FieldTrainer.saved_precision`, with the BatchNorm statistics of the saved weights recomputed
+        in that precision first: statistics averaged over bf16 activations are not those of the fp32 model
+        that is saved and reported (measured: lithology test 0.869 with bf16 statistics, 0.872 with fp32)."""
+        with super().saved_precision():
+            self._bn_calibrated_step = None
+            self.recalibrate_batchnorm()  # nothing to do without trainable BatchNorm or `precise_bn: 0`
+            yield
 
     def recalibrate_batchnorm(self) -> None:
         """Precise BatchNorm over a fixed random sample of up to `precise_bn` training images."""
