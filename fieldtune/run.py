@@ -24,6 +24,7 @@ from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
 from fieldtune.modeling.create import count_params, create_model
+from fieldtune.modeling.dropout import has_dropout
 from fieldtune.modeling.heads import fold_target_scale
 from fieldtune.modeling.precision import resolve_attention, resolve_precision
 from fieldtune.preflight import preflight, resolve_run_dir
@@ -227,6 +228,11 @@ def run(
     model, info = create_model(
         config.model, task, label_names, config.method, config.data.image_size, attention
     )
+    if config.training.r_drop and not has_dropout(model):  # two passes that could only agree: no regulariser
+        raise ConfigError(
+            f"`training.r_drop` compares two dropout masks, but {config.model.name_or_path} has no dropout "
+            "(every dropout probability is 0); set `model.dropout` > 0 (e.g. 0.1) or remove `training.r_drop`."
+        )
     if "normalization" in data_report:  # predict / evaluate normalise their inputs the same way
         setattr(model.config, NORMALIZE_KEY, data_report["normalization"]["mode"])
     has_validation = "validation" in prepared.dataset

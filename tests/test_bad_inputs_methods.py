@@ -24,12 +24,20 @@ def _tags(ctx: Ctx, *overrides: str) -> list[str]:
     return _train(ctx, _recipe(ctx, task="text-multilabel", data=data), *overrides)
 
 
+def _vit_r_drop(ctx: Ctx) -> list[str]:
+    root = table._image_classes(ctx.tmp / "photos", {"a": 6, "b": 6})
+    data = {"builder": "image_folder", "path": str(root)}
+    recipe = _recipe(ctx, task="image-classification", model=ctx.vit, data=data)
+    return _train(ctx, recipe, "--training.r_drop=1")  # ViTConfig's dropout probabilities default to 0
+
+
 CASES = [
     Case("label-smoothing-regression", lambda c: _regression(c, "--training.label_smoothing_factor=0.1"), ("training.label_smoothing_factor", "text-regression", "remove it")),
     Case("label-smoothing-one", lambda c: _text_with(c, "--training.label_smoothing_factor=1"), ("training.label_smoothing_factor", "[0, 1)")),
     Case("r-drop-tags", lambda c: _tags(c, "--training.r_drop=1"), ("training.r_drop", "text-multilabel", "only valid for one class")),
     Case("r-drop-regression", lambda c: _regression(c, "--training.r_drop=1"), ("training.r_drop", "text-regression")),
     Case("r-drop-no-dropout", lambda c: _text_with(c, "--training.r_drop=1", "--model.dropout=0"), ("training.r_drop", "model.dropout: 0", "> 0")),
+    Case("r-drop-model-without-dropout", _vit_r_drop, ("training.r_drop", "tiny-vit", "no dropout", "model.dropout")),
     Case("r-drop-negative", lambda c: _text_with(c, "--training.r_drop=-1"), ("training.r_drop", ">= 0")),
     Case("averaging-no-start", lambda c: _text_with(c, "--training.weight_averaging.every_steps=10"), ("training.weight_averaging", "no `start`", "0.75")),
     Case("averaging-start-one", lambda c: _text_with(c, "--training.weight_averaging.start=1"), ("training.weight_averaging.start", "[0, 1)")),

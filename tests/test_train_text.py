@@ -230,7 +230,7 @@ def test_dropout_needs_a_model_that_has_it():
     from transformers import ResNetConfig
 
     from fieldtune.errors import FieldtuneError
-    from fieldtune.modeling.create import set_backbone_dropout
+    from fieldtune.modeling.dropout import set_backbone_dropout
 
     with pytest.raises(FieldtuneError, match="model.dropout.*resnet.*remove the key"):
         set_backbone_dropout(ResNetConfig(), 0.0)

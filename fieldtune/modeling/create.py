@@ -18,6 +18,7 @@ from torch import nn
 
 from fieldtune.config import MethodConfig, ModelConfig
 from fieldtune.errors import ModelError
+from fieldtune.modeling.dropout import set_backbone_dropout
 from fieldtune.modeling.heads import find_head, replace_with_mlp_head
 from fieldtune.modeling.methods import get_method
 from fieldtune.tasks import Task
@@ -338,23 +339,6 @@ def create_model(
         freeze_token_embeddings(model)
     trainable, total = count_params(model)
     return model, ModelInfo(trainable, total, head)
-
-
-# Where configs keep the backbone's dropout: BERT / RoBERTa / ViT, then DistilBERT-style.
-DROPOUT_KEYS = (("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout"))
-
-
-def set_backbone_dropout(config: Any, p: float) -> None:
-    """`model.dropout`: the backbone's dropout on hidden states and attention probabilities."""
-    keys = next((pair for pair in DROPOUT_KEYS if hasattr(config, pair[0])), None)
-    if keys is None:
-        raise ModelError(
-            f"`model.dropout`: a {config.model_type} model has no backbone dropout "
-            f"({' / '.join(k for k, _ in DROPOUT_KEYS)} in its config); remove the key."
-        )
-    for key in keys:
-        if hasattr(config, key):
-            setattr(config, key, p)
 
 
 def freeze_token_embeddings(model: nn.Module) -> None:
