@@ -103,15 +103,14 @@ def choose_weight(
     from fieldtune.scoring import targets_of
 
     metric, sign = task.primary_metric, 1 if task.greater_is_better else -1
-    scores, best, best_key = {}, 0.0, None
+    scores, rank = {}, {}
     for w in WEIGHT_GRID:
         logits = mix(transformer_logits, baseline_log_probs, w)
         value = float(targets_of(task).evaluate(logits, refs, label_names)[0][metric])
         nll = float(-torch.log_softmax(torch.from_numpy(logits), -1)[np.arange(len(refs)), refs].mean())
         scores[f"{w:g}"] = {metric: round(value, 6), "log_loss": round(nll, 6)}
-        key = (sign * value, -nll)
-        if best_key is None or key > best_key:
-            best, best_key = w, key
+        rank[w] = (sign * value, -nll)
+    best = max(WEIGHT_GRID, key=rank.__getitem__)  # max keeps the first of equals: the smaller weight
     return best, {"chosen_on": "validation", "metric": metric, "weights": scores}
 
 
@@ -231,12 +230,13 @@ def ensemble_test(
     started = time.perf_counter()
     pipeline = fit_ensemble(config, task, dd, label_names, weights)
     fit_s = time.perf_counter() - started
+    targets = targets_of(task)
     if weight == "auto":
         held_out = log_probabilities(pipeline, list(dd["validation"]["text"]), len(label_names))
-        val_refs = np.asarray(dd["validation"]["label"])
+        val_refs = targets.references(dd["validation"]["label"], len(label_names))
         weight, search = choose_weight(task, validation_logits, held_out, val_refs, label_names)
     baseline = log_probabilities(pipeline, list(dd["test"]["text"]), len(label_names))
-    refs = targets_of(task).references(dd["test"]["label"], len(label_names))
+    refs = targets.references(dd["test"]["label"], len(label_names))
     entry = {
         "baseline_weight": weight,
         **({"weight_search": search} if search else {}),
