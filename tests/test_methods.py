@@ -242,7 +242,7 @@ def test_a_lora_run_saves_the_averaged_adapter_that_plain_peft_loads(tiny_bert, 
 
 def test_the_feature_cached_probe_head_trains_with_label_smoothing(tmp_path, monkeypatch):
     from fieldtune.run import run
-    from fieldtune.trainers import base
+    from fieldtune.trainers import mixing
     from tests.test_train_vision import tiny_vision, vision_config
 
     seen: list[tuple[bool, float]] = []
@@ -251,8 +251,8 @@ def test_the_feature_cached_probe_head_trains_with_label_smoothing(tmp_path, mon
         seen.append((torch.is_grad_enabled(), smoothing))  # with gradients: a training step
         return target_loss(logits, labels, weight, smoothing)
 
-    target_loss = base.target_loss
-    monkeypatch.setattr(base, "target_loss", spy)
+    target_loss = mixing.target_loss
+    monkeypatch.setattr(mixing, "target_loss", spy)
     config = vision_config(
         tiny_vision(tmp_path / "vit", "vit"), "probe", training={"label_smoothing_factor": 0.2}
     )

@@ -327,6 +327,20 @@ class TrainingConfig:
         " symmetric KL divergence. Classes only; needs dropout (`model.dropout` > 0 or the checkpoint's). 0: off.",
         check=_non_negative,
     )
+    mixup_alpha: float = _f(
+        0.0,
+        "Images: Mixup, each training batch blended with a shuffled copy of itself, x = lam x_i + (1 - lam)"
+        " x_j with lam ~ Beta(alpha, alpha), the loss weighted the same way over both labels (e.g. 0.2-0.4;"
+        " 0: off). Evaluation and predict see plain images.",
+        check=_non_negative,
+    )
+    cutmix_alpha: float = _f(
+        0.0,
+        "Images: CutMix, a random rectangle of a shuffled partner pasted into each training image, the loss"
+        " weighted by the area each label keeps (lam ~ Beta(alpha, alpha), e.g. 1.0; 0: off). With"
+        " `mixup_alpha` too, each batch takes one of the two at random.",
+        check=_non_negative,
+    )
     weight_averaging: WeightAveragingConfig = _f(
         None, "Average the trainable weights late in training (SWA / EMA).", factory=WeightAveragingConfig
     )

@@ -1,5 +1,5 @@
 """`FieldTrainer`: what every task shares on top of `transformers.Trainer`: its own loss when the recipe
-asks for class weights, label smoothing or R-Drop (`losses.py`), weight averaging (`weight_averaging.py`,
+asks for class weights, label smoothing, R-Drop (`losses.py`) or Mixup / CutMix (`mixing.py`), weight averaging (`weight_averaging.py`,
 kept in checkpoints) and layer-wise learning-rate decay. Task trainers override only what differs."""
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ from torch import nn
 from transformers import PreTrainedModel, Trainer
 
 from fieldtune.modeling.create import backbone_blocks
-from fieldtune.trainers.losses import symmetric_kl, target_loss
+from fieldtune.trainers.losses import symmetric_kl
+from fieldtune.trainers.mixing import BatchMix, mixed_loss
 from fieldtune.trainers.progress_callback import attach_progress
 from fieldtune.trainers.weight_averaging import WeightAveraging
 
 
 class FieldTrainer(Trainer):
     """A `Trainer` with optional class weights (`class_weights`), label smoothing (`label_smoothing`, also
-    with class weights and for label sets), R-Drop (`r_drop`: the KL weight alpha), weight averaging
-    (`weight_averaging`: a `training.weight_averaging` section) and LLRD (`layerwise_lr_decay`)."""
+    with class weights and for label sets), R-Drop (`r_drop`: the KL weight alpha), Mixup / CutMix of
+    image batches (`mix`), weight averaging (`weight_averaging`: a `training.weight_averaging` section) and
+    LLRD (`layerwise_lr_decay`)."""
 
     def __init__(
         self,
@@ -31,11 +33,13 @@ class FieldTrainer(Trainer):
         layerwise_lr_decay: float | None = None,
         label_smoothing: float = 0.0,
         r_drop: float = 0.0,
+        mix: BatchMix | None = None,
         weight_averaging: Any = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.label_smoothing, self.r_drop = label_smoothing, r_drop
+        self.mix = mix if mix is not None and mix.enabled else None
         self.weight_averaging: WeightAveraging | None = None
         self.weight_averaging_config = weight_averaging  # handed on to an inner trainer (feature-cached head)
         if weight_averaging is not None and weight_averaging.start is not None:
@@ -59,6 +63,7 @@ class FieldTrainer(Trainer):
             "layerwise_lr_decay": training.layerwise_lr_decay,
             "label_smoothing": training.label_smoothing_factor,
             "r_drop": training.r_drop,
+            "mix": BatchMix(training.mixup_alpha, training.cutmix_alpha),
             "weight_averaging": training.weight_averaging,
         }
 
@@ -76,20 +81,25 @@ class FieldTrainer(Trainer):
         if model.training:
             keep_frozen_in_eval(model)
         r_drop = self.r_drop and model.training  # evaluation: one pass, no dropout to compare
-        own_loss = self.class_weights is not None or self.label_smoothing or r_drop
+        mixing = self.mix is not None and model.training and "pixel_values" in inputs
+        own_loss = self.class_weights is not None or self.label_smoothing or r_drop or mixing
         if not own_loss or "labels" not in inputs:
             return super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
         labels = inputs.pop("labels")
+        partner, lam = None, 1.0
+        if mixing:
+            inputs = {**inputs}
+            inputs["pixel_values"], partner, lam = self.mix(inputs["pixel_values"])
         outputs = model(**inputs)
         weight = None
         if self.class_weights is not None:  # tags: per-label positive weights
             weight = self.class_weights.to(device=labels.device, dtype=torch.float32)
-        loss = target_loss(_logits(outputs), labels, weight, self.label_smoothing)
+        loss = mixed_loss(_logits(outputs), labels, weight, self.label_smoothing, partner, lam)
         if r_drop:  # a second pass draws other dropout masks
             second = _logits(model(**inputs))
-            loss = (loss + target_loss(second, labels, weight, self.label_smoothing)) / 2
+            loss = (loss + mixed_loss(second, labels, weight, self.label_smoothing, partner, lam)) / 2
             loss = loss + self.r_drop * symmetric_kl(_logits(outputs), second)
         return (loss, outputs) if return_outputs else loss
 
