@@ -66,15 +66,15 @@ def _cv(
     }
 
 
-def _chapters_of(config: Any, texts: list[str]) -> np.ndarray:
-    """The 2-digit chapter of each training text, from the same table (the first code a text has)."""
+def _chapter_of_text(config: Any) -> dict[str, str]:
+    """Each six-digit description's 2-digit chapter, from the recipe's own table (a repeated description
+    keeps its last code)."""
     from fieldtune.datasets_builders.tables import read_table
 
     path = Path(config.data.path)
-    table = read_table(path / "harmonized-system.csv" if path.is_dir() else path, None, None)
+    table = read_table(path / "harmonized-system.csv" if path.is_dir() else path)
     table = table[table["level"] == "6"]
-    chapter = dict(zip(table["description"].str.strip(), table["hscode"].str[:2], strict=True))
-    return np.asarray([chapter[t.strip()] for t in texts])
+    return dict(zip(table["description"].str.strip(), table["hscode"].str[:2], strict=True))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     task = TASKS[config.task]
     train = build_dataset(config.data, task.name)["train"]
     texts, labels = list(train["text"]), np.asarray(train["label"])
+    # Per fold, scikit-learn's `balanced` (n / (k * count), fieldtune's formula) on the fold's rows.
     weight = "balanced" if config.training.class_weights == "balanced" else None
 
     def fitter(settings: Any) -> Callable[[list[str], np.ndarray, list[str]], np.ndarray]:
@@ -107,13 +108,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         settings = dataclasses.replace(config.baseline, **changes)
         rows[name] = _cv(fitter(settings), texts, labels, args.folds, config.data.seed)
     if args.via_chapters:
-        chapters = _chapters_of(config, texts)
-        by_text = dict(zip(texts, chapters, strict=True))
-        section_of = dict(zip(chapters, labels, strict=True))  # a chapter lies in one section
+        chapter_of = _chapter_of_text(config)
+        section_of = {chapter_of[t.strip()]: y for t, y in zip(texts, labels, strict=True)}  # one per chapter
         inner = fitter(config.baseline)
 
         def via_chapters(fit_texts: list[str], y: np.ndarray, held: list[str]) -> np.ndarray:
-            fit_chapters = np.asarray([by_text[t] for t in fit_texts])
+            fit_chapters = np.asarray([chapter_of[t.strip()] for t in fit_texts])
             return np.asarray([section_of[c] for c in inner(fit_texts, fit_chapters, held)])
 
         rows["fit on chapters, mapped to sections"] = _cv(
