@@ -285,3 +285,46 @@ def test_validation_metrics_after_weight_averaging_are_those_of_the_average(tiny
     again = evaluate_model(str(result.run_dir), None, split="validation")["metrics"]
     assert kept["accuracy"] == pytest.approx(again["accuracy"])
     assert kept["f1_macro"] == pytest.approx(again["f1_macro"])
+
+
+@pytest.mark.parametrize("family", ["bert", "mobilenet"])
+def test_layerwise_lr_puts_what_sits_above_the_blocks_with_the_head(family):
+    """LLRD: the head and what the backbone puts on top of its block stack (BERT's pooler, MobileNetV2's
+    last 1x1 convolution) train at the full rate; block i from the top at lr * decay**i; the embeddings /
+    stem below the lowest block."""
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        MobileNetV2Config,
+        MobileNetV2ForImageClassification,
+    )
+
+    from fieldtune.trainers.base import layerwise_param_groups
+
+    if family == "bert":
+        config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                            intermediate_size=32, num_labels=3)  # fmt: skip
+        model, blocks = BertForSequenceClassification(config), 3
+        top, stem, above = "bert.encoder.layer.2.", "bert.embeddings.", ["bert.pooler."]
+    else:
+        config = MobileNetV2Config(depth_multiplier=0.25, image_size=32, num_labels=3)
+        model = MobileNetV2ForImageClassification(config)
+        blocks = len(model.mobilenet_v2.layer)
+        top = f"mobilenet_v2.layer.{blocks - 1}."
+        stem, above = "mobilenet_v2.conv_stem.", ["mobilenet_v2.conv_1x1."]
+    lr, decay = 1e-3, 0.5
+    rate_of = {
+        id(p): group["lr"]
+        for group in layerwise_param_groups(model, lr, decay, 0.01)
+        for p in group["params"]
+    }
+    rates = {name: rate_of[id(p)] for name, p in model.named_parameters()}
+    assert len(rates) == len(list(model.parameters()))  # every parameter in exactly one group
+    for name, rate in rates.items():
+        if name.startswith("classifier.") or any(name.startswith(a) for a in above):
+            assert rate == pytest.approx(lr), name
+        elif name.startswith(top):
+            assert rate == pytest.approx(lr * decay), name
+        elif name.startswith(stem):
+            assert rate == pytest.approx(lr * decay ** (blocks + 1)), name
+    assert {round(r / lr, 6) for r in rates.values()} == {round(decay**d, 6) for d in range(blocks + 2)}

@@ -194,7 +194,10 @@ def _frozen_subtrees(module: nn.Module) -> list[nn.Module]:
 
 
 def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict]:
-    """Head at `lr`; block i of L (from the top) at lr * decay**i; embeddings and stem below the lowest block."""
+    """Head at `lr`; block i of L (from the top) at lr * decay**i; embeddings and stem below the lowest block.
+
+    Backbone parameters registered after the block stack (BERT's pooler, ViT's final LayerNorm, MobileNetV2's
+    last 1x1 convolution) sit above the top block, so they train at the head's rate, not the stem's."""
     blocks = list(backbone_blocks(model))
     depth_of: dict[int, int] = {}
     for i, block in enumerate(blocks):
@@ -203,15 +206,17 @@ def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_dec
     base = getattr(model, "base_model", model)
     backbone_ids = {id(p) for p in base.parameters()}
     groups: dict[tuple[int, bool], dict] = {}
+    past_blocks = False
     for name, p in model.named_parameters():
+        past_blocks = past_blocks or id(p) in depth_of
         if not p.requires_grad:
             continue
         if id(p) in depth_of:
             depth = depth_of[id(p)]
-        elif id(p) in backbone_ids and "modules_to_save" not in name:
+        elif id(p) in backbone_ids and "modules_to_save" not in name and not past_blocks:
             depth = len(blocks) + 1  # embeddings / stem: below every block
         else:
-            depth = 0  # the head
+            depth = 0  # the head, and what the backbone puts on top of its blocks
         no_decay = p.ndim < 2 or "norm" in name.lower() or name.endswith("bias")
         key = (depth, no_decay)
         group = groups.setdefault(
