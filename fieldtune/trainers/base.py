@@ -203,17 +203,15 @@ def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_dec
     for i, block in enumerate(blocks):
         for p in block.parameters():
             depth_of[id(p)] = len(blocks) - i
-    base = getattr(model, "base_model", model)
-    backbone_ids = {id(p) for p in base.parameters()}
     groups: dict[tuple[int, bool], dict] = {}
-    past_blocks = False
+    past_blocks = False  # parameters come in registration order: stem, blocks, what is above them, head
     for name, p in model.named_parameters():
         past_blocks = past_blocks or id(p) in depth_of
         if not p.requires_grad:
             continue
         if id(p) in depth_of:
             depth = depth_of[id(p)]
-        elif id(p) in backbone_ids and "modules_to_save" not in name and not past_blocks:
+        elif not past_blocks:
             depth = len(blocks) + 1  # embeddings / stem: below every block
         else:
             depth = 0  # the head, and what the backbone puts on top of its blocks
