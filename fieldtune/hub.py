@@ -284,17 +284,32 @@ def push_folder_as_dataset(folder: Path, repo_id: str, private: bool = False) ->
     return info.commit_url
 
 
-def pull(repo_id: str, revision: str | None = None, out: Path | None = None) -> Path:
+def pull(repo_id: str, revision: str | None = None, out: Path | None = None, overwrite: bool = False) -> Path:
     """Download a Hub model repo; returns the local folder (`out`, or the snapshot in the HF cache).
 
     Args:
         repo_id (`str`): `namespace/name`.
         revision (`str`, *optional*): branch, tag or commit sha; default `main`.
-        out (`Path`, *optional*): folder to download into; default: the Hugging Face cache.
+        out (`Path`, *optional*): folder to download into; default: the Hugging Face cache. A non-empty folder
+            that is not an unchanged earlier pull of `repo_id` is refused (`fieldtune.pull_folder`).
+        overwrite (`bool`, *optional*, defaults to `False`): replace a non-empty `out` whatever it holds.
     """
     _require_repo_id(repo_id)
+    if out is None:
+        return _download(repo_id, revision, None)
+    from fieldtune.pull_folder import check_pull_out, pull_into
+
+    out = Path(out).resolve()  # a link to a folder: the folder is what gets replaced, not the link
+    check_pull_out(out, repo_id, overwrite)
+    pull_into(out, repo_id, revision, lambda tmp: _download(repo_id, revision, tmp))
+    return out
+
+
+def _download(repo_id: str, revision: str | None, local_dir: Path | None) -> Path:
     try:
-        path = snapshot_download(repo_id, revision=revision, local_dir=str(out) if out is not None else None)
+        path = snapshot_download(
+            repo_id, revision=revision, local_dir=str(local_dir) if local_dir is not None else None
+        )
     except RevisionNotFoundError as err:
         raise HubError(
             f"Revision {revision or 'main'!r} does not exist in {repo_id} on {constants.ENDPOINT}: "

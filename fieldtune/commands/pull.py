@@ -9,7 +9,16 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("repo_id", help="Hub model id, namespace/name.")
     p.add_argument("--revision", help="Branch, tag or commit.")
-    p.add_argument("--out", help="Folder to download into (default: the Hub cache).")
+    p.add_argument(
+        "--out",
+        help="Folder to download into (default: the Hub cache). A non-empty folder must be an unchanged "
+        "earlier pull of the same repo, else pass --overwrite.",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Replace a non-empty --out folder, whatever it holds (the folder is replaced, never merged into).",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -20,6 +29,11 @@ def main(args: argparse.Namespace) -> int:
         from fieldtune.rundir.layout import check_output_path
 
         check_output_path(Path(args.out), "--out", "folder")
-    folder = pull(args.repo_id, revision=args.revision, out=Path(args.out) if args.out else None)
+    if args.overwrite and not args.out:
+        from fieldtune.errors import FieldtuneError
+
+        raise FieldtuneError("--overwrite applies to --out DIR only; the Hub cache is never overwritten.")
+    out = Path(args.out) if args.out else None
+    folder = pull(args.repo_id, revision=args.revision, out=out, overwrite=args.overwrite)
     print(folder)
     return 0
