@@ -1,6 +1,7 @@
 """Bad inputs of batch prediction (issue 14): an --output that exists, an interrupted prediction met without
 --resume, and every --resume that cannot continue the file it is given (another model, input, --top-k, a
-changed input, a damaged checkpoint); and `export --check-data` given what it cannot check on. Same table machinery as `tests/test_bad_inputs.py`: one line, exit 2,
+changed input, a damaged checkpoint); an --output that is the --input (issue 29: by any path or link,
+whatever the flags); and `export --check-data` given what it cannot check on. Same table machinery as `tests/test_bad_inputs.py`: one line, exit 2,
 and the folder holding the predictions byte-identical."""
 
 from __future__ import annotations
@@ -170,7 +171,59 @@ def s_export_check_data_without_onnx(ctx: Ctx) -> list[str]:
     ]
 
 
+def _table_in_run_dir(ctx: Ctx) -> Path:
+    """The user's input table, inside the folder whose bytes the case checks."""
+    ctx.run_dir.mkdir()
+    table = ctx.run_dir / "orders.csv"
+    table.write_text("text\n" + "".join(f"{i} pallets of cement\n" for i in range(ROWS)))
+    return table
+
+
+def _predict_into(ctx: Ctx, source: Path, out: Path, *extra: str) -> list[str]:
+    return ["predict", str(_classifier(ctx)), "--input", str(source), "--output", str(out), *extra]
+
+
+def s_output_is_input(ctx: Ctx) -> list[str]:
+    table = _table_in_run_dir(ctx)
+    return _predict_into(ctx, table, table, "--overwrite")
+
+
+def s_output_is_input_by_other_spelling(ctx: Ctx) -> list[str]:
+    table = _table_in_run_dir(ctx)
+    (ctx.run_dir / "sub").mkdir()
+    return _predict_into(ctx, table, ctx.run_dir / "sub" / ".." / "orders.csv", "--overwrite")
+
+
+def s_output_is_link_to_input(ctx: Ctx) -> list[str]:
+    table = _table_in_run_dir(ctx)
+    (ctx.run_dir / "preds.csv").symlink_to(table)
+    return _predict_into(ctx, table, ctx.run_dir / "preds.csv", "--overwrite")
+
+
+def s_output_is_hard_link_to_input(ctx: Ctx) -> list[str]:
+    table = _table_in_run_dir(ctx)
+    (ctx.run_dir / "preds.csv").hardlink_to(table)
+    return _predict_into(ctx, table, ctx.run_dir / "preds.csv", "--overwrite")
+
+
+def s_input_is_link_to_output(ctx: Ctx) -> list[str]:
+    table = _table_in_run_dir(ctx)
+    (ctx.tmp / "today.csv").symlink_to(table)
+    return _predict_into(ctx, ctx.tmp / "today.csv", table, "--overwrite")
+
+
+def s_output_is_input_resume(ctx: Ctx) -> list[str]:
+    table = _table_in_run_dir(ctx)
+    return _predict_into(ctx, table, table, "--resume")
+
+
 CASES = [
+    Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True),
+    Case("predict-output-is-input-other-spelling", s_output_is_input_by_other_spelling, ("is the --input file", "another file"), existing=True),
+    Case("predict-output-is-link-to-input", s_output_is_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
+    Case("predict-output-is-hard-link-to-input", s_output_is_hard_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
+    Case("predict-input-is-link-to-output", s_input_is_link_to_output, ("today.csv", "is the --input file"), existing=True),
+    Case("predict-output-is-input-resume", s_output_is_input_resume, ("is the --input file",), existing=True),
     Case("predict-output-exists", s_output_exists, ("--output", "preds.csv", "already exists", "--overwrite"), existing=True),
     Case("predict-partial-without-resume", s_partial_without_resume, ("preds.csv.partial", "interrupted", "--resume", "--overwrite"), existing=True),
     Case("predict-resume-and-overwrite", s_resume_and_overwrite, ("--resume", "--overwrite", "contradict"), existing=True),

@@ -100,7 +100,26 @@ def check_request(req: PredictRequest) -> None:
         check_output_path(req.output, "--output", "file")
         if req.output.suffix.lower() not in OUTPUT_SUFFIXES:
             raise DataError(f"--output {req.output}: write predictions to a .csv or a .jsonl file.")
+        _check_output_is_not_input(req.input, req.output)
     check_output(req.output, req.resume, req.overwrite)
+
+
+def _check_output_is_not_input(source: str | None, output: Path) -> None:
+    """The prediction file (or its .partial / checkpoint) is never the input file, through links too,
+    whatever the flags: --overwrite would replace the table being read. (A folder or glob input cannot hold
+    it: image models read only image files, and text models refuse folders and globs.)"""
+    from fieldtune.inference.predict_output import checkpoint_of, partial_of
+
+    path = Path(source).expanduser() if source else None
+    if path is None or not path.is_file():
+        return
+    for written in (output, partial_of(output), checkpoint_of(output)):
+        same = os.path.realpath(written) == os.path.realpath(path)  # the same path, through symlinks
+        if same or (written.exists() and os.path.samefile(written, path)):  # samefile: hard links too
+            raise DataError(
+                f"--output {output} is the --input file {source} (or a link to it); predictions never "
+                "replace their input: write them to another file."
+            )
 
 
 def run_text_column(ref: str) -> str | None:
