@@ -79,8 +79,9 @@ def detect_bytes(raw: bytes, partial: bool = False) -> str | None:
     bom = _bom(raw)
     if bom:
         return bom
+    # NUL is valid UTF-8: English UTF-16 would pass as UTF-8 text with a NUL in every other byte
     nul_pattern = _utf16_by_nuls(raw)
-    if nul_pattern:  # NUL is valid UTF-8: English UTF-16 would pass as UTF-8 text with a NUL in every other byte
+    if nul_pattern:
         return nul_pattern
     if _utf8_error(raw, partial) is None:
         return "utf-8"
