@@ -69,10 +69,22 @@ def _check_accelerate_config(path: str, num_processes: int | None) -> None:
             )
 
 
-def _machines(args: argparse.Namespace) -> dict[str, object] | None:
-    """accelerate's machine flags from `--num-machines / --machine-rank / --main-process-ip/-port`."""
+def machine_flags(args: argparse.Namespace) -> dict[str, object] | None:
+    """accelerate's machine flags from `--num-machines / --machine-rank / --main-process-ip/-port`, checked;
+    None on one machine. `fieldtune train` calls it before anything else, so that a flag given without
+    `--num-machines` (or `--num-machines 0`) is an error, not a single-machine run that ignored it."""
     count = getattr(args, "num_machines", None)
     if count is None:
+        alone = [
+            f"--{name.replace('_', '-')} {getattr(args, name)}"
+            for name in ("machine_rank", "main_process_ip", "main_process_port")
+            if getattr(args, name, None) is not None
+        ]
+        if alone:
+            raise ConfigError(
+                f"{', '.join(alone)} without --num-machines: add --num-machines N (2 or more) to train on "
+                "several machines, or drop the flag to train on this one."
+            )
         return None
     if count < 2:
         raise ConfigError(f"--num-machines {count}: give 2 or more machines (one machine needs no flag).")
@@ -83,7 +95,8 @@ def _machines(args: argparse.Namespace) -> dict[str, object] | None:
         )
     if not ip:
         raise ConfigError("--main-process-ip: give the address of machine 0 (reachable from every machine).")
-    port = getattr(args, "main_process_port", 29500)
+    port = getattr(args, "main_process_port", None)
+    port = 29500 if port is None else port
     if not 1 <= port <= 65535:
         raise ConfigError(f"--main-process-port {port}: give a free port number (1-65535) on machine 0.")
     return {"num_machines": count, "machine_rank": rank, "main_process_ip": ip, "main_process_port": port}
@@ -109,9 +122,9 @@ def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) ->
         cmd += ["--config_file", str(accelerate_config)]
         if n:  # as in the file: all machines' processes together
             cmd += ["--num_processes", str(n)]
-        cmd += [f"--{k}={v}" for k, v in (_machines(args) or {}).items()]
+        cmd += [f"--{k}={v}" for k, v in (machine_flags(args) or {}).items()]
     else:
-        machines = _machines(args)
+        machines = machine_flags(args)
         if machines is None and (n is None or n < 2):
             raise ConfigError("--num-processes must be at least 2 to launch several processes.")
         n = n or 1  # with several machines: processes on each machine

@@ -124,3 +124,19 @@ def test_multilabel_baseline_one_model_per_label(tiny_bert, tmp_path):
     assert "one LinearSVC" in result.results["baseline"]["model"]
     assert result.results["metrics"]["f1_macro"] > 0.9  # each tag is its own word
     assert "f1_micro" in result.results["confidence_intervals"]["metrics"]
+
+
+def test_baseline_records_the_text_encoding_in_results_log_and_card(tiny_bert, tmp_path, caplog):
+    """As a fine-tuned run does (issue 29, item 11): the encoding each data file was read with."""
+    from tests.helpers import write_demand_csv
+
+    orders = tmp_path / "orders-utf16.csv"
+    orders.write_bytes(write_demand_csv(tmp_path / "orders.csv", n=60).read_text().encode("utf-16"))
+    data = {"path": str(orders), "text_columns": ["note"], "label_column": "demand_level"}
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_bert, data)
+    caplog.set_level("INFO")
+    assert main(["baseline", str(recipe), "--output-dir", str(tmp_path / "run")]) == 0
+    results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert results["encodings"] == {str(orders): "utf-16"}
+    assert "Data files read as utf-16 (1 files)" in caplog.text
+    assert "- Encoding of the data files: utf-16" in (tmp_path / "run" / "README.md").read_text()

@@ -19,6 +19,8 @@ from fieldtune import __version__
 from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders.data_report import describe as describe_data
+from fieldtune.datasets_builders.data_report import recording
 from fieldtune.rundir.layout import finish_run_dir, restore_run_dir, start_run_dir
 from fieldtune.rundir.results import dataset_name, write_run_outputs
 from fieldtune.scoring import label_names_of, targets_of
@@ -40,7 +42,10 @@ def fit_text_baseline(
         sklearn_class_weight,
     )
 
-    dd = build_dataset(config.data, task.name)
+    with recording() as data_report:  # the encodings read and the text normalisation, as `run()` records them
+        dd = build_dataset(config.data, task.name)
+    for line in describe_data(data_report):
+        logger.info("%s", line)
     label_names = label_names_of(dd["train"].features["label"])
     targets = targets_of(task)
     train_labels = dd["train"]["label"]
@@ -90,6 +95,7 @@ def fit_text_baseline(
                 "world_size": 1,
                 "fieldtune_version": __version__,
                 "validation_metrics": validation,
+                **data_report,
             },
         )  # fmt: skip
         finish_run_dir(run_dir)

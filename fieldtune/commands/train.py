@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     machines.add_argument("--machine-rank", type=int, default=None, help="This machine's rank: 0 .. N-1.")
     machines.add_argument("--main-process-ip", help="Address of machine 0, reachable from every machine.")
     machines.add_argument(
-        "--main-process-port", type=int, default=29500, help="Free port on machine 0 (default 29500)."
+        "--main-process-port", type=int, default=None, help="Free port on machine 0 (default 29500)."
     )
     p.add_argument(
         "--accelerate-config",
@@ -37,13 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from fieldtune.launch import machine_flags
     from fieldtune.preflight import preflight, resolve_run_dir
 
     config = load_config(args.config, args.overrides)  # validates before anything heavy
     if args.num_processes is not None and args.num_processes < 1:
         raise FieldtuneError(f"--num-processes {args.num_processes}: give 1 or more processes.")
+    machines = machine_flags(args)  # `--num-machines 0`, `--machine-rank 3` alone: errors, never ignored
     preflight(config, resolve_run_dir(config, args.output_dir), args.overwrite, args.resume)
-    if args.accelerate_config or args.num_machines or (args.num_processes and args.num_processes > 1):
+    if args.accelerate_config or machines or (args.num_processes and args.num_processes > 1):
         from fieldtune.launch import launch_train
 
         return launch_train(args)

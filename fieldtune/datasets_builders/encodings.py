@@ -52,6 +52,18 @@ def _bom(raw: bytes) -> str | None:
     return next((name for bom, name in BOMS if raw.startswith(bom)), None)
 
 
+def _utf16_by_nuls(raw: bytes) -> str | None:
+    """UTF-16 without a BOM told by its NUL bytes: Latin text (and the digits, commas and line breaks of any
+    table) has a zero high byte, which falls on the odd offsets in UTF-16-LE and on the even ones in BE.
+    At least a quarter of one parity's bytes must be NUL and (nearly) none of the other's: a stray NUL in
+    a UTF-8 file is no pattern."""
+    even, odd = raw[0::2].count(0), raw[1::2].count(0)
+    for nuls, other, name in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if nuls * 4 >= len(raw) // 2 > 0 and other * 20 <= nuls:
+            return name
+    return None
+
+
 def _utf8_error(raw: bytes, partial: bool) -> UnicodeDecodeError | None:
     """The first invalid UTF-8 byte; with `partial`, a character cut at the end of a prefix is no error."""
     try:
@@ -67,6 +79,10 @@ def detect_bytes(raw: bytes, partial: bool = False) -> str | None:
     bom = _bom(raw)
     if bom:
         return bom
+    # NUL is valid UTF-8: English UTF-16 would pass as UTF-8 text with a NUL in every other byte
+    nul_pattern = _utf16_by_nuls(raw)
+    if nul_pattern:
+        return nul_pattern
     if _utf8_error(raw, partial) is None:
         return "utf-8"
     from charset_normalizer import from_bytes

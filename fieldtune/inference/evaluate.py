@@ -70,6 +70,11 @@ def evaluation_data(data: str, split: str) -> tuple[str, bool]:
 def split_of(dd: Any, split: str, source: str, whole: bool = False) -> Any:
     """`split` of `dd`; with `whole` (data with no split of its own), every example."""
     if split == "all" or (whole and set(dd) == {"train"}):
+        if split not in ("all", "test"):  # `test` (the default): new data scored whole is the held-out set
+            raise DataError(
+                f"{source} has no {split!r} split: it has no split files or folders of its own (train, "
+                "validation, test), so all its rows are scored together; leave --split out or pass --split all."
+            )
         from datasets import concatenate_datasets
 
         return concatenate_datasets([dd[s] for s in dd])
@@ -113,8 +118,8 @@ def evaluate_model(
     from fieldtune.rundir.reader import RunDirectory
 
     run = RunDirectory.at(ref)
-    if run is not None:
-        run.check()  # a damaged config.yaml is named before the model loads
+    if run is not None:  # an unfinished run, or a damaged config.yaml, is named before the model loads
+        run.refuse_unfinished().check()
     whole = False
     if data is not None:
         data, whole = evaluation_data(data, split)

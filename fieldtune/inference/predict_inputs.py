@@ -188,13 +188,31 @@ class ImageSource:
         return iter_image_files(roots)
 
     def count(self) -> int:
-        """A listing pass (no image is opened): cheap next to decoding, and it gives the bar an ETA."""
+        """A listing pass (no image is opened): cheap next to decoding, and it gives the bar an ETA. A file
+        named alone is decoded here: in a folder a bad file is a row with an `error`, but the only row of
+        a prediction cannot be one (exit 0 with no prediction)."""
+        path = Path(self.source).expanduser()
+        if path.is_file():
+            _check_image(path)
         total = sum(1 for _ in self.files())
         if not total:
             raise DataError(
                 f"--input {self.source}: no images found (a file, a folder or a glob like 'photos/*.jpg')."
             )
         return total
+
+
+def _check_image(path: Path) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as e:  # PIL raises many types for a file that is not an image or is damaged
+        raise DataError(
+            f"--input {path} is not an image that can be decoded ({type(e).__name__}); an image model "
+            "takes an image file, a folder of images or a glob like 'photos/*.jpg'."
+        ) from None
 
 
 class _DecodedImages(torch.utils.data.IterableDataset):

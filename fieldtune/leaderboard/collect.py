@@ -31,7 +31,7 @@ from huggingface_hub.errors import (
 
 from fieldtune.errors import HubError, RunDirError
 from fieldtune.leaderboard.exported import EXPORT_REPORT_FILE, export_results, runtime_of
-from fieldtune.rundir.reader import read_results_file
+from fieldtune.rundir.reader import RunDirectory, read_results_file
 from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
 from fieldtune.tasks import TASKS
 
@@ -215,6 +215,8 @@ def entry_from_run(run_dir: Path) -> Entry:
     path = run_dir if run_dir.is_file() else run_dir / EVAL_RESULTS_FILE
     if not run_dir.exists():
         raise RunDirError(f"Run directory {run_dir} does not exist; pass the folder `fieldtune train` wrote.")
+    # an unfinished run's eval_results.json may be a dead run's, or an older one (the file: of its folder)
+    RunDirectory(run_dir if run_dir.is_dir() else run_dir.parent).refuse_unfinished()
     export_report = run_dir / EXPORT_REPORT_FILE
     if not path.is_file() and export_report.is_file():  # `fieldtune export --format onnx --out DIR`
         path, results = export_report, export_results(run_dir, export_report)

@@ -65,11 +65,16 @@ class RunDirectory:
     def finished(self) -> bool:
         return not (self.path / INCOMPLETE).exists() and (self.path / RESULTS_FILE).is_file()
 
-    def require_finished(self) -> RunDirectory:
+    def refuse_unfinished(self) -> RunDirectory:
+        """Refuse a run that carries the `.incomplete` marker (its files may be from a run that died)."""
         if (self.path / INCOMPLETE).exists():
             raise RunDirError(
                 f"{self.path} is an unfinished run; finish it with `fieldtune train ... --resume`."
             )
+        return self
+
+    def require_finished(self) -> RunDirectory:
+        self.refuse_unfinished()
         if not (self.path / RESULTS_FILE).is_file():
             raise RunDirError(f"{self.path} has no {RESULTS_FILE}; is it a finished fieldtune run directory?")
         return self

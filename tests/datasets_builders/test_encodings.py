@@ -9,7 +9,7 @@ import pytest
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.data_report import recording
-from fieldtune.datasets_builders.encodings import decode, detect, open_text
+from fieldtune.datasets_builders.encodings import decode, detect, detect_bytes, open_text
 from fieldtune.datasets_builders.tables import read_table
 from fieldtune.errors import DataError
 
@@ -86,3 +86,29 @@ def test_open_text_streams_in_the_detected_encoding(tmp_path: Path) -> None:
     raw = b"note\n" + "冷鏈".encode("big5")
     assert decode(raw, Path("x.txt")).text == "note\n冷鏈"
     assert decode(b"\xef\xbb\xbfnote", Path("x.txt"), "utf-8").text == "note"
+
+
+ENGLISH = "note,demand_level\n" + "".join(f"{i} pallets of cement, urgent,high\n" for i in range(20))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_english_utf16_without_bom_is_detected_by_its_nul_bytes(tmp_path: Path, encoding: str) -> None:
+    """English UTF-16 without a BOM is valid UTF-8 (NUL is a character): it must not be read as NUL-interleaved
+    text (issue 29, item 7). Tables and predict's streamed readers go through `detect`."""
+    path = tmp_path / "orders.csv"
+    path.write_bytes(ENGLISH.replace(", urgent", "").encode(encoding))
+    assert detect(path) == encoding
+    with recording() as report:
+        df = read_table(path)
+    assert report["encodings"][str(path)] == encoding
+    assert list(df.columns) == ["note", "demand_level"] and df["note"][3] == "3 pallets of cement"
+    lines = tmp_path / "notes.txt"
+    lines.write_bytes("two pallets\nurgent crate\n".encode(encoding))
+    with open_text(lines, detect(lines)) as f:
+        assert f.read().splitlines() == ["two pallets", "urgent crate"]
+
+
+def test_a_stray_nul_keeps_utf8(tmp_path: Path) -> None:
+    """A NUL or two in a UTF-8 file (a bad export) is no UTF-16 pattern: the file stays UTF-8."""
+    assert detect_bytes(ENGLISH.replace("3 pallets", "3\0pallets").encode("utf-8")) == "utf-8"
+    assert detect_bytes("你好，托盘".encode("utf-16-le")) == "utf-16-le"  # no NUL: charset-normalizer's call

@@ -1,0 +1,123 @@
+"""Bad inputs that were silently accepted (issue 29, items 8-10): a flag or a value that did nothing, or a
+result that was wrong, with exit 0. Each is now one line, exit 2, nothing written or touched. Same table
+machinery as `tests/test_bad_inputs.py`."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from fieldtune.cli import main
+from tests import test_bad_inputs as table
+from tests.helpers import write_demand_csv
+from tests.test_bad_inputs import Case, Ctx, _png, _recipe, _train
+
+tiny_vit = table.tiny_vit  # module fixture, found by name
+
+
+@pytest.fixture(scope="module")
+def fitted_baseline(tiny_bert, tmp_path_factory):
+    """A finished run (a baseline: seconds to fit) on generated orders, copied into the cases."""
+    folder = tmp_path_factory.mktemp("fitted")
+    ctx = Ctx(folder, tiny_bert, tiny_bert, None, None)
+    assert main(["baseline", str(_recipe(ctx)), "--output-dir", str(folder / "run")]) == 0
+    return folder / "run"
+
+
+def _finished_run(ctx: Ctx, incomplete: bool = False) -> None:
+    shutil.copytree(ctx.request.getfixturevalue("fitted_baseline"), ctx.run_dir)
+    if incomplete:  # what a `--resume` that died leaves: the old results beside the marker
+        (ctx.run_dir / ".incomplete").touch()
+
+
+# --------------------------------------------------------------------------- several machines (item 8)
+
+
+def s_num_machines_zero(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--num-machines", "0")
+
+
+def s_machine_rank_alone(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--machine-rank", "3")
+
+
+def s_main_process_ip_alone(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--main-process-ip", "10.0.0.1", "--main-process-port", "29600")
+
+
+# --------------------------------------------------------------------------- unfinished runs (item 9)
+
+
+def s_leaderboard_unfinished_run(ctx: Ctx) -> list[str]:
+    _finished_run(ctx, incomplete=True)
+    return ["leaderboard", str(ctx.run_dir)]
+
+
+def s_leaderboard_results_of_unfinished_run(ctx: Ctx) -> list[str]:
+    _finished_run(ctx, incomplete=True)
+    return ["leaderboard", str(ctx.run_dir / "eval_results.json")]
+
+
+def s_evaluate_unfinished_run(ctx: Ctx) -> list[str]:
+    _finished_run(ctx, incomplete=True)
+    return ["evaluate", str(ctx.run_dir)]
+
+
+# --------------------------------------------------------------------------- inputs that gave no result (item 10)
+
+
+def s_predict_named_text_file_on_image_model(ctx: Ctx) -> list[str]:
+    (ctx.tmp / "notes.txt").write_text("two pallets of cement\n")
+    return ["predict", str(ctx.vit), "--input", str(ctx.tmp / "notes.txt")]
+
+
+def s_predict_named_broken_image_on_image_model(ctx: Ctx) -> list[str]:
+    image = _png(ctx.tmp / "scan.png")
+    image.write_bytes(image.read_bytes()[:40])
+    return ["predict", str(ctx.vit), "--input", str(image)]
+
+
+def s_evaluate_split_data_lacks(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    data = write_demand_csv(ctx.tmp / "new_orders.csv", n=30)
+    return ["evaluate", str(ctx.run_dir), "--data", str(data), "--split", "validation"]
+
+
+def s_evaluate_split_typo(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    data = write_demand_csv(ctx.tmp / "new_orders.csv", n=30)
+    return ["evaluate", str(ctx.run_dir), "--data", str(data), "--split", "tset"]
+
+
+CASES = [
+    Case("train-num-machines-zero", s_num_machines_zero, ("--num-machines 0", "2 or more machines")),
+    Case("train-machine-rank-alone", s_machine_rank_alone, ("--machine-rank 3", "without --num-machines", "drop the flag")),
+    Case("train-main-process-ip-alone", s_main_process_ip_alone, ("--main-process-ip 10.0.0.1", "--main-process-port 29600", "without --num-machines")),
+    Case("leaderboard-unfinished-run", s_leaderboard_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
+    Case("leaderboard-results-of-unfinished-run", s_leaderboard_results_of_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
+    Case("evaluate-unfinished-run", s_evaluate_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
+    Case("predict-named-text-file-on-image-model", s_predict_named_text_file_on_image_model, ("--input", "notes.txt", "not an image", "a folder of images")),
+    Case("predict-named-broken-image-on-image-model", s_predict_named_broken_image_on_image_model, ("--input", "scan.png", "not an image that can be decoded")),
+    Case("evaluate-split-data-lacks", s_evaluate_split_data_lacks, ("new_orders.csv", "no 'validation' split", "leave --split out", "--split all"), existing=True),
+    Case("evaluate-split-typo", s_evaluate_split_typo, ("new_orders.csv", "no 'tset' split", "leave --split out"), existing=True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_silently_accepted_input_is_one_line_exit_2(
+    case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
+):
+    table.run_case(case, Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch), capsys)
+
+
+def test_evaluate_whole_data_with_default_or_all_split_scores_every_row(tmp_path, tiny_bert, request, capsys):
+    """The other side of `evaluate-split-data-lacks`: new data with no splits of its own is scored whole
+    under the default `--split test` and under `--split all`."""
+    ctx = Ctx(tmp_path, tiny_bert, tiny_bert, request, None)
+    _finished_run(ctx)
+    data = write_demand_csv(tmp_path / "new_orders.csv", n=30)
+    for split in ([], ["--split", "all"], ["--split", "test"]):
+        capsys.readouterr()
+        assert main(["evaluate", str(ctx.run_dir), "--data", str(data), *split]) == 0
+        assert "Scored 30 examples." in capsys.readouterr().out
