@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -197,6 +198,17 @@ def run_sweep(plan: Plan, manifest: Manifest, workers: int = 1) -> tuple[list[Ou
         raise ConfigError(f"--workers {workers}: give 1 or more worker processes.")
     if plan.storage is not None:  # a database that cannot be opened fails before anything is written
         _open(plan)
+    fresh = not plan.sweep_dir.exists()
+    try:
+        return _run(plan, manifest, workers)
+    except FieldtuneError:
+        # a sweep this command started that failed before any trial finished is not left half-written
+        if fresh and plan.sweep_dir.is_dir() and not report.finished_runs(plan.sweep_dir):
+            shutil.rmtree(plan.sweep_dir, ignore_errors=True)
+        raise
+
+
+def _run(plan: Plan, manifest: Manifest, workers: int) -> tuple[list[Outcome], str]:
     # sweep.json first: a second process starting this sweep at the same moment then finds this very sweep
     write_manifest(plan.sweep_dir, manifest)
     study = _open(plan)

@@ -209,13 +209,46 @@ def load_space(path: str | Path, recipe: Recipe) -> dict[str, dict[str, Any]]:
             number = int if kind == "int" else (int, float)
             if any(isinstance(v, bool) or not isinstance(v, number) for v in (low, high)) or not low < high:
                 raise ConfigError(f"{where}: {kind} needs numbers `low` < `high`, got {low!r} and {high!r}.")
+            _check_step_and_log(where, kind, spec)
             if spec.get("log") and low <= 0:
                 raise ConfigError(f"{where}: a log scale needs `low` > 0, got {low!r}.")
+            _optuna_accepts(where, kind, spec)
             samples = [low, high]
         for value in samples:
             _check_point(recipe, {key: value}, f"--search {path.name}")
         space[key] = spec
     return space
+
+
+def _check_step_and_log(where: str, kind: str, spec: Mapping[str, Any]) -> None:
+    """`log` and `step` as Optuna's distributions take them (it raises mid-sweep otherwise)."""
+    log, step = spec.get("log", False), spec.get("step")
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}: `log` is true or false, got {log!r}.")
+    if step is None:
+        return
+    number = int if kind == "int" else (int, float)
+    if isinstance(step, bool) or not isinstance(step, number) or not step > 0:
+        whole = "a whole number " if kind == "int" else "a number "
+        raise ConfigError(f"{where}: `step` must be {whole}> 0, got {step!r}; or leave it out.")
+    if log and (kind == "float" or step != 1):
+        raise ConfigError(f"{where}: `log: true` cannot be combined with `step`; keep one of them.")
+
+
+def _optuna_accepts(where: str, kind: str, spec: Mapping[str, Any]) -> None:
+    """The distribution built as `suggest` builds it: any other rejection of Optuna's is one line now."""
+    try:
+        from optuna.distributions import FloatDistribution, IntDistribution
+    except ImportError:  # `run_sweep` names the missing package
+        return
+    make = IntDistribution if kind == "int" else FloatDistribution
+    step = spec.get("step", 1 if kind == "int" else None)
+    try:
+        make(spec["low"], spec["high"], log=bool(spec.get("log")), step=step)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(
+            f"{where}: Optuna rejects this {kind} distribution ({e}); fix `low`, `high`, `step` or `log`."
+        ) from None
 
 
 def suggest(trial: Any, space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""Bad values that a library (Optuna, scikit-learn, codecs, transformers' integrations, MLflow, W&B) would
+reject with a traceback, through the CLI (issue 29): one line, exit 2, nothing written. Same table machinery
+as `tests/test_bad_inputs.py`."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests import test_bad_inputs as table
+from tests.test_bad_inputs import Case, Ctx, _recipe
+
+tiny_vit = table.tiny_vit  # module fixture, found by name
+
+
+# --------------------------------------------------------------------------- Optuna search spaces
+
+
+def _search(ctx: Ctx, spec: dict) -> list[str]:
+    path = ctx.tmp / "space.yaml"
+    path.write_text(yaml.safe_dump({"training.learning_rate": spec}))
+    return [
+        "sweep",
+        str(_recipe(ctx)),
+        "--output-dir",
+        str(ctx.run_dir),
+        "--search",
+        str(path),
+        "--trials",
+        "2",
+    ]
+
+
+def s_search_step_zero(ctx: Ctx) -> list[str]:
+    return _search(ctx, {"type": "float", "low": 1e-5, "high": 1e-3, "step": 0})
+
+
+def s_search_log_with_step(ctx: Ctx) -> list[str]:
+    return _search(ctx, {"type": "float", "low": 1e-5, "high": 1e-3, "log": True, "step": 1e-5})
+
+
+def s_search_log_not_a_bool(ctx: Ctx) -> list[str]:
+    return _search(ctx, {"type": "float", "low": 1e-5, "high": 1e-3, "log": "yes"})
+
+
+def s_search_int_fraction_step(ctx: Ctx) -> list[str]:
+    path = ctx.tmp / "space.yaml"
+    path.write_text(
+        yaml.safe_dump({"training.num_train_epochs": {"type": "int", "low": 1, "high": 4, "step": 0.5}})
+    )
+    return [
+        "sweep",
+        str(_recipe(ctx)),
+        "--output-dir",
+        str(ctx.run_dir),
+        "--search",
+        str(path),
+        "--trials",
+        "2",
+    ]
+
+
+def s_sweep_first_trial_fails(ctx: Ctx) -> list[str]:
+    """A data mistake found only when the first trial reads the data: no sweep.json / journal is left."""
+    recipe = _recipe(ctx, data={**table._orders(ctx), "label_column": "priority_level"})
+    return [
+        "sweep",
+        str(recipe),
+        "--output-dir",
+        str(ctx.run_dir),
+        "--grid",
+        "training.learning_rate=1e-4,3e-4",
+    ]
+
+
+CASES = [
+    Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
+    Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
+    Case("search-log-not-a-bool", s_search_log_not_a_bool, ("space.yaml", "`log`", "'yes'", "true or false")),
+    Case("sweep-first-trial-fails", s_sweep_first_trial_fails, ("'priority_level'", "data.label_column")),
+    Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_library_rejection_is_one_line_exit_2(
+    case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
+):
+    table.run_case(case, Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch), capsys)
