@@ -20,6 +20,7 @@ from fieldtune.config import MethodConfig, ModelConfig
 from fieldtune.errors import ModelError
 from fieldtune.modeling.dropout import set_backbone_dropout
 from fieldtune.modeling.heads import find_head, replace_with_mlp_head
+from fieldtune.modeling.hub_access import check_hub_model
 from fieldtune.modeling.methods import get_method
 from fieldtune.tasks import Task
 
@@ -38,8 +39,9 @@ class ModelInfo:
     head_modules: list[str]
 
 
-def resolve_model_path(name_or_path: str) -> str:
-    """A local folder as is; a Hub id shipped in an installed package -> that copy; else the Hub id."""
+def resolve_model_path(name_or_path: str, revision: str | None = None) -> str:
+    """A local folder as is; a Hub id shipped in an installed package -> that copy; else the Hub id, once
+    the Hub is known to answer (or the model to be cached: offline from then on; `check_hub_model`)."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
@@ -56,6 +58,7 @@ def resolve_model_path(name_or_path: str) -> str:
         raise ModelError(
             f"`model.name_or_path`: {name_or_path} does not exist; check the path or use a Hub id."
         )
+    check_hub_model(name_or_path, revision)
     return name_or_path
 
 
@@ -66,7 +69,7 @@ def load_model_config(
     it (a ViT cannot classify text, a BERT cannot classify images), before any weights load."""
     from transformers import AutoConfig
 
-    path = resolve_model_path(name_or_path)  # its own one-line errors (missing folder, no config.json)
+    path = resolve_model_path(name_or_path, revision)  # its own one-line errors (no folder, no config.json)
     try:
         config = AutoConfig.from_pretrained(path, revision=revision, **kwargs)
     except OSError as e:

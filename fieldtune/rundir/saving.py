@@ -30,7 +30,9 @@ def save_model(
         if is_peft_model(model):
             for cfg in model.peft_config.values():
                 cfg.base_model_name_or_path = base_model
-            model.save_pretrained(tmp, **weights)
+            # "auto" would ask the Hub for the base's config.json (to spot a resized vocabulary) whenever
+            # base_model is a Hub id, packaged MiniLM included; fieldtune never resizes or targets the embeddings.
+            model.save_pretrained(tmp, save_embedding_layers=False, **weights)
             base = model.get_base_model()
             base.config.architectures = [
                 type(base).__name__
