@@ -68,6 +68,15 @@ class Classes(_OneTarget):
         metrics |= {f"top_{name[len('in_top_') :]}_accuracy": float(v.mean()) for name, v in hits.items()}
         return metrics, columns | hits
 
+    @staticmethod
+    def probabilities(logits: Any) -> np.ndarray:
+        return softmax(_as_array(logits))
+
+    @staticmethod
+    def averaged(logits: Sequence[Any]) -> np.ndarray:
+        """Several models' logits -> the logits of their mean probabilities (softmax gives the mean back)."""
+        return np.log(np.clip(np.mean([softmax(_as_array(x)) for x in logits], axis=0), 1e-30, None))
+
     def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
         scores = self.scores(np.argmax(_as_array(logits), axis=-1), labels, label_names)
         scores.pop("per_class", None)  # the Trainer logs scalars only
@@ -141,6 +150,15 @@ class Tags:
     def label_text(refs: np.ndarray, label_names: list[str]) -> list[str]:
         return [";".join(label_names[j] for j in np.flatnonzero(row)) for row in refs]
 
+    @staticmethod
+    def probabilities(logits: Any) -> np.ndarray:
+        return sigmoid(_as_array(logits))
+
+    @staticmethod
+    def averaged(logits: Sequence[Any]) -> np.ndarray:
+        """Several models' logits -> the logits of each label's mean probability."""
+        return _logit(np.mean([sigmoid(_as_array(x)) for x in logits], axis=0))
+
     def decide(self, logits: Any, thresholds: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
         scores = sigmoid(_as_array(logits))
         cut = np.asarray(thresholds if thresholds is not None else [0.5] * scores.shape[1])
@@ -206,6 +224,14 @@ class Values(_OneTarget):
     ) -> tuple[dict, dict]:
         values = _as_array(logits).reshape(-1)
         return self.scores(values, references), {"predicted": values.round(5)}
+
+    @staticmethod
+    def probabilities(logits: Any) -> np.ndarray:  # a number has no probability: the value itself
+        return _as_array(logits).reshape(-1, 1)
+
+    @staticmethod
+    def averaged(logits: Sequence[Any]) -> np.ndarray:
+        return np.mean([_as_array(x) for x in logits], axis=0)
 
     def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
         return self.scores(_as_array(logits).reshape(-1), np.asarray(labels).reshape(-1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fieldtune.commands.report import print_metrics
-from fieldtune.config import load_config
+from fieldtune.config import RunConfig, load_config
 from fieldtune.errors import FieldtuneError
 
 
@@ -16,6 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="Continue the run from its last complete checkpoint."
     )
     p.add_argument("--overwrite", action="store_true", help="Replace an existing run directory.")
+    p.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="k-fold cross-validation (sets cv.folds): K fold runs under the run directory, their mean ± sd.",
+    )
     p.add_argument(
         "--num-processes", type=int, default=None, help="Launch N processes through `accelerate launch`."
     )
@@ -40,12 +46,21 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.launch import machine_flags
     from fieldtune.preflight import preflight, resolve_run_dir
 
-    config = load_config(args.config, args.overrides)  # validates before anything heavy
+    overrides = list(args.overrides) + ([f"--cv.folds={args.cv}"] if args.cv is not None else [])
+    config = load_config(args.config, overrides)  # validates before anything heavy
     if args.num_processes is not None and args.num_processes < 1:
         raise FieldtuneError(f"--num-processes {args.num_processes}: give 1 or more processes.")
     machines = machine_flags(args)  # `--num-machines 0`, `--machine-rank 3` alone: errors, never ignored
     preflight(config, resolve_run_dir(config, args.output_dir), args.overwrite, args.resume)
-    if args.accelerate_config or machines or (args.num_processes and args.num_processes > 1):
+    launched = args.accelerate_config or machines or (args.num_processes and args.num_processes > 1)
+    if config.cv.folds is not None and config.cv.fold is None:
+        if launched:
+            raise FieldtuneError(
+                "Cross-validation (cv.folds / --cv) runs its folds in this process; drop --num-processes / "
+                "--accelerate-config / --num-machines, or train one fold with --cv.fold=I."
+            )
+        return _cross_validate(config, args)
+    if launched:
         from fieldtune.launch import launch_train
 
         return launch_train(args)
@@ -57,4 +72,23 @@ def main(args: argparse.Namespace) -> int:
     if result.results:
         print_metrics(result.results, title=f"{config.name}: test split")
         print(f"Run directory: {result.run_dir}")
+    return 0
+
+
+def _cross_validate(config: RunConfig, args: argparse.Namespace) -> int:
+    from fieldtune.cv import run_cv
+
+    result = run_cv(
+        config, output_dir=args.output_dir, overwrite=args.overwrite, resume=args.resume, checked=True
+    )
+    summary = result.summary
+    metric = summary["primary_metric"]
+    stats = summary["metrics"].get(metric)
+    if stats:
+        low, high = stats["ci95"]
+        print(
+            f"{config.name}: {summary['folds']}-fold CV {metric} {stats['mean']:.4f} ± {stats['sd']:.4f} (sd), "
+            f"95% interval [{low:.4f}, {high:.4f}]"
+        )
+    print(f"CV directory: {result.cv_dir}")
     return 0

@@ -60,6 +60,7 @@ def validate(config: RunConfig) -> None:
         fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
         raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     check_label_columns(data, spec)
+    _check_cv(config)
     if config.ensemble.enabled:
         _check_ensemble(spec)
     if data.validation_size + data.test_size >= 0.9:
@@ -133,3 +134,12 @@ def _check_methods(config: RunConfig, spec: Any) -> None:
         raise ConfigError(
             "`training.weight_averaging` has no `start`; set `training.weight_averaging.start` (e.g. 0.75)."
         )
+
+
+def _check_cv(config: RunConfig) -> None:
+    """`cv.fold` names one of `cv.folds` folds (each fold's run of `fieldtune train --cv K` sets both)."""
+    cv = config.cv
+    if cv.fold is not None and cv.folds is None:
+        raise ConfigError(f"`cv.fold: {cv.fold}` needs `cv.folds` (how many folds); set cv.folds: K.")
+    if cv.fold is not None and cv.folds is not None and cv.fold >= cv.folds:
+        raise ConfigError(f"`cv.fold: {cv.fold}` must be below `cv.folds: {cv.folds}` (folds count from 0).")

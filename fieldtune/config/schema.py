@@ -1,7 +1,6 @@
 """The run configuration's schema: one dataclass per concern, every field with a default and a help text.
 
-Fixed choices are `Literal`s; `check` functions in a field's metadata name what a bad value must be.
-Loading (YAML, dotted overrides, nearest-key errors, validation) lives in `fieldtune.config`.
+Fixed choices are `Literal`s; a field's `check` names what a bad value must be; loading is `fieldtune.config`.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fieldtune.config.cv_schema import CVConfig
 from fieldtune.tasks import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
@@ -391,6 +391,7 @@ class RunConfig:
         None, "Mixing the fine-tuned model with the `baseline:` model (text classes).", factory=EnsembleConfig
     )
     hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
+    cv: CVConfig = _f(None, "k-fold cross-validation and its final model.", factory=CVConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The effective config as plain data (what `config.yaml` in the run holds; no secrets)."""

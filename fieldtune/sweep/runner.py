@@ -78,6 +78,11 @@ def prepare_sweep(
     values = parse_grid(grid, recipe) if grid else None
     points = grid_points(values) if values else []
     base = recipe.config({})
+    if base.cv.folds is not None:
+        raise ConfigError(
+            f"The recipe sets cv.folds: {base.cv.folds}; a sweep does not cross-validate its trials yet: remove "
+            "cv from the recipe (or pass --cv.folds=null), then cross-validate the best one with train --cv K."
+        )
     if base.data.validation_size <= 0:
         raise ConfigError(
             "A sweep chooses its best trial on the validation split; set data.validation_size > 0 "

@@ -1,0 +1,137 @@
+"""`fieldtune train RECIPE --cv K`: K runs of `run()` under one CV directory, then the CV summary.
+
+```
+runs/<name>/                 config.yaml (the recipe, cv.folds: K), .incomplete until the summary is written
+  fold-0/ ... fold-<K-1>/    normal run directories (cv.fold: i): fold i validates, the other K - 1 train
+  oof_predictions.csv  cv_results.json  plots/cv_folds.png      (fieldtune.cv.summary)
+```
+Cross-validation composes runs, as a sweep does: each fold is `run(config)` with `cv.fold` set, and run()
+cuts its data with `datasets_builders.folds`; nothing of the training flow is forked. Running again with
+`--resume` skips finished folds and resumes an interrupted one from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fieldtune.config import RunConfig, save_config
+from fieldtune.cv.summary import FOLD_PREFIX, fold_dir, write_summary
+from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders.folds import fold_ids, pooled
+from fieldtune.errors import ConfigError, RunDirError
+from fieldtune.preflight import preflight, resolve_run_dir
+from fieldtune.rundir.layout import INCOMPLETE, finish_run_dir, is_run_dir
+from fieldtune.rundir.reader import RunDirectory
+from fieldtune.rundir.results import dataset_name
+from fieldtune.tasks import Task, get_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CVResult:
+    cv_dir: Path
+    summary: dict[str, Any]
+    trained: list[int]  # the folds this call trained or resumed; the others were finished already
+
+
+def fold_config(config: RunConfig, fold: int) -> RunConfig:
+    """Fold `fold`'s run: the recipe validated on that fold; pushing is for the CV's final model only."""
+    return dataclasses.replace(
+        config,
+        name=f"{config.name or 'run'}-{FOLD_PREFIX}{fold}",
+        cv=dataclasses.replace(config.cv, fold=fold),
+        hub=dataclasses.replace(config.hub, push=False),
+    )
+
+
+def _finished(run_dir: Path) -> bool:
+    return (run_dir / "eval_results.json").is_file() and not (run_dir / INCOMPLETE).exists()
+
+
+def check_cv(config: RunConfig) -> int:
+    """The recipe asks for a whole cross-validation; K."""
+    if config.cv.folds is None:
+        raise ConfigError("Cross-validation needs `cv.folds` (or `fieldtune train --cv K`), 2 or more.")
+    if config.cv.fold is not None:
+        raise ConfigError(
+            f"`cv.fold: {config.cv.fold}` trains one fold; remove it to cross-validate every fold (--cv)."
+        )
+    return config.cv.folds
+
+
+def _check_same_cv(cv_dir: Path, config: RunConfig) -> None:
+    """--resume continues the CV it was started as: same folds, same split seed, same data."""
+    saved = RunDirectory(cv_dir).config
+    before = ((saved.get("cv") or {}).get("folds"), (saved.get("data") or {}).get("seed"))
+    now = (config.cv.folds, config.data.seed)
+    if before != now or (saved.get("data") or {}).get("path") != config.data.path:
+        raise RunDirError(
+            f"--resume: {cv_dir} is a CV with cv.folds {before[0]} and data.seed {before[1]} on "
+            f"{(saved.get('data') or {}).get('path')}; resume it with the same recipe, or start a new one."
+        )
+
+
+def _fold_record(run_dir: Path) -> dict[str, Any]:
+    results = RunDirectory(run_dir).results
+    validation = results.get("validation_metrics") or {}
+    return {"run_dir": run_dir.name, "best_step": validation.get("step"), "test": results.get("metrics")}
+
+
+def run_cv(
+    config: RunConfig,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    checked: bool = False,
+    callbacks: Sequence[Any] = (),
+) -> CVResult:
+    """Cross-validate the recipe: K fold runs, then oof_predictions.csv, cv_results.json and a plot.
+
+    `checked`: the caller already ran the preflight for this config and CV directory. `callbacks` go to
+    every fold's trainer (tests stop a CV half-way with one)."""
+    k = check_cv(config)
+    cv_dir = resolve_run_dir(config, output_dir)
+    task: Task = get_task(config.task) if checked else preflight(config, cv_dir, overwrite, resume)
+    if config.method.name == "baseline":
+        raise ConfigError(
+            "`method.name: baseline` with cv.folds is not supported yet; cross-validate a model."
+        )
+    if resume:
+        _check_same_cv(cv_dir, config)
+    dd = build_dataset(config.data, task.name)  # the folds are checked before anything is written
+    fold_ids(pooled(dd), k, config.data.seed, dataset_name(config.data))
+    if overwrite and not resume and cv_dir.exists():  # the preflight checked it is a run directory
+        shutil.rmtree(cv_dir)
+    created = not cv_dir.exists()
+    cv_dir.mkdir(parents=True, exist_ok=True)
+    (cv_dir / INCOMPLETE).touch()
+    save_config(config, cv_dir / "config.yaml")
+    trained = []
+    try:
+        for fold in range(k):
+            run_dir = fold_dir(cv_dir, fold)
+            if _finished(run_dir):
+                logger.info("Fold %d finished already: %s", fold, run_dir)
+                continue
+            again = is_run_dir(run_dir)
+            if run_dir.exists() and not again:  # killed before its config.yaml: nothing to resume
+                shutil.rmtree(run_dir)
+            from fieldtune.run import run
+
+            run(fold_config(config, fold), output_dir=run_dir, resume=again, callbacks=callbacks)
+            trained.append(fold)
+    except BaseException:
+        if created and not any(cv_dir.glob(f"{FOLD_PREFIX}*")):  # nothing worth resuming
+            shutil.rmtree(cv_dir, ignore_errors=True)
+        raise
+    runs = [_fold_record(fold_dir(cv_dir, fold)) for fold in range(k)]
+    summary = write_summary(cv_dir, task, dd, k, config.data.seed, runs)
+    finish_run_dir(cv_dir)
+    return CVResult(cv_dir, summary, trained)

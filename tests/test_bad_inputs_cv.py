@@ -1,0 +1,78 @@
+"""Bad cross-validation inputs (`fieldtune train --cv K`, the `cv:` section) through the CLI: one line,
+exit 2, nothing written. Same table machinery as `tests/test_bad_inputs.py`."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldtune.config import load_config, save_config
+from tests import test_bad_inputs as table
+from tests.test_bad_inputs import Case, Ctx, _recipe, _train
+
+tiny_vit = table.tiny_vit  # module fixture, found by name
+
+
+def c_one_fold(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv", "1")
+
+
+def c_more_folds_than_the_rarest_class(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv", "40")
+
+
+def c_fold_without_folds(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv.fold=1")
+
+
+def c_fold_out_of_range(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv.folds=3", "--cv.fold=3")
+
+
+def c_unknown_final(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv", "3", "--cv.final=stack")
+
+
+def c_cv_with_processes(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv", "3", "--num-processes", "2")
+
+
+def c_cv_of_the_baseline_method(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv", "3", "--method.name=baseline")
+
+
+def c_sweep_with_cv(ctx: Ctx) -> list[str]:
+    return ["sweep", str(_recipe(ctx)), "--grid", "method.name=full,lora", "--cv", "3"]
+
+
+def c_sweep_of_a_cv_recipe(ctx: Ctx) -> list[str]:
+    return ["sweep", str(_recipe(ctx)), "--grid", "method.name=full,lora", "--cv.folds=3"]
+
+
+def c_resume_with_other_folds(ctx: Ctx) -> list[str]:
+    """A 3-fold CV directory (its config.yaml), resumed as a 4-fold CV."""
+    recipe = _recipe(ctx)
+    ctx.run_dir.mkdir()
+    save_config(load_config(recipe, ["--cv.folds=3"]), ctx.run_dir / "config.yaml")
+    (ctx.run_dir / ".incomplete").touch()
+    return _train(ctx, recipe, "--cv", "4", "--resume")
+
+
+CASES = [
+    Case("cv-one-fold", c_one_fold, ("cv.folds", "1", "2 or more"), subprocess=True),
+    Case("cv-more-folds-than-rarest-class", c_more_folds_than_the_rarest_class, ("cv.folds 40", "class", "use at most")),
+    Case("cv-fold-without-folds", c_fold_without_folds, ("cv.fold: 1", "needs `cv.folds`")),
+    Case("cv-fold-out-of-range", c_fold_out_of_range, ("cv.fold: 3", "below `cv.folds: 3`")),
+    Case("cv-unknown-final", c_unknown_final, ("cv.final", "'stack'", "ensemble", "refit")),
+    Case("cv-with-processes", c_cv_with_processes, ("Cross-validation", "--num-processes", "--cv.fold")),
+    Case("cv-of-the-baseline-method", c_cv_of_the_baseline_method, ("method.name: baseline", "not supported")),
+    Case("sweep-with-cv", c_sweep_with_cv, ("sweep --cv 3", "not supported yet", "train best.yaml --cv 3")),
+    Case("sweep-of-a-cv-recipe", c_sweep_of_a_cv_recipe, ("cv.folds: 3", "remove cv", "train --cv K")),
+    Case("cv-resume-with-other-folds", c_resume_with_other_folds, ("--resume", "cv.folds 3", "same recipe"), existing=True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_bad_cv_input_is_one_line_exit_2(
+    case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
+):
+    table.run_case(case, Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch), capsys)

@@ -1,0 +1,149 @@
+"""k-fold cross-validation (`fieldtune train --cv K`) on the tiny BERT and generated order notes: folds
+disjoint and stratified, every training row predicted once out of fold, a CV stopped in its second fold
+resumes without retraining the first and gives the same summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fieldtune.config import config_from_dict
+from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders.folds import fold_ids, fold_split, pooled
+from fieldtune.errors import DataError
+
+
+def cv_config(model: Path, data: Path, folds: int = 3, **training):
+    return config_from_dict({
+        "task": "text-classification",
+        "model": {"name_or_path": str(model), "max_length": 32},
+        "data": {"path": str(data), "text_columns": ["note"], "label_column": "demand_level", "seed": 5},
+        "training": {"max_steps": 4, "per_device_train_batch_size": 16, "learning_rate": 3e-3, "seed": 1,
+                     "save_strategy": "steps", "save_steps": 2, "eval_strategy": "steps", "eval_steps": 2,
+                     "logging_steps": 2, **training},
+        "cv": {"folds": folds},
+    })  # fmt: skip
+
+
+def test_folds_are_disjoint_stratified_seeded_and_leave_test_alone(tiny_bert, demand_csv):
+    config = cv_config(tiny_bert, demand_csv, folds=4)
+    dd = build_dataset(config.data, config.task)
+    rows = pooled(dd)
+    ids = fold_ids(rows, 4, seed=5)
+    assert sorted(Counter(ids)) == [0, 1, 2, 3] and len(ids) == len(rows)
+    assert (fold_ids(rows, 4, seed=5) == ids).all() and not (fold_ids(rows, 4, seed=6) == ids).all()
+    labels = np.asarray(rows["label"])
+    for c in set(labels):  # each class spread over the folds as evenly as its count allows
+        per_fold = Counter(ids[labels == c])
+        assert max(per_fold.values()) - min(per_fold.get(f, 0) for f in range(4)) <= 1
+    seen = []
+    for fold in range(4):
+        split = fold_split(dd, 4, fold, seed=5)
+        assert list(split["test"]["text"]) == list(dd["test"]["text"])  # test untouched
+        held, kept = np.flatnonzero(ids == fold), np.flatnonzero(ids != fold)
+        texts = rows["text"]
+        assert list(split["validation"]["text"]) == [texts[i] for i in held]  # the fold validates ...
+        assert list(split["train"]["text"]) == [texts[i] for i in kept]  # ... and only the others train
+        seen += list(held)
+    assert sorted(seen) == list(range(len(rows)))  # every pooled row validates exactly once
+
+
+def test_more_folds_than_the_rarest_class_is_refused(tiny_bert, demand_csv):
+    config = cv_config(tiny_bert, demand_csv)
+    rows = pooled(build_dataset(config.data, config.task))
+    fewest = min(Counter(rows["label"]).values())
+    with pytest.raises(DataError, match=f"use at most {fewest} folds"):
+        fold_ids(rows, fewest + 1, seed=5)
+
+
+def test_tag_folds_keep_every_label_in_every_fold():
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    rng = np.random.default_rng(0)
+    tags = [sorted(set(rng.choice(4, size=rng.integers(1, 3), replace=False).tolist())) for _ in range(80)]
+    features = Features({"text": Value("string"), "label": Sequence(ClassLabel(names=list("abcd")))})
+    rows = Dataset.from_dict({"text": [str(i) for i in range(80)], "label": tags}, features=features)
+    ids = fold_ids(rows, 4, seed=0)
+    for fold in range(4):
+        held = [t for t, f in zip(tags, ids, strict=True) if f == fold]
+        assert {label for t in held for label in t} == {0, 1, 2, 3}
+
+
+class StopInFold:
+    """A TrainerCallback that raises at step 3 (after checkpoint-2) of the `fold`-th training it sees (a killed CV)."""
+
+    def __init__(self, fold: int) -> None:
+        self.fold, self.trainings = fold, 0
+
+    def __getattr__(self, name):  # every other TrainerCallback event: nothing
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.trainings += 1
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.trainings == self.fold + 1 and state.global_step >= 3:
+            raise KeyboardInterrupt("stopped in the middle of a fold")
+
+
+class CountTrainings(StopInFold):
+    def __init__(self) -> None:
+        super().__init__(fold=-1)
+
+
+@pytest.mark.slow
+def test_cv_writes_oof_and_summary_and_a_killed_cv_resumes(tiny_bert, demand_csv, tmp_path):
+    from fieldtune.cv import run_cv
+
+    config = cv_config(tiny_bert, demand_csv, folds=3)
+    whole = run_cv(config, output_dir=tmp_path / "whole")
+    assert whole.trained == [0, 1, 2]
+    cv_dir = whole.cv_dir
+    oof = pd.read_csv(cv_dir / "oof_predictions.csv")
+    rows = pooled(build_dataset(config.data, config.task))
+    assert sorted(oof["row"]) == list(range(len(rows)))  # every training row exactly once
+    assert list(oof["text"]) == list(rows["text"])
+    probs = oof.filter(like="prob_").to_numpy()
+    assert np.allclose(probs.sum(1), 1, atol=1e-4)
+    summary = json.loads((cv_dir / "cv_results.json").read_text())
+    acc = summary["metrics"]["accuracy"]
+    assert len(acc["folds"]) == 3 and acc["mean"] == pytest.approx(np.mean(acc["folds"]))
+    assert acc["sd"] == pytest.approx(np.std(acc["folds"], ddof=1))
+    assert acc["ci95"][0] <= acc["mean"] <= acc["ci95"][1]
+    for fold in range(3):  # each fold's score is its model on its own held-out rows
+        held = oof[oof["fold"] == fold]
+        assert acc["folds"][fold] == pytest.approx((held["predicted"] == held["label"]).mean())
+    assert (cv_dir / "plots" / "cv_folds.png").is_file() and not (cv_dir / ".incomplete").exists()
+    for fold in range(3):
+        assert (cv_dir / f"fold-{fold}" / "model" / "config.json").is_file()
+
+    stop = StopInFold(fold=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(config, output_dir=tmp_path / "killed", callbacks=[stop])
+    killed = tmp_path / "killed"
+    assert (killed / ".incomplete").exists() and (killed / "fold-0" / "eval_results.json").is_file()
+    assert any((killed / "fold-1" / "checkpoints").glob("checkpoint-*"))
+    fold0 = (killed / "fold-0" / "eval_results.json").stat().st_mtime_ns
+    count = CountTrainings()
+    again = run_cv(config, output_dir=killed, resume=True, callbacks=[count])
+    assert again.trained == [1, 2] and count.trainings == 2  # fold 0 was not trained again
+    assert (killed / "fold-0" / "eval_results.json").stat().st_mtime_ns == fold0
+    resumed = json.loads((killed / "cv_results.json").read_text())
+    assert resumed["metrics"] == summary["metrics"]
+    again_oof = pd.read_csv(killed / "oof_predictions.csv")
+    assert list(again_oof["row"]) == list(oof["row"]) and list(again_oof["fold"]) == list(oof["fold"])
+    assert np.allclose(again_oof.filter(like="prob_").to_numpy(), probs, atol=1e-5)  # the same fold models
+
+
+def test_a_fold_run_validates_on_its_fold(tiny_bert, demand_csv):
+    config = cv_config(tiny_bert, demand_csv, folds=3)
+    one = dataclasses.replace(config, cv=dataclasses.replace(config.cv, fold=1))
+    assert one.cv.fold == 1
