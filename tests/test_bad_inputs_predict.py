@@ -240,7 +240,7 @@ CASES = [
     Case("predict-batch-size-zero", s_batch_size_zero, ("--batch-size 0", "1 or more")),
     Case("predict-num-workers-negative", s_num_workers_negative, ("--num-workers -1", "0 or more")),
     Case("export-check-data-missing", s_export_check_data_missing, ("--check-data", "new_orders.csv", "does not exist"), existing=True),
-    Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "--format onnx"), existing=True),
+    Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "ONNX export only", "--format onnx"), existing=True),
 ]  # fmt: skip
 
 
