@@ -189,6 +189,23 @@ def s_evaluate_output_disk_full(ctx: Ctx) -> list[str]:
     return ["evaluate", str(ctx.run_dir), "--output", str(ctx.run_dir / "new_results.json")]
 
 
+def s_evaluate_output_is_data(ctx: Ctx) -> list[str]:
+    _real_run(ctx)
+    data = shutil.copy(ctx.tmp / "orders.csv", ctx.run_dir / "new_orders.csv")
+    return ["evaluate", str(ctx.run_dir), "--data", str(data), "--output", str(data), "--overwrite"]
+
+
+def s_evaluate_output_exists(ctx: Ctx) -> list[str]:
+    _real_run(ctx)
+    (ctx.run_dir / "my_results.json").write_text('{"accuracy": 0.9, "note": "last quarter"}\n')
+    return ["evaluate", str(ctx.run_dir), "--output", str(ctx.run_dir / "my_results.json")]
+
+
+def s_evaluate_overwrite_without_output(ctx: Ctx) -> list[str]:
+    _real_run(ctx)
+    return ["evaluate", str(ctx.run_dir), "--overwrite"]
+
+
 def s_export_out_is_file(ctx: Ctx) -> list[str]:
     _fake_run(ctx.run_dir)
     return ["export", str(ctx.run_dir), "--merge", "--out", str(ctx.run_dir / "README.md")]
@@ -288,6 +305,9 @@ CASES = [
     Case("predict-output-disk-full", s_predict_output_disk_full, ("preds.csv", "disk is full"), existing=True),
     Case("evaluate-output-is-folder", s_evaluate_output_is_folder, ("--output", "is a folder", "file"), existing=True),
     Case("evaluate-output-disk-full", s_evaluate_output_disk_full, ("new_results.json", "disk is full"), existing=True),
+    Case("evaluate-output-is-data", s_evaluate_output_is_data, ("--output", "new_orders.csv", "is the --data file", "another file"), existing=True),
+    Case("evaluate-output-exists", s_evaluate_output_exists, ("--output", "my_results.json", "already exists", "--overwrite"), existing=True),
+    Case("evaluate-overwrite-without-output", s_evaluate_overwrite_without_output, ("--overwrite", "--output FILE.json"), existing=True),
     Case("export-out-is-file", s_export_out_is_file, ("--out", "README.md", "is a file"), existing=True),
     Case("export-out-parent-is-file", s_export_out_parent_is_file, ("--out", "is a file, not a folder"), existing=True),
     Case("pull-out-is-file", s_pull_out_is_file, ("--out", "is a file", "folder"), existing=True),
