@@ -226,6 +226,16 @@ def s_leaderboard_output_is_file(ctx: Ctx) -> list[str]:
     return ["leaderboard", str(ctx.run_dir), "--output", str(ctx.run_dir / "README.md")]
 
 
+def s_leaderboard_output_holds_a_board(ctx: Ctx) -> list[str]:
+    from tests.leaderboard.conftest import eval_results
+
+    _fake_run(ctx.run_dir)
+    (ctx.run_dir / "eval_results.json").write_text(json.dumps(eval_results("tiny")))  # a board would be drawn
+    (ctx.run_dir / "boards").mkdir()
+    (ctx.run_dir / "boards" / "leaderboard.md").write_text("# our hand-made board\n")
+    return ["leaderboard", str(ctx.run_dir), "--output", str(ctx.run_dir / "boards")]
+
+
 def s_data_out_parent_is_file(ctx: Ctx) -> list[str]:
     ctx.run_dir.write_text("a file\n")
     return ["data", "logistics_demand", "--out", str(ctx.run_dir / "orders.csv")]
@@ -312,6 +322,7 @@ CASES = [
     Case("export-out-parent-is-file", s_export_out_parent_is_file, ("--out", "is a file, not a folder"), existing=True),
     Case("pull-out-is-file", s_pull_out_is_file, ("--out", "is a file", "folder"), existing=True),
     Case("leaderboard-output-is-file", s_leaderboard_output_is_file, ("--output", "README.md", "is a file"), existing=True),
+    Case("leaderboard-output-holds-a-board", s_leaderboard_output_holds_a_board, ("--output", "leaderboard.md", "--overwrite"), existing=True),
     Case("data-out-parent-is-file", s_data_out_parent_is_file, ("--out", "is a file, not a folder"), existing=True),
     Case("data-out-read-only", s_data_out_read_only, ("--out", "not writable"), existing=True),
     # 5. corrupted run directories and backbones
@@ -359,3 +370,10 @@ def test_failed_overwrite_restores_the_old_run_and_a_good_one_replaces_it(
     assert yaml.safe_load((ctx.run_dir / "config.yaml").read_text())["training"]["seed"] == 7
     assert not (ctx.run_dir / ".incomplete").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == siblings  # the replaced run is gone
+
+
+def test_leaderboard_overwrite_replaces_the_board(tmp_path, tiny_bert, tiny_vit, request, monkeypatch):
+    ctx = Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch)
+    argv = s_leaderboard_output_holds_a_board(ctx)
+    assert main([*argv, "--overwrite"]) == 0
+    assert "tiny" in (ctx.run_dir / "boards" / "leaderboard.md").read_text()
