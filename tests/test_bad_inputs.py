@@ -553,6 +553,30 @@ def s_export_int8_fails_check(ctx: Ctx) -> list[str]:
     return _export_onnx(ctx, "--quantize", "int8")
 
 
+def _export(ctx: Ctx, *flags: str) -> list[str]:
+    return ["export", str(ctx.run_dir), *flags, "--out", str(ctx.run_dir / "exported")]
+
+
+def s_export_merge_with_quantize(ctx: Ctx) -> list[str]:
+    assert main(_train(ctx, None, "--method.name=lora")) == 0  # a merge that would succeed
+    return _export(ctx, "--merge", "--quantize", "int8")
+
+
+def s_export_merge_with_opset(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    return _export(ctx, "--merge", "--opset", "17")
+
+
+def s_export_opset_alone(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    return _export(ctx, "--opset", "17")
+
+
+def s_export_onnx_with_merge(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    return _export(ctx, "--format", "onnx", "--merge")
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -645,6 +669,10 @@ CASES = [
     Case("export-out-not-empty", s_export_out_not_empty, ("run/onnx", "not empty", "new folder"), existing=True),
     Case("export-bad-opset", s_export_bad_opset, ("--opset 99", "18-", "leave --opset out"), existing=True),
     Case("export-unsupported-architecture", s_export_unsupported_architecture, ("cannot export", "BertForSequenceClassification", "not supported", "fieldtune predict RUN"), existing=True),
+    Case("export-merge-with-quantize", s_export_merge_with_quantize, ("--quantize int8", "ONNX export only", "--format onnx"), existing=True),
+    Case("export-merge-with-opset", s_export_merge_with_opset, ("--opset 17", "ONNX export only", "--format onnx"), existing=True),
+    Case("export-opset-alone", s_export_opset_alone, ("--opset 17", "--format onnx"), existing=True),
+    Case("export-onnx-with-merge", s_export_onnx_with_merge, ("--merge does nothing with --format onnx", "drop --merge"), existing=True),
     Case("export-int8-fails-check", s_export_int8_fails_check, ("int8 model fails its check", "without --quantize"), existing=True),
 ]  # fmt: skip
 

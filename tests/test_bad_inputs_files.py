@@ -189,6 +189,23 @@ def s_evaluate_output_disk_full(ctx: Ctx) -> list[str]:
     return ["evaluate", str(ctx.run_dir), "--output", str(ctx.run_dir / "new_results.json")]
 
 
+def s_evaluate_output_is_data(ctx: Ctx) -> list[str]:
+    _real_run(ctx)
+    data = shutil.copy(ctx.tmp / "orders.csv", ctx.run_dir / "new_orders.csv")
+    return ["evaluate", str(ctx.run_dir), "--data", str(data), "--output", str(data), "--overwrite"]
+
+
+def s_evaluate_output_exists(ctx: Ctx) -> list[str]:
+    _real_run(ctx)
+    (ctx.run_dir / "my_results.json").write_text('{"accuracy": 0.9, "note": "last quarter"}\n')
+    return ["evaluate", str(ctx.run_dir), "--output", str(ctx.run_dir / "my_results.json")]
+
+
+def s_evaluate_overwrite_without_output(ctx: Ctx) -> list[str]:
+    _real_run(ctx)
+    return ["evaluate", str(ctx.run_dir), "--overwrite"]
+
+
 def s_export_out_is_file(ctx: Ctx) -> list[str]:
     _fake_run(ctx.run_dir)
     return ["export", str(ctx.run_dir), "--merge", "--out", str(ctx.run_dir / "README.md")]
@@ -207,6 +224,16 @@ def s_pull_out_is_file(ctx: Ctx) -> list[str]:
 def s_leaderboard_output_is_file(ctx: Ctx) -> list[str]:
     _fake_run(ctx.run_dir)
     return ["leaderboard", str(ctx.run_dir), "--output", str(ctx.run_dir / "README.md")]
+
+
+def s_leaderboard_output_holds_a_board(ctx: Ctx) -> list[str]:
+    from tests.leaderboard.conftest import eval_results
+
+    _fake_run(ctx.run_dir)
+    (ctx.run_dir / "eval_results.json").write_text(json.dumps(eval_results("tiny")))  # a board would be drawn
+    (ctx.run_dir / "boards").mkdir()
+    (ctx.run_dir / "boards" / "leaderboard.md").write_text("# our hand-made board\n")
+    return ["leaderboard", str(ctx.run_dir), "--output", str(ctx.run_dir / "boards")]
 
 
 def s_data_out_parent_is_file(ctx: Ctx) -> list[str]:
@@ -288,10 +315,14 @@ CASES = [
     Case("predict-output-disk-full", s_predict_output_disk_full, ("preds.csv", "disk is full"), existing=True),
     Case("evaluate-output-is-folder", s_evaluate_output_is_folder, ("--output", "is a folder", "file"), existing=True),
     Case("evaluate-output-disk-full", s_evaluate_output_disk_full, ("new_results.json", "disk is full"), existing=True),
+    Case("evaluate-output-is-data", s_evaluate_output_is_data, ("--output", "new_orders.csv", "is the --data file", "another file"), existing=True),
+    Case("evaluate-output-exists", s_evaluate_output_exists, ("--output", "my_results.json", "already exists", "--overwrite"), existing=True),
+    Case("evaluate-overwrite-without-output", s_evaluate_overwrite_without_output, ("--overwrite", "--output FILE.json"), existing=True),
     Case("export-out-is-file", s_export_out_is_file, ("--out", "README.md", "is a file"), existing=True),
     Case("export-out-parent-is-file", s_export_out_parent_is_file, ("--out", "is a file, not a folder"), existing=True),
     Case("pull-out-is-file", s_pull_out_is_file, ("--out", "is a file", "folder"), existing=True),
     Case("leaderboard-output-is-file", s_leaderboard_output_is_file, ("--output", "README.md", "is a file"), existing=True),
+    Case("leaderboard-output-holds-a-board", s_leaderboard_output_holds_a_board, ("--output", "leaderboard.md", "--overwrite"), existing=True),
     Case("data-out-parent-is-file", s_data_out_parent_is_file, ("--out", "is a file, not a folder"), existing=True),
     Case("data-out-read-only", s_data_out_read_only, ("--out", "not writable"), existing=True),
     # 5. corrupted run directories and backbones
@@ -339,3 +370,10 @@ def test_failed_overwrite_restores_the_old_run_and_a_good_one_replaces_it(
     assert yaml.safe_load((ctx.run_dir / "config.yaml").read_text())["training"]["seed"] == 7
     assert not (ctx.run_dir / ".incomplete").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == siblings  # the replaced run is gone
+
+
+def test_leaderboard_overwrite_replaces_the_board(tmp_path, tiny_bert, tiny_vit, request, monkeypatch):
+    ctx = Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch)
+    argv = s_leaderboard_output_holds_a_board(ctx)
+    assert main([*argv, "--overwrite"]) == 0
+    assert "tiny" in (ctx.run_dir / "boards" / "leaderboard.md").read_text()

@@ -217,7 +217,55 @@ def s_output_is_input_resume(ctx: Ctx) -> list[str]:
     return _predict_into(ctx, table, table, "--resume")
 
 
+def _notes_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "monday.txt").write_text("two pallets of cement\nfive crates\n")
+    (folder / "tuesday.csv").write_text("text\none drum of oil\n")
+    (folder / "wednesday.csv").write_text("text\nten sacks\n")
+    return folder
+
+
+def s_text_model_folder(ctx: Ctx) -> list[str]:
+    notes = _notes_folder(ctx.run_dir / "notes")
+    return ["predict", str(_classifier(ctx)), "--input", str(notes)]
+
+
+def s_text_model_folder_by_word(ctx: Ctx) -> list[str]:
+    _notes_folder(ctx.tmp / "notes")  # run_case works in ctx.tmp: `notes` names the folder
+    return ["predict", str(_classifier(ctx)), "--input", "notes"]
+
+
+def s_text_model_glob(ctx: Ctx) -> list[str]:
+    _notes_folder(ctx.run_dir / "notes")
+    return ["predict", str(_classifier(ctx)), "--input", str(ctx.run_dir / "notes" / "*.csv")]
+
+
+def s_text_model_glob_by_word(ctx: Ctx) -> list[str]:
+    _notes_folder(ctx.tmp / "notes")
+    return ["predict", str(_classifier(ctx)), "--input", "note*"]
+
+
+def s_text_model_device(ctx: Ctx) -> list[str]:
+    return ["predict", str(_classifier(ctx)), "--input", "/dev/null"]
+
+
+def s_text_model_empty_input(ctx: Ctx) -> list[str]:
+    return ["predict", str(_classifier(ctx)), "--input", ""]
+
+
+def s_text_model_image_file(ctx: Ctx) -> list[str]:
+    table._png(ctx.run_dir / "scan.png")
+    return ["predict", str(_classifier(ctx)), "--input", str(ctx.run_dir / "scan.png")]
+
+
 CASES = [
+    Case("predict-text-model-folder", s_text_model_folder, ("--input", "notes", "is a folder", "a text model reads one table", "--text"), existing=True),
+    Case("predict-text-model-folder-by-word", s_text_model_folder_by_word, ("--input notes", "is a folder", "--text")),
+    Case("predict-text-model-glob", s_text_model_glob, ("*.csv", "pattern matching files", "one file"), existing=True),
+    Case("predict-text-model-glob-by-word", s_text_model_glob_by_word, ("--input note*", "pattern matching files")),
+    Case("predict-text-model-device", s_text_model_device, ("/dev/null", "not a regular file", "a text model reads")),
+    Case("predict-text-model-empty-input", s_text_model_empty_input, ("--input is empty", "--text")),
+    Case("predict-text-model-image-file", s_text_model_image_file, ("scan.png", "'.png'", "a text model reads"), existing=True),
     Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True),
     Case("predict-output-is-input-other-spelling", s_output_is_input_by_other_spelling, ("is the --input file", "another file"), existing=True),
     Case("predict-output-is-link-to-input", s_output_is_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
@@ -240,7 +288,7 @@ CASES = [
     Case("predict-batch-size-zero", s_batch_size_zero, ("--batch-size 0", "1 or more")),
     Case("predict-num-workers-negative", s_num_workers_negative, ("--num-workers -1", "0 or more")),
     Case("export-check-data-missing", s_export_check_data_missing, ("--check-data", "new_orders.csv", "does not exist"), existing=True),
-    Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "--format onnx"), existing=True),
+    Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "ONNX export only", "--format onnx"), existing=True),
 ]  # fmt: skip
 
 
@@ -261,3 +309,16 @@ def test_overwrite_replaces_only_when_complete(tmp_path, tiny_bert, tiny_vit, re
     assert main(_predict(ctx, "--overwrite")) == 0
     assert len(out.read_text().splitlines()) == ROWS + 1
     assert sorted(p.name for p in ctx.run_dir.iterdir()) == ["preds.csv"]
+
+
+def test_text_file_extension_is_case_insensitive(tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys):
+    """NOTES.TXT is a .txt file (a text per line, no header row), as notes.txt is."""
+    ctx = Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch)
+    (tmp_path / "NOTES.TXT").write_text("two pallets of cement\nfive crates\none drum\n")
+    out = tmp_path / "preds.csv"
+    assert (
+        main(["predict", str(_classifier(ctx)), "--input", str(tmp_path / "NOTES.TXT"), "--output", str(out)])
+        == 0
+    )
+    assert out.read_text().splitlines()[1].startswith("two pallets of cement,")
+    assert len(out.read_text().splitlines()) == 4

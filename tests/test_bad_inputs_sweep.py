@@ -1,4 +1,5 @@
-"""Bad `fieldtune sweep` inputs (issue 13) through the CLI: one line, exit 2, nothing written. Same table
+"""Bad `fieldtune sweep` inputs (issue 13; issue 29: a --storage that is a user's file, another
+application's database or in memory) through the CLI: one line, exit 2, nothing written. Same table
 machinery as `tests/test_bad_inputs.py`; the sweep directory is `ctx.run_dir`."""
 
 from __future__ import annotations
@@ -88,7 +89,80 @@ def s_zero_workers(ctx: Ctx) -> list[str]:
     return _sweep(ctx, "--grid", "method.name=full,lora", "--workers", "0")
 
 
+# a user's own files that a --storage may name (issue 29): they stay byte-identical
+MINE = {
+    "notes.journal": b"shipments to re-check\nall of dock 4\n",
+    "binary.journal": bytes(range(256)),
+    "orders.db": b"text,label\nbox,low\n",
+}
+
+
+def _mine(ctx: Ctx, name: str) -> str:
+    folder = ctx.tmp / "mine"
+    folder.mkdir(exist_ok=True)
+    if name in MINE:
+        (folder / name).write_bytes(MINE[name])
+    return str(folder / name)
+
+
+def _app_db(ctx: Ctx) -> str:
+    """Another application's SQLite database (a `customers` table)."""
+    import sqlite3
+
+    path = _mine(ctx, "app.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO customers (name) VALUES ('field-org')")
+    conn.close()
+    return path
+
+
+def _storage(ctx: Ctx, url: str) -> list[str]:
+    return _sweep(ctx, "--grid", "training.learning_rate=1e-4,2e-4", "--storage", url)
+
+
+def s_storage_journal_is_notes(ctx: Ctx) -> list[str]:
+    return _storage(ctx, _mine(ctx, "notes.journal"))
+
+
+def s_storage_journal_is_binary(ctx: Ctx) -> list[str]:
+    return _storage(ctx, _mine(ctx, "binary.journal"))
+
+
+def s_storage_journal_is_folder(ctx: Ctx) -> list[str]:
+    (ctx.tmp / "mine" / "old.journal").mkdir(parents=True)
+    return _storage(ctx, str(ctx.tmp / "mine" / "old.journal"))
+
+
+def s_storage_sqlite_memory(ctx: Ctx) -> list[str]:
+    return _storage(ctx, "sqlite:///:memory:")
+
+
+def s_storage_sqlite_no_database(ctx: Ctx) -> list[str]:
+    return _storage(ctx, "sqlite://")
+
+
+def s_storage_sqlite_memory_uri(ctx: Ctx) -> list[str]:
+    return _storage(ctx, "sqlite:///file:sweep?mode=memory&cache=shared&uri=true")
+
+
+def s_storage_sqlite_other_app(ctx: Ctx) -> list[str]:
+    return _storage(ctx, f"sqlite:///{_app_db(ctx)}")
+
+
+def s_storage_sqlite_not_a_database(ctx: Ctx) -> list[str]:
+    return _storage(ctx, f"sqlite:///{_mine(ctx, 'orders.db')}")
+
+
 CASES = [
+    Case("storage-journal-is-users-file", s_storage_journal_is_notes, ("--storage", "notes.journal", "line 1", "not an Optuna journal", "new .journal path")),
+    Case("storage-journal-is-binary", s_storage_journal_is_binary, ("--storage", "binary.journal", "not an Optuna journal")),
+    Case("storage-journal-is-folder", s_storage_journal_is_folder, ("--storage", "old.journal", "is a folder")),
+    Case("storage-sqlite-memory", s_storage_sqlite_memory, ("--storage sqlite:///:memory:", "in-memory", "sqlite:///sweep.db")),
+    Case("storage-sqlite-no-database", s_storage_sqlite_no_database, ("--storage sqlite://", "in-memory")),
+    Case("storage-sqlite-memory-uri", s_storage_sqlite_memory_uri, ("mode=memory", "in-memory")),
+    Case("storage-sqlite-other-app", s_storage_sqlite_other_app, ("app.db", "another application's database", "customers", "new .db path")),
+    Case("storage-sqlite-not-a-database", s_storage_sqlite_not_a_database, ("orders.db", "not an SQLite database")),
     Case("grid-unknown-key", s_grid_unknown_key, ("--grid", "training.learnin_rate", "did you mean `learning_rate`"), subprocess=True),
     Case("grid-wrong-type", s_grid_wrong_type, ("--grid", "training.num_train_epochs", "'three'", "number")),
     Case("grid-empty", s_grid_empty, ("--grid training.learning_rate=", "empty", "V1,V2")),
@@ -110,3 +184,42 @@ def test_bad_sweep_input_is_one_line_exit_2(
     case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
 ):
     table.run_case(case, Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch), capsys)
+    mine = tmp_path / "mine"
+    for name, data in MINE.items():  # a user's file named as --storage: not one byte added
+        assert not (mine / name).exists() or (mine / name).read_bytes() == data, name
+    if (mine / "app.db").exists():
+        import sqlite3
+
+        conn = sqlite3.connect(mine / "app.db")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        conn.close()
+        assert tables == {"customers"}  # no Optuna table added to another application's database
+
+
+def test_optuna_storages_that_exist_are_accepted(tmp_path):
+    """The checks above let through what Optuna wrote: a journal (also with a torn last line, as a crash leaves
+    it), an Optuna SQLite database, an empty file; and a new path."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from fieldtune.sweep.study import check_storage_url
+
+    journal = tmp_path / "study.journal"
+    optuna.create_study(
+        storage=optuna.storages.JournalStorage(JournalFileBackend(str(journal))), study_name="a"
+    )
+    check_storage_url(str(journal))
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code": 4, "worker')  # torn
+    check_storage_url(str(journal))
+    db = tmp_path / "sweep.db"
+    optuna.create_study(storage=f"sqlite:///{db}", study_name="a")
+    check_storage_url(f"sqlite:///{db}")
+    (tmp_path / "empty.db").touch()
+    (tmp_path / "empty.journal").touch()
+    for url in (
+        f"sqlite:///{tmp_path}/empty.db",
+        str(tmp_path / "empty.journal"),
+        f"sqlite:///{tmp_path}/new.db",
+    ):
+        check_storage_url(url)

@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", action="append", help="Text column(s) of --data (default: the run's).")
     p.add_argument("--label-column", help="Label column of --data (default: the run's).")
     p.add_argument("--output", help="Write the results as JSON (shaped like eval_results.json).")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing --output file.")
     add_test_time_argument(p)
 
 
@@ -40,12 +41,30 @@ def _as_flags(message: str, args: argparse.Namespace) -> str:
     return message
 
 
+def _check_output_free(output: Path, data: str | None, overwrite: bool) -> None:
+    """The results never replace the --data file (whatever the flags), nor any file without --overwrite."""
+    import os
+
+    source = Path(data).expanduser() if data else None
+    if source is not None and source.is_file() and output.exists() and os.path.samefile(output, source):
+        raise FieldtuneError(
+            f"--output {output} is the --data file {data} (or a link to it); write the results to another file."
+        )
+    if output.exists() and not overwrite:
+        raise FieldtuneError(
+            f"--output {output} already exists; pass --overwrite to replace it, or choose a new file."
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     from fieldtune.inference.evaluate import evaluate_model
     from fieldtune.rundir.layout import check_output_path, write_json
 
     if args.output:  # before the model loads
         check_output_path(Path(args.output), "--output", "file")
+        _check_output_free(Path(args.output), args.data, args.overwrite)
+    elif args.overwrite:
+        raise FieldtuneError("--overwrite replaces an existing --output file; give --output FILE.json.")
     overrides = {}
     if args.builder:
         overrides["builder"] = args.builder

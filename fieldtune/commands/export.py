@@ -29,12 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from fieldtune.rundir.layout import check_output_path, model_dir_of
 
+    _check_mode_flags(args)
     out = Path(args.out)
     check_output_path(out, "--out", "folder")
     if args.format is not None:
         return _onnx(args, out)
-    if args.check_data is not None:
-        raise FieldtuneError("--check-data checks an ONNX export; pass it with --format onnx.")
     from fieldtune.inference.export import merge_adapter
 
     if out.exists() and any(out.iterdir()):
@@ -50,6 +49,24 @@ def main(args: argparse.Namespace) -> int:
     merge_adapter(model_dir_of(run), out)
     print(f"Merged model written to {out}")
     return 0
+
+
+def _check_mode_flags(args: argparse.Namespace) -> None:
+    """A flag that does nothing in the chosen mode is an error naming the mode it belongs to (a silently
+    ignored --quantize would leave a user believing the model is int8)."""
+    onnx_only = {"--quantize": args.quantize, "--opset": args.opset, "--check-data": args.check_data}
+    if args.format is None:
+        for flag, value in onnx_only.items():
+            if value is not None:
+                raise FieldtuneError(
+                    f"{flag} {value} applies to an ONNX export only; add --format onnx (a --merge export "
+                    "writes a plain transformers model, which it would not change)."
+                )
+    elif args.merge:
+        raise FieldtuneError(
+            "--merge does nothing with --format onnx (the ONNX export folds a LoRA adapter into the graph "
+            "itself); drop --merge, or run `fieldtune export RUN --merge --out DIR` separately."
+        )
 
 
 def _onnx(args: argparse.Namespace, out: Path) -> int:

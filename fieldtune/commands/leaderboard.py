@@ -13,6 +13,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--benchmark", help="Benchmark spec YAML: evaluate every model on exactly that split first."
     )
     p.add_argument("--output", help="Folder for leaderboard.csv / .md / .png / .html.")
+    p.add_argument(
+        "--overwrite", action="store_true", help="Replace the leaderboard files already in --output."
+    )
     p.add_argument("--push-to", help="Publish the leaderboard as a Hub dataset repo, namespace/name.")
     p.add_argument("--cache-dir", help="Benchmark results cache (default: ~/.cache/fieldtune/benchmarks).")
 
@@ -72,7 +75,16 @@ def _check_arguments(args: argparse.Namespace, runs: list[Path]) -> None:
     if args.benchmark and not Path(args.benchmark).is_file():
         raise FieldtuneError(f"--benchmark {args.benchmark} does not exist; pass a benchmark spec YAML file.")
     if args.output or args.push_to:
-        check_output_path(Path(args.output or "leaderboard"), "--output", "folder")
+        out = Path(args.output or "leaderboard")
+        check_output_path(out, "--output", "folder")
+        there = [
+            f.name for f in (out / f"leaderboard.{fmt}" for fmt in ("csv", "md", "png", "html")) if f.exists()
+        ]
+        if there and not args.overwrite:
+            raise FieldtuneError(
+                f"--output {out} already holds {', '.join(there)}; pass --overwrite to replace them, or choose "
+                "a new folder."
+            )
     if args.cache_dir:
         check_output_path(Path(args.cache_dir), "--cache-dir", "folder")
 

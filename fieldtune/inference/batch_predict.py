@@ -29,7 +29,14 @@ import pandas as pd
 from fieldtune import progress
 from fieldtune.errors import DataError
 from fieldtune.inference.load import Loaded, batch_logits, load_for_inference, text_batches, thresholds_of
-from fieldtune.inference.predict_inputs import ImageSource, TextSource, image_batches, text_key, text_source
+from fieldtune.inference.predict_inputs import (
+    ImageSource,
+    TextSource,
+    image_batches,
+    path_like,
+    text_key,
+    text_source,
+)
 from fieldtune.inference.predict_output import check_output, open_predictions
 from fieldtune.scoring import targets_of
 
@@ -57,16 +64,6 @@ class PredictRequest:
     encoding: str | None = None  # of a text input file (None: detected)
 
 
-def _path_like(source: str) -> bool:
-    """A value a user meant as a path: it has a folder separator or a file extension fieldtune reads."""
-    from fieldtune.datasets_builders.image_folder import IMAGE_EXTENSIONS
-    from fieldtune.datasets_builders.tables import TABLE_SUFFIXES
-
-    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
-    suffix = Path(source).suffix.lower()
-    return any(s in source for s in seps) or suffix in TABLE_SUFFIXES | IMAGE_EXTENSIONS
-
-
 def check_request(req: PredictRequest) -> None:
     """Before the model loads: --input names something that exists, --output can be written (or resumed)."""
     from fieldtune.rundir.layout import check_output_path
@@ -85,7 +82,7 @@ def check_request(req: PredictRequest) -> None:
                 "utf-16, or leave it out to detect the encoding."
             ) from None
     source = req.input
-    if source is not None and not Path(source).expanduser().exists() and _path_like(source):
+    if source is not None and not Path(source).expanduser().exists() and path_like(source):
         if glob.has_magic(source):  # `photos/*.jpg`; a `?` in plain words is no pattern
             if next(glob.iglob(os.path.expanduser(source), recursive=True), None) is None:
                 raise DataError(f"--input {source}: the pattern matches no files; check it.")

@@ -34,7 +34,7 @@ class TextSource:
     def chunks(self, chunk_size: int) -> Iterator[list[str]]:
         if self.path is None:
             yield list(self.texts)
-        elif self.path.suffix == ".txt":
+        elif self.path.suffix.lower() == ".txt":
             yield from _txt_chunks(self.path, chunk_size, self.encoding)
         else:
             yield from _table_chunks(self.path, self.column, chunk_size, self.encoding)
@@ -44,29 +44,67 @@ class TextSource:
         over-counted; the bar is corrected at the end), a Parquet file's metadata."""
         if self.path is None:
             return len(self.texts)
-        if self.path.suffix == ".parquet":
+        if self.path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(self.path).metadata.num_rows
         with open(self.path, "rb") as f:
             lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-        return max(0, lines - (self.path.suffix in (".csv", ".tsv")))
+        return max(0, lines - (self.path.suffix.lower() in (".csv", ".tsv")))
+
+
+def path_like(source: str) -> bool:
+    """A value a user meant as a path: it has a folder separator or a file extension fieldtune reads."""
+    from fieldtune.datasets_builders.image_folder import IMAGE_EXTENSIONS
+    from fieldtune.datasets_builders.tables import TABLE_SUFFIXES
+
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    suffix = Path(source).suffix.lower()
+    return any(s in source for s in seps) or suffix in TABLE_SUFFIXES | IMAGE_EXTENSIONS
+
+
+_TEXT_INPUTS = (
+    "a text model reads one table (CSV, TSV, JSONL, Parquet) or one .txt file (a text per line), or one text "
+    "given with --text"
+)
 
 
 def text_source(
     source: str | None, text: str | None, column: str | None, encoding: str | None = None
 ) -> TextSource:
-    """`--text`, or `--input`: a file is read as a table (or .txt lines), anything else is one text."""
+    """`--text`, or `--input`: a file is read as a table (or .txt lines); words that are no path and name
+    nothing on disk are one text. A folder, a glob that matches files, or anything else on disk that is not
+    a file is refused: its name must never be predicted as if it were a text."""
     from fieldtune.datasets_builders.encodings import detect
 
     if text is not None:
         return TextSource(None, texts=(text,))
-    path = Path(source or "").expanduser()
+    if not (source or "").strip():
+        raise DataError(f"--input is empty; {_TEXT_INPUTS}.")
+    path = Path(source).expanduser()
+    if path.is_dir():
+        raise DataError(f"--input {source} is a folder; {_TEXT_INPUTS}: give one file (or predict per file).")
     if not path.is_file():
-        return TextSource(None, texts=(source or "",))
-    if path.suffix != ".parquet":
+        if path.exists() or path.is_symlink():  # a device, a pipe, a broken link
+            raise DataError(f"--input {source} is not a regular file; {_TEXT_INPUTS}.")
+        if glob.has_magic(source) and next(glob.iglob(os.path.expanduser(source), recursive=True), None):
+            raise DataError(
+                f"--input {source} is a pattern matching files; {_TEXT_INPUTS}: give one file (or predict "
+                "per file)."
+            )
+        if path_like(source):  # check_request stops these first; a caller that skipped it is stopped here
+            raise DataError(
+                f"--input {source} does not exist; check the path, or pass the words with --text."
+            )
+        return TextSource(None, texts=(source,))
+    from fieldtune.datasets_builders.tables import TABLE_SUFFIXES
+
+    suffix = path.suffix.lower()  # NOTES.TXT is a .txt file
+    if suffix not in TABLE_SUFFIXES:  # before encoding detection, which would call a photo bad text
+        raise DataError(f"--input {source}: unsupported file type {suffix or '(none)'!r}; {_TEXT_INPUTS}.")
+    if suffix != ".parquet":
         encoding = encoding or detect(path)
-    if path.suffix == ".txt":
+    if suffix == ".txt":
         return TextSource(path, encoding=encoding or "utf-8-sig")
     encoding = encoding or "utf-8-sig"
     return TextSource(path, _text_column(path, column, encoding), encoding=encoding)
@@ -91,7 +129,7 @@ def _text_column(path: Path, column: str | None, encoding: str) -> str:
 
 def _header(path: Path, encoding: str) -> list[str]:
     """The column names, from the first row (CSV / TSV), the first record (JSONL) or the schema (Parquet)."""
-    if path.suffix == ".parquet":
+    if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
         try:
@@ -128,7 +166,7 @@ def _table_chunks(path: Path, column: str | None, chunk_size: int, encoding: str
 
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise DataError(f"{path}: unsupported table type {suffix!r}; use CSV, TSV, JSONL or Parquet.")
+        raise DataError(f"{path}: unsupported file type {suffix!r}; {_TEXT_INPUTS}.")
     done = 0
     try:
         if suffix == ".parquet":

@@ -114,9 +114,14 @@ def write_manifest(sweep_dir: Path, manifest: Manifest) -> None:
 
 
 def check_storage_url(url: str | None) -> None:
-    """A URL Optuna cannot open fails before anything is written (drivers and hosts are tried in `open_storage`)."""
-    if url is None or url.endswith(".journal"):
+    """A URL Optuna cannot open, an in-memory database, or an existing file that is not an Optuna storage
+    fails before anything is written (drivers and hosts are tried in `open_storage`)."""
+    from fieldtune.sweep.storage_files import check_journal_file, check_sqlite_url
+
+    if url is None:
         return
+    if url.endswith(".journal"):
+        return check_journal_file(url)  # an existing file must be a journal before a line is appended
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -126,12 +131,8 @@ def check_storage_url(url: str | None) -> None:
         raise ConfigError(
             f"--storage {url!r} is not a database URL; use sqlite:///PATH.db, postgresql://HOST/DB or FILE.journal."
         ) from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        folder = Path(parsed.database).absolute().parent
-        if not folder.is_dir():
-            raise ConfigError(
-                f"--storage {url}: the folder {folder} does not exist; create it or fix the path."
-            )
+    if parsed.get_backend_name() == "sqlite":
+        check_sqlite_url(url, parsed)  # in memory, another application's database, not a database
 
 
 def open_storage(url: str | None, sweep_dir: Path) -> Any:
