@@ -37,7 +37,7 @@ def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the split
 
 
 def _not_blank(v: Any) -> str | None:  # a tab is a separator; an empty string (YAML's bare `|`) is none
-    return None if v is None or str(v).strip(" ") else 'must be a separator such as ; or "|" (quoted)'
+    return None if v is None or str(v).strip(" ") else 'must be a non-blank separator: ; or "|" (quoted)'
 
 
 def _codec(v: Any) -> str | None:

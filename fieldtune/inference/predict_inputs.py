@@ -34,7 +34,7 @@ class TextSource:
     def chunks(self, chunk_size: int) -> Iterator[list[str]]:
         if self.path is None:
             yield list(self.texts)
-        elif self.path.suffix == ".txt":
+        elif self.path.suffix.lower() == ".txt":  # NOTES.TXT too: no extension check minds the case
             yield from _txt_chunks(self.path, chunk_size, self.encoding)
         else:
             yield from _table_chunks(self.path, self.column, chunk_size, self.encoding)
@@ -44,13 +44,13 @@ class TextSource:
         over-counted; the bar is corrected at the end), a Parquet file's metadata."""
         if self.path is None:
             return len(self.texts)
-        if self.path.suffix == ".parquet":
+        if self.path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(self.path).metadata.num_rows
         with open(self.path, "rb") as f:
             lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-        return max(0, lines - (self.path.suffix in (".csv", ".tsv")))
+        return max(0, lines - (self.path.suffix.lower() in (".csv", ".tsv")))
 
 
 def text_source(
@@ -64,9 +64,10 @@ def text_source(
     path = Path(source or "").expanduser()
     if not path.is_file():
         return TextSource(None, texts=(source or "",))
-    if path.suffix != ".parquet":
+    suffix = path.suffix.lower()
+    if suffix != ".parquet":
         encoding = encoding or detect(path)
-    if path.suffix == ".txt":
+    if suffix == ".txt":
         return TextSource(path, encoding=encoding or "utf-8-sig")
     encoding = encoding or "utf-8-sig"
     return TextSource(path, _text_column(path, column, encoding), encoding=encoding)
@@ -91,7 +92,7 @@ def _text_column(path: Path, column: str | None, encoding: str) -> str:
 
 def _header(path: Path, encoding: str) -> list[str]:
     """The column names, from the first row (CSV / TSV), the first record (JSONL) or the schema (Parquet)."""
-    if path.suffix == ".parquet":
+    if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
         try:
