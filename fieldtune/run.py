@@ -224,11 +224,12 @@ def run(
         target_scale = None
         if task.scaled_target:
             dd, target_scale = standardise(dd)
+        # preparing checks first whether the model can read the data at all (tokenizer coverage)
+        prepared = prepare_inputs(task, dd, config)
         if config.ensemble.enabled:  # the baseline half's data checks, before any training
             from fieldtune.baselines.ensemble import check_ensemble_data
 
             check_ensemble_data(config, task, dd)
-        prepared = prepare_inputs(task, dd, config)
     for line in describe(data_report):
         logger.info("%s", line)
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)

@@ -36,6 +36,17 @@ def s_class_with_one_row(ctx: Ctx) -> list[str]:
     return _train(ctx, _recipe(ctx, data=data), "--ensemble.baseline_weight=0.5")
 
 
+def s_chinese_on_english_vocabulary(ctx: Ctx) -> list[str]:
+    """Both the calibration check (a class with one row) and the coverage check would stop this run: the
+    one saying the model cannot read the data at all must come first (issue 29)."""
+    from fieldtune.datasets_builders.logistics_demand import generate
+
+    df = generate(90, 3, "zh")
+    train = pd.concat([df.iloc[:60], df.iloc[[0]].assign(demand_level="罕见")])
+    data = _split_files(ctx, train, df.iloc[60:75], df.iloc[75:])
+    return _train(ctx, _recipe(ctx, data=data), "--ensemble.baseline_weight=0.5")
+
+
 def s_auto_without_validation(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--ensemble.baseline_weight=auto", "--data.validation_size=0")
 
@@ -49,7 +60,8 @@ CASES = [
     Case("ensemble-weight-negative", s_weight_negative, ("ensemble.baseline_weight", "[0, 1)")),
     Case("ensemble-unknown-key", s_unknown_key, ("ensemble.baseline_wieght", "baseline_weight")),
     Case("ensemble-regression", s_regression, ("ensemble.baseline_weight", "text-regression", "set it to 0")),
-    Case("ensemble-class-with-one-row", s_class_with_one_row, ("ensemble.baseline_weight", "1 training row", "logistic_regression")),
+    Case("ensemble-class-with-one-row", s_class_with_one_row, ("ensemble.baseline_weight", "class 'rare'", "1 training row", "logistic_regression")),
+    Case("ensemble-chinese-on-english-vocabulary", s_chinese_on_english_vocabulary, ("unknown ([UNK])", "tiny-bert", "data.allow_unknown_tokens")),
     Case("ensemble-auto-without-validation", s_auto_without_validation, ("baseline_weight: auto", "validation split", "data.validation_size")),
     Case("ensemble-weight-word", s_weight_word, ("ensemble.baseline_weight", "'best'", "auto")),
 ]  # fmt: skip

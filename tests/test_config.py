@@ -95,6 +95,22 @@ def test_overrides_parse_yaml_values():
         config_from_dict(BASE, ["--trainng.seed=1"])
 
 
+def test_string_field_overrides_are_plain_text():
+    """YAML would make `|` an empty block scalar, `yes` a bool and `0123` a number (issue 29): a string
+    field's override is the text as typed; `null` still unsets an optional one."""
+    c = config_from_dict(
+        BASE,
+        ["--data.label_delimiter=|", "--data.delimiter", "|", "--name=yes", "--model.revision=0123",
+         "--hub.revision=null"],
+    )  # fmt: skip
+    assert (c.data.label_delimiter, c.data.delimiter, c.name, c.model.revision) == ("|", "|", "yes", "0123")
+    assert c.hub.revision is None
+    assert parse_overrides(["--training.seed=3"]) == {"training": {"seed": 3}}  # other fields stay YAML
+    with pytest.raises(ConfigError, match=r'`data.delimiter`: \'\' must be a non-blank separator: ; or "\|"'):
+        config_from_dict({**BASE, "data": {"delimiter": ""}})  # `delimiter: |` in a file
+    assert config_from_dict({**BASE, "data": {"delimiter": "\t"}}).data.delimiter == "\t"
+
+
 def test_cross_field_rules():
     with pytest.raises(ConfigError, match="image-classification"):
         cfg(method={"name": "probe_unfreeze"})

@@ -37,15 +37,19 @@ FLOOR = 1e-6  # the smallest baseline probability: log(0) of a class train never
 WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(10))  # `baseline_weight: auto` chooses among these
 
 
-def calibration_folds(task: Task, settings: BaselineConfig, labels: list[int]) -> int | None:
+def calibration_folds(
+    task: Task, settings: BaselineConfig, labels: list[int], label_names: list[str] | None = None
+) -> int | None:
     """Folds of the LinearSVC's calibration (None: logistic regression, already probabilities); refuses
-    a class with fewer than 2 training rows. `run()` asks before training, so a refusal costs seconds."""
+    a class with fewer than 2 training rows, by its name in the data. `run()` asks before training, so a
+    refusal costs seconds."""
     if settings.classifier == "logistic_regression":
         return None
     rarest, count = min(Counter(labels).items(), key=lambda kv: kv[1])
     if count < 2:
+        name = label_names[rarest] if label_names and 0 <= rarest < len(label_names) else rarest
         raise DataError(
-            f"`ensemble.baseline_weight`: class id {rarest} has {count} training row; calibrating the "
+            f"`ensemble.baseline_weight`: class {name!r} has {count} training row; calibrating the "
             "LinearSVC needs >= 2 per class. Set `baseline.classifier: logistic_regression` or the weight to 0."
         )
     return min(CALIBRATION_FOLDS, count)
@@ -54,7 +58,10 @@ def calibration_folds(task: Task, settings: BaselineConfig, labels: list[int]) -
 def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
     """What the ensemble needs of the splits, asked before training: calibration folds, and a validation
     split for `baseline_weight: auto` to choose on."""
-    calibration_folds(task, config.baseline, list(dd["train"]["label"]))
+    from fieldtune.scoring import label_names_of
+
+    labels = dd["train"]
+    calibration_folds(task, config.baseline, list(labels["label"]), label_names_of(labels.features["label"]))
     if config.ensemble.baseline_weight == "auto" and "validation" not in dd:
         raise ConfigError(
             "`ensemble.baseline_weight: auto` chooses the weight on the validation split, and this run has "
@@ -62,14 +69,20 @@ def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
         )
 
 
-def probability_pipeline(task: Task, settings: BaselineConfig, class_weight: Any, labels: list[int]) -> Any:
+def probability_pipeline(
+    task: Task,
+    settings: BaselineConfig,
+    class_weight: Any,
+    labels: list[int],
+    label_names: list[str] | None = None,
+) -> Any:
     """The `baseline:` pipeline with class probabilities: LinearSVC calibrated, logistic regression as is."""
     from sklearn.calibration import CalibratedClassifierCV
 
     from fieldtune.baselines.tfidf import build_pipeline
 
     pipeline = build_pipeline(task, settings, class_weight)
-    folds = calibration_folds(task, settings, labels)
+    folds = calibration_folds(task, settings, labels, label_names)
     if folds is not None:
         name, clf = pipeline.steps[-1]
         pipeline.steps[-1] = (name, CalibratedClassifierCV(clf, method="sigmoid", cv=folds))
@@ -122,7 +135,7 @@ def fit_ensemble(config: Any, task: Task, dd: Any, label_names: list[str], weigh
     class_weight = sklearn_class_weight(
         task, config.training.class_weights, None if weights is None else weights.tolist(), set(labels)
     )
-    pipeline = probability_pipeline(task, config.baseline, class_weight, labels)
+    pipeline = probability_pipeline(task, config.baseline, class_weight, labels, label_names)
     pipeline.fit(list(dd["train"]["text"]), labels)
     return pipeline
 

@@ -240,6 +240,25 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return obj
 
 
+def _string_field(parts: list[str]) -> bool | None:
+    """For an override of a string field (`data.label_delimiter`, `model.revision`, `name`, ...): whether
+    it may be None (`null`); None for every other key. YAML would turn the text of a string field into
+    something else: `|` into an empty block scalar, `yes` into a bool, `0123` into a number."""
+    tp: Any = RunConfig
+    optional = False
+    for part in parts:
+        hint = typing.get_type_hints(tp).get(part) if dataclasses.is_dataclass(tp) else None
+        if hint is None:
+            return None
+        arms = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+        optional = type(None) in arms
+        arms = tuple(a for a in arms if a is not type(None))
+        if len(arms) != 1:
+            return None
+        tp = arms[0]
+    return optional if tp is str else None
+
+
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     """`["--training.learning_rate=1e-4", "--method.name", "lora"]` -> nested dict of YAML-parsed values."""
     tree: dict[str, Any] = {}
@@ -257,13 +276,17 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
             i += 1
         else:
             raise ConfigError(f"The override --{body} has no value; write it as --{body}=VALUE.")
-        try:
-            value = yaml.load(text, Loader=_Loader) if text != "" else ""
-        except (yaml.YAMLError, ValueError, RecursionError):  # constructors raise ValueError ('!!int x')
-            value = text
         parts = key.split(".")
         if any(not p for p in parts):
             raise ConfigError(f"The override key {key!r} is malformed; write it as --section.key=value.")
+        optional = _string_field(parts)
+        if optional is not None and not (optional and text in ("null", "~")):
+            value = text  # a string field takes the text as typed
+        else:
+            try:
+                value = yaml.load(text, Loader=_Loader) if text != "" else ""
+            except (yaml.YAMLError, ValueError, RecursionError):  # constructors raise ValueError ('!!int x')
+                value = text
         node = tree
         for p in parts[:-1]:
             node = node.setdefault(p, {})

@@ -36,8 +36,8 @@ def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the split
     return None if v is None or 0 <= v < 2**32 else "must be a whole number from 0 to 2**32 - 1"
 
 
-def _not_blank(v: Any) -> str | None:
-    return None if v is None or str(v).strip() else "must be a non-blank separator such as ; or |"
+def _not_blank(v: Any) -> str | None:  # a tab is a separator; an empty string (YAML's bare `|`) is none
+    return None if v is None or str(v).strip(" ") else 'must be a non-blank separator: ; or "|" (quoted)'
 
 
 def _codec(v: Any) -> str | None:
@@ -150,7 +150,7 @@ class DataConfig:
         "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
     )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
-    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
+    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=_not_blank)
     encoding: str | None = _f(
         None,
         "Text tables: the files' encoding (utf-8, gb18030, gbk, big5, utf-16, latin-1, ...); when not given,"

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.labels import is_blank, tag_lists, tag_names
+from fieldtune.datasets_builders.tables import read_table
 from fieldtune.errors import DataError
 
 SPLIT_NAMES = {
@@ -47,13 +46,8 @@ def read_metadata(meta: Path, config: DataConfig, blank_labels: bool = False) ->
     A row without a label is an error unless `blank_labels` (a label set may be empty)."""
     file_col = config.image_column or "file_name"
     label_col = config.label_column or "label"
-    try:
-        if meta.suffix == ".csv":
-            table = pd.read_csv(meta, dtype=str, keep_default_na=False, sep=config.delimiter or ",")
-        else:
-            table = pd.read_json(meta, lines=True, dtype=False)
-    except Exception as exc:
-        raise DataError(f"{meta} cannot be read ({str(exc).splitlines()[0]}); fix the file format.") from exc
+    # as text tables are read: encoding detected (or `data.encoding`), a broken JSON line named by its number
+    table = read_table(meta, config.delimiter or ",", config.encoding)
     missing = [c for c in (file_col, label_col) if c not in table.columns]
     if missing:
         raise DataError(

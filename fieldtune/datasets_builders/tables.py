@@ -27,7 +27,7 @@ SPLIT_ALIASES = {
 
 
 def _sniff_delimiter(path: Path, text: str) -> str:
-    if path.suffix == ".tsv":
+    if path.suffix.lower() == ".tsv":
         return "\t"
     try:
         return csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
@@ -53,7 +53,8 @@ def read_table(path: Path, delimiter: str | None = None, encoding: str | None = 
         raise DataError(
             f"{path} is a folder; point `data.path` at a table file or a folder with train/test files."
         )
-    if path.suffix.lower() not in TABLE_SUFFIXES:
+    suffix = path.suffix.lower()  # `ORDERS.CSV` is a CSV file: every extension check ignores case
+    if suffix not in TABLE_SUFFIXES:
         raise DataError(f"{path}: unsupported table type {path.suffix!r}; use CSV, TSV, JSONL or Parquet.")
     try:
         raw = path.read_bytes()
@@ -61,7 +62,7 @@ def read_table(path: Path, delimiter: str | None = None, encoding: str | None = 
         raise DataError(f"Cannot read {path} ({e.strerror}); check its permissions.") from None
     if not raw.strip():
         raise DataError(f"Data file {path} is empty; it needs a header row and at least a few examples.")
-    if path.suffix == ".parquet":
+    if suffix == ".parquet":
         try:
             return pd.read_parquet(io.BytesIO(raw)).astype(str).where(lambda d: d != "None", None)
         except Exception as e:  # pyarrow's errors have no common base
@@ -72,13 +73,15 @@ def read_table(path: Path, delimiter: str | None = None, encoding: str | None = 
     note(str(path), decoded.encoding + ("" if decoded.detected else " (given)"), within="encodings")
     text = decoded.text
     try:
-        if path.suffix in (".jsonl", ".json"):
-            if path.suffix == ".jsonl":
+        if suffix in (".jsonl", ".json"):
+            if suffix == ".jsonl":
                 _check_json_lines(path, text)
-            return pd.read_json(io.StringIO(text), lines=path.suffix == ".jsonl", dtype=False).astype(object)
+            return pd.read_json(io.StringIO(text), lines=suffix == ".jsonl", dtype=False).astype(object)
         sep = delimiter or _sniff_delimiter(path, text)
         _check_header(path, text, sep)
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    except DataError:  # a ValueError too: the line checks' own one-line messages, as they are
+        raise
     except (ValueError, pd.errors.ParserError) as e:
         first = str(e).splitlines()[0][:120]
         raise DataError(

@@ -141,7 +141,7 @@ def model_fingerprint(model_dir: Path | None) -> str | None:
     half = model_dir / ENSEMBLE_DIR  # an ensemble's baseline half (another weight: another model)
     files = [*model_dir.iterdir(), *(half.iterdir() if half.is_dir() else [])]
     for f in sorted(files):
-        if f.name in ("config.json", "fieldtune_baseline.json") or f.suffix in WEIGHT_SUFFIXES:
+        if f.name in ("config.json", "fieldtune_baseline.json") or f.suffix.lower() in WEIGHT_SUFFIXES:
             size = f.stat().st_size
             h.update(f"{f.name}:{size}".encode())
             with open(f, "rb") as fh:
