@@ -103,6 +103,21 @@ def s_predict_encoding_base64(ctx: Ctx) -> list[str]:
     return ["predict", str(model), "--input", str(ctx.tmp / "notes.txt"), "--encoding", "base64"]
 
 
+# --------------------------------------------------------------------------- tracking (transformers' integrations)
+
+
+def s_report_to_misspelt(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.report_to=wandbb")
+
+
+def s_report_to_number_list(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.report_to=[1]")
+
+
+def s_report_to_true(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.report_to=true")
+
+
 CASES = [
     Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
     Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
@@ -113,6 +128,9 @@ CASES = [
     Case("data-encoding-rot13", s_data_encoding_rot13, ("data.encoding", "rot13", "not a text encoding", "utf-8")),
     Case("data-encoding-undefined", s_data_encoding_undefined, ("data.encoding", "undefined", "reads no text", "utf-8")),
     Case("predict-encoding-base64", s_predict_encoding_base64, ("--encoding base64", "not a text encoding", "utf-8")),
+    Case("report-to-misspelt", s_report_to_misspelt, ("training.report_to", "'wandbb'", "did you mean `wandb`")),
+    Case("report-to-number-list", s_report_to_number_list, ("training.report_to", "[1]", "list of names", "mlflow")),
+    Case("report-to-true", s_report_to_true, ("training.report_to", "True", "name or a list of names")),
     Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
 ]  # fmt: skip
 
