@@ -4,6 +4,8 @@ as `tests/test_bad_inputs.py`."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -118,6 +120,24 @@ def s_report_to_true(ctx: Ctx) -> list[str]:
     return table._text_with(ctx, "--training.report_to=true")
 
 
+# --------------------------------------------------------------------------- multi-label tables without labels
+
+
+def _no_tags(ctx: Ctx, cell: object) -> dict:
+    path = ctx.tmp / "notes.jsonl"
+    path.write_text("".join(json.dumps({"note": f"crate {i}", "tags": cell}) + "\n" for i in range(20)))
+    return {"path": str(path), "text_columns": ["note"], "label_column": "tags"}
+
+
+def s_multilabel_no_labels(ctx: Ctx) -> list[str]:
+    return table._train(ctx, _recipe(ctx, task="text-multilabel", data=_no_tags(ctx, [])))
+
+
+def s_multilabel_baseline_no_labels(ctx: Ctx) -> list[str]:
+    recipe = _recipe(ctx, task="text-multilabel", data=_no_tags(ctx, ""))
+    return ["baseline", str(recipe), "--output-dir", str(ctx.run_dir)]
+
+
 CASES = [
     Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
     Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
@@ -131,6 +151,8 @@ CASES = [
     Case("report-to-misspelt", s_report_to_misspelt, ("training.report_to", "'wandbb'", "did you mean `wandb`")),
     Case("report-to-number-list", s_report_to_number_list, ("training.report_to", "[1]", "list of names", "mlflow")),
     Case("report-to-true", s_report_to_true, ("training.report_to", "True", "name or a list of names")),
+    Case("multilabel-no-labels", s_multilabel_no_labels, ("notes.jsonl", "no row has any label", "data.label_column")),
+    Case("multilabel-baseline-no-labels", s_multilabel_baseline_no_labels, ("notes.jsonl", "no row has any label")),
     Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
 ]  # fmt: skip
 
