@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fieldtune import __version__
+from fieldtune import __version__, redact
 from fieldtune.errors import FieldtuneError, file_system_error
 
 COMMANDS = (
@@ -95,6 +95,7 @@ def _setup_logging(debug: bool, quiet: bool = False) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    redact.install()  # no password or token in any log line, warning or traceback (--debug included)
     try:
         parser = build_parser()
         args, rest = parser.parse_known_args(argv)

@@ -6,6 +6,8 @@ raises a `FieldtuneError`: the CLI prints its message on one line and exits with
 
 from __future__ import annotations
 
+from fieldtune.redact import redact
+
 
 class FieldtuneError(Exception):
     """A user mistake, explained in one line: what is wrong, where, and what to do."""
@@ -13,8 +15,9 @@ class FieldtuneError(Exception):
     exit_code = 2
 
     def __init__(self, message: str) -> None:
-        # One line, always: a multi-line message would look like a traceback to a user.
-        super().__init__(" ".join(str(message).split()))
+        # One line, always: a multi-line message would look like a traceback to a user. No password or
+        # token either, whatever value the message quotes (a database URL, a tracking URI).
+        super().__init__(" ".join(redact(message).split()))
 
 
 class ConfigError(FieldtuneError, ValueError):

@@ -4,13 +4,16 @@ as `tests/test_bad_inputs.py`."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
 from tests import test_bad_inputs as table
+from tests import test_bad_inputs_files as files
 from tests.test_bad_inputs import Case, Ctx, _recipe
 
-tiny_vit = table.tiny_vit  # module fixture, found by name
+tiny_vit, tiny_classifier = table.tiny_vit, files.tiny_classifier  # module fixtures, found by name
 
 
 # --------------------------------------------------------------------------- Optuna search spaces
@@ -73,11 +76,83 @@ def s_sweep_first_trial_fails(ctx: Ctx) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------- scikit-learn (the TF-IDF baseline)
+
+
+def s_baseline_min_df_too_large(ctx: Ctx) -> list[str]:
+    return ["baseline", str(_recipe(ctx)), "--output-dir", str(ctx.run_dir), "--baseline.min_df=1000"]
+
+
+def s_ensemble_min_df_too_large(ctx: Ctx) -> list[str]:
+    """Asked before training: the ensemble's baseline half is fitted only after the transformer."""
+    return table._text_with(ctx, "--ensemble.baseline_weight=0.5", "--baseline.min_df=1000")
+
+
+# --------------------------------------------------------------------------- codecs that are not text encodings
+
+
+def s_data_encoding_rot13(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--data.encoding=rot13")
+
+
+def s_data_encoding_undefined(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--data.encoding=undefined")
+
+
+def s_predict_encoding_base64(ctx: Ctx) -> list[str]:
+    (ctx.tmp / "notes.txt").write_text("cold boxes\n", encoding="utf-8")
+    model = files._classifier(ctx)
+    return ["predict", str(model), "--input", str(ctx.tmp / "notes.txt"), "--encoding", "base64"]
+
+
+# --------------------------------------------------------------------------- tracking (transformers' integrations)
+
+
+def s_report_to_misspelt(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.report_to=wandbb")
+
+
+def s_report_to_number_list(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.report_to=[1]")
+
+
+def s_report_to_true(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.report_to=true")
+
+
+# --------------------------------------------------------------------------- multi-label tables without labels
+
+
+def _no_tags(ctx: Ctx, cell: object) -> dict:
+    path = ctx.tmp / "notes.jsonl"
+    path.write_text("".join(json.dumps({"note": f"crate {i}", "tags": cell}) + "\n" for i in range(20)))
+    return {"path": str(path), "text_columns": ["note"], "label_column": "tags"}
+
+
+def s_multilabel_no_labels(ctx: Ctx) -> list[str]:
+    return table._train(ctx, _recipe(ctx, task="text-multilabel", data=_no_tags(ctx, [])))
+
+
+def s_multilabel_baseline_no_labels(ctx: Ctx) -> list[str]:
+    recipe = _recipe(ctx, task="text-multilabel", data=_no_tags(ctx, ""))
+    return ["baseline", str(recipe), "--output-dir", str(ctx.run_dir)]
+
+
 CASES = [
     Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
     Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
     Case("search-log-not-a-bool", s_search_log_not_a_bool, ("space.yaml", "`log`", "'yes'", "true or false")),
     Case("sweep-first-trial-fails", s_sweep_first_trial_fails, ("'priority_level'", "data.label_column")),
+    Case("baseline-min-df-too-large", s_baseline_min_df_too_large, ("baseline.min_df: 1000", "train split has", "lower baseline.min_df")),
+    Case("ensemble-min-df-too-large", s_ensemble_min_df_too_large, ("baseline.min_df: 1000", "train split has", "lower baseline.min_df")),
+    Case("data-encoding-rot13", s_data_encoding_rot13, ("data.encoding", "rot13", "not a text encoding", "utf-8")),
+    Case("data-encoding-undefined", s_data_encoding_undefined, ("data.encoding", "undefined", "reads no text", "utf-8")),
+    Case("predict-encoding-base64", s_predict_encoding_base64, ("--encoding base64", "not a text encoding", "utf-8")),
+    Case("report-to-misspelt", s_report_to_misspelt, ("training.report_to", "'wandbb'", "did you mean `wandb`")),
+    Case("report-to-number-list", s_report_to_number_list, ("training.report_to", "[1]", "list of names", "mlflow")),
+    Case("report-to-true", s_report_to_true, ("training.report_to", "True", "name or a list of names")),
+    Case("multilabel-no-labels", s_multilabel_no_labels, ("notes.jsonl", "no row has any label", "data.label_column")),
+    Case("multilabel-baseline-no-labels", s_multilabel_baseline_no_labels, ("notes.jsonl", "no row has any label")),
     Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
 ]  # fmt: skip
 

@@ -56,12 +56,14 @@ def calibration_folds(
 
 
 def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
-    """What the ensemble needs of the splits, asked before training: calibration folds, and a validation
-    split for `baseline_weight: auto` to choose on."""
+    """What the ensemble needs of the splits, asked before training: calibration folds, TF-IDF features the
+    `baseline:` settings can build, and a validation split for `baseline_weight: auto` to choose on."""
+    from fieldtune.baselines.tfidf import check_features
     from fieldtune.scoring import label_names_of
 
     labels = dd["train"]
     calibration_folds(task, config.baseline, list(labels["label"]), label_names_of(labels.features["label"]))
+    check_features(list(dd["train"]["text"]), config.baseline)  # baseline.min_df and the like vs the data
     if config.ensemble.baseline_weight == "auto" and "validation" not in dd:
         raise ConfigError(
             "`ensemble.baseline_weight: auto` chooses the weight on the validation split, and this run has "
@@ -129,15 +131,14 @@ def choose_weight(
 
 def fit_ensemble(config: Any, task: Task, dd: Any, label_names: list[str], weights: Any) -> Any:
     """The baseline half, fitted on `dd["train"]` with the run's class weights (None: unweighted)."""
-    from fieldtune.baselines.tfidf import sklearn_class_weight
+    from fieldtune.baselines.tfidf import fit, sklearn_class_weight
 
     labels = list(dd["train"]["label"])
     class_weight = sklearn_class_weight(
         task, config.training.class_weights, None if weights is None else weights.tolist(), set(labels)
     )
     pipeline = probability_pipeline(task, config.baseline, class_weight, labels, label_names)
-    pipeline.fit(list(dd["train"]["text"]), labels)
-    return pipeline
+    return fit(pipeline, list(dd["train"]["text"]), labels, config.baseline)
 
 
 def save_ensemble(

@@ -37,6 +37,7 @@ def fit_text_baseline(
         build_pipeline,
         coefficient_count,
         describe,
+        fit,
         save_baseline,
         scores,
         sklearn_class_weight,
@@ -61,7 +62,7 @@ def fit_text_baseline(
     try:
         save_config(config, run_dir / "config.yaml")
         started = time.perf_counter()
-        pipeline.fit(list(dd["train"]["text"]), y)
+        fit(pipeline, list(dd["train"]["text"]), y, config.baseline)
         fit_s = time.perf_counter() - started
         num_labels = len(label_names or [])
         logits = scores(pipeline, task, list(dd["test"]["text"]), num_labels)

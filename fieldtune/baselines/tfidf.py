@@ -58,15 +58,43 @@ def _classifier(task: Task, settings: BaselineConfig, class_weight: Any) -> Any:
 
 def build_pipeline(task: Task, settings: BaselineConfig, class_weight: Any = None) -> Any:
     """word + char_wb TF-IDF -> the task's linear model, as one scikit-learn Pipeline over raw texts."""
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(_features(settings), _classifier(task, settings, class_weight))
+
+
+def _features(settings: BaselineConfig) -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.pipeline import make_union
 
     common = {"sublinear_tf": settings.sublinear_tf, "min_df": settings.min_df, "lowercase": True}
-    features = make_union(
+    return make_union(
         TfidfVectorizer(analyzer="word", ngram_range=tuple(settings.word_ngrams), **common),
         TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(settings.char_ngrams), **common),
     )
-    return make_pipeline(features, _classifier(task, settings, class_weight))
+
+
+def fit(pipeline: Any, texts: list[str], y: Any, settings: BaselineConfig) -> Any:
+    """`pipeline.fit` with the user's `baseline:` values checked against the data first; scikit-learn's
+    rejection of them (e.g. "After pruning, no terms remain") is one line naming the key, not a traceback."""
+    if settings.min_df > len(texts):
+        raise ConfigError(
+            f"`baseline.min_df: {settings.min_df}` keeps only n-grams seen in {settings.min_df} training texts, "
+            f"but the train split has {len(texts)}; lower baseline.min_df (e.g. 1 or 2)."
+        )
+    try:
+        return pipeline.fit(texts, y)
+    except ValueError as e:
+        first = str(e).split(". ")[0].rstrip(".")
+        raise ConfigError(
+            f"The TF-IDF baseline cannot be fitted on the train split ({len(texts)} texts): {first}; "
+            "lower baseline.min_df or widen baseline.word_ngrams / char_ngrams, or check the texts are not empty."
+        ) from None
+
+
+def check_features(texts: list[str], settings: BaselineConfig) -> None:
+    """The TF-IDF features alone fitted on `texts` (seconds): the ensemble asks this before training."""
+    fit(_features(settings), texts, None, settings)
 
 
 def describe(task: Task, settings: BaselineConfig, class_weights: Any) -> str:

@@ -4,6 +4,7 @@ directory exists. `find_spec` looks a package up without importing it (or torch)
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from typing import Any
 
@@ -24,7 +25,9 @@ REPORT_TO_PACKAGES = {
     "flyte": ("flytekit", "flytekit"),
     "dvclive": ("dvclive", "dvclive"),
     "swanlab": ("swanlab", "swanlab"),
+    "kubeflow": None,  # no package: transformers turns it on from KUBEFLOW_TRAINER_SERVER_URL
 }
+REPORT_TO_WORDS = ("none", "all")
 
 # optim name pattern (first match wins) -> (module to find, pip package); the others ship with torch
 OPTIM_PACKAGES = (
@@ -48,10 +51,22 @@ def _installed(module: str) -> bool:
 
 
 def _report_to_values(value: Any) -> list[str]:
+    """The integrations named, each checked against transformers' list (it raises mid-run otherwise)."""
     if value is None:
         return []
-    values = [value] if isinstance(value, str) else list(value)
-    return [str(v) for v in values if str(v) not in ("none", "all")]
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(
+            f"`training.report_to: {value!r}` must be a name or a list of names such as mlflow, wandb, "
+            "none or all (as strings)."
+        )
+    known = [*REPORT_TO_PACKAGES, *REPORT_TO_WORDS]
+    for v in values:
+        if v not in known:
+            match = difflib.get_close_matches(v, known, n=1, cutoff=0.5)
+            hint = f"did you mean `{match[0]}`?" if match else f"use one of {', '.join(known)}."
+            raise ConfigError(f"`training.report_to`: unknown integration {v!r}; {hint}")
+    return [v for v in values if v not in REPORT_TO_WORDS]
 
 
 def check_training_packages(training: Any) -> None:
@@ -59,7 +74,7 @@ def check_training_packages(training: Any) -> None:
     extra = getattr(training, "extra", None) or {}
     report_to = getattr(training, "report_to", None) or extra.get("report_to")
     for name in _report_to_values(report_to):
-        if name in REPORT_TO_PACKAGES:
+        if REPORT_TO_PACKAGES[name] is not None:
             module, pip = REPORT_TO_PACKAGES[name]
             if not _installed(module):
                 raise ConfigError(

@@ -5,12 +5,13 @@ Fixed choices are `Literal`s; a field's `check` names what a bad value must be; 
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fieldtune.config.cv_schema import CVConfig
+from fieldtune.config.text_codec import EXAMPLES as CODEC_EXAMPLES
+from fieldtune.config.text_codec import codec_problem
 from fieldtune.tasks import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
@@ -41,13 +42,8 @@ def _not_blank(v: Any) -> str | None:  # a tab is a separator; an empty string (
 
 
 def _codec(v: Any) -> str | None:
-    if v is None:
-        return None
-    try:
-        codecs.lookup(str(v))
-    except (LookupError, ValueError):  # ValueError: a name with a NUL character
-        return "is not an encoding Python knows; use e.g. utf-8, gb18030, gbk, big5, utf-16, or leave it out"
-    return None
+    problem = None if v is None else codec_problem(v)
+    return problem and f"{problem}; use e.g. {CODEC_EXAMPLES}, or leave it out"
 
 
 def _fraction_inclusive(v: Any) -> str | None:

@@ -64,6 +64,13 @@ def tag_names(
     """The label names: `given` (sorted; e.g. one 0/1 column per label), else those of train's label sets.
     A label that only validation / test has is an error (the model could never predict it); rows with no
     label are counted in the log."""
+    if not any(
+        row for rows in tags.values() for row in rows
+    ):  # nothing to learn: scikit-learn / the loss fail
+        raise DataError(
+            f"{source}: no row has any label; give each example its labels (a list, or names joined by "
+            "`data.label_delimiter`) in `data.label_column`, or 0/1 columns in `data.label_columns`."
+        )
     names = sorted(given) if given else label_names(t for row in tags.get("train", []) for t in row)
     unknown = sorted({t for rows in tags.values() for row in rows for t in row} - set(names))
     if unknown:

@@ -72,15 +72,13 @@ def check_request(req: PredictRequest) -> None:
         if value is not None and value < low:
             raise DataError(f"{flag} {value}: give {low} or more.")
     if req.encoding is not None:
-        import codecs
+        from fieldtune.config.text_codec import EXAMPLES, codec_problem
 
-        try:
-            codecs.lookup(req.encoding)
-        except (LookupError, ValueError):  # ValueError: a name with a NUL character
+        problem = codec_problem(req.encoding)
+        if problem:
             raise DataError(
-                f"--encoding {req.encoding} is not an encoding Python knows; use e.g. utf-8, gb18030, big5, "
-                "utf-16, or leave it out to detect the encoding."
-            ) from None
+                f"--encoding {req.encoding} {problem}; use e.g. {EXAMPLES}, or leave it out to detect the encoding."
+            )
     source = req.input
     if source is not None and not Path(source).expanduser().exists() and path_like(source):
         if glob.has_magic(source):  # `photos/*.jpg`; a `?` in plain words is no pattern

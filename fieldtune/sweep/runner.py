@@ -20,6 +20,8 @@ from pathlib import Path
 
 import fieldtune.sweep.report as report
 from fieldtune.errors import ConfigError, FieldtuneError
+from fieldtune.redact import install as redact_everything
+from fieldtune.redact import redact
 from fieldtune.sweep.space import grid_points, load_recipe, load_space, parse_grid, point_names
 from fieldtune.sweep.study import (
     Manifest,
@@ -40,12 +42,8 @@ logger = logging.getLogger(__name__)
 
 
 def _public_url(url: str | None) -> str | None:
-    """The storage URL as sweep.json keeps it: without a password."""
-    if url is None or url.endswith(".journal"):
-        return url
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    """The storage URL as sweep.json keeps it: without a password (`user:***@host`)."""
+    return url if url is None else redact(url)
 
 
 def prepare_sweep(
@@ -182,6 +180,7 @@ def _worker_main(plan: Plan) -> None:
 
     from fieldtune import progress
 
+    redact_everything()  # as the CLI: no password or token in a worker's log lines or tracebacks
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for category in (
         FutureWarning,

@@ -1,0 +1,133 @@
+"""No password or token in any message, log line, warning, traceback or file (issue 29): bad inputs that
+quote a URL with credentials print it masked (`user:***@host`), through the table machinery of
+`tests/test_bad_inputs.py`; the helper itself (`fieldtune.redact`) on every output path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from fieldtune.redact import redact
+from tests import test_bad_inputs as table
+from tests.test_bad_inputs import REPO, Case, Ctx, _recipe
+
+tiny_vit = table.tiny_vit  # module fixture, found by name
+PASSWORD = "Hunter2-Secret"
+
+
+def _sweep_storage(ctx: Ctx, url: str) -> list[str]:
+    recipe = _recipe(ctx)
+    return [
+        "sweep",
+        str(recipe),
+        "--output-dir",
+        str(ctx.run_dir),
+        "--grid",
+        "method.name=full,lora",
+        "--storage",
+        url,
+    ]
+
+
+def s_postgres_password(ctx: Ctx) -> list[str]:
+    return _sweep_storage(ctx, f"postgresql://sweeper:{PASSWORD}@db.invalid/studies")
+
+
+def s_mysql_password(ctx: Ctx) -> list[str]:
+    return _sweep_storage(ctx, f"mysql://root:{PASSWORD}@db.invalid:3306/studies")
+
+
+def s_sqlite_url_with_password_in_query(ctx: Ctx) -> list[str]:
+    return _sweep_storage(ctx, f"sqlite:///{ctx.tmp}/no_such_dir/sweep.db?password={PASSWORD}")
+
+
+CASES = [
+    Case("storage-postgres-password", s_postgres_password, ("--storage", "postgresql://sweeper:***@db.invalid/studies", "driver")),
+    Case("storage-mysql-password", s_mysql_password, ("--storage", "mysql://root:***@db.invalid:3306/studies")),
+    Case("storage-query-password", s_sqlite_url_with_password_in_query, ("--storage", "password=***", "does not exist")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_secret_in_bad_input_is_masked(
+    case: Case, tmp_path, tiny_bert, tiny_vit, request, monkeypatch, capsys
+):
+    table.run_case(case, Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch), capsys)
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        (f"postgresql://user:{PASSWORD}@host:5432/db", "postgresql://user:***@host:5432/db"),
+        (
+            f"mysql+pymysql://root:p@ss{PASSWORD}@host/db",
+            "mysql+pymysql://root:***@host/db",
+        ),  # an unescaped @
+        (
+            f"MLflow at http://alice:{PASSWORD}@127.0.0.1:5000 failed",
+            "MLflow at http://alice:***@127.0.0.1:5000 failed",
+        ),
+        ("https://hf_abcdefghijklmnopqrstuvwx@huggingface.co/x", "https://***@huggingface.co/x"),
+        ("the token hf_abcdefghijklmnopqrstuvwx12 was refused", "the token hf_*** was refused"),
+        (f"host=db password={PASSWORD} user=x", "host=db password=*** user=x"),
+        (f"http://h/x?access_token={PASSWORD}&b=1", "http://h/x?access_token=***&b=1"),
+        ("no token was found: set HF_TOKEN", "no token was found: set HF_TOKEN"),  # no secret: unchanged
+        (
+            "sqlite:///sweeps/sweep.db and http://host:8080/a/@b",
+            "sqlite:///sweeps/sweep.db and http://host:8080/a/@b",
+        ),
+    ],
+)
+def test_redact_masks_passwords_and_tokens(text, shown):
+    assert redact(text) == shown
+
+
+def test_secret_environment_values_are_masked(monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef0123456789abcdef01234567")
+    assert redact("key 0123456789abcdef0123456789abcdef01234567 rejected") == "key *** rejected"
+
+
+def test_every_output_path_is_redacted(monkeypatch, capsys, caplog):
+    """A FieldtuneError, any library's log record (its traceback too) and a warning: masked once installed."""
+    from fieldtune import redact as module
+    from fieldtune.errors import ConfigError
+
+    assert PASSWORD not in str(ConfigError(f"cannot open postgresql://u:{PASSWORD}@h/db"))
+    module.install()
+    url = f"postgresql://u:{PASSWORD}@h/db"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("sqlalchemy.engine").info("connecting to %s", url)
+        try:
+            raise RuntimeError(f"could not connect to {url}")
+        except RuntimeError:
+            logging.getLogger("optuna").exception("failed")
+    assert caplog.records and PASSWORD not in caplog.text
+    assert "u:***@h/db" in caplog.text and "could not connect to postgresql://u:***@h/db" in caplog.text
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        text = warnings.formatwarning(f"retrying {url}", UserWarning, "x.py", 1)
+    assert PASSWORD not in text and "u:***@h" in text
+
+
+def test_debug_traceback_and_sweep_json_hold_no_password(tmp_path, tiny_bert):
+    """`--debug` shows the traceback, masked; sweep.json keeps the storage URL masked as before."""
+    from fieldtune.sweep.runner import _public_url
+
+    assert _public_url(f"postgresql://u:{PASSWORD}@h/db") == "postgresql://u:***@h/db"
+    ctx = Ctx(tmp_path, tiny_bert, tiny_bert, None, None)
+    argv = _sweep_storage(ctx, f"postgresql://sweeper:{PASSWORD}@db.invalid/studies")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fieldtune", *argv, "--debug"], capture_output=True, text=True, timeout=180,
+        cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" in proc.stderr, proc.stderr
+    assert PASSWORD not in proc.stderr + proc.stdout
+    assert "sweeper:***@db.invalid" in proc.stderr
+    assert not ctx.run_dir.exists() or PASSWORD not in json.dumps(
+        [p.read_text(errors="replace") for p in ctx.run_dir.rglob("*") if p.is_file()]
+    )
