@@ -99,7 +99,7 @@ def load_for_inference(
         if is_adapter:
             from peft import PeftModel
 
-            base_model = auto.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+            base_model = _base_at_run_size(auto, base, config)
             restore_custom_head(
                 base_model, None
             )  # its trained weights come with the adapter (modules_to_save)
@@ -120,6 +120,27 @@ def load_for_inference(
     return _loaded(
         model, config, task, processor, str(ref), resolved_revision, test_time, model_dir, ensemble
     )
+
+
+def _base_at_run_size(auto: Any, base: str, config: Any) -> Any:
+    """An adapter's base model, its position embeddings resampled to the run's `data.image_size` as training
+    did (built at the run's size, transformers would re-initialise them at random: a model that no longer
+    gives the run's scores). The adapter file also holds the table (`rundir.saving`); older runs do not."""
+    from transformers import AutoConfig
+
+    from fieldtune.modeling.create import resize_position_embeddings
+
+    run_size = getattr(config, "image_size", None)
+    native = getattr(AutoConfig.from_pretrained(base), "image_size", None)
+    if not isinstance(run_size, int) or not isinstance(native, int) or run_size == native:
+        return auto.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+    config.image_size = native
+    try:
+        model = auto.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+        resize_position_embeddings(model, run_size)
+    finally:
+        config.image_size = run_size
+    return model
 
 
 def _loaded(

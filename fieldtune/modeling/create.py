@@ -243,6 +243,14 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def position_table_name(model: nn.Module) -> str | None:
+    """The full parameter name of a ViT-style absolute position-embedding table (None: the model has none)."""
+    for name, param in model.named_parameters():
+        if name.endswith("embeddings.position_embeddings") and param.ndim == 3:
+            return name
+    return None
+
+
 @torch.no_grad()
 def resize_position_embeddings(model: nn.Module, image_size: int) -> None:
     """ViT-style models at another input size: resample the position embeddings once (bicubic, as timm
@@ -267,6 +275,8 @@ def resize_position_embeddings(model: nn.Module, image_size: int) -> None:
     grid = grid.permute(0, 2, 3, 1).reshape(1, grid_new * grid_new, -1).to(table.dtype)
     embeddings.position_embeddings = nn.Parameter(torch.cat([table[:, :extra], grid], dim=1))
     config.image_size = image_size
+    # a LoRA adapter does not hold the backbone: `rundir.saving` stores this table with it, loaders resample
+    config.fieldtune_resampled_from = old
     for module in (embeddings, getattr(embeddings, "patch_embeddings", None)):  # both check the input size
         if module is not None and hasattr(module, "image_size"):
             module.image_size = (image_size, image_size)

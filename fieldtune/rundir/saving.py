@@ -14,6 +14,27 @@ def is_peft_model(model: nn.Module) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "merge_and_unload")
 
 
+def save_resampled_table(model: nn.Module, folder: Path, state_dict: dict | None = None) -> None:
+    """A backbone trained at another `data.image_size` has resampled position embeddings, which are not in
+    the base checkpoint: they join the adapter file, where peft (fieldtune or not) loads them as they are."""
+    from safetensors.torch import load_file, save_file
+
+    from fieldtune.modeling.create import position_table_name
+
+    name = position_table_name(model)
+    if (
+        name is None
+        or not (folder / "adapter_model.safetensors").is_file()
+        or getattr(model.get_base_model().config, "fieldtune_resampled_from", None) is None
+    ):
+        return
+    table = (state_dict or {}).get(name)
+    table = model.get_parameter(name) if table is None else table
+    weights = load_file(folder / "adapter_model.safetensors")
+    weights[name] = table.detach().cpu().contiguous()
+    save_file(weights, folder / "adapter_model.safetensors", metadata={"format": "pt"})
+
+
 def save_model(
     model: nn.Module, processor: Any, model_dir: Path, base_model: str, state_dict: dict | None = None
 ) -> None:
@@ -33,6 +54,7 @@ def save_model(
             # "auto" would ask the Hub for the base's config.json (to spot a resized vocabulary) whenever
             # base_model is a Hub id, packaged MiniLM included; fieldtune never resizes or targets the embeddings.
             model.save_pretrained(tmp, save_embedding_layers=False, **weights)
+            save_resampled_table(model, tmp, state_dict)
             base = model.get_base_model()
             base.config.architectures = [
                 type(base).__name__
