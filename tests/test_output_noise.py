@@ -57,7 +57,9 @@ def test_training_output_has_no_raw_dicts_library_warnings_or_long_numbers(lora_
     assert not LONG_NUMBER.search(out), LONG_NUMBER.findall(out)
     assert len([line for line in out.splitlines() if "Validation at epoch" in line]) == 2
     assert "Training loss at epoch" in out
-    assert not [line for line in out.splitlines() if line.startswith(("INFO", "DEBUG")) and " fieldtune" not in line]
+    assert not [
+        line for line in out.splitlines() if line.startswith(("INFO", "DEBUG")) and " fieldtune" not in line
+    ]
 
 
 @pytest.mark.slow
