@@ -51,21 +51,14 @@ def _setup_logging(debug: bool, quiet: bool = False) -> None:
     from fieldtune import progress
 
     progress.set_quiet(quiet)
+    # fieldtune's own INFO lines; the libraries' (onnx_ir / onnxscript passes, HTTP requests, ...) only
+    # from WARNING up, and all of them with --debug.
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    for noisy in (
-        "httpx",
-        "urllib3",
-        "filelock",
-        "fsspec",
-        "PIL",
-        "matplotlib",
-        "huggingface_hub",
-        "datasets",
-    ):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("fieldtune").setLevel(
+        logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    )
     if not debug:
         import warnings
 

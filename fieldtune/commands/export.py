@@ -77,5 +77,6 @@ def _onnx(args: argparse.Namespace, out: Path) -> int:
     metric = report["primary_metric"]
     print(f"ONNX model written to {out} (max |logit difference| {report['parity']['max_abs_diff']:.1e})")
     for kind, metrics in report["metrics"].items():
-        print(f"  {report['split']} {metric} {kind}: {metrics.get(metric)}")
+        value = metrics.get(metric)
+        print(f"  {report['split']} {metric} {kind}: {f'{value:.4f}' if isinstance(value, float) else value}")
     return 0

@@ -195,6 +195,8 @@ def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int) -> None:
     else:
         shapes = {k: {0: batch} for k in sample}
     arch = type(model).__name__
+    if not log.isEnabledFor(logging.DEBUG):  # its registry warns that torchvision (unused here) is missing
+        logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -271,7 +273,7 @@ def _metrics(
 
 def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
     metric = report["primary_metric"]
-    scores = ", ".join(f"{k}: {v.get(metric, v)}" for k, v in report["metrics"].items())
+    scores = ", ".join(f"{k}: {v[metric]:.4f}" for k, v in report["metrics"].items() if metric in v)
     if loaded.task.modality == "text":
         feed = (
             "from tokenizers import Tokenizer\n\n"
