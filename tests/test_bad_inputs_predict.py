@@ -170,6 +170,21 @@ def s_export_check_data_without_onnx(ctx: Ctx) -> list[str]:
     ]
 
 
+def s_serve_max_batch_zero(ctx: Ctx) -> list[str]:
+    return ["serve", str(_classifier(ctx)), "--max-batch", "0"]
+
+
+def s_serve_without_fastapi(ctx: Ctx) -> list[str]:
+    """FastAPI not installed (it is an optional extra): the pip command, before any model loads."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    ctx.monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a)
+    )
+    return ["serve", str(_classifier(ctx))]
+
+
 CASES = [
     Case("predict-output-exists", s_output_exists, ("--output", "preds.csv", "already exists", "--overwrite"), existing=True),
     Case("predict-partial-without-resume", s_partial_without_resume, ("preds.csv.partial", "interrupted", "--resume", "--overwrite"), existing=True),
@@ -187,6 +202,8 @@ CASES = [
     Case("predict-batch-size-zero", s_batch_size_zero, ("--batch-size 0", "1 or more")),
     Case("predict-num-workers-negative", s_num_workers_negative, ("--num-workers -1", "0 or more")),
     Case("export-check-data-missing", s_export_check_data_missing, ("--check-data", "new_orders.csv", "does not exist"), existing=True),
+    Case("serve-max-batch-zero", s_serve_max_batch_zero, ("--max-batch 0", "1 or more")),
+    Case("serve-without-fastapi", s_serve_without_fastapi, ("fastapi", "not installed", "pip install 'fieldtune[serve]'")),
     Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "--format onnx"), existing=True),
 ]  # fmt: skip
 
