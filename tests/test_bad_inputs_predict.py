@@ -185,6 +185,19 @@ def s_serve_without_fastapi(ctx: Ctx) -> list[str]:
     return ["serve", str(_classifier(ctx))]
 
 
+def s_export_calibration_text_model(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)  # a text run: int8 is dynamic, nothing to calibrate
+    (ctx.tmp / "photos").mkdir()
+    out = ctx.run_dir / "onnx"
+    return ["export", str(ctx.run_dir), "--format", "onnx", "--quantize", "int8", "--out", str(out), "--calibration", str(ctx.tmp / "photos")]  # fmt: skip
+
+
+def s_export_calibration_without_quantize(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    out = ctx.run_dir / "onnx"
+    return ["export", str(ctx.run_dir), "--format", "onnx", "--out", str(out), "--calibration", str(ctx.tmp)]  # fmt: skip
+
+
 CASES = [
     Case("predict-output-exists", s_output_exists, ("--output", "preds.csv", "already exists", "--overwrite"), existing=True),
     Case("predict-partial-without-resume", s_partial_without_resume, ("preds.csv.partial", "interrupted", "--resume", "--overwrite"), existing=True),
@@ -204,6 +217,8 @@ CASES = [
     Case("export-check-data-missing", s_export_check_data_missing, ("--check-data", "new_orders.csv", "does not exist"), existing=True),
     Case("serve-max-batch-zero", s_serve_max_batch_zero, ("--max-batch 0", "1 or more")),
     Case("serve-without-fastapi", s_serve_without_fastapi, ("fastapi", "not installed", "pip install 'fieldtune[serve]'")),
+    Case("export-calibration-text-model", s_export_calibration_text_model, ("--calibration", "text model", "dynamically", "leave --calibration out"), existing=True),
+    Case("export-calibration-without-quantize", s_export_calibration_without_quantize, ("--calibration", "--quantize int8"), existing=True),
     Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "--format onnx"), existing=True),
 ]  # fmt: skip
 
