@@ -15,7 +15,8 @@ from fieldtune import __version__, redact
 from fieldtune.errors import FieldtuneError, file_system_error
 
 COMMANDS = (
-    "train", "baseline", "evaluate", "predict", "export", "push", "pull", "leaderboard", "sweep", "demo", "data",
+    "train", "baseline", "evaluate", "predict", "export", "serve", "push", "pull", "leaderboard", "sweep", "demo",
+    "data",
 )  # fmt: skip
 
 

@@ -258,6 +258,34 @@ def s_text_model_image_file(ctx: Ctx) -> list[str]:
     return ["predict", str(_classifier(ctx)), "--input", str(ctx.run_dir / "scan.png")]
 
 
+def s_serve_max_batch_zero(ctx: Ctx) -> list[str]:
+    return ["serve", str(_classifier(ctx)), "--max-batch", "0"]
+
+
+def s_serve_without_fastapi(ctx: Ctx) -> list[str]:
+    """FastAPI not installed (it is an optional extra): the pip command, before any model loads."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    ctx.monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a)
+    )
+    return ["serve", str(_classifier(ctx))]
+
+
+def s_export_calibration_text_model(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)  # a text run: int8 is dynamic, nothing to calibrate
+    (ctx.tmp / "photos").mkdir()
+    out = ctx.run_dir / "onnx"
+    return ["export", str(ctx.run_dir), "--format", "onnx", "--quantize", "int8", "--out", str(out), "--calibration", str(ctx.tmp / "photos")]  # fmt: skip
+
+
+def s_export_calibration_without_quantize(ctx: Ctx) -> list[str]:
+    _fake_run(ctx.run_dir)
+    out = ctx.run_dir / "onnx"
+    return ["export", str(ctx.run_dir), "--format", "onnx", "--out", str(out), "--calibration", str(ctx.tmp)]  # fmt: skip
+
+
 CASES = [
     Case("predict-text-model-folder", s_text_model_folder, ("--input", "notes", "is a folder", "a text model reads one table", "--text"), existing=True),
     Case("predict-text-model-folder-by-word", s_text_model_folder_by_word, ("--input notes", "is a folder", "--text")),
@@ -289,6 +317,10 @@ CASES = [
     Case("predict-num-workers-negative", s_num_workers_negative, ("--num-workers -1", "0 or more")),
     Case("export-check-data-missing", s_export_check_data_missing, ("--check-data", "new_orders.csv", "does not exist"), existing=True),
     Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "ONNX export only", "--format onnx"), existing=True),
+    Case("serve-max-batch-zero", s_serve_max_batch_zero, ("--max-batch 0", "1 or more")),
+    Case("serve-without-fastapi", s_serve_without_fastapi, ("fastapi", "not installed", "pip install 'fieldtune[serve]'")),
+    Case("export-calibration-text-model", s_export_calibration_text_model, ("--calibration", "text model", "dynamically", "leave --calibration out"), existing=True),
+    Case("export-calibration-without-quantize", s_export_calibration_without_quantize, ("--calibration", "--quantize int8"), existing=True),
 ]  # fmt: skip
 
 

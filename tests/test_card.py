@@ -45,3 +45,20 @@ def test_card_metadata_and_model_index():
 def test_card_for_local_base_model_has_no_base_model_field():
     card = build_model_card({**RESULTS, "base_model": "/tmp/my-bert"}, CONFIG, ["I"], is_adapter=False)
     assert "base_model" not in card.data.to_dict() and "pipeline(" in card.text
+
+
+def test_how_to_use_gives_the_serve_curl_line():
+    """`fieldtune serve` and the request that asks it: a JSON text for text models, an upload for images."""
+    card = build_model_card(RESULTS, CONFIG, ["I", "II"], is_adapter=False, repo_id="org/hs")
+    usage = card.text.split("## How to use", 1)[1]
+    assert "fieldtune serve org/hs" in usage
+    assert (
+        """curl -s http://127.0.0.1:8000/predict -H 'Content-Type: application/json' -d '{"texts": ["your text"]}'"""
+        in usage
+    )
+    image = {**RESULTS, "task": "image-classification", "dataset": "lithology"}
+    usage = build_model_card(image, CONFIG, ["a", "b"], is_adapter=False).text.split("## How to use", 1)[1]
+    assert (
+        "fieldtune serve RUN_DIR" in usage
+        and "curl -s http://127.0.0.1:8000/predict -F images=@photo.jpg" in usage
+    )

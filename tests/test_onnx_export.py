@@ -151,6 +151,7 @@ def test_int8_export_records_metrics(runs, exported, tmp_path, demand_csv, capsy
     assert loaded.model.quantize == "int8"
     ops = {n.op_type for n in __import__("onnx").load(str(tmp_path / "int8" / "model.onnx")).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear"}  # weights really are int8
+    assert report["quantization"]["kind"] == "dynamic" and report["quantization"]["calibration"] is None
     assert main(["leaderboard", str(runs["full"]), str(exported["full"][0])]) == 0
     board = capsys.readouterr().out
     assert "runtime" in board and "onnx fp32" in board and "pytorch" in board

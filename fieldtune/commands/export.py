@@ -16,7 +16,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format", help="onnx: model.onnx + tokenizer / image processor, checked against PyTorch."
     )
-    p.add_argument("--quantize", help="int8: onnxruntime dynamic quantisation (with --format onnx).")
+    p.add_argument(
+        "--quantize",
+        help="int8 (with --format onnx): onnxruntime quantisation, dynamic for text models, static (QDQ, "
+        "per-channel weights, calibrated activations) for image models.",
+    )
+    p.add_argument(
+        "--calibration",
+        help="Image models with --quantize int8: the images (folder, glob or file) static quantisation "
+        "calibrates on, a few hundred taken (default: the run's training split).",
+    )
     p.add_argument("--opset", type=int, help="ONNX opset to write (default: 18).")
     p.add_argument(
         "--check-data",
@@ -54,7 +63,12 @@ def main(args: argparse.Namespace) -> int:
 def _check_mode_flags(args: argparse.Namespace) -> None:
     """A flag that does nothing in the chosen mode is an error naming the mode it belongs to (a silently
     ignored --quantize would leave a user believing the model is int8)."""
-    onnx_only = {"--quantize": args.quantize, "--opset": args.opset, "--check-data": args.check_data}
+    onnx_only = {
+        "--quantize": args.quantize,
+        "--opset": args.opset,
+        "--check-data": args.check_data,
+        "--calibration": args.calibration,
+    }
     if args.format is None:
         for flag, value in onnx_only.items():
             if value is not None:
@@ -72,11 +86,19 @@ def _check_mode_flags(args: argparse.Namespace) -> None:
 def _onnx(args: argparse.Namespace, out: Path) -> int:
     from fieldtune.inference.onnx_export import check_export_args, export_onnx
 
-    check_export_args(Path(args.run), out, args.format, args.quantize, args.opset, args.check_data)
-    report = export_onnx(Path(args.run), out, args.quantize, args.opset, args.check_data)
+    run = Path(args.run)
+    check_export_args(run, out, args.format, args.quantize, args.opset, args.check_data, args.calibration)
+    report = export_onnx(run, out, args.quantize, args.opset, args.check_data, args.calibration)
     metric = report["primary_metric"]
     print(f"ONNX model written to {out} (max |logit difference| {report['parity']['max_abs_diff']:.1e})")
     for kind, metrics in report["metrics"].items():
         value = metrics.get(metric)
         print(f"  {report['split']} {metric} {kind}: {f'{value:.4f}' if isinstance(value, float) else value}")
+    quantization = report.get("quantization")
+    if quantization:
+        change = quantization["change"]
+        print(
+            f"  int8 {quantization['kind']} quantisation: {metric} change "
+            f"{'n/a' if change is None else f'{change:+.4f}'} on {report['parity']['examples']} examples"
+        )
     return 0

@@ -211,12 +211,16 @@ def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
     return writer.rows
 
 
+def prediction_rows(loaded: Loaded, logits: np.ndarray, top_k: int) -> list[dict]:
+    """Logits -> the task's predict rows (thresholds of a tag run applied): what `predict` writes and
+    `fieldtune serve` answers, one decoder for both."""
+    if not len(logits):
+        return []
+    return targets_of(loaded.task).rows(logits, loaded.label_names, top_k, thresholds_of(loaded))
+
+
 def _rows_frame(first: dict, loaded: Loaded, logits: np.ndarray, top_k: int) -> pd.DataFrame:
-    rows = (
-        targets_of(loaded.task).rows(logits, loaded.label_names, top_k, thresholds_of(loaded))
-        if len(logits)
-        else []
-    )
+    rows = prediction_rows(loaded, logits, top_k)
     return pd.concat([pd.DataFrame(first), pd.DataFrame(rows)], axis=1)
 
 

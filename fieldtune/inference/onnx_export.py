@@ -24,6 +24,7 @@ from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.evaluate import data_config_for, evaluation_data, model_label_ids, split_of
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
+from fieldtune.inference.quantize import calibration_batches, needs_calibration, quantize_int8
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import is_baseline_folder, write_json
 from fieldtune.rundir.reader import RunDirectory
@@ -44,7 +45,13 @@ def max_opset() -> int:
 
 
 def check_export_args(
-    run: Path, out: Path, fmt: str, quantize: str | None, opset: int | None, check_data: str | None = None
+    run: Path,
+    out: Path,
+    fmt: str,
+    quantize: str | None,
+    opset: int | None,
+    check_data: str | None = None,
+    calibration: str | None = None,
 ) -> None:
     """Everything that can be refused before a model is loaded."""
     if fmt not in FORMATS:
@@ -74,6 +81,8 @@ def check_export_args(
         )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FieldtuneError(f"--out {out} already exists and is not empty; choose a new folder.")
+    if calibration is not None:
+        _check_calibration(run, quantize, calibration)
     if check_data is not None and not Path(check_data).expanduser().exists():
         from fieldtune.hub import is_hub_id
 
@@ -83,19 +92,38 @@ def check_export_args(
             )
 
 
+def _check_calibration(run: Path, quantize: str | None, calibration: str) -> None:
+    from fieldtune.tasks import TASKS
+
+    if quantize is None:
+        raise FieldtuneError("--calibration calibrates int8 quantisation; pass it with --quantize int8.")
+    task = TASKS.get(str(RunDirectory(run).config.get("task")))
+    if task is not None and not needs_calibration(task.inputs.quantization):
+        raise FieldtuneError(
+            f"--calibration: {run} is a {task.modality} model, quantised dynamically (no calibration); "
+            "leave --calibration out."
+        )
+    if not Path(calibration).expanduser().exists() and not any(c in calibration for c in "*?["):
+        raise FieldtuneError(
+            f"--calibration {calibration} does not exist; pass a folder, glob or image file of training images."
+        )
+
+
 def export_onnx(
     run: Path,
     out: Path,
     quantize: str | None = None,
     opset: int | None = None,
     check_data: str | None = None,
+    calibration: str | None = None,
 ) -> dict:
     """Export, check parity (and int8 metrics), then rename the finished folder to `out`; the report.
 
     `check_data` (a table, image folder or Hub dataset, labelled as the run's data): check and score on all
-    of it instead of the run's test split.
+    of it instead of the run's test split. `calibration` (images): what static int8 calibrates on instead
+    of the run's training split.
     """
-    check_export_args(run, out, "onnx", quantize, opset, check_data)
+    check_export_args(run, out, "onnx", quantize, opset, check_data, calibration)
     run_results = RunDirectory(run).read_results()
     loaded = load_for_inference(run, test_time="none", ensemble=False)  # the graph: the transformer alone
     views = load_for_inference(run).test_time if loaded.task.modality == "image" else "none"
@@ -108,7 +136,14 @@ def export_onnx(
         fp32 = tmp / ("model_fp32.onnx" if quantize else ONNX_FILE)
         write_graph(loaded, inputs[0], fp32, opset or MIN_OPSET)
         _, total = count_params(loaded.model)
-        save_folder(loaded, tmp, {"opset": opset or MIN_OPSET, "quantize": quantize, "total_params": total})
+        kind = loaded.task.inputs.quantization if quantize else None  # dynamic (text) / static (images)
+        info = {
+            "opset": opset or MIN_OPSET,
+            "quantize": quantize,
+            "quantization": kind,
+            "total_params": total,
+        }
+        save_folder(loaded, tmp, info)
         carry_ensemble(run / "model", tmp)  # predict on the folder is the run's ensemble (parity: the graph)
         reference = predict_logits(loaded, inputs)
         onnx_fp32 = _as_onnx(loaded, fp32, "none")
@@ -136,10 +171,18 @@ def export_onnx(
             report["ensemble"] = f"{ENSEMBLE_NOTE}; the run's own scores are in its eval_results.json"
         if quantize:
             int8 = tmp / ONNX_FILE
-            quantize_int8(fp32, int8)
+            batches = calibration_batches(loaded, run, calibration) if needs_calibration(kind) else None
+            quantize_int8(fp32, int8, kind, batches)
             int8_logits = check_quantized(loaded, int8, inputs, reference.shape)
             report["metrics"]["int8"] = _metrics(loaded, int8, inputs, refs, views, int8_logits)
             report["parity"]["int8_max_abs_diff"] = float(np.abs(int8_logits - reference).max())
+            report["quantization"] = {
+                "kind": kind,
+                "calibration": (calibration or "train split") if batches is not None else None,
+                "calibration_examples": sum(len(next(iter(b.values()))) for b in batches or []),
+                # int8 minus fp32 on the checked examples (the primary metric: accuracy change and the like)
+                "change": _change(report["metrics"], loaded.task.primary_metric),
+            }
             fp32.unlink()
         write_json(tmp / "export_report.json", report)
         (tmp / "README.md").write_text(folder_readme(loaded, out.name, report), encoding="utf-8")
@@ -227,19 +270,6 @@ def save_folder(loaded: Loaded, folder: Path, info: dict) -> None:
     loaded.processor.save_pretrained(folder)
 
 
-def quantize_int8(fp32: Path, int8: Path) -> None:
-    """onnxruntime's dynamic int8 quantisation (weights int8, activations quantised per batch)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    try:
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-    except Exception as e:  # onnxruntime.quantization raises plain exceptions
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise ModelError(
-            f"int8 quantisation of {fp32.name} failed ({first}); export without --quantize."
-        ) from None
-
-
 def check_quantized(loaded: Loaded, path: Path, inputs: list[dict], shape: tuple) -> np.ndarray:
     """The int8 graph must load in onnxruntime and give finite outputs of the fp32 graph's shape."""
     try:
@@ -252,6 +282,15 @@ def check_quantized(loaded: Loaded, path: Path, inputs: list[dict], shape: tuple
             "finite; export without --quantize."
         )
     return logits
+
+
+def _change(metrics: dict, metric: str) -> float | None:
+    fp32, int8 = metrics["fp32"].get(metric), metrics["int8"].get(metric)
+    return (
+        float(int8) - float(fp32)
+        if isinstance(fp32, (int, float)) and isinstance(int8, (int, float))
+        else None
+    )
 
 
 def _as_onnx(loaded: Loaded, path: Path, views: str) -> Loaded:
@@ -269,6 +308,11 @@ def _metrics(
         logits = predict_logits(_as_onnx(loaded, path, views), inputs)
     metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     return metrics
+
+
+def _int8_note(report: dict) -> str:
+    q = report.get("quantization")
+    return f", int8 {q['kind']} quantisation" if q else ""
 
 
 def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
@@ -297,7 +341,7 @@ def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
     )
     return (
         f"# {name}: ONNX export of a fieldtune run\n\n"
-        f"`model.onnx` (opset {report['opset']}{', int8 dynamic quantisation' if report['quantize'] else ''}) "
+        f"`model.onnx` (opset {report['opset']}{_int8_note(report)}) "
         f"with a dynamic batch axis{' and sequence axis' if loaded.task.modality == 'text' else ''}; "
         f"output `logits`. Checked at export against PyTorch on {report['parity']['examples']} examples "
         f"({report['dataset']}, {report['split']} split) "

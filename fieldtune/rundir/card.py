@@ -42,6 +42,16 @@ Or with fieldtune, which checks that the file holds only scikit-learn / numpy / 
 `fieldtune predict REPO_ID --text "your text"`."""
 
 
+def _serve_usage(task: Task, repo_id: str | None) -> str:
+    """Over HTTP: `fieldtune serve` and the curl line that asks it (same outputs as `fieldtune predict`)."""
+    return (
+        "Over HTTP with fieldtune (`pip install 'fieldtune[serve]'`; each answer is the row `fieldtune predict`\n"
+        "writes, with every label's score):\n\n"
+        f"```bash\nfieldtune serve {repo_id or 'RUN_DIR'}   # 127.0.0.1:8000; try it at http://127.0.0.1:8000/\n"
+        f"curl -s http://127.0.0.1:8000/predict {task.inputs.curl_data}\n```"
+    )
+
+
 def _usage(task: Task, is_adapter: bool, results: dict | None = None) -> str:
     if (results or {}).get("baseline", {}).get("library") == "scikit-learn":
         return _baseline_usage(results or {})
@@ -235,6 +245,8 @@ before relying on it, and keep a person in the loop for costly decisions.
 ## How to use
 
 {_usage(task, is_adapter, results).replace("REPO_ID", repo_id or "REPO_ID")}
+
+{_serve_usage(task, repo_id)}
 
 Trained with fieldtune {results.get("fieldtune_version")}; the full recipe is in `fieldtune_config.yaml`.
 """
