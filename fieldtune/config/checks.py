@@ -1,0 +1,52 @@
+"""The schema's field helper (`_f`: default, help text, check) and the checks its fields name."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import field
+from typing import Any
+
+
+def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
+    meta = {"help": help, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _positive(v: Any) -> str | None:
+    return None if v is None or v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v is None or v >= 0 else "must be >= 0"
+
+
+def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the splits accept
+    return None if v is None or 0 <= v < 2**32 else "must be a whole number from 0 to 2**32 - 1"
+
+
+def _not_blank(v: Any) -> str | None:
+    return None if v is None or str(v).strip() else "must be a non-blank separator such as ; or |"
+
+
+def _codec(v: Any) -> str | None:
+    if v is None:
+        return None
+    try:
+        codecs.lookup(str(v))
+    except (LookupError, ValueError):  # ValueError: a name with a NUL character
+        return "is not an encoding Python knows; use e.g. utf-8, gb18030, gbk, big5, utf-16, or leave it out"
+    return None
+
+
+def _fraction_inclusive(v: Any) -> str | None:
+    return None if v is None or 0 <= v <= 1 else "must be in [0, 1]"
+
+
+def _fraction(v: Any) -> str | None:
+    return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _weight(v: Any) -> str | None:
+    return None if v == "auto" else _fraction(v)
