@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from fieldtune import __version__
+from fieldtune.baselines.guard import baseline_check, wants_check
 from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
@@ -97,20 +98,23 @@ def _drop_replaced_on_save(replaced: Path) -> Any:
     return DropReplacedRun()
 
 
-def _calibrate(trainer: Any, task: Task, prepared: Any, dd: Any, label_names: list[str] | None) -> None:
+def _calibrate(trainer: Any, task: Task, prepared: Any, dd: Any, label_names: list[str] | None) -> Any:
     """Decision settings tuned on the validation split (tags: one threshold per label; 0.5 without a
-    validation split), written into the model's config so every loader of the saved model decides alike."""
+    validation split), written into the model's config so every loader of the saved model decides alike.
+    Returns the validation logits they were tuned on (None: nothing to tune)."""
     targets = targets_of(task)
     if not targets.calibrates:
-        return
+        return None
+    logits = None
     if "validation" in prepared.dataset:
-        val = trainer.predict(prepared.dataset["validation"], metric_key_prefix="validation")
+        logits = _logits_of(trainer.predict(prepared.dataset["validation"], metric_key_prefix="validation"))
         refs = targets.references(dd["validation"]["label"], len(label_names or []))
-        decision = targets.calibrate(val.predictions, refs)
+        decision = targets.calibrate(logits, refs)
     else:
         decision = {"fieldtune_thresholds": [0.5] * len(label_names or [])}
     for key, value in decision.items():
         setattr(trainer.model.config, key, value)
+    return logits
 
 
 def _logits_of(output: Any) -> Any:
@@ -245,8 +249,9 @@ def run(
         setattr(model.config, NORMALIZE_KEY, data_report["normalization"]["mode"])
     has_validation = "validation" in prepared.dataset
     args = build_training_args(
-        config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu
-    )
+        config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu,
+        train_size=len(prepared.dataset["train"]),
+    )  # fmt: skip
     from fieldtune.scoring import make_compute_metrics
 
     callbacks = list(callbacks)
@@ -292,7 +297,7 @@ def run(
             test_output = trainer.predict(prepared.dataset["test"], metric_key_prefix="test")
             # what model selection saw (sweeps choose on it, never on test); every process joins the evaluation
             validation = final_validation(trainer, prepared.dataset, task)
-            _calibrate(trainer, task, prepared, dd, label_names)
+            validation_logits = _calibrate(trainer, task, prepared, dd, label_names)
             choose_on = None  # `baseline_weight: auto`: the transformer's validation logits choose the weight
             if config.ensemble.baseline_weight == "auto":
                 choose_on = _logits_of(trainer.predict(prepared.dataset["validation"]))
@@ -305,6 +310,10 @@ def run(
             )
             test_output, ensemble = test_output._replace(predictions=mixed), (pipeline, entry)
 
+        check = None  # the recipe's TF-IDF baseline on validation: is the run clearly below it?
+        if is_main and wants_check(config, task, dd):
+            thresholds = getattr(trainer.model.config, "fieldtune_thresholds", None)
+            check = baseline_check(config, task, dd, label_names, validation, validation_logits, thresholds)
         results: dict[str, Any] = {}
         if target_scale is not None:  # every process, so that the weights gathered below are folded too
             fold_target_scale(trainer.model, *target_scale)
@@ -341,6 +350,7 @@ def run(
                     "fieldtune_version": __version__,
                     **({"baseline": baseline} if baseline else {}),
                     **({"ensemble": ensemble[1]} if ensemble else {}),
+                    **({"baseline_check": check} if check else {}),
                     "validation_metrics": validation,
                     **data_report,
                 },

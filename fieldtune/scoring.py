@@ -105,30 +105,54 @@ def _logit(p: Any) -> Any:
     return np.log(p / (1 - p))
 
 
-def tune_thresholds(scores: np.ndarray, references: np.ndarray) -> list[float]:
-    """Per label, a score cut-off that maximises that label's F1 on held-out data (0.5 for a label with
-    no positive there: nothing to tune on).
+# A label with fewer validation positives than this keeps the shared threshold: with 1-4 positives its own
+# F1-best cut-off fits those few examples (MaintIE: 25 labels, a third of them with < 5 validation
+# positives) and moves far from where the test split's positives lie.
+MIN_POSITIVES_TO_TUNE = 5
+
+
+def _best_cut(scores: np.ndarray, references: np.ndarray) -> float:
+    """The score cut-off with the best F1 of `references` (0/1) over `scores`, midway (in logit space)
+    between the lowest score it keeps and the highest score below it, not at the edge."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, cuts = precision_recall_curve(references, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    cut = float(cuts[int(np.argmax(f1[:-1]))])
+    below = scores[scores < cut]
+    if below.size:
+        cut = float(sigmoid((_logit(cut) + _logit(float(below.max()))) / 2))
+    return round(cut, 5)
+
+
+def shared_threshold(scores: np.ndarray, references: np.ndarray) -> float:
+    """One cut-off for every label: the best micro-F1 over all (example, label) decisions pooled; 0.5
+    without any positive."""
+    if references.sum() == 0:
+        return 0.5
+    return _best_cut(np.asarray(scores).reshape(-1), np.asarray(references).reshape(-1))
+
+
+def too_few_to_tune(references: np.ndarray, min_positives: int = MIN_POSITIVES_TO_TUNE) -> list[int]:
+    """The labels (column indices) with fewer positives than `min_positives` in `references`."""
+    return [int(j) for j in np.flatnonzero(np.asarray(references).sum(axis=0) < min_positives)]
+
+
+def tune_thresholds(
+    scores: np.ndarray, references: np.ndarray, min_positives: int = MIN_POSITIVES_TO_TUNE
+) -> list[float]:
+    """Per label, a score cut-off that maximises that label's F1 on held-out data; a label with fewer than
+    `min_positives` positives there keeps the shared cut-off (`shared_threshold`): too few to tune on.
 
     Every cut-off between the lowest score the best F1 keeps and the highest score below it gives that F1;
     the one midway between them (in logit space) is taken, not the edge. A validation split that separates
     a label perfectly would otherwise put its threshold at its lowest positive's score (seen: 0.97-0.99 on
     cargo_tags), and test positives just below it were missed (macro-F1 0.979 against 1.0 at 0.5)."""
-    from sklearn.metrics import precision_recall_curve
-
-    thresholds = []
-    for j in range(references.shape[1]):
-        if references[:, j].sum() == 0:
-            thresholds.append(0.5)
-            continue
-        label_scores = scores[:, j]
-        precision, recall, cuts = precision_recall_curve(references[:, j], label_scores)
-        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        cut = float(cuts[int(np.argmax(f1[:-1]))])
-        below = label_scores[label_scores < cut]
-        if below.size:
-            cut = float(sigmoid((_logit(cut) + _logit(float(below.max()))) / 2))
-        thresholds.append(round(cut, 5))
-    return thresholds
+    rare = set(too_few_to_tune(references, min_positives))
+    shared = shared_threshold(scores, references) if rare else 0.5
+    return [
+        shared if j in rare else _best_cut(scores[:, j], references[:, j]) for j in range(references.shape[1])
+    ]
 
 
 class Tags:
@@ -189,8 +213,18 @@ class Tags:
         return out
 
     def calibrate(self, logits: Any, references: Any) -> dict:
-        """What the saved model's config carries so that every loader decides as the run did."""
-        return {"fieldtune_thresholds": tune_thresholds(sigmoid(_as_array(logits)), np.asarray(references))}
+        """What the saved model's config carries so that every loader decides as the run did, and which
+        labels had too few validation positives to tune (they keep the shared threshold)."""
+        scores, refs = sigmoid(_as_array(logits)), np.asarray(references)
+        rare = too_few_to_tune(refs)
+        return {
+            "fieldtune_thresholds": tune_thresholds(scores, refs),
+            "fieldtune_untuned_thresholds": {
+                "labels": rare,
+                "shared": shared_threshold(scores, refs),
+                "min_positives": MIN_POSITIVES_TO_TUNE,
+            },
+        }
 
     def rows(
         self, logits: np.ndarray, label_names: list[str], top_k: int, thresholds: Any = None

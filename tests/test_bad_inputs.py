@@ -407,6 +407,14 @@ def s_class_weights_wrong_length(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--training.class_weights=[1.0, 2.0]")
 
 
+def s_class_weights_unknown_name(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--training.class_weights=balanced_log")
+
+
+def s_min_steps_zero(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--training.min_steps=0")
+
+
 def s_model_path_missing(ctx: Ctx) -> list[str]:
     return _text_with(ctx, f"--model.name_or_path={ctx.tmp / 'no_such_model'}")
 
@@ -639,6 +647,8 @@ CASES = [
     Case(
         "class-weights-wrong-length", s_class_weights_wrong_length, ("training.class_weights", "2 weights for 3 classes"),
     ),
+    Case("class-weights-unknown-name", s_class_weights_unknown_name, ("training.class_weights", "'balanced_log'", "balanced_sqrt")),
+    Case("min-steps-zero", s_min_steps_zero, ("training.min_steps", "must be > 0")),
     # models
     Case("model-path-missing", s_model_path_missing, ("no_such_model", "does not exist", "Hub id")),
     Case("model-folder-without-config", s_model_folder_without_config, ("empty_model", "config.json", "saved model folder")),

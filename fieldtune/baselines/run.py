@@ -29,19 +29,28 @@ from fieldtune.tasks import Task
 logger = logging.getLogger(__name__)
 
 
+def unfitted_baseline(
+    config: RunConfig, task: Task, train_labels: list, label_names: list[str] | None
+) -> tuple[Any, Any]:
+    """The recipe's `baseline:` pipeline with its class weights, and the train targets it fits on."""
+    from fieldtune.baselines.tfidf import build_pipeline, sklearn_class_weight
+
+    spec = config.training.class_weights
+    weights = None
+    if label_names and spec is not None and task.targets == "classes":
+        weights = class_weight_tensor(spec, train_labels, label_names).tolist()
+    train_ids = set(train_labels) if task.targets == "classes" else set()
+    pipeline = build_pipeline(task, config.baseline, sklearn_class_weight(task, spec, weights, train_ids))
+    if task.targets == "tags":
+        return pipeline, targets_of(task).references(train_labels, len(label_names or []))
+    return pipeline, train_labels
+
+
 def fit_text_baseline(
     config: RunConfig, task: Task, run_dir: Path, overwrite: bool = False
 ) -> dict[str, Any]:
     """Fit, score and write `run_dir`; returns the eval results (the run is complete when this returns)."""
-    from fieldtune.baselines.tfidf import (
-        build_pipeline,
-        coefficient_count,
-        describe,
-        fit,
-        save_baseline,
-        scores,
-        sklearn_class_weight,
-    )
+    from fieldtune.baselines.tfidf import coefficient_count, describe, fit, save_baseline, scores
 
     with recording() as data_report:  # the encodings read and the text normalisation, as `run()` records them
         dd = build_dataset(config.data, task.name)
@@ -49,15 +58,8 @@ def fit_text_baseline(
         logger.info("%s", line)
     label_names = label_names_of(dd["train"].features["label"])
     targets = targets_of(task)
-    train_labels = dd["train"]["label"]
     spec = config.training.class_weights
-    weights = None
-    if label_names and spec is not None and task.targets == "classes":
-        weights = class_weight_tensor(spec, train_labels, label_names).tolist()
-    train_ids = set(train_labels) if task.targets == "classes" else set()
-    class_weight = sklearn_class_weight(task, spec, weights, train_ids)
-    pipeline = build_pipeline(task, config.baseline, class_weight)
-    y = targets.references(train_labels, len(label_names or [])) if task.targets == "tags" else train_labels
+    pipeline, y = unfitted_baseline(config, task, dd["train"]["label"], label_names)
     replaced = start_run_dir(run_dir, overwrite, resume=False)  # data and settings are valid: write now
     try:
         save_config(config, run_dir / "config.yaml")

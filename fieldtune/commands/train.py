@@ -72,6 +72,10 @@ def main(args: argparse.Namespace) -> int:
     if result.results:
         print_metrics(result.results, title=f"{config.name}: test split")
         print(f"Run directory: {result.run_dir}")
+        from fieldtune.baselines.guard import baseline_line
+
+        if line := baseline_line(result.results):  # the run is clearly below its own baseline
+            print(line)
     return 0
 
 

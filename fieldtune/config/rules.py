@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fieldtune.class_weights import is_balanced
 from fieldtune.config.label_columns import check_label_columns
 from fieldtune.config.schema import RunConfig
 from fieldtune.errors import ConfigError
@@ -70,9 +71,10 @@ def validate(config: RunConfig) -> None:
     if data.threshold is not None and len(data.threshold_labels) != 2:
         raise ConfigError("`data.threshold_labels` must name exactly two classes (below, above).")
     cw = config.training.class_weights
-    if cw is not None and cw != "balanced" and not isinstance(cw, (list, dict)):
+    if cw is not None and not isinstance(cw, (list, dict)) and not is_balanced(cw):
         raise ConfigError(
-            f"`training.class_weights`: {_show(cw)} must be 'balanced', a list or a mapping of label -> weight."
+            f"`training.class_weights`: {_show(cw)} must be 'balanced', 'balanced_sqrt', a list or a mapping of"
+            " label -> weight."
         )
     weights = cw if isinstance(cw, list) else list(cw.values()) if isinstance(cw, dict) else []
     bad = [w for w in weights if not _positive_number(w)]

@@ -6,56 +6,25 @@ Fixed choices are `Literal`s; a field's `check` names what a bad value must be; 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from fieldtune.config.checks import (
+    _codec,
+    _f,
+    _fraction,
+    _fraction_inclusive,
+    _non_negative,
+    _not_blank,
+    _positive,
+    _seed,
+    _weight,
+)
 from fieldtune.config.cv_schema import CVConfig
-from fieldtune.config.text_codec import EXAMPLES as CODEC_EXAMPLES
-from fieldtune.config.text_codec import codec_problem
 from fieldtune.tasks import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
 MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze", "baseline"]
-
-
-def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
-    meta = {"help": help, "check": check}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _positive(v: Any) -> str | None:
-    return None if v is None or v > 0 else "must be > 0"
-
-
-def _non_negative(v: Any) -> str | None:
-    return None if v is None or v >= 0 else "must be >= 0"
-
-
-def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the splits accept
-    return None if v is None or 0 <= v < 2**32 else "must be a whole number from 0 to 2**32 - 1"
-
-
-def _not_blank(v: Any) -> str | None:  # a tab is a separator; an empty string (YAML's bare `|`) is none
-    return None if v is None or str(v).strip(" ") else 'must be a non-blank separator: ; or "|" (quoted)'
-
-
-def _codec(v: Any) -> str | None:
-    problem = None if v is None else codec_problem(v)
-    return problem and f"{problem}; use e.g. {CODEC_EXAMPLES}, or leave it out"
-
-
-def _fraction_inclusive(v: Any) -> str | None:
-    return None if v is None or 0 <= v <= 1 else "must be in [0, 1]"
-
-
-def _fraction(v: Any) -> str | None:
-    return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
-
-
-def _weight(v: Any) -> str | None:
-    return None if v == "auto" else _fraction(v)
 
 
 @dataclass
@@ -240,6 +209,11 @@ class BaselineConfig:
     )
     sublinear_tf: bool = _f(True, "TF-IDF with 1 + log(tf) instead of raw term counts.")
     min_df: int = _f(1, "Ignore n-grams seen in fewer training texts.", check=_positive)
+    guard: bool = _f(
+        True,
+        "Text runs: after training, fit this baseline on the same train split (seconds) and say at the end"
+        " when the run is clearly below it on validation (eval_results' `baseline_check`).",
+    )
 
 
 @dataclass
@@ -295,7 +269,10 @@ class TrainingConfig:
     precision: Literal["auto", "bf16", "fp16", "fp32"] = _f(
         "auto", "auto: bf16 where the CPU/GPU has it, else fp32."
     )
-    class_weights: Any = _f(None, "None, 'balanced', a list (one per class) or a {label: weight} mapping.")
+    class_weights: Any = _f(
+        None,
+        "None, 'balanced', 'balanced_sqrt' (its square root), a list (one per class) or {label: weight}.",
+    )
     early_stopping_patience: int | None = _f(
         None, "Stop after this many evaluations without improvement.", check=_positive
     )
@@ -341,6 +318,13 @@ class TrainingConfig:
         None, "Average the trainable weights late in training (SWA / EMA).", factory=WeightAveragingConfig
     )
     num_train_epochs: float = _f(3.0, "Training epochs.", check=_positive)
+    min_steps: int | None = _f(
+        None,
+        "Small data: at least this many optimizer steps; `num_train_epochs` is raised (whole epochs) when the"
+        " train split gives fewer, and `early_stopping_patience` ends the run once validation stops"
+        " improving. None: the epochs as given. Ignored with `max_steps`.",
+        check=_positive,
+    )
     learning_rate: float = _f(5e-5, "Peak learning rate.", check=_positive)
     per_device_train_batch_size: int = _f(
         16, "Batch size per device (global = this x devices x accumulation).", check=_positive

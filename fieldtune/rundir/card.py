@@ -26,6 +26,18 @@ scores; compare them with these thresholds yourself.
 """
 
 
+def _untuned_note(results: dict) -> str:
+    """The labels whose thresholds were not tuned: too few validation positives to tune on."""
+    untuned = results.get("untuned_thresholds") or {}
+    if not untuned.get("labels"):
+        return ""
+    return (
+        f"Too few validation positives to tune (fewer than {untuned['min_positives']}): "
+        + ", ".join(untuned["labels"])
+        + f"; they keep the threshold shared by all labels ({untuned['shared']:.3f}).\n"
+    )
+
+
 def _baseline_usage(results: dict) -> str:
     return """```python
 import json
@@ -228,7 +240,7 @@ directory; they are published only when pushed with `--include-predictions`.
 | {"label" if thresholds else "class"} | precision | recall | F1 | support |{" threshold |" if thresholds else ""}
 |---|---|---|---|---|{"---|" if thresholds else ""}
 {class_rows}
-{THRESHOLD_NOTE if thresholds else ""}
+{THRESHOLD_NOTE + _untuned_note(results) if thresholds else ""}
 ![{"F1 and confusion counts per label" if thresholds else "confusion matrix"}](plots/{"label_scores" if thresholds else "confusion_matrix"}.png)
 """
             if class_rows

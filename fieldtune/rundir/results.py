@@ -93,6 +93,10 @@ def write_results(
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
         logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
     save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path, state_dict)
+    untuned = getattr(trainer.model.config, "fieldtune_untuned_thresholds", None)
+    if untuned and untuned.get("labels"):  # named in eval_results.json and the card
+        names = [label_names[j] for j in untuned["labels"]] if label_names else untuned["labels"]
+        extra = {**extra, "untuned_thresholds": {**untuned, "labels": names}}
     return write_run_outputs(
         run_dir, config, task, logits, refs, raw_test, label_names, extra,
         thresholds=getattr(trainer.model.config, "fieldtune_thresholds", None),

@@ -1,0 +1,49 @@
+"""The schema's field helper (`_f`: default, help text, check) and the checks its fields name."""
+
+from __future__ import annotations
+
+from dataclasses import field
+from typing import Any
+
+from fieldtune.config.text_codec import EXAMPLES as CODEC_EXAMPLES
+from fieldtune.config.text_codec import codec_problem
+
+
+def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
+    meta = {"help": help, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _positive(v: Any) -> str | None:
+    return None if v is None or v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v is None or v >= 0 else "must be >= 0"
+
+
+def _seed(v: Any) -> str | None:  # numpy's seeds: what `set_seed` and the splits accept
+    return None if v is None or 0 <= v < 2**32 else "must be a whole number from 0 to 2**32 - 1"
+
+
+def _not_blank(v: Any) -> str | None:  # a tab is a separator; an empty string (YAML's bare `|`) is none
+    return None if v is None or str(v).strip(" ") else 'must be a non-blank separator: ; or "|" (quoted)'
+
+
+def _codec(v: Any) -> str | None:
+    problem = None if v is None else codec_problem(v)
+    return problem and f"{problem}; use e.g. {CODEC_EXAMPLES}, or leave it out"
+
+
+def _fraction_inclusive(v: Any) -> str | None:
+    return None if v is None or 0 <= v <= 1 else "must be in [0, 1]"
+
+
+def _fraction(v: Any) -> str | None:
+    return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _weight(v: Any) -> str | None:
+    return None if v == "auto" else _fraction(v)
