@@ -72,6 +72,11 @@ def load_for_inference(
     from transformers import AutoConfig
 
     folds = fold_ensemble_dirs(Path(str(ref)).expanduser())
+    if folds and not ensemble:
+        raise ModelError(
+            f"{ref} is a cross-validation whose final model is its {len(folds)} fold models averaged, which "
+            f"cannot be exported as one model yet; export one fold ({folds[0]}) or use cv.final: refit."
+        )
     if folds:  # a cross-validation with `cv.final: ensemble`: its fold models averaged
         return _fold_ensemble([load_for_inference(d, None, test_time, ensemble) for d in folds], str(ref))
     model_dir, resolved_revision = locate_model(str(ref), revision)
