@@ -156,7 +156,7 @@ def test_the_ensemble_is_the_mean_of_the_fold_probabilities_and_scores_test_once
     from fieldtune.cv import run_cv
     from fieldtune.inference.evaluate import evaluate_model
     from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
-    from fieldtune.leaderboard import entry_from_run
+    from fieldtune.leaderboard import build_leaderboard, entry_from_run
     from fieldtune.scoring import softmax
 
     config = cv_config(tiny_bert, demand_csv, folds=3, learning_rate=1e-2)
@@ -179,6 +179,12 @@ def test_the_ensemble_is_the_mean_of_the_fold_probabilities_and_scores_test_once
     assert again["metrics"]["accuracy"] == pytest.approx(results["metrics"]["accuracy"])
     entry = entry_from_run(cv_dir)  # the leaderboard reads the CV directory like a run
     assert entry.metrics["accuracy"] == results["metrics"]["accuracy"]
+    f1 = result.summary["metrics"]["f1_macro"]  # the primary metric's CV mean ± sd beside the test figure
+    assert entry.cv == (f1["mean"], f1["sd"], 3) and entry_from_run(cv_dir / "fold-0").cv is None
+    _, text = build_leaderboard([cv_dir, cv_dir / "fold-0"], [], tmp_path / "board")
+    assert "CV mean ± sd" in text and f"{f1['mean']:.4f} ± {f1['sd']:.4f} (3-fold)" in text
+    board = pd.read_csv(tmp_path / "board" / "leaderboard.csv")
+    assert board.set_index("model").loc[str(cv_dir), "cv_mean"] == pytest.approx(f1["mean"])
 
 
 @pytest.mark.slow
