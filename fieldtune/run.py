@@ -21,7 +21,7 @@ from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.data_report import describe, recording
-from fieldtune.datasets_builders.folds import fold_split
+from fieldtune.datasets_builders.folds import cv_split
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
@@ -208,7 +208,7 @@ def run(
     if (
         config.training.early_stopping_patience
         and config.data.validation_size <= 0
-        and config.cv.fold is None
+        and config.cv.fold is None  # a fold's run has its fold as validation
     ):
         raise ConfigError(
             "`training.early_stopping_patience` needs a validation split; set `data.validation_size` > 0."
@@ -222,8 +222,8 @@ def run(
     # data_report: the encodings read, the text normalisation, the tokenizer coverage (for eval_results.json)
     with _process_group(config, use_cpu).main_process_first(), recording() as data_report:
         dd = build_dataset(config.data, task.name)
-        if config.cv.fold is not None:  # one fold of `fieldtune train --cv K`: its held-out fold validates
-            dd = fold_split(dd, config.cv.folds, config.cv.fold, config.data.seed, dataset_name(config.data))
+        # `fieldtune train --cv K`: a fold's run validates on its fold; the refit trains on all pooled rows
+        dd = cv_split(dd, config.cv, config.data.seed, dataset_name(config.data))
         label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
         if task.scaled_target:

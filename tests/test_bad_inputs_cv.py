@@ -3,6 +3,8 @@ exit 2, nothing written. Same table machinery as `tests/test_bad_inputs.py`."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fieldtune.config import load_config, save_config
@@ -57,6 +59,18 @@ def c_resume_with_other_folds(ctx: Ctx) -> list[str]:
     return _train(ctx, recipe, "--cv", "4", "--resume")
 
 
+def c_export_a_fold_ensemble(ctx: Ctx) -> list[str]:
+    """A finished CV directory with cv.final: ensemble (its files, no model/), exported to ONNX."""
+    recipe = _recipe(ctx)
+    ctx.run_dir.mkdir()
+    save_config(load_config(recipe, ["--cv.folds=2"]), ctx.run_dir / "config.yaml")
+    for name in ("eval_results.json", "cv_results.json"):
+        (ctx.run_dir / name).write_text(json.dumps({"task": "text-classification", "metrics": {}}))
+    for fold in range(2):
+        (ctx.run_dir / f"fold-{fold}").mkdir()
+    return ["export", str(ctx.run_dir), "--format", "onnx", "--out", str(ctx.tmp / "onnx")]
+
+
 CASES = [
     Case("cv-one-fold", c_one_fold, ("cv.folds", "1", "2 or more"), subprocess=True),
     Case("cv-more-folds-than-rarest-class", c_more_folds_than_the_rarest_class, ("cv.folds 40", "class", "use at most")),
@@ -67,6 +81,7 @@ CASES = [
     Case("cv-of-the-baseline-method", c_cv_of_the_baseline_method, ("method.name: baseline", "not supported")),
     Case("sweep-with-cv", c_sweep_with_cv, ("sweep --cv 3", "not supported yet", "train best.yaml --cv 3")),
     Case("sweep-of-a-cv-recipe", c_sweep_of_a_cv_recipe, ("cv.folds: 3", "remove cv", "train --cv K")),
+    Case("export-a-fold-ensemble", c_export_a_fold_ensemble, ("cross-validation", "2 fold models", "export one fold", "cv.final: refit"), existing=True),
     Case("cv-resume-with-other-folds", c_resume_with_other_folds, ("--resume", "cv.folds 3", "same recipe"), existing=True),
 ]  # fmt: skip
 

@@ -147,3 +147,68 @@ def test_a_fold_run_validates_on_its_fold(tiny_bert, demand_csv):
     config = cv_config(tiny_bert, demand_csv, folds=3)
     one = dataclasses.replace(config, cv=dataclasses.replace(config.cv, fold=1))
     assert one.cv.fold == 1
+
+
+@pytest.mark.slow
+def test_the_ensemble_is_the_mean_of_the_fold_probabilities_and_scores_test_once(
+    tiny_bert, demand_csv, tmp_path
+):
+    from fieldtune.cv import run_cv
+    from fieldtune.inference.evaluate import evaluate_model
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
+    from fieldtune.leaderboard import build_leaderboard, entry_from_run
+    from fieldtune.scoring import softmax
+
+    config = cv_config(tiny_bert, demand_csv, folds=3, learning_rate=1e-2)
+    result = run_cv(config, output_dir=tmp_path / "cv")
+    cv_dir = result.cv_dir
+    texts = ["urgent: 40 pallets of frozen fish tomorrow", "a small box of pens", "maybe next month"]
+    ensemble = load_for_inference(cv_dir)
+    mixed = softmax(predict_logits(ensemble, text_batches(ensemble, texts)))
+    folds = [load_for_inference(cv_dir / f"fold-{i}") for i in range(3)]
+    each = [softmax(predict_logits(f, text_batches(f, texts))) for f in folds]
+    assert np.allclose(mixed, np.mean(each, axis=0), atol=1e-6)
+    assert not np.allclose(each[0], each[1], atol=1e-4)  # three different models were averaged
+
+    results = json.loads((cv_dir / "eval_results.json").read_text())
+    assert results == result.results and results["split"] == "test" and results["cv"]["final"] == "ensemble"
+    assert results["cv"]["metrics"]["accuracy"]["mean"] == result.summary["metrics"]["accuracy"]["mean"]
+    test = build_dataset(config.data, config.task)["test"]
+    assert len(pd.read_csv(cv_dir / "predictions.csv")) == len(test) == results["num_test_examples"]
+    again = evaluate_model(str(cv_dir), None, "test")  # `fieldtune evaluate CV_DIR`: the same model
+    assert again["metrics"]["accuracy"] == pytest.approx(results["metrics"]["accuracy"])
+    entry = entry_from_run(cv_dir)  # the leaderboard reads the CV directory like a run
+    assert entry.metrics["accuracy"] == results["metrics"]["accuracy"]
+    f1 = result.summary["metrics"]["f1_macro"]  # the primary metric's CV mean ± sd beside the test figure
+    assert entry.cv == (f1["mean"], f1["sd"], 3) and entry_from_run(cv_dir / "fold-0").cv is None
+    _, text = build_leaderboard([cv_dir, cv_dir / "fold-0"], [], tmp_path / "board")
+    assert "CV mean ± sd" in text and f"{f1['mean']:.4f} ± {f1['sd']:.4f} (3-fold)" in text
+    board = pd.read_csv(tmp_path / "board" / "leaderboard.csv")
+    assert board.set_index("model").loc[str(cv_dir), "cv_mean"] == pytest.approx(f1["mean"])
+
+
+@pytest.mark.slow
+def test_refit_trains_on_every_pooled_row_for_the_mean_best_epoch(tiny_bert, demand_csv, tmp_path):
+    import math
+
+    from fieldtune.cv import run_cv
+    from fieldtune.cv.final import refit_config
+    from fieldtune.datasets_builders.folds import cv_split
+    from fieldtune.inference.load import load_for_inference
+
+    config = cv_config(tiny_bert, demand_csv, folds=2)
+    config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, final="refit"))
+    result = run_cv(config, output_dir=tmp_path / "cv")
+    cv_dir = result.cv_dir
+    epochs = np.mean([f["best_epoch"] for f in result.summary["per_fold"]])
+    assert result.results["cv"]["refit_epochs"] == pytest.approx(epochs, abs=1e-3)
+    dd = build_dataset(config.data, config.task)
+    union = cv_split(dd, refit_config(config, epochs).cv, seed=5)
+    assert set(union) == {"train", "test"} and list(union["train"]["text"]) == list(pooled(dd)["text"])
+    states = sorted((cv_dir / "refit" / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+    state = json.loads(states[-1].read_text())
+    assert state["max_steps"] == math.ceil(epochs * math.ceil(len(pooled(dd)) / 16))  # batches of the union
+    assert not any("eval_loss" in h for h in state["log_history"])  # no validation split to evaluate
+    loaded = load_for_inference(cv_dir)  # the CV directory's model is the refit
+    assert loaded.model_dir == cv_dir / "model" and not hasattr(loaded.model, "folds")
+    assert result.results["cv"]["final"] == "refit" and (cv_dir / "predictions.csv").is_file()

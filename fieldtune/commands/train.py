@@ -94,5 +94,6 @@ def _cross_validate(config: RunConfig, args: argparse.Namespace) -> int:
             f"{config.name}: {summary['folds']}-fold CV {metric} {stats['mean']:.4f} ± {stats['sd']:.4f} (sd), "
             f"95% interval [{low:.4f}, {high:.4f}]"
         )
+    print_metrics(result.results, title=f"{config.name}: test split, final model ({config.cv.final})")
     print(f"CV directory: {result.cv_dir}")
     return 0

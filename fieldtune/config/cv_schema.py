@@ -34,6 +34,11 @@ class CVConfig:
         "The fold this run validates on (0 .. K-1); set by `fieldtune train --cv K` in each fold's run.",
         check=_fold_index,
     )
+    refit: bool = _f(
+        False,
+        "This run trains on all train + validation rows, with no validation split (the refit of"
+        " `cv.final: refit`, set by `fieldtune train --cv K`).",
+    )
     final: Literal["ensemble", "refit"] = _f(
         "ensemble",
         "The model that scores the test split once: ensemble = the K fold models' probabilities averaged;"

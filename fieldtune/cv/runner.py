@@ -4,6 +4,8 @@
 runs/<name>/                 config.yaml (the recipe, cv.folds: K), .incomplete until the summary is written
   fold-0/ ... fold-<K-1>/    normal run directories (cv.fold: i): fold i validates, the other K - 1 train
   oof_predictions.csv  cv_results.json  plots/cv_folds.png      (fieldtune.cv.summary)
+  eval_results.json  predictions.csv    the final model on the test split (fieldtune.cv.final)
+  refit/  model/                        with cv.final: refit
 ```
 Cross-validation composes runs, as a sweep does: each fold is `run(config)` with `cv.fold` set, and run()
 cuts its data with `datasets_builders.folds`; nothing of the training flow is forked. Running again with
@@ -21,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from fieldtune.config import RunConfig, save_config
-from fieldtune.cv.summary import FOLD_PREFIX, fold_dir, write_summary
+from fieldtune.cv.final import refit, score_ensemble
+from fieldtune.cv.summary import fold_dir, write_summary
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.errors import ConfigError, RunDirError
 from fieldtune.preflight import preflight, resolve_run_dir
-from fieldtune.rundir.layout import INCOMPLETE, finish_run_dir, is_run_dir
+from fieldtune.rundir.layout import FOLD_PREFIX, INCOMPLETE, finish_run_dir, is_run_dir
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.results import dataset_name
 from fieldtune.tasks import Task, get_task
@@ -39,6 +42,7 @@ class CVResult:
     cv_dir: Path
     summary: dict[str, Any]
     trained: list[int]  # the folds this call trained or resumed; the others were finished already
+    results: dict[str, Any]  # eval_results.json of the CV directory: the final model on the test split
 
 
 def fold_config(config: RunConfig, fold: int) -> RunConfig:
@@ -59,6 +63,11 @@ def check_cv(config: RunConfig) -> int:
     """The recipe asks for a whole cross-validation; K."""
     if config.cv.folds is None:
         raise ConfigError("Cross-validation needs `cv.folds` (or `fieldtune train --cv K`), 2 or more.")
+    if config.hub.push:
+        raise ConfigError(
+            "`hub.push` with cross-validation is not supported yet; set --hub.push=false and push a fold run "
+            "or the refit (cv.final: refit) with `fieldtune push`."
+        )
     if config.cv.fold is not None:
         raise ConfigError(
             f"`cv.fold: {config.cv.fold}` trains one fold; remove it to cross-validate every fold (--cv)."
@@ -81,7 +90,11 @@ def _check_same_cv(cv_dir: Path, config: RunConfig) -> None:
 def _fold_record(run_dir: Path) -> dict[str, Any]:
     results = RunDirectory(run_dir).results
     validation = results.get("validation_metrics") or {}
-    return {"run_dir": run_dir.name, "best_step": validation.get("step"), "test": results.get("metrics")}
+    return {
+        "run_dir": run_dir.name,
+        "best_step": validation.get("step"),
+        "best_epoch": validation.get("epoch"),
+    }
 
 
 def run_cv(
@@ -133,5 +146,9 @@ def run_cv(
         raise
     runs = [_fold_record(fold_dir(cv_dir, fold)) for fold in range(k)]
     summary = write_summary(cv_dir, task, dd, k, config.data.seed, runs)
+    if config.cv.final == "refit":
+        results = refit(cv_dir, config, summary)
+    else:
+        results = score_ensemble(cv_dir, config, task, dd, summary)
     finish_run_dir(cv_dir)
-    return CVResult(cv_dir, summary, trained)
+    return CVResult(cv_dir, summary, trained, results)

@@ -18,13 +18,11 @@ import pandas as pd
 
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
-from fieldtune.rundir.layout import atomic_write_bytes, atomic_write_text, write_json
+from fieldtune.rundir.layout import CV_RESULTS, FOLD_PREFIX, atomic_write_bytes, atomic_write_text, write_json
 from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task
 
 OOF_FILE = "oof_predictions.csv"
-CV_RESULTS = "cv_results.json"
-FOLD_PREFIX = "fold-"
 
 
 def fold_dir(cv_dir: Path, fold: int) -> Path:

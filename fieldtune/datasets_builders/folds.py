@@ -14,6 +14,7 @@ from collections import Counter
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence, concatenate_datasets
 
+from fieldtune.config.cv_schema import CVConfig
 from fieldtune.errors import DataError
 
 
@@ -72,3 +73,13 @@ def fold_split(dd: DatasetDict, k: int, fold: int, seed: int, source: str = "the
     if "test" in dd:
         out["test"] = dd["test"]
     return DatasetDict(out)
+
+
+def cv_split(dd: DatasetDict, cv: CVConfig, seed: int, source: str = "the data") -> DatasetDict:
+    """What a run of a cross-validation trains and validates on: fold `cv.fold` validating (a fold's run),
+    every pooled row training with no validation (`cv.refit`), or the builder's split as it is."""
+    if cv.refit:
+        return DatasetDict({"train": pooled(dd), **({"test": dd["test"]} if "test" in dd else {})})
+    if cv.fold is None or cv.folds is None:
+        return dd
+    return fold_split(dd, cv.folds, cv.fold, seed, source)

@@ -18,7 +18,7 @@ from fieldtune.inference.onnx import is_onnx_folder, load_onnx_model
 from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
-from fieldtune.rundir.layout import is_baseline_folder, model_dir_of
+from fieldtune.rundir.layout import fold_ensemble_dirs, is_baseline_folder, model_dir_of
 from fieldtune.tasks import TASKS, Task, task_of_model
 
 
@@ -71,6 +71,14 @@ def load_for_inference(
     """
     from transformers import AutoConfig
 
+    folds = fold_ensemble_dirs(Path(str(ref)).expanduser())
+    if folds and not ensemble:
+        raise ModelError(
+            f"{ref} is a cross-validation whose final model is its {len(folds)} fold models averaged, which "
+            f"cannot be exported as one model yet; export one fold ({folds[0]}) or use cv.final: refit."
+        )
+    if folds:  # a cross-validation with `cv.final: ensemble`: its fold models averaged
+        return _fold_ensemble([load_for_inference(d, None, test_time, ensemble) for d in folds], str(ref))
     model_dir, resolved_revision = locate_model(str(ref), revision)
     is_adapter = (model_dir / "adapter_config.json").is_file()
     if is_baseline_folder(model_dir):  # `fieldtune baseline`: a scikit-learn pipeline behind the same call
@@ -162,6 +170,16 @@ def _loaded(
         model, processor = with_ensemble(model, processor, model_dir)
     views = (test_time or test_time_views.mode_of(model)) if task.modality == "image" else "none"
     return Loaded(model, processor, task, labels, ref, revision, views, model_dir)
+
+
+def _fold_ensemble(folds: list[Loaded], ref: str) -> Loaded:
+    from fieldtune.inference.fold_ensemble import FoldEnsemble
+    from fieldtune.scoring import targets_of
+
+    first = folds[0]
+    model = FoldEnsemble([f.model for f in folds], targets_of(first.task).averaged)
+    # no model_dir: K folders are not one model (`predict --resume` then cannot fingerprint it)
+    return Loaded(model, first.processor, first.task, first.label_names, ref, None, first.test_time)
 
 
 def _load_processor(model_dir: Path, task: Task) -> Any:

@@ -74,6 +74,8 @@ class Entry:
         num_examples (`int`, *optional*): How many test examples the scores are computed on.
         baseline (`str`, *optional*): What the baseline is, for runs of `fieldtune baseline`; `None` otherwise.
         predictions (`Path`, *optional*): The run's per-example `predictions.csv` (for the paired test).
+        cv (`tuple`, *optional*): A cross-validation's `(mean, sd, folds)` of the primary metric on the held-out
+            folds (eval_results.json's `cv`), shown beside the test figure.
     """
 
     model: str
@@ -95,6 +97,7 @@ class Entry:
     num_examples: int | None = None
     baseline: str | None = None
     predictions: Path | None = None
+    cv: tuple[float, float, int] | None = None
 
 
 def _intervals(raw: Any) -> dict[str, list[float]]:
@@ -195,7 +198,16 @@ def entry_from_results(
         baseline=(results.get("baseline") or {}).get("model")
         if isinstance(results.get("baseline"), dict)
         else None,
+        cv=_cv_of(results.get("cv"), primary),
     )
+
+
+def _cv_of(raw: Any, metric: str | None) -> tuple[float, float, int] | None:
+    """`(mean, sd, folds)` of `metric` from eval_results.json's `cv` (a cross-validation's final model)."""
+    stats = (raw.get("metrics") or {}).get(metric) if isinstance(raw, dict) else None
+    if not isinstance(stats, dict) or _number(stats.get("mean")) is None:
+        return None
+    return float(stats["mean"]), float(_number(stats.get("sd")) or 0.0), int(raw.get("folds") or 0)
 
 
 def entry_from_run(run_dir: Path) -> Entry:

@@ -48,6 +48,7 @@ def _confidence_columns(board: Board) -> list[Column]:
             "interval", "95% CI", lambda row: row.entry.intervals.get(primary),
             lambda v: f"{v[0]:.4f}-{v[1]:.4f}", False,
         ),
+        Column("cv", "CV mean ± sd", lambda row: row.entry.cv, lambda v: f"{v[0]:.4f} ± {v[1]:.4f} ({v[2]}-fold)", False),
         Column("num_examples", "n", lambda row: row.entry.num_examples, str, True),
         Column("vs_leader", "vs #1", lambda row: row.vs_leader, VS_LEADER.get, False),
     ]  # fmt: skip
@@ -176,7 +177,7 @@ def render_csv(boards: Sequence[Board]) -> str:
         "task", "dataset", "split", "primary_metric", "greater_is_better", "rank", "model", "source",
         "revision", "base_model", "method", "total_params", "trainable_params", "train_samples_per_s",
         "primary_value", "primary_low", "primary_high", "num_examples", "vs_leader", "baseline", "note",
-        "runtime", *metric_names,
+        "runtime", "cv_mean", "cv_sd", *metric_names,
     ]  # fmt: skip
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -195,6 +196,7 @@ def render_csv(boards: Sequence[Board]) -> str:
                 "primary_low": (e.intervals.get(board.primary_metric) or [None])[0],
                 "primary_high": (e.intervals.get(board.primary_metric) or [None, None])[1],
                 "vs_leader": row.vs_leader, "baseline": e.baseline, "runtime": e.runtime,
+                "cv_mean": (e.cv or [None])[0], "cv_sd": (e.cv or [None, None])[1],
             }  # fmt: skip
             writer.writerow({k: ("" if v is None else v) for k, v in record.items() if k in fields})
     return buffer.getvalue()

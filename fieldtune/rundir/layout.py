@@ -23,6 +23,8 @@ from fieldtune.errors import RunDirError, file_system_error
 INCOMPLETE = ".incomplete"
 RUN_FILES = ("config.yaml", "eval_results.json", "model")
 BASELINE_FILE = "fieldtune_baseline.json"  # marks a model folder holding a scikit-learn baseline
+CV_RESULTS = "cv_results.json"  # marks a cross-validation directory (`fieldtune train --cv K`)
+FOLD_PREFIX = "fold-"  # its fold runs: fold-0 ... fold-<K-1>
 logger = logging.getLogger(__name__)
 
 
@@ -146,6 +148,16 @@ def finish_run_dir(run_dir: Path) -> None:
 def is_baseline_folder(model_dir: Path) -> bool:
     """A model folder holding a scikit-learn baseline (`fieldtune baseline`), not a transformers model."""
     return (Path(model_dir) / BASELINE_FILE).is_file()
+
+
+def fold_ensemble_dirs(ref: Path) -> list[Path]:
+    """A finished cross-validation whose final model is its folds (`cv.final: ensemble`, no `model/`): its
+    fold run directories, fold-0 first; [] for anything else."""
+    ref = Path(ref)
+    if not (ref / CV_RESULTS).is_file() or (ref / "model").is_dir():
+        return []
+    folds = [p for p in ref.glob(f"{FOLD_PREFIX}*") if p.name.removeprefix(FOLD_PREFIX).isdigit()]
+    return sorted(folds, key=lambda p: int(p.name.removeprefix(FOLD_PREFIX)))
 
 
 def model_dir_of(ref: Path) -> Path:

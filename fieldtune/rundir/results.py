@@ -51,7 +51,7 @@ def validation_metrics(log_history: list[dict], task: Task, best_restored: bool)
         if k.startswith("eval_")
         and isinstance(v, (int, float))
         and not k.endswith(("_runtime", "_per_second"))
-    } | {"step": chosen.get("step")}
+    } | {"step": chosen.get("step"), "epoch": chosen.get("epoch")}
 
 
 def final_validation(trainer: Any, splits: Any, task: Task) -> dict[str, float] | None:
@@ -69,7 +69,7 @@ def final_validation(trainer: Any, splits: Any, task: Task) -> dict[str, float] 
         if k.startswith("averaged_")
         and isinstance(v, (int, float))
         and not k.endswith(("_runtime", "_per_second"))
-    } | {"step": trainer.state.global_step}
+    } | {"step": trainer.state.global_step, "epoch": trainer.state.epoch}
 
 
 def write_results(
