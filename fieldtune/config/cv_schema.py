@@ -5,12 +5,10 @@ Kept beside schema.py (same field style: a default, a help text, a check) so the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-
-def _f(default: Any, help: str, check: Any = None) -> Any:
-    return field(default=default, metadata={"help": help, "check": check})
+from fieldtune.config.checks import _f
 
 
 def _two_or_more(v: Any) -> str | None:
