@@ -59,20 +59,21 @@ def check_pull_out(out: Path, repo_id: str, overwrite: bool) -> None:
     """Before any download: `out` is new, empty, an unchanged earlier pull of `repo_id`, or `overwrite`."""
     if not out.is_dir() or not any(out.iterdir()):
         return
+    pulled, why = _pulled_repo(out)
+    if (pulled or "").casefold() == repo_id.casefold():  # Hub ids resolve in any case
+        return
+    if not overwrite:
+        raise RunDirError(
+            f"--out {out} is not empty and {why}, so pulling {repo_id} would replace its files; "
+            "pull into a new or empty folder, or pass --overwrite to replace the whole folder."
+        )
     here = Path.cwd().resolve()
     if out == Path.home().resolve() or out == Path(out.anchor) or out == here or out in here.parents:
-        # --overwrite replaces the whole folder: never the home folder, a root, or the one the user is in
+        # --overwrite replaces everything in it: never the home folder, a root, or the one the user is in
         raise RunDirError(
             f"--out {out} is your home folder, a file-system root or holds the current folder; "
-            "pull into a new folder."
+            "--overwrite would delete everything in it: pull into a new folder."
         )
-    pulled, why = _pulled_repo(out)
-    if pulled == repo_id or overwrite:
-        return
-    raise RunDirError(
-        f"--out {out} is not empty and {why}, so pulling {repo_id} would replace its files; "
-        "pull into a new or empty folder, or pass --overwrite to replace the whole folder."
-    )
 
 
 def pull_into(out: Path, repo_id: str, revision: str | None, download: Callable[[Path], None]) -> None:

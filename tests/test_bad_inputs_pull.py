@@ -128,6 +128,9 @@ def test_repull_replaces_the_earlier_pull_whole(hub_env, hub_server, tmp_path, m
     assert main(_pull(repo_id, out)) == 0
     assert _files(out) == {"README.md": b"# v2\n", "config.json": b"{}"}
     assert sorted(p.name for p in out.parent.iterdir()) == ["demand"]
+    monkeypatch.chdir(out)  # pulling again from inside the folder, as `--out .`
+    assert main(_pull(repo_id, Path("."))) == 0
+    assert _files(out) == {"README.md": b"# v2\n", "config.json": b"{}"}
 
 
 def test_overwrite_replaces_a_users_folder_without_merging(hub_env, hub_server, tmp_path, monkeypatch):
