@@ -86,6 +86,18 @@ def _setup_logging(debug: bool, quiet: bool = False) -> None:
             datasets.disable_progress_bars()
 
 
+# Flags naming a file or folder to write. A shell expands `~` only at the start of a word, so `--out=~/x`
+# (or a quoted "~/x") would otherwise create a folder named `~` in the working directory.
+WRITE_PATH_FLAGS = ("out", "output", "output_dir", "storage", "cache_dir")
+
+
+def _expand_home(args: argparse.Namespace) -> None:
+    for name in WRITE_PATH_FLAGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -101,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unrecognised arguments: {' '.join(rest)} (see `fieldtune {args.command} --help`)"
             )
         args.overrides = rest
+        _expand_home(args)
         _setup_logging(debug, quiet=getattr(args, "quiet", False))
         return int(args.func(args) or 0)
     except FieldtuneError as e:

@@ -377,3 +377,19 @@ def test_leaderboard_overwrite_replaces_the_board(tmp_path, tiny_bert, tiny_vit,
     argv = s_leaderboard_output_holds_a_board(ctx)
     assert main([*argv, "--overwrite"]) == 0
     assert "tiny" in (ctx.run_dir / "boards" / "leaderboard.md").read_text()
+
+
+def test_tilde_in_an_output_flag_is_the_home_folder(tmp_path, tiny_bert, tiny_vit, request, monkeypatch):
+    """`--output=~/preds.csv` (no shell expands a `~` after `=`) writes into the home folder; it created a
+    folder named `~` in the working directory."""
+    ctx = Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch)
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(_classifier(ctx)), "--text", "two pallets", "--output=~/preds.csv"]) == 0
+    assert main(["data", "logistics_demand", "--out", "~/data/orders.csv", "--num-samples", "20"]) == 0
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "home").rglob("*.csv")) == [
+        "home/data/orders.csv",
+        "home/preds.csv",
+    ]
+    assert not (tmp_path / "~").exists()

@@ -128,6 +128,9 @@ def test_repull_replaces_the_earlier_pull_whole(hub_env, hub_server, tmp_path, m
     assert main(_pull(repo_id, out)) == 0
     assert _files(out) == {"README.md": b"# v2\n", "config.json": b"{}"}
     assert sorted(p.name for p in out.parent.iterdir()) == ["demand"]
+    monkeypatch.chdir(out)  # pulling again from inside the folder, as `--out .`
+    assert main(_pull(repo_id, Path("."))) == 0
+    assert _files(out) == {"README.md": b"# v2\n", "config.json": b"{}"}
 
 
 def test_overwrite_replaces_a_users_folder_without_merging(hub_env, hub_server, tmp_path, monkeypatch):
@@ -174,3 +177,38 @@ def test_a_pull_that_fails_midway_leaves_nothing(hub_env, hub_server, tmp_path, 
     assert _snapshot(earlier) == before
     assert main(_pull(repo_id, tmp_path / "new" / "deeper")) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]
+
+
+def test_a_swap_that_fails_puts_the_old_pull_back(hub_env, hub_server, tmp_path, monkeypatch, capsys):
+    """The new files are being moved in when a move fails (disk error): every old file is back, byte-identical,
+    and no new file or work folder is left."""
+    import os
+
+    tmp_path = tmp_path / "work"
+    tmp_path.mkdir()
+    monkeypatch.chdir(tmp_path)
+    repo_id = f"{USER}/swap-{uuid.uuid4().hex[:8]}"
+    repo = hub_server.store.create("model", repo_id, private=False)
+    repo.commit("main", "v1", {"README.md": Blob(CARD), "a.json": Blob(b"1"), "b.json": Blob(b"2")})
+    out = tmp_path / "demand"
+    assert main(_pull(repo_id, out)) == 0
+    before = _snapshot(out)
+    repo.commit("main", "v2", {"README.md": Blob(b"# v2\n"), "a.json": Blob(b"10"), "c.json": Blob(b"30")})
+
+    real, moved_in = os.replace, []
+
+    def fails_on_second_move_in(src: object, dst: object) -> None:
+        if ".fieldtune-pulling-" in str(src) and Path(dst).parent == out:
+            moved_in.append(src)
+            if len(moved_in) == 2:
+                raise OSError(5, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", fails_on_second_move_in)
+    capsys.readouterr()
+    assert main(_pull(repo_id, out)) == 2
+    assert (
+        capsys.readouterr().err
+        == f"fieldtune: error: Cannot use {out}: Input/output error; check the path and its permissions.\n"
+    )
+    assert _snapshot(out) == before and len(moved_in) == 2

@@ -223,3 +223,15 @@ def test_optuna_storages_that_exist_are_accepted(tmp_path):
         f"sqlite:///{tmp_path}/new.db",
     ):
         check_storage_url(url)
+
+
+def test_a_journal_under_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    """`--storage=~/s.journal` (no shell expands a `~` after `=`) is checked and written at the same place:
+    the home folder, not a folder named `~` in the working directory."""
+    from fieldtune.sweep.study import open_storage
+
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    open_storage("~/s.journal", tmp_path / "sweep")
+    assert (tmp_path / "home" / "s.journal").is_file() and not (tmp_path / "~").exists()

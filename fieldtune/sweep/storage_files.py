@@ -60,7 +60,7 @@ def check_sqlite_url(url: str, parsed: Any) -> None:
         )
     if database.startswith("file:"):  # an SQLite URI filename (uri=true): its path, without the query
         database = database[len("file:") :].split("?", 1)[0]
-    path = Path(database).expanduser()
+    path = Path(database)  # as SQLite opens it: no `~` expansion
     folder = path.absolute().parent
     if not folder.is_dir():
         raise ConfigError(f"--storage {url}: the folder {folder} does not exist; create it or fix the path.")

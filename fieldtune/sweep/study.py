@@ -141,7 +141,9 @@ def open_storage(url: str | None, sweep_dir: Path) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     if url is None or url.endswith(".journal"):
-        path = sweep_dir / JOURNAL if url is None else Path(url)
+        path = (
+            sweep_dir / JOURNAL if url is None else Path(url).expanduser()
+        )  # as check_journal_file reads it
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     import warnings
