@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", action="append", help="Text column(s) of --data (default: the run's).")
     p.add_argument("--label-column", help="Label column of --data (default: the run's).")
     p.add_argument("--output", help="Write the results as JSON (shaped like eval_results.json).")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing --output file.")
     add_test_time_argument(p)
 
 
@@ -42,10 +43,11 @@ def _as_flags(message: str, args: argparse.Namespace) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from fieldtune.inference.evaluate import evaluate_model
-    from fieldtune.rundir.layout import check_output_path, write_json
+    from fieldtune.rundir.layout import check_new_file, check_output_path, write_json
 
     if args.output:  # before the model loads
         check_output_path(Path(args.output), "--output", "file")
+        check_new_file(Path(args.output), "--output", args.overwrite, inputs=[args.data])
     overrides = {}
     if args.builder:
         overrides["builder"] = args.builder
