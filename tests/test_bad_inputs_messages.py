@@ -1,5 +1,6 @@
 """Messages that named the library's internals instead of the user's input (issue 29): a broken line of a
-`metadata.jsonl` reported by its byte position (pandas) instead of its line number, as text JSONL is. Same
+`metadata.jsonl` reported by its byte position (pandas) instead of its line number, as text JSONL is; a
+CSV line with a field too many reported as pandas' "C error: Expected 2 fields". Same
 table machinery as `tests/test_bad_inputs.py`. And the inputs that were misread for the case of their
 extension (`NOTES.TXT` is a text file, `ORDERS.JSONL` a JSONL table, `LABELS.CSV` a metadata table)."""
 
@@ -16,9 +17,10 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.tables import read_table
 from fieldtune.inference.predict_inputs import text_source
 from tests import test_bad_inputs as table
+from tests import test_bad_inputs_files as files
 from tests.test_bad_inputs import Case, Ctx, _orders_frame, _png, _recipe, _train
 
-tiny_vit = table.tiny_vit  # module fixture, found by name
+tiny_vit, tiny_classifier = table.tiny_vit, files.tiny_classifier  # module fixtures, found by name
 
 
 def _photos(root: Path, name: str, broken_line: int | None = None) -> Path:
@@ -45,8 +47,28 @@ def s_metadata_jsonl_broken_line(ctx: Ctx) -> list[str]:
     return _train(ctx, _recipe(ctx, task="image-classification", model=ctx.vit, data=data))
 
 
+def _ragged_csv(ctx: Ctx) -> Path:
+    """Orders whose 6th line has an unquoted comma in the note: one field too many."""
+    path = ctx.tmp / "orders.csv"
+    lines = _orders_frame(40)[["note", "demand_level"]].to_csv(index=False).splitlines()
+    lines[5] = "two pallets, urgent,high"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def s_csv_line_with_a_field_too_many(ctx: Ctx) -> list[str]:
+    data = {"path": str(_ragged_csv(ctx)), "text_columns": ["note"], "label_column": "demand_level"}
+    return _train(ctx, _recipe(ctx, data=data))
+
+
+def s_predict_csv_line_with_a_field_too_many(ctx: Ctx) -> list[str]:
+    return ["predict", str(files._classifier(ctx)), "--input", str(_ragged_csv(ctx)), "--text-column", "note"]
+
+
 CASES = [
     Case("metadata-jsonl-broken-line", s_metadata_jsonl_broken_line, ("metadata.jsonl", "line 3", "not valid JSON", "fix the line")),
+    Case("csv-line-with-a-field-too-many", s_csv_line_with_a_field_too_many, ("orders.csv", "line 6 has 3 fields where the header has 2", "data.delimiter")),
+    Case("predict-csv-line-with-a-field-too-many", s_predict_csv_line_with_a_field_too_many, ("orders.csv", "line 6 has 3 fields where the header has 2")),
 ]  # fmt: skip
 
 

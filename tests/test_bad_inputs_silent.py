@@ -1,14 +1,16 @@
-"""Bad inputs that were silently accepted (issue 29, items 8-10): a flag or a value that did nothing, or a
-result that was wrong, with exit 0. Each is now one line, exit 2, nothing written or touched. Same table
+"""Bad inputs that were silently accepted (issue 29, items 8-10, and what an outside tester finds beside
+them): a flag or a value that did nothing, a result that was wrong, or a user's file replaced, with exit 0. Each is now one line, exit 2, nothing written or touched. Same table
 machinery as `tests/test_bad_inputs.py`."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
 from fieldtune.cli import main
+from fieldtune.leaderboard.render import BOARD_FILES
 from tests import test_bad_inputs as table
 from tests.helpers import write_demand_csv
 from tests.test_bad_inputs import Case, Ctx, _png, _recipe, _train
@@ -90,6 +92,38 @@ def s_evaluate_split_typo(ctx: Ctx) -> list[str]:
     return ["evaluate", str(ctx.run_dir), "--data", str(data), "--split", "tset"]
 
 
+# --------------------------------------------------------------------------- a user's file replaced, a run ranked twice
+
+
+def s_evaluate_output_exists(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    (ctx.run_dir / "notes.json").write_text('{"mine": true}')
+    return ["evaluate", str(ctx.run_dir), "--output", str(ctx.run_dir / "notes.json")]
+
+
+def s_evaluate_output_is_the_data(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    data = write_demand_csv(ctx.run_dir / "new_orders.csv", n=30)
+    return ["evaluate", str(ctx.run_dir), "--data", str(data), "--output", str(data), "--overwrite"]
+
+
+def s_leaderboard_output_holds_a_board(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    (ctx.run_dir / "board").mkdir()
+    (ctx.run_dir / "board" / "leaderboard.md").write_text("# my own notes\n")
+    return ["leaderboard", str(ctx.run_dir), "--output", str(ctx.run_dir / "board")]
+
+
+def s_leaderboard_same_run_twice(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    return ["leaderboard", str(ctx.run_dir), str(ctx.run_dir / "eval_results.json")]
+
+
+def s_predict_empty_text(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    return ["predict", str(ctx.run_dir), "--text", "  "]
+
+
 CASES = [
     Case("train-num-machines-zero", s_num_machines_zero, ("--num-machines 0", "2 or more machines")),
     Case("train-machine-rank-alone", s_machine_rank_alone, ("--machine-rank 3", "without --num-machines", "drop the flag")),
@@ -101,6 +135,11 @@ CASES = [
     Case("predict-named-broken-image-on-image-model", s_predict_named_broken_image_on_image_model, ("--input", "scan.png", "not an image that can be decoded")),
     Case("evaluate-split-data-lacks", s_evaluate_split_data_lacks, ("new_orders.csv", "no 'validation' split", "leave --split out", "--split all"), existing=True),
     Case("evaluate-split-typo", s_evaluate_split_typo, ("new_orders.csv", "no 'tset' split", "leave --split out"), existing=True),
+    Case("evaluate-output-exists", s_evaluate_output_exists, ("--output", "notes.json", "already exists", "--overwrite"), existing=True),
+    Case("evaluate-output-is-the-data", s_evaluate_output_is_the_data, ("--output", "new_orders.csv", "is the input", "another file"), existing=True),
+    Case("leaderboard-output-holds-a-board", s_leaderboard_output_holds_a_board, ("--output", "leaderboard.md", "already exists", "--overwrite"), existing=True),
+    Case("leaderboard-same-run-twice", s_leaderboard_same_run_twice, ("eval_results.json", "same run", "list each run once"), existing=True),
+    Case("predict-empty-text", s_predict_empty_text, ("--text is empty",), existing=True),
 ]  # fmt: skip
 
 
@@ -121,3 +160,16 @@ def test_evaluate_whole_data_with_default_or_all_split_scores_every_row(tmp_path
         capsys.readouterr()
         assert main(["evaluate", str(ctx.run_dir), "--data", str(data), *split]) == 0
         assert "Scored 30 examples." in capsys.readouterr().out
+
+
+def test_overwrite_replaces_an_evaluate_output_and_a_board(tmp_path, tiny_bert, request, capsys):
+    """The other side of `evaluate-output-exists` / `leaderboard-output-holds-a-board`: named and asked."""
+    ctx = Ctx(tmp_path, tiny_bert, tiny_bert, request, None)
+    _finished_run(ctx)
+    out, board = tmp_path / "results.json", tmp_path / "board"
+    out.write_text("{}")
+    assert main(["evaluate", str(ctx.run_dir), "--output", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["split"] == "test"
+    assert main(["leaderboard", str(ctx.run_dir), "--output", str(board)]) == 0
+    assert main(["leaderboard", str(ctx.run_dir), "--output", str(board), "--overwrite"]) == 0
+    assert sorted(p.name for p in board.iterdir()) == sorted(BOARD_FILES)

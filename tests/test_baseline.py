@@ -140,3 +140,22 @@ def test_baseline_records_the_text_encoding_in_results_log_and_card(tiny_bert, t
     assert results["encodings"] == {str(orders): "utf-16"}
     assert "Data files read as utf-16 (1 files)" in caplog.text
     assert "- Encoding of the data files: utf-16" in (tmp_path / "run" / "README.md").read_text()
+
+
+def test_baseline_predicts_with_the_normalisation_it_was_trained_with(tiny_bert, tmp_path):
+    """Chinese notes are NFKC-normalised for training (`data.normalize: auto`); predict on the baseline
+    must normalise its inputs the same way, as it does for a fine-tuned model (and as the card says)."""
+    import numpy as np
+
+    from fieldtune.datasets_builders.logistics_demand import generate
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
+
+    orders = tmp_path / "orders.csv"
+    generate(60, 3, "zh").to_csv(orders, index=False)
+    data = {"path": str(orders), "text_columns": ["note"], "label_column": "demand_level"}
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_bert, data)
+    assert main(["baseline", str(recipe), "--output-dir", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["normalization"]["mode"] == "nfkc"
+    loaded = load_for_inference(tmp_path / "run")
+    full, plain = predict_logits(loaded, text_batches(loaded, ["２个托盘，急件", "2个托盘,急件"]))
+    assert np.allclose(full, plain)

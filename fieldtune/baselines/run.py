@@ -21,6 +21,7 @@ from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.data_report import describe as describe_data
 from fieldtune.datasets_builders.data_report import recording
+from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.rundir.layout import finish_run_dir, restore_run_dir, start_run_dir
 from fieldtune.rundir.results import dataset_name, write_run_outputs
 from fieldtune.scoring import label_names_of, targets_of
@@ -81,7 +82,8 @@ def fit_text_baseline(
             pipeline,
             run_dir / "model",
             {"task": task.name, "label_names": label_names, "model": model, "coefficients": coefficients,
-             "fieldtune_version": __version__},
+             "fieldtune_version": __version__,  # predict / evaluate normalise their inputs as training did
+             NORMALIZE_KEY: (data_report.get("normalization") or {}).get("mode")},
         )  # fmt: skip
         results = write_run_outputs(
             run_dir, config, task, logits, refs, dd["test"], label_names,

@@ -25,6 +25,7 @@ import torch
 
 from fieldtune.class_weights import is_balanced
 from fieldtune.config import BaselineConfig
+from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError, ModelError
 from fieldtune.rundir.layout import BASELINE_FILE, write_json
 from fieldtune.tasks import TASKS, Task
@@ -163,7 +164,8 @@ class BaselineModel:
 
     def __init__(self, pipeline: Any, task: Task, label_names: list[str] | None, meta: dict) -> None:
         self.pipeline, self.task, self.label_names, self.meta = pipeline, task, label_names, meta
-        self.config = SimpleNamespace()  # no fieldtune_thresholds: tags decide at margin 0 (sigmoid 0.5)
+        # no fieldtune_thresholds: tags decide at margin 0 (sigmoid 0.5); the text normalisation of training
+        self.config = SimpleNamespace(**{k: meta[k] for k in (NORMALIZE_KEY,) if meta.get(k)})
         self.total_params = int(meta.get("coefficients", 0))
 
     def __call__(self, texts: list[str], **_: Any) -> SimpleNamespace:

@@ -41,28 +41,13 @@ def _as_flags(message: str, args: argparse.Namespace) -> str:
     return message
 
 
-def _check_output_free(output: Path, data: str | None, overwrite: bool) -> None:
-    """The results never replace the --data file (whatever the flags), nor any file without --overwrite."""
-    import os
-
-    source = Path(data).expanduser() if data else None
-    if source is not None and source.is_file() and output.exists() and os.path.samefile(output, source):
-        raise FieldtuneError(
-            f"--output {output} is the --data file {data} (or a link to it); write the results to another file."
-        )
-    if output.exists() and not overwrite:
-        raise FieldtuneError(
-            f"--output {output} already exists; pass --overwrite to replace it, or choose a new file."
-        )
-
-
 def main(args: argparse.Namespace) -> int:
     from fieldtune.inference.evaluate import evaluate_model
-    from fieldtune.rundir.layout import check_output_path, write_json
+    from fieldtune.rundir.layout import check_new_file, check_output_path, write_json
 
     if args.output:  # before the model loads
         check_output_path(Path(args.output), "--output", "file")
-        _check_output_free(Path(args.output), args.data, args.overwrite)
+        check_new_file(Path(args.output), "--output", args.overwrite, inputs=[args.data])
     elif args.overwrite:
         raise FieldtuneError("--overwrite replaces an existing --output file; give --output FILE.json.")
     overrides = {}

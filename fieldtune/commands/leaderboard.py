@@ -61,7 +61,8 @@ def _check_arguments(args: argparse.Namespace, runs: list[Path]) -> None:
     """Everything that can be wrong with the arguments, before a model is evaluated or a file written."""
     from fieldtune.errors import FieldtuneError
     from fieldtune.hub import check_repo_id
-    from fieldtune.rundir.layout import check_output_path
+    from fieldtune.leaderboard.render import BOARD_FILES
+    from fieldtune.rundir.layout import check_new_file, check_output_path
 
     if args.push_to:
         check_repo_id(args.push_to, "--push-to")
@@ -74,17 +75,19 @@ def _check_arguments(args: argparse.Namespace, runs: list[Path]) -> None:
         )
     if args.benchmark and not Path(args.benchmark).is_file():
         raise FieldtuneError(f"--benchmark {args.benchmark} does not exist; pass a benchmark spec YAML file.")
+    seen: dict[Path, str] = {}
+    for r in runs:  # the same run twice would be ranked against itself ("tied with #1")
+        key = (r if r.is_dir() else r.parent).resolve()
+        if key in seen:
+            raise FieldtuneError(f"{r} and {seen[key]} are the same run; list each run once.")
+        seen[key] = str(r)
+    if len(set(args.hub)) < len(args.hub):
+        raise FieldtuneError("--hub lists a model twice; list each model once.")
     if args.output or args.push_to:
         out = Path(args.output or "leaderboard")
         check_output_path(out, "--output", "folder")
-        there = [
-            f.name for f in (out / f"leaderboard.{fmt}" for fmt in ("csv", "md", "png", "html")) if f.exists()
-        ]
-        if there and not args.overwrite:
-            raise FieldtuneError(
-                f"--output {out} already holds {', '.join(there)}; pass --overwrite to replace them, or choose "
-                "a new folder."
-            )
+        for name in BOARD_FILES:
+            check_new_file(out / name, "--output", args.overwrite)
     if args.cache_dir:
         check_output_path(Path(args.cache_dir), "--cache-dir", "folder")
 

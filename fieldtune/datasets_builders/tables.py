@@ -6,6 +6,7 @@ import csv
 import errno
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,22 @@ def read_table(path: Path, delimiter: str | None = None, encoding: str | None = 
     except DataError:  # a ValueError too: the line checks' own one-line messages, as they are
         raise
     except (ValueError, pd.errors.ParserError) as e:
-        first = str(e).splitlines()[0][:120]
         raise DataError(
-            f"Cannot parse {path}: {first}; check the file format and `data.delimiter`."
+            f"Cannot parse {path}: {parse_problem(e)}; check the file format and `data.delimiter`."
         ) from None
+
+
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def parse_problem(error: Exception) -> str:
+    """pandas' parser error in the terms of the file (its line, its fields), not of the C tokenizer."""
+    text = str(error)
+    found = _FIELDS.search(text)
+    if found:
+        expected, line, saw = found.groups()
+        return f"line {line} has {saw} fields where the header has {expected} (quote a field holding the delimiter)"
+    return text.splitlines()[0][:120] if text else type(error).__name__
 
 
 def _duplicates(names: list[str]) -> list[str]:

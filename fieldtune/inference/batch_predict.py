@@ -71,6 +71,9 @@ def check_request(req: PredictRequest) -> None:
     for flag, value, low in (("--top-k", req.top_k, 1), ("--batch-size", req.batch_size, 1), ("--num-workers", req.num_workers, 0)):  # fmt: skip
         if value is not None and value < low:
             raise DataError(f"{flag} {value}: give {low} or more.")
+    for flag, given in (("--text", req.text), ("--input", req.input)):  # an empty text would get a prediction
+        if given is not None and not given.strip():
+            raise DataError(f"{flag} is empty; give a text (--text) or a file, folder or glob (--input).")
     if req.encoding is not None:
         from fieldtune.config.text_codec import EXAMPLES, codec_problem
 

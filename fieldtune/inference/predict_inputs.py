@@ -162,7 +162,7 @@ def _table_chunks(path: Path, column: str | None, chunk_size: int, encoding: str
     """A table `chunk_size` rows at a time: the `column` as a list of str, or (column None) DataFrames."""
     import pandas as pd
 
-    from fieldtune.datasets_builders.tables import TABLE_SUFFIXES
+    from fieldtune.datasets_builders.tables import TABLE_SUFFIXES, parse_problem
 
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -181,10 +181,10 @@ def _table_chunks(path: Path, column: str | None, chunk_size: int, encoding: str
 
             whole = read_table(path, encoding=encoding)
             frames = (whole.iloc[i : i + chunk_size] for i in range(0, len(whole), chunk_size))
-        else:
+        else:  # every column: with `usecols` pandas cuts a row that has a field too many instead of refusing it
             frames = pd.read_csv(
                 path, sep=_delimiter(path, encoding), dtype=str, keep_default_na=False, na_values=[""],
-                chunksize=chunk_size, encoding=encoding, usecols=column and [column],
+                chunksize=chunk_size, encoding=encoding,
             )  # fmt: skip
         for frame in frames:
             done += len(frame)
@@ -195,8 +195,9 @@ def _table_chunks(path: Path, column: str | None, chunk_size: int, encoding: str
     except UnicodeError:
         raise stream_decode_error(path, encoding) from None
     except (ValueError, pd.errors.ParserError) as e:
-        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise DataError(f"Cannot parse {path} after row {done}: {first}; check the file format.") from None
+        raise DataError(
+            f"Cannot parse {path} after row {done}: {parse_problem(e)}; check the file format."
+        ) from None
 
 
 def _delimiter(path: Path, encoding: str) -> str:

@@ -20,6 +20,7 @@ from fieldtune.leaderboard.collect import PRIMARY_METRIC_PREFERENCE
 from fieldtune.leaderboard.rank import Board, Row
 
 MISSING = "-"
+BOARD_FILES = ("leaderboard.csv", "leaderboard.md", "leaderboard.png", "leaderboard.html")  # write_outputs
 
 
 class Column(NamedTuple):

@@ -81,6 +81,19 @@ def check_output_path(path: Path, flag: str, kind: str = "file") -> None:
             raise RunDirError(f"{flag} {path}: {folder} is not writable; choose a location you can write to.")
 
 
+def check_new_file(path: Path, flag: str, overwrite: bool, inputs: list[str | None] = ()) -> None:
+    """A file the command writes: never one of its `inputs` (after resolving links), whatever the flags,
+    and an existing file only with --overwrite (a user's file is replaced only when asked)."""
+    if not path.exists():
+        return
+    if any(i is not None and Path(i).expanduser().exists() and path.samefile(i) for i in inputs):
+        raise RunDirError(f"{flag} {path} is the input the command reads; write to another file.")
+    if not overwrite:
+        raise RunDirError(
+            f"{flag} {path} already exists; pass --overwrite to replace it or choose a new path."
+        )
+
+
 def check_run_dir_free(run_dir: Path, overwrite: bool, resume: bool) -> None:
     """Refuse to train into an existing folder unless told to (`--overwrite` / `--resume`)."""
     check_output_path(run_dir, "Run directory", kind="folder")
