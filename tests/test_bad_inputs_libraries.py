@@ -174,6 +174,18 @@ def s_wandb_malformed_key(ctx: Ctx) -> list[str]:
     return argv
 
 
+# --------------------------------------------------------------------------- the csv module (data.delimiter)
+
+
+def s_delimiter_two_characters(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--data.delimiter=;;")
+
+
+def s_delimiter_quote(ctx: Ctx) -> list[str]:
+    data = {**table._orders(ctx), "delimiter": '"'}
+    return table._train(ctx, _recipe(ctx, data=data))
+
+
 CASES = [
     Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
     Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
@@ -192,6 +204,8 @@ CASES = [
     Case("mlflow-server-down", s_mlflow_server_down, ("training.report_to: mlflow", "http://alice:***@127.0.0.1", "does not answer", "--training.report_to=none"), subprocess=True),
     Case("wandb-not-logged-in", s_wandb_not_logged_in, ("training.report_to: wandb", "wandb login", "WANDB_API_KEY", "WANDB_MODE=offline")),
     Case("wandb-malformed-key", s_wandb_malformed_key, ("training.report_to", "wandb could not start its run", "--training.report_to=none")),
+    Case("delimiter-two-characters", s_delimiter_two_characters, ("data.delimiter", "';;'", "one character")),
+    Case("delimiter-quote", s_delimiter_quote, ("data.delimiter", "one character", "not a quote")),
     Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
 ]  # fmt: skip
 

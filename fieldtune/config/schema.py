@@ -46,6 +46,11 @@ def _codec(v: Any) -> str | None:
     return problem and f"{problem}; use e.g. {CODEC_EXAMPLES}, or leave it out"
 
 
+def _delimiter(v: Any) -> str | None:  # the csv module takes one character, and not the quote or a line break
+    ok = v is None or (isinstance(v, str) and len(v) == 1 and v not in '"\r\n')
+    return None if ok else "must be one character such as , ; | or a tab (not a quote or a line break)"
+
+
 def _fraction_inclusive(v: Any) -> str | None:
     return None if v is None or 0 <= v <= 1 else "must be in [0, 1]"
 
@@ -146,7 +151,7 @@ class DataConfig:
         "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
     )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
-    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.")
+    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=_delimiter)
     encoding: str | None = _f(
         None,
         "Text tables: the files' encoding (utf-8, gb18030, gbk, big5, utf-16, latin-1, ...); when not given,"
