@@ -51,6 +51,10 @@ def check_recipe(config: RunConfig, model: bool = True) -> Task:
             )
     if not model:
         return task
+    from fieldtune.tracking import check_tracking
+
+    extra = getattr(config.training, "extra", None) or {}
+    check_tracking(extra.get("report_to"))  # a tracking server that does not answer, W&B not logged in
     model_config = load_model_config(config.model.name_or_path, config.model.revision, task=task)
     require_processor_files(config.model.name_or_path, task)
     if task.modality == "text":

@@ -15,6 +15,7 @@ reuse an active run); after the test split it adds the test metrics and the run'
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,83 @@ def resolve_report_to(value: Any) -> list[str]:
     return [n for n in dict.fromkeys(names) if n != OWN_TENSORBOARD]
 
 
+# --------------------------------------------------------------------------- reachable before training
+# A tracked run whose server is down or whose W&B login is missing fails here, in a second, before anything is
+# written: MLflow would retry a closed port for minutes and then raise, W&B raises (or prompts) in
+# `wandb.init`. A user who named a tracker wants the run in it, so this stops rather than warns; the message
+# says how to train untracked (`--training.report_to=none`) or offline (`WANDB_MODE=offline`).
+_UNTRACKED = "or pass --training.report_to=none to train without it"
+
+
+def check_tracking(report_to: Any) -> None:
+    """Raise a one-line `ConfigError` when a named MLflow server does not answer or W&B has no credentials."""
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    if "none" in names:
+        return
+    if "all" in names:  # every installed integration: transformers' own check, without importing it
+        import importlib.util
+
+        names = [n for n in ("mlflow", "wandb") if importlib.util.find_spec(n) is not None]
+    if "mlflow" in names:
+        _check_mlflow_server(os.environ.get("MLFLOW_TRACKING_URI", ""))
+    if "wandb" in names:
+        _check_wandb_login()
+
+
+def _check_mlflow_server(uri: str) -> None:
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    from fieldtune.errors import ConfigError
+
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https"):  # a file store, databricks, ...: nothing to reach here
+        return
+    try:
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number
+        host = None
+    if not host:
+        raise ConfigError(f"MLFLOW_TRACKING_URI={uri} is not a valid http(s) URL; fix it, {_UNTRACKED}.")
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host):
+        return  # reached through a proxy: a direct connection says nothing
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise ConfigError(
+            f"`training.report_to: mlflow`: the tracking server MLFLOW_TRACKING_URI={uri} does not answer "
+            f"({why}); start it or fix the URI, {_UNTRACKED}."
+        ) from None
+
+
+def _check_wandb_login() -> None:
+    import netrc
+    import urllib.parse
+
+    from fieldtune.errors import ConfigError
+
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
+        return
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return
+    host = urllib.parse.urlsplit(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
+    path = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    try:  # where `wandb login` keeps the key
+        if host and netrc.netrc(path).authenticators(host):
+            return
+    except (OSError, netrc.NetrcParseError):
+        pass
+    settings = Path(os.environ.get("WANDB_CONFIG_DIR") or Path.home() / ".config" / "wandb") / "settings"
+    if settings.is_file() and "api_key" in settings.read_text(encoding="utf-8", errors="replace"):
+        return
+    raise ConfigError(
+        "`training.report_to: wandb`: W&B has no API key (not logged in); run `wandb login` or set "
+        f"WANDB_API_KEY, or set WANDB_MODE=offline to log locally (`wandb sync` uploads later), {_UNTRACKED}."
+    )
+
+
 class Tracker:
     """The MLflow / W&B runs of one fieldtune run (main process only); a no-op for other integrations."""
 
@@ -49,6 +127,21 @@ class Tracker:
         self.wandb: Any = None
 
     def start(self) -> Tracker:
+        """Open the tracked runs; a tracker's refusal (server gone since the preflight, a bad key) is one line."""
+        try:
+            return self._start()
+        except Exception as e:
+            from fieldtune.errors import FieldtuneError
+
+            with contextlib.suppress(Exception):  # close what did open; the first error is the one to show
+                self.fail()
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise FieldtuneError(
+                f"`training.report_to`: {', '.join(self.report_to)} could not start its run ({type(e).__name__}: "
+                f"{first}); check MLFLOW_TRACKING_URI / `wandb login`, {_UNTRACKED}."
+            ) from e
+
+    def _start(self) -> Tracker:
         if "mlflow" in self.report_to:
             import mlflow
 

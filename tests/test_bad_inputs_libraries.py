@@ -5,6 +5,7 @@ as `tests/test_bad_inputs.py`."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 import yaml
@@ -138,6 +139,53 @@ def s_multilabel_baseline_no_labels(ctx: Ctx) -> list[str]:
     return ["baseline", str(recipe), "--output-dir", str(ctx.run_dir)]
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:  # bound, then closed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def s_mlflow_server_down(ctx: Ctx) -> list[str]:
+    uri = f"http://alice:Hunter2-Secret@127.0.0.1:{_closed_port()}"
+    ctx.monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    ctx.monkeypatch.setenv(
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"
+    )  # today's code: a traceback in seconds, not minutes
+    ctx.monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    return table._text_with(ctx, "--training.report_to=mlflow")
+
+
+def s_wandb_not_logged_in(ctx: Ctx) -> list[str]:
+    home = ctx.tmp / "home"
+    home.mkdir()
+    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "NETRC", "WANDB_BASE_URL"):
+        ctx.monkeypatch.delenv(name, raising=False)
+    ctx.monkeypatch.setenv("HOME", str(home))
+    ctx.monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / "wandb-config"))
+    ctx.monkeypatch.setenv("WANDB_DIR", str(ctx.tmp / "wandb-runs"))
+    ctx.monkeypatch.setenv("WANDB_MODE", "online")
+    return table._text_with(ctx, "--training.report_to=[wandb]")
+
+
+def s_wandb_malformed_key(ctx: Ctx) -> list[str]:
+    """The preflight sees a key; `wandb.init` refuses it: caught where the run opens, one line, no run left."""
+    argv = s_wandb_not_logged_in(ctx)
+    ctx.monkeypatch.setenv("WANDB_API_KEY", "not-a-key")
+    return argv
+
+
+# --------------------------------------------------------------------------- the csv module (data.delimiter)
+
+
+def s_delimiter_two_characters(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--data.delimiter=;;")
+
+
+def s_delimiter_quote(ctx: Ctx) -> list[str]:
+    data = {**table._orders(ctx), "delimiter": '"'}
+    return table._train(ctx, _recipe(ctx, data=data))
+
+
 CASES = [
     Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
     Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
@@ -153,6 +201,11 @@ CASES = [
     Case("report-to-true", s_report_to_true, ("training.report_to", "True", "name or a list of names")),
     Case("multilabel-no-labels", s_multilabel_no_labels, ("notes.jsonl", "no row has any label", "data.label_column")),
     Case("multilabel-baseline-no-labels", s_multilabel_baseline_no_labels, ("notes.jsonl", "no row has any label")),
+    Case("mlflow-server-down", s_mlflow_server_down, ("training.report_to: mlflow", "http://alice:***@127.0.0.1", "does not answer", "--training.report_to=none"), subprocess=True),
+    Case("wandb-not-logged-in", s_wandb_not_logged_in, ("training.report_to: wandb", "wandb login", "WANDB_API_KEY", "WANDB_MODE=offline")),
+    Case("wandb-malformed-key", s_wandb_malformed_key, ("training.report_to", "wandb could not start its run", "--training.report_to=none")),
+    Case("delimiter-two-characters", s_delimiter_two_characters, ("data.delimiter", "';;'", "one character")),
+    Case("delimiter-quote", s_delimiter_quote, ("data.delimiter", "one character", "not a quote")),
     Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
 ]  # fmt: skip
 

@@ -3,6 +3,7 @@ run's config.yaml and eval_results.json; TensorBoard is still written into the r
 
 from __future__ import annotations
 
+import collections
 import json
 import struct
 from pathlib import Path
@@ -92,18 +93,24 @@ def _items(items):
 
 
 def test_wandb_offline_run_gets_params_step_metrics_test_metrics_and_files(tiny_bert, tmp_path, monkeypatch):
-    pytest.importorskip("wandb")
+    wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")  # no account, no network
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_PROJECT", "fieldtune-tests")
     result = run(_config(tiny_bert, ["wandb", "tensorboard"]), output_dir=tmp_path / "run")
+    # The .wandb file is written by W&B's service process, not this one: read it once that process has
+    # exited (teardown joins it, so every record is on disk), never after a guessed delay. Reading it as
+    # soon as `finish()` returned saw 0 logged steps on a loaded machine.
+    wandb.teardown()
 
     (offline,) = (tmp_path / "wandb").glob("offline-run-*")
     records = list(_offline_records(next(offline.glob("run-*.wandb"))))
+    kinds = collections.Counter(r.WhichOneof("record_type") for r in records)
+    assert kinds["exit"] == 1, kinds  # the whole run is in the file, up to its exit record
     history = [_items(r.history.item) for r in records if r.WhichOneof("record_type") == "history"]
     steps = [h["train/global_step"] for h in history if "train/loss" in h]
-    assert len(steps) >= 3 and steps == sorted(set(steps))  # one point per logging step
+    assert len(steps) >= 3 and steps == sorted(set(steps)), (steps, kinds)  # one point per logging step
     assert any("eval/accuracy" in h for h in history)
     summary = {}
     for r in records:

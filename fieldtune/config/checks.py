@@ -37,6 +37,11 @@ def _codec(v: Any) -> str | None:
     return problem and f"{problem}; use e.g. {CODEC_EXAMPLES}, or leave it out"
 
 
+def _delimiter(v: Any) -> str | None:  # the csv module takes one character, and not the quote or a line break
+    ok = v is None or (isinstance(v, str) and len(v) == 1 and v not in '"\r\n')
+    return None if ok else "must be one character such as , ; | or a tab (not a quote or a line break)"
+
+
 def _fraction_inclusive(v: Any) -> str | None:
     return None if v is None or 0 <= v <= 1 else "must be in [0, 1]"
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from fieldtune.config.checks import (
     _codec,
+    _delimiter,
     _f,
     _fraction,
     _fraction_inclusive,
@@ -115,7 +116,7 @@ class DataConfig:
         "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
     )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
-    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=_not_blank)
+    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=_delimiter)
     encoding: str | None = _f(
         None,
         "Text tables: the files' encoding (utf-8, gb18030, gbk, big5, utf-16, latin-1, ...); when not given,"
