@@ -419,6 +419,12 @@ def s_model_path_missing(ctx: Ctx) -> list[str]:
     return _text_with(ctx, f"--model.name_or_path={ctx.tmp / 'no_such_model'}")
 
 
+def s_model_folder_relative_missing(ctx: Ctx) -> list[str]:
+    """`models/vit-x` beside a `models/` folder is a path, never a Hub id to fetch (issue 33, item 3)."""
+    (ctx.tmp / "models").mkdir()
+    return _text_with(ctx, "--model.name_or_path=models/no-such-bert")
+
+
 def s_model_folder_without_config(ctx: Ctx) -> list[str]:
     (ctx.tmp / "empty_model").mkdir()
     return _text_with(ctx, f"--model.name_or_path={ctx.tmp / 'empty_model'}")
@@ -651,6 +657,7 @@ CASES = [
     Case("min-steps-zero", s_min_steps_zero, ("training.min_steps", "must be > 0")),
     # models
     Case("model-path-missing", s_model_path_missing, ("no_such_model", "does not exist", "Hub id")),
+    Case("model-folder-relative-missing", s_model_folder_relative_missing, ("models/no-such-bert", "folder", "does not exist")),
     Case("model-folder-without-config", s_model_folder_without_config, ("empty_model", "config.json", "saved model folder")),
     Case("hub-model-offline", s_hub_model_offline, ("field-org/never-downloaded-bert", "HF_HUB_OFFLINE")),
     Case("vit-for-text-classification", s_vit_for_text, ("tiny-vit", "vit", "text-classification", "text (BERT-like) backbone"), subprocess=True),

@@ -42,11 +42,6 @@ def main(args: argparse.Namespace) -> int:
     run_dirs = []
     for recipe in recipes:
         config = load_config(recipe, args.overrides)
-        model_path = Path(config.model.name_or_path)
-        if not model_path.is_absolute() and not model_path.exists() and (REPO / model_path).exists():
-            config.model.name_or_path = str(
-                REPO / model_path
-            )  # the vendored backbone, from any working folder
         print(f"== {recipe.stem}: {config.task}, {config.model.name_or_path}, {config.method.name}")
         result = run(config, output_dir=out / recipe.stem, overwrite=args.overwrite)
         print_metrics(result.results, title=f"{recipe.stem}: test split")

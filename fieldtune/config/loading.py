@@ -324,8 +324,11 @@ def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
-    """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file."""
-    config = config_from_dict(read_recipe(path), overrides)
+    """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file.
+    The recipe's relative paths start from its folder (`fieldtune.config.recipe_paths`)."""
+    from fieldtune.config.recipe_paths import resolve_recipe_paths
+
+    config = config_from_dict(resolve_recipe_paths(read_recipe(path), Path(path)), overrides)
     config.name = config.name or Path(path).stem
     return config
 
@@ -365,7 +368,10 @@ def read_recipe(path: str | Path) -> dict[str, Any] | None:
 
 
 def save_config(config: RunConfig, path: Path) -> None:
-    """Write the effective config as YAML (the run's `config.yaml`)."""
+    """Write the effective config as YAML (the run's `config.yaml`), local paths absolute: the run is read
+    from any working folder."""
+    from fieldtune.config.recipe_paths import with_absolute_paths
     from fieldtune.rundir.layout import atomic_write_text
 
-    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
+    tree = with_absolute_paths(config.to_dict())
+    atomic_write_text(path, yaml.safe_dump(tree, sort_keys=False, allow_unicode=True))

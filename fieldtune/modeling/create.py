@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from fieldtune.config import MethodConfig, ModelConfig
+from fieldtune.config.recipe_paths import looks_local
 from fieldtune.errors import ModelError
 from fieldtune.modeling.dropout import set_backbone_dropout
 from fieldtune.modeling.heads import find_head, replace_with_mlp_head
@@ -54,9 +55,10 @@ def resolve_model_path(name_or_path: str, revision: str | None = None) -> str:
         spec = importlib.util.find_spec(package)
         if spec and spec.origin:
             return str(Path(spec.origin).parent / sub)
-    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path:
+    if looks_local(name_or_path, Path.cwd()):  # a path, never sent to the Hub as an id
+        shown = "" if path.is_absolute() else f" ({path.resolve()})"
         raise ModelError(
-            f"`model.name_or_path`: {name_or_path} does not exist; check the path or use a Hub id."
+            f"`model.name_or_path`: the folder {name_or_path}{shown} does not exist; check the path or use a Hub id."
         )
     check_hub_model(name_or_path, revision)
     return name_or_path

@@ -9,6 +9,7 @@ import pandas as pd
 
 from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, RunConfig
+from fieldtune.config.recipe_paths import absolute_if_local
 from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
 from fieldtune.rundir.plots import (
@@ -92,7 +93,8 @@ def write_results(
     refs = targets_of(task).references(raw_test["label"], len(label_names or []))
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
         logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
-    save_model(trainer.model, prepared.processor, run_dir / "model", config.model.name_or_path, state_dict)
+    base = absolute_if_local(config.model.name_or_path) or ""  # an adapter's base, found from any folder
+    save_model(trainer.model, prepared.processor, run_dir / "model", base, state_dict)
     untuned = getattr(trainer.model.config, "fieldtune_untuned_thresholds", None)
     if untuned and untuned.get("labels"):  # named in eval_results.json and the card
         names = [label_names[j] for j in untuned["labels"]] if label_names else untuned["labels"]
