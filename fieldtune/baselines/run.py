@@ -54,7 +54,7 @@ def fit_text_baseline(
     y = targets.references(train_labels, len(label_names or [])) if task.targets == "tags" else train_labels
     replaced = start_run_dir(run_dir, overwrite, resume=False)  # data and settings are valid: write now
     try:
-        save_config(config, run_dir / "config.yaml")
+        save_config(config, run_dir / "config.yaml", task.modality)
         started = time.perf_counter()
         pipeline.fit(list(dd["train"]["text"]), y)
         fit_s = time.perf_counter() - started

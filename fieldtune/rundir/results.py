@@ -9,6 +9,7 @@ import pandas as pd
 
 from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, RunConfig
+from fieldtune.config.modality import for_modality
 from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
 from fieldtune.rundir.plots import (
@@ -161,7 +162,11 @@ def write_run_outputs(
         plot_image_samples(images, [str(t) for t in table["label"][:n]], predicted, plots / "samples.png")
 
     card = build_model_card(
-        results, config.to_dict(), label_names, is_adapter=is_adapter, repo_id=config.hub.repo_id
+        results,
+        for_modality(config.to_dict(), task.modality),
+        label_names,
+        is_adapter=is_adapter,
+        repo_id=config.hub.repo_id,
     )
     write_model_card(run_dir / "README.md", card)
     return results
