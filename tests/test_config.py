@@ -251,4 +251,6 @@ def test_saved_config_keeps_only_the_keys_of_the_run_modality(tmp_path):
     assert "max_length" not in image["model"] and "text_columns" not in image["data"]
     save_config(c, tmp_path / "text.yaml", "text")
     text = yaml.safe_load((tmp_path / "text.yaml").read_text())
-    assert "augment" not in text["data"] and "image_size" not in text["data"] and "max_length" in text["model"]
+    assert (
+        "augment" not in text["data"] and "image_size" not in text["data"] and "max_length" in text["model"]
+    )
