@@ -18,6 +18,11 @@ COMMANDS = (
     "train", "baseline", "evaluate", "predict", "export", "serve", "push", "pull", "leaderboard", "sweep", "demo",
     "data",
 )  # fmt: skip
+OVERRIDES_HELP = (
+    "Any recipe key can be set on the command line as --section.key=value (or --section.key value), e.g. "
+    "--training.num_train_epochs=1 --data.path=notes.csv --method.name=lora; an unknown key fails with the "
+    "nearest valid one named."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,11 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         module = importlib.import_module(f"fieldtune.commands.{name}")
-        p = sub.add_parser(name, help=module.__doc__.splitlines()[0] if module.__doc__ else None)
+        summary = " ".join((module.__doc__ or "").split("\n\n")[0].split()) or None  # its first paragraph
+        p = sub.add_parser(name, help=summary, description=summary)
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
         # SUPPRESS: `fieldtune --quiet train` is not reset to False by the sub-parser's default
         p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         module.add_arguments(p)
+        if p.get_default("accepts_overrides"):
+            p.epilog = OVERRIDES_HELP
         p.set_defaults(func=module.main)
     return parser
 

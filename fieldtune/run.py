@@ -271,7 +271,7 @@ def run(
     tracker = None  # MLflow / W&B, opened before training so every trainer of this run logs into one run
     try:
         if is_main:
-            save_config(config, run_dir / "config.yaml")
+            save_config(config, run_dir / "config.yaml", task.modality)
         trainer = make_trainer(
             task,
             config,

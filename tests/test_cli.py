@@ -150,3 +150,17 @@ def test_every_recipe_runs_on_a_tiny_model(
     config = load_config(recipe, overrides)
     result = run(config, output_dir=tmp_path / recipe.stem)
     assert (result.run_dir / "eval_results.json").is_file()
+
+
+def test_help_names_every_command_in_full_and_the_override_syntax(capsys):
+    """`fieldtune --help` cut the export line mid-sentence (no ONNX); `train --help` never said how to
+    override a recipe key (issue 33)."""
+    from fieldtune.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    export = text.split(" export ", 1)[1].split(" push ", 1)[0]
+    assert "--format onnx" in export and not export.rstrip().endswith(","), export
+    for command in ("train", "baseline", "sweep", "demo"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "--section.key=value" in " ".join(capsys.readouterr().out.split()), command

@@ -232,3 +232,41 @@ def test_a_method_for_other_inputs_names_the_tasks_it_fits():
         ConfigError, match="probe_unfreeze.*only valid for image-classification.*text-classification"
     ):
         cfg(method={"name": "probe_unfreeze"})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], "demo_recipe"),
+        (["--training.num_train_epochs=1", "--data.num_samples=50"], "demo_recipe"),  # same data and model
+        (["--data.builder=text_table", "--data.path=my data/orders.csv", "--data.text_columns=note"],
+         "orders_all-MiniLM-L6-v2_lora"),
+        (["--data.path=photos/shapes/"], "shapes_all-MiniLM-L6-v2_lora"),
+        (["--model.name_or_path", "bert-base-uncased"], "logistics_demand_bert-base-uncased_lora"),
+        (["--method.name=full"], "logistics_demand_all-MiniLM-L6-v2_full"),
+        (["--data.path=orders.csv", "--name=mine"], "mine"),
+    ],
+)  # fmt: skip
+def test_run_is_named_after_its_data_model_and_method_when_overridden(tmp_path, overrides, expected):
+    """A recipe run on the user's data is not named (or reported) after the recipe's data (issue 33)."""
+    recipe = tmp_path / "demo_recipe.yaml"
+    recipe.write_text(
+        "task: text-classification\nmodel: {name_or_path: sentence-transformers/all-MiniLM-L6-v2}\n"
+        "data: {builder: logistics_demand}\nmethod: {name: lora}\n"
+    )
+    assert load_config(recipe, overrides).name == expected
+
+
+def test_saved_config_keeps_only_the_keys_of_the_run_modality(tmp_path):
+    from fieldtune.config import save_config
+
+    c = cfg(data={"builder": "image_folder", "path": "photos", "image_size": 112})
+    save_config(c, tmp_path / "image.yaml", "image")
+    image = yaml.safe_load((tmp_path / "image.yaml").read_text())
+    assert image["data"]["image_size"] == 112 and "augment" in image["data"]
+    assert "max_length" not in image["model"] and "text_columns" not in image["data"]
+    save_config(c, tmp_path / "text.yaml", "text")
+    text = yaml.safe_load((tmp_path / "text.yaml").read_text())
+    assert (
+        "augment" not in text["data"] and "image_size" not in text["data"] and "max_length" in text["model"]
+    )

@@ -73,6 +73,17 @@ def test_run_directory_contract(full_run):
     assert (preds["label"] == preds["predicted"]).mean() == pytest.approx(results["metrics"]["accuracy"])
 
 
+def test_text_run_config_holds_no_image_settings(full_run):
+    """A text run's config.yaml carried the image augmentation section (issue 33)."""
+    import yaml
+
+    saved = yaml.safe_load((full_run.run_dir / "config.yaml").read_text())
+    assert not {"augment", "image_size", "image_column"} & set(saved["data"]), saved["data"]
+    assert not {"mixup_alpha", "cutmix_alpha"} & set(saved["training"])
+    assert saved["model"]["max_length"] == 48 and saved["data"]["builder"] == "logistics_demand"
+    assert "augment" not in (full_run.run_dir / "README.md").read_text()
+
+
 def test_model_card_has_parsable_model_index(full_run):
     card = ModelCard.load(full_run.run_dir / "README.md")
     results = {r.metric_type: r.metric_value for r in card.data.eval_results}

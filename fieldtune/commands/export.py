@@ -1,5 +1,7 @@
-"""Export a run's model: fieldtune export RUN --merge --out DIR (LoRA merged into a plain transformers model),
-or --format onnx [--quantize int8] [--opset N] (an ONNX folder checked against PyTorch on the test split)
+"""Export a run's model: fieldtune export RUN --out DIR --merge (a plain transformers model, LoRA merged) or
+--format onnx [--quantize int8] (ONNX, checked against PyTorch on the test split)
+
+`--opset N` picks the ONNX opset; `--check-data` checks parity on other data than the run's test split.
 """
 
 from __future__ import annotations

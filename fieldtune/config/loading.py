@@ -23,6 +23,8 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from fieldtune.config.modality import for_modality
+from fieldtune.config.naming import default_run_name
 from fieldtune.config.rules import _show, validate
 from fieldtune.config.schema import (
     AugmentConfig,
@@ -324,12 +326,13 @@ def data_config_from_dict(data: Mapping[str, Any]) -> DataConfig:
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
-    """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file.
-    The recipe's relative paths start from its folder (`fieldtune.config.recipe_paths`)."""
+    """Read a YAML recipe, apply `--section.key=value` overrides, validate, and name the run after the file
+    (or after its data, model and method when the overrides replaced them: `default_run_name`). The
+    recipe's relative paths start from its folder (`fieldtune.config.recipe_paths`)."""
     from fieldtune.config.recipe_paths import resolve_recipe_paths
 
     config = config_from_dict(resolve_recipe_paths(read_recipe(path), Path(path)), overrides)
-    config.name = config.name or Path(path).stem
+    config.name = config.name or default_run_name(path, config, parse_overrides(overrides))
     return config
 
 
@@ -367,11 +370,11 @@ def read_recipe(path: str | Path) -> dict[str, Any] | None:
     return data
 
 
-def save_config(config: RunConfig, path: Path) -> None:
-    """Write the effective config as YAML (the run's `config.yaml`), local paths absolute: the run is read
-    from any working folder."""
+def save_config(config: RunConfig, path: Path, modality: str | None = None) -> None:
+    """Write the effective config as YAML (the run's `config.yaml`), without keys `modality` never reads,
+    local paths absolute: the run is read from any working folder."""
     from fieldtune.config.recipe_paths import with_absolute_paths
     from fieldtune.rundir.layout import atomic_write_text
 
-    tree = with_absolute_paths(config.to_dict())
-    atomic_write_text(path, yaml.safe_dump(tree, sort_keys=False, allow_unicode=True))
+    data = with_absolute_paths(for_modality(config.to_dict(), modality))
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

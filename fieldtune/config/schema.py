@@ -354,7 +354,7 @@ class HubConfig:
 class RunConfig:
     task: TaskName = _f("text-classification", " | ".join(TASKS) + ".")
     name: str | None = _f(
-        None, "Run name; the run directory is output_dir/name. Defaults to the config file name."
+        None, "Run folder output_dir/NAME; default: the recipe's file name (data_model_method if overridden)."
     )
     output_dir: str = _f("runs", "Folder that holds run directories.")
     model: ModelConfig = _f(None, "The backbone and head.", factory=ModelConfig)

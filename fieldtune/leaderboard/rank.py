@@ -1,7 +1,8 @@
 """Group entries into boards, one per (task, dataset, split), and rank each board by its primary metric.
 
-Scores are only comparable on the same data and split, so every board is ranked on its own. Ties on
-the primary metric go to the model with fewer trainable parameters (the cheaper way to the same score).
+Scores are only comparable on the same data and split, so every board is ranked on its own. Equal
+scores on the primary metric share a rank (competition ranking: 1, 1, 1, 4); within it the model with
+fewer trainable parameters is listed first (the cheaper way to the same score).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class Row:
 
     Args:
         entry (`Entry`): The scores.
-        rank (`int`, *optional*): 1 is best; equal scores and equal trainable params share a rank.
+        rank (`int`, *optional*): 1 is best; equal scores share a rank.
             `None` when the entry lacks the board's primary metric.
         score (`float`, *optional*): The entry's value of the board's primary metric (`None` when unranked).
         note (`str`, *optional*): Why the row is unranked.
@@ -120,10 +121,10 @@ def rank_board(task: str, dataset: str, split: str, entries: list[Entry]) -> Boa
     rows: list[Row] = []
     previous = None
     for position, entry in enumerate(sorted(scored, key=sort_key), start=1):  # sorted() is stable
-        key = sort_key(entry)
-        rank = rows[-1].rank if key == previous else position
-        rows.append(Row(entry=entry, rank=rank, score=entry.metrics[primary]))
-        previous = key
+        score = entry.metrics[primary]
+        rank = rows[-1].rank if rows and score == previous else position
+        rows.append(Row(entry=entry, rank=rank, score=score))
+        previous = score
     rows += [Row(entry=e, rank=None, note=f"no `{primary}` score; not ranked") for e in unscored]
     return Board(
         task=task, dataset=dataset, split=split, primary_metric=primary, greater_is_better=greater, rows=rows
@@ -138,7 +139,8 @@ def group_and_rank(entries: Iterable[Entry]) -> list[Board]:
 
     Returns:
         `list[Board]` sorted by key. In each board, rows are ordered best first in the direction of the
-        board's primary metric; equal scores go to fewer trainable params (unknown counts last); rows
+        board's primary metric; equal scores share a rank, fewer trainable params listed first (unknown
+        counts last); rows
         lacking the primary metric come last with `rank=None` and a note.
 
     Example:

@@ -79,13 +79,32 @@ def plot_label_scores(per_label: dict[str, dict], path: Path) -> Path:
         return _save(fig, path)
 
 
-def plot_learning_curves(log_history: list[dict], primary_metric: str, path: Path) -> Path:
-    """Training and validation loss per epoch, and the validation primary metric."""
+def _kept_epoch(evals: list[dict], kept_step: int | None) -> float | None:
+    return next((h["epoch"] for h in evals if kept_step is not None and h.get("step") == kept_step), None)
+
+
+def plot_learning_curves(
+    log_history: list[dict],
+    primary_metric: str,
+    path: Path,
+    kept_step: int | None = None,
+    metric_range: tuple[float, float] | None = None,
+) -> Path:
+    """Training and validation loss per epoch, and the validation primary metric.
+
+    `kept_step`: the step of the evaluation whose weights the run restored (`load_best_model_at_end`),
+    marked on both panels. `metric_range`: the metric's whole scale (classes: 0-1), so one epoch at 1.000
+    is not drawn on a 0.96-1.04 axis. Runs shorter than `logging_steps` log no per-step loss: the Trainer's
+    mean training loss of each `train()` call is drawn instead, as a marker at its last epoch.
+    """
     train = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h and "epoch" in h]
+    means = [(h["epoch"], h["train_loss"]) for h in log_history if "train_loss" in h and "epoch" in h]
     evals = [h for h in log_history if "eval_loss" in h]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     if train:
         axes[0].plot(*zip(*train, strict=True), label="train loss")
+    elif means:
+        axes[0].plot(*zip(*means, strict=True), "s", color="tab:blue", label="train loss (mean of the run)")
     if evals:
         axes[0].plot(
             [h["epoch"] for h in evals], [h["eval_loss"] for h in evals], "o-", label="validation loss"
@@ -94,12 +113,42 @@ def plot_learning_curves(log_history: list[dict], primary_metric: str, path: Pat
         points = [(h["epoch"], h[key]) for h in evals if key in h]
         if points:
             axes[1].plot(*zip(*points, strict=True), "o-", color="tab:green")
-    axes[0].set_xlabel("epoch")
+        kept = _kept_epoch(evals, kept_step)
+        if kept is not None:
+            for ax in axes:
+                ax.axvline(kept, color="tab:red", ls="--", lw=1, label=f"restored best (epoch {kept:g})")
+            axes[1].legend(loc="lower right")
+    if metric_range is not None:
+        low, high = metric_range
+        axes[1].set_ylim(low - 0.02 * (high - low), high + 0.02 * (high - low))
+    last = max([h.get("epoch", 0) for h in log_history] + [1])
+    for ax in axes:
+        ax.set_xlim(0, last * 1.05)
+        ax.set_xlabel("epoch")
     axes[0].set_title("Loss")
-    axes[0].legend()
-    axes[1].set_xlabel("epoch")
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend()
     axes[1].set_title(f"Validation {primary_metric}" if evals else "No validation split")
     return _save(fig, path)
+
+
+def sample_indices(labels: Sequence[str], n: int) -> list[int]:
+    """Up to `n` indices, taken in turn from each label (in order of first appearance), grouped by label:
+    the first `n` rows of a test split sorted by class showed only the first few classes."""
+    queues: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        queues.setdefault(label, []).append(i)
+    picked: list[int] = []
+    while len(picked) < min(n, len(labels)):
+        for queue in queues.values():
+            if queue and len(picked) < n:
+                picked.append(queue.pop(0))
+    order = {label: k for k, label in enumerate(queues)}
+    return sorted(picked, key=lambda i: (order[labels[i]], i))
+
+
+def _short(label: str, limit: int = 24) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def plot_image_samples(
@@ -109,7 +158,7 @@ def plot_image_samples(
     n = len(images)
     with fonts_for([*true, *pred]):
         rows = max(1, -(-n // cols))
-        fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.5 * rows), squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
         for ax, img, t, p in zip(axes.flat, images, true, pred, strict=False):
@@ -117,8 +166,11 @@ def plot_image_samples(
             if ";" in t + p or not (t and p):  # label sets: true on the first line, predicted on the second
                 sets = [", ".join(x.split(";")) if x else "(none)" for x in (t, p)]
                 title, size = "\n".join(sets), 6
+            elif len(t) + len(p) > 20:  # one line would run into its neighbours' titles
+                title, size = f"{_short(t)} /\n{_short(p)}", 7
             else:
                 title, size = f"{t} / {p}", 8
             ax.set_title(title, fontsize=size, color="black" if t == p else "red")
-        fig.suptitle("test samples: true / predicted")
+        fig.suptitle("test samples: true / predicted (red: wrong)")
+        fig.tight_layout()
         return _save(fig, path)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, RunConfig
+from fieldtune.config.modality import for_modality
 from fieldtune.config.recipe_paths import absolute_if_local
 from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
@@ -18,6 +19,7 @@ from fieldtune.rundir.plots import (
     plot_label_scores,
     plot_learning_curves,
     plot_predicted_vs_true,
+    sample_indices,
 )
 from fieldtune.rundir.saving import is_peft_model, save_model
 from fieldtune.scoring import real_units, targets_of
@@ -53,6 +55,15 @@ def validation_metrics(log_history: list[dict], task: Task, best_restored: bool)
         and isinstance(v, (int, float))
         and not k.endswith(("_runtime", "_per_second"))
     } | {"step": chosen.get("step"), "epoch": chosen.get("epoch")}
+
+
+def restored_step(trainer: Any, task: Task) -> int | None:
+    """The step of the evaluation whose weights the run kept, when it restored the best checkpoint (not
+    after weight averaging: those weights no evaluation of the log saw)."""
+    averaging = getattr(trainer, "weight_averaging", None)
+    if not trainer.args.load_best_model_at_end or (averaging is not None and averaging.applied):
+        return None
+    return (validation_metrics(trainer.state.log_history, task, True) or {}).get("step")
 
 
 def final_validation(trainer: Any, splits: Any, task: Task) -> dict[str, float] | None:
@@ -104,6 +115,7 @@ def write_results(
         thresholds=getattr(trainer.model.config, "fieldtune_thresholds", None),
         log_history=trainer.state.log_history,
         is_adapter=is_peft_model(trainer.model),
+        kept_step=restored_step(trainer, task),
     )  # fmt: skip
 
 
@@ -119,6 +131,7 @@ def write_run_outputs(
     thresholds: list[float] | None = None,
     log_history: list[dict] | None = None,
     is_adapter: bool = False,
+    kept_step: int | None = None,
 ) -> dict:
     """Test outputs in real units (logits of a transformers head, or a baseline's scores) ->
     eval_results.json (with bootstrap intervals), predictions.csv, plots and the model card."""
@@ -159,15 +172,24 @@ def write_run_outputs(
     else:
         plot_predicted_vs_true(refs, columns["predicted"], plots / "predicted_vs_true.png")
     if log_history is not None:  # a baseline has no training curve
-        plot_learning_curves(log_history, task.primary_metric, plots / "learning_curves.png")
-    if "image" in raw_test.column_names:  # a grid of test images titled true / predicted
-        n = min(24, len(raw_test))
-        images = [raw_test[i]["image"].convert("RGB") for i in range(n)]
-        predicted = [str(p) for p in columns["predicted"][:n]]
-        plot_image_samples(images, [str(t) for t in table["label"][:n]], predicted, plots / "samples.png")
+        metric_range = (0.0, 1.0) if task.is_classification else None
+        curves = plots / "learning_curves.png"
+        plot_learning_curves(log_history, task.primary_metric, curves, kept_step, metric_range)
+    if "image" in raw_test.column_names:  # a grid of test images titled true / predicted, every class shown
+        picked = sample_indices([str(t) for t in table["label"]], 24)
+        images = [raw_test[i]["image"].convert("RGB") for i in picked]
+        true, predicted = (
+            [str(table["label"][i]) for i in picked],
+            [str(columns["predicted"][i]) for i in picked],
+        )
+        plot_image_samples(images, true, predicted, plots / "samples.png")
 
     card = build_model_card(
-        results, config.to_dict(), label_names, is_adapter=is_adapter, repo_id=config.hub.repo_id
+        results,
+        for_modality(config.to_dict(), task.modality),
+        label_names,
+        is_adapter=is_adapter,
+        repo_id=config.hub.repo_id,
     )
     write_model_card(run_dir / "README.md", card)
     return results

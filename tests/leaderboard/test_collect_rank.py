@@ -195,7 +195,7 @@ def test_entries_from_hub_offline_is_a_one_line_hub_error(tmp_path, monkeypatch)
 # --- ranking -------------------------------------------------------------------------------------
 
 
-def test_rank_higher_is_better_with_ties_by_trainable_params_and_unranked_last():
+def test_rank_higher_is_better_equal_scores_share_a_rank_fewer_params_first_and_unranked_last():
     boards = group_and_rank(
         [
             entry("big", 0.8, trainable=5000),
@@ -213,9 +213,9 @@ def test_rank_higher_is_better_with_ties_by_trainable_params_and_unranked_last()
     )
     assert [(r.rank, r.entry.model) for r in board.rows] == [
         (1, "best"),
-        (2, "small"),
-        (3, "big"),
-        (4, "unknown-size"),
+        (2, "small"),  # equal scores share a rank (issue 33: it was 2, 3, 4); the cheapest is listed first
+        (2, "big"),
+        (2, "unknown-size"),
         (None, "missing"),
     ]
     assert board.rows[0].score == 0.9
@@ -226,6 +226,15 @@ def test_rank_higher_is_better_with_ties_by_trainable_params_and_unranked_last()
 def test_full_ties_share_a_rank():
     board = group_and_rank([entry("a", 0.8), entry("b", 0.8), entry("c", 0.7)])[0]
     assert [r.rank for r in board.rows] == [1, 1, 3]
+
+
+def test_four_equal_scores_share_rank_one_whatever_their_sizes():
+    """Four runs at 1.000 were ranked 1, 2, 2, 4 (ties broken by trainable params) (issue 33)."""
+    sizes = [20_000, 5_000, 5_000, None]
+    board = group_and_rank([entry(f"m{i}", 1.0, trainable=n) for i, n in enumerate(sizes)])[0]
+    assert [r.rank for r in board.rows] == [1, 1, 1, 1]
+    assert [r.entry.model for r in board.rows] == ["m1", "m2", "m0", "m3"]  # fewer trainable params first
+    assert [r.vs_leader for r in board.rows] == ["leader", "tied", "tied", "tied"]
 
 
 def test_rank_lower_is_better_for_regression():
