@@ -262,6 +262,17 @@ def s_serve_max_batch_zero(ctx: Ctx) -> list[str]:
     return ["serve", str(_classifier(ctx)), "--max-batch", "0"]
 
 
+def s_serve_port_taken(ctx: Ctx) -> list[str]:
+    """Another program listens on the port: refused before the model loads."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ctx.request.addfinalizer(taken.close)
+    return ["serve", str(_classifier(ctx)), "--port", str(taken.getsockname()[1])]
+
+
 def s_serve_without_fastapi(ctx: Ctx) -> list[str]:
     """FastAPI not installed (it is an optional extra): the pip command, before any model loads."""
     import importlib.util
@@ -318,6 +329,7 @@ CASES = [
     Case("export-check-data-missing", s_export_check_data_missing, ("--check-data", "new_orders.csv", "does not exist"), existing=True),
     Case("export-check-data-without-onnx", s_export_check_data_without_onnx, ("--check-data", "ONNX export only", "--format onnx"), existing=True),
     Case("serve-max-batch-zero", s_serve_max_batch_zero, ("--max-batch 0", "1 or more")),
+    Case("serve-port-taken", s_serve_port_taken, ("Cannot listen on 127.0.0.1:", "in use", "another --port")),
     Case("serve-without-fastapi", s_serve_without_fastapi, ("fastapi", "not installed", "pip install 'fieldtune[serve]'")),
     Case("export-calibration-text-model", s_export_calibration_text_model, ("--calibration", "text model", "dynamically", "leave --calibration out"), existing=True),
     Case("export-calibration-without-quantize", s_export_calibration_without_quantize, ("--calibration", "--quantize int8"), existing=True),

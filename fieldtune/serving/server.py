@@ -21,6 +21,31 @@ def check_options(host: str, port: int, max_batch: int, max_wait_ms: float, max_
         raise FieldtuneError(f"--max-body-mb {max_body_mb}: give a positive size.")
     if not host.strip():
         raise FieldtuneError("--host is empty; give an address such as 127.0.0.1.")
+    _check_listen(host, port)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """The address can be listened on, before the model loads (a taken port would otherwise be found after
+    minutes of loading, and uvicorn exits with its own multi-line log)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise FieldtuneError(
+            f"--host {host}: not an address of this machine ({e.strerror}); use 127.0.0.1 or 0.0.0.0."
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            sock.bind(address)
+        except OSError as e:
+            raise FieldtuneError(
+                f"Cannot listen on {host}:{port}: {e.strerror or e}; pick another --port or --host."
+            ) from None
 
 
 def serve(
