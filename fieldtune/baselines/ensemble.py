@@ -54,7 +54,8 @@ def calibration_folds(task: Task, settings: BaselineConfig, labels: list[int]) -
 def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
     """What the ensemble needs of the splits, asked before training: calibration folds, and a validation
     split for `baseline_weight: auto` to choose on."""
-    calibration_folds(task, config.baseline, list(dd["train"]["label"]))
+    if task.targets == "classes":  # label sets: Platt per label on out-of-fold margins, no folds to refuse
+        calibration_folds(task, config.baseline, list(dd["train"]["label"]))
     if config.ensemble.baseline_weight == "auto" and "validation" not in dd:
         raise ConfigError(
             "`ensemble.baseline_weight: auto` chooses the weight on the validation split, and this run has "
@@ -142,6 +143,7 @@ def save_ensemble(
         "model": entry["baseline_model"],
         "coefficients": coefficients or coefficient_count(pipeline),
         "baseline_weight": entry["baseline_weight"],
+        **({"platt": entry["platt"]} if "platt" in entry else {}),  # label sets: margins -> log-odds
         "fieldtune_version": __version__,
     }
     save_baseline(pipeline, Path(model_dir) / ENSEMBLE_DIR, meta)
@@ -169,6 +171,12 @@ class EnsembleModel:
 
     def __call__(self, texts: list[str], **inputs: Any) -> SimpleNamespace:
         logits = self.model(**inputs).logits
+        platt = self.baseline.meta.get("platt")
+        if platt is not None:  # label sets: log-odds per label (`ensemble_tags`)
+            from fieldtune.baselines.ensemble_tags import mix_tags, tag_log_odds
+
+            odds = tag_log_odds(self.baseline.pipeline, platt, list(texts), logits.shape[-1])
+            return SimpleNamespace(logits=torch.from_numpy(mix_tags(logits.float().cpu(), odds, self.weight)))
         scores = log_probabilities(self.baseline.pipeline, list(texts), logits.shape[-1])
         return SimpleNamespace(logits=torch.from_numpy(mix(logits.float().cpu(), scores, self.weight)))
 
@@ -218,13 +226,22 @@ def ensemble_test(
     weights: Any,
     test_logits: Any,
     validation_logits: Any = None,
+    model_config: Any = None,
 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """Fit the baseline half, mix it into the transformer's test logits: (pipeline, logits, results entry).
-    With `baseline_weight: auto` the weight is chosen on `validation_logits` (the validation split's)."""
+    With `baseline_weight: auto` the weight is chosen on `validation_logits` (the validation split's).
+    Label sets: `ensemble_tags` (their thresholds, tuned again on the mix, go into `model_config`)."""
     import time
 
     from fieldtune.baselines.tfidf import describe
     from fieldtune.scoring import targets_of
+
+    if task.targets == "tags":
+        from fieldtune.baselines.ensemble_tags import ensemble_tags_test
+
+        return ensemble_tags_test(
+            config, task, dd, label_names, test_logits, validation_logits, model_config, WEIGHT_GRID
+        )
 
     weight, search = config.ensemble.baseline_weight, None
     started = time.perf_counter()
