@@ -298,16 +298,17 @@ def run(
             # what model selection saw (sweeps choose on it, never on test); every process joins the evaluation
             validation = final_validation(trainer, prepared.dataset, task)
             validation_logits = _calibrate(trainer, task, prepared, dd, label_names)
-            choose_on = None  # `baseline_weight: auto`: the transformer's validation logits choose the weight
-            if config.ensemble.baseline_weight == "auto":
+            choose_on = validation_logits  # the ensemble's weight (`auto`) and, for tags, thresholds
+            if choose_on is None and config.ensemble.baseline_weight == "auto":
                 choose_on = _logits_of(trainer.predict(prepared.dataset["validation"]))
         ensemble = None  # (fitted baseline, results entry): the run's scores become the ensemble's
         if config.ensemble.enabled and is_main:
             from fieldtune.baselines.ensemble import ensemble_test
 
             pipeline, mixed, entry = ensemble_test(
-                config, task, dd, label_names, class_weights, _logits_of(test_output), choose_on
-            )
+                config, task, dd, label_names, class_weights, _logits_of(test_output), choose_on,
+                trainer.model.config,
+            )  # fmt: skip
             test_output, ensemble = test_output._replace(predictions=mixed), (pipeline, entry)
 
         check = None  # the recipe's TF-IDF baseline on validation: is the run clearly below it?

@@ -158,7 +158,7 @@ def test_the_card_names_the_labels_too_rare_to_tune(weak_run):
     run_dir, _ = weak_run
     results = json.loads((run_dir / "eval_results.json").read_text())
     untuned = results["untuned_thresholds"]
-    assert "fragile" in untuned["labels"] and untuned["min_positives"] == 5
+    assert "fragile" in untuned["labels"] and untuned["min_positives"] == 10
     assert results["thresholds"]["fragile"] == pytest.approx(untuned["shared"], abs=1e-4)
     card = (run_dir / "README.md").read_text()
     assert "Too few validation positives to tune" in card and "fragile" in card

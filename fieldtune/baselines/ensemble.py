@@ -62,7 +62,10 @@ def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
     from fieldtune.scoring import label_names_of
 
     labels = dd["train"]
-    calibration_folds(task, config.baseline, list(labels["label"]), label_names_of(labels.features["label"]))
+    if task.targets == "classes":  # label sets: Platt per label on out-of-fold margins, no folds to refuse
+        calibration_folds(
+            task, config.baseline, list(labels["label"]), label_names_of(labels.features["label"])
+        )
     check_features(list(dd["train"]["text"]), config.baseline)  # baseline.min_df and the like vs the data
     if config.ensemble.baseline_weight == "auto" and "validation" not in dd:
         raise ConfigError(
@@ -156,6 +159,7 @@ def save_ensemble(
         "model": entry["baseline_model"],
         "coefficients": coefficients or coefficient_count(pipeline),
         "baseline_weight": entry["baseline_weight"],
+        **({"platt": entry["platt"]} if "platt" in entry else {}),  # label sets: margins -> log-odds
         "fieldtune_version": __version__,
     }
     save_baseline(pipeline, Path(model_dir) / ENSEMBLE_DIR, meta)
@@ -183,6 +187,12 @@ class EnsembleModel:
 
     def __call__(self, texts: list[str], **inputs: Any) -> SimpleNamespace:
         logits = self.model(**inputs).logits
+        platt = self.baseline.meta.get("platt")
+        if platt is not None:  # label sets: log-odds per label (`ensemble_tags`)
+            from fieldtune.baselines.ensemble_tags import mix_tags, tag_log_odds
+
+            odds = tag_log_odds(self.baseline.pipeline, platt, list(texts), logits.shape[-1])
+            return SimpleNamespace(logits=torch.from_numpy(mix_tags(logits.float().cpu(), odds, self.weight)))
         scores = log_probabilities(self.baseline.pipeline, list(texts), logits.shape[-1])
         return SimpleNamespace(logits=torch.from_numpy(mix(logits.float().cpu(), scores, self.weight)))
 
@@ -232,13 +242,22 @@ def ensemble_test(
     weights: Any,
     test_logits: Any,
     validation_logits: Any = None,
+    model_config: Any = None,
 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """Fit the baseline half, mix it into the transformer's test logits: (pipeline, logits, results entry).
-    With `baseline_weight: auto` the weight is chosen on `validation_logits` (the validation split's)."""
+    With `baseline_weight: auto` the weight is chosen on `validation_logits` (the validation split's).
+    Label sets: `ensemble_tags` (their thresholds, tuned again on the mix, go into `model_config`)."""
     import time
 
     from fieldtune.baselines.tfidf import describe
     from fieldtune.scoring import targets_of
+
+    if task.targets == "tags":
+        from fieldtune.baselines.ensemble_tags import ensemble_tags_test
+
+        return ensemble_tags_test(
+            config, task, dd, label_names, test_logits, validation_logits, model_config, WEIGHT_GRID
+        )
 
     weight, search = config.ensemble.baseline_weight, None
     started = time.perf_counter()

@@ -96,8 +96,9 @@ def validate(config: RunConfig) -> None:
 
 
 def _check_ensemble(spec: Any) -> None:
-    """`ensemble.baseline_weight` mixes class probabilities with the text baseline's: nothing else has them."""
-    if spec.targets != "classes" or spec.inputs.baseline != "tfidf":
+    """`ensemble.baseline_weight` mixes class probabilities (or each label's odds) with the text baseline's:
+    nothing else has them."""
+    if spec.targets not in ("classes", "tags") or spec.inputs.baseline != "tfidf":
         raise ConfigError(
             f"`ensemble.baseline_weight` mixes a text classifier with the TF-IDF baseline; {spec.name} has no "
             "such pair: set it to 0 or remove it."

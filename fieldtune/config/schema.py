@@ -229,8 +229,9 @@ class EnsembleConfig:
         " weighted geometric mean of the two. `auto` chooses w on the validation split (0, 0.1, ..., 0.9: the"
         " task's primary metric, ties to the lower log loss; the scores are in eval_results.json), else w is"
         " fixed in the recipe; never chosen on test. Saved in model/ensemble_baseline/, so predict / evaluate"
-        " / push use the ensemble (plain transformers loads the transformer alone). Single-label text"
-        " classification only; `fieldtune baseline` (`method.name: baseline`) ignores it: it is the"
+        " / push use the ensemble (plain transformers loads the transformer alone). Text classes and label"
+        " sets (tags: each label's logits mixed with the baseline's Platt-calibrated log-odds, thresholds"
+        " tuned again on the mix); `fieldtune baseline` (`method.name: baseline`) ignores it: it is the"
         " baseline alone.",
         check=_weight,
     )
@@ -369,7 +370,9 @@ class RunConfig:
         None, "The classical model of `fieldtune baseline` (text: TF-IDF + linear).", factory=BaselineConfig
     )
     ensemble: EnsembleConfig = _f(
-        None, "Mixing the fine-tuned model with the `baseline:` model (text classes).", factory=EnsembleConfig
+        None,
+        "Mixing the fine-tuned model with the `baseline:` model (text classes and tags).",
+        factory=EnsembleConfig,
     )
     hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
     cv: CVConfig = _f(None, "k-fold cross-validation and its final model.", factory=CVConfig)
