@@ -42,12 +42,12 @@ def c_cv_of_the_baseline_method(ctx: Ctx) -> list[str]:
     return _train(ctx, None, "--cv", "3", "--method.name=baseline")
 
 
-def c_sweep_with_cv(ctx: Ctx) -> list[str]:
-    return ["sweep", str(_recipe(ctx)), "--grid", "method.name=full,lora", "--cv", "3"]
+def c_sweep_with_one_fold(ctx: Ctx) -> list[str]:
+    return ["sweep", str(_recipe(ctx)), "--grid", "method.name=full,lora", "--cv", "1"]
 
 
-def c_sweep_of_a_cv_recipe(ctx: Ctx) -> list[str]:
-    return ["sweep", str(_recipe(ctx)), "--grid", "method.name=full,lora", "--cv.folds=3"]
+def c_sweep_of_a_one_fold_recipe(ctx: Ctx) -> list[str]:
+    return ["sweep", str(_recipe(ctx)), "--grid", "method.name=full,lora", "--cv.folds=3", "--cv.fold=1"]
 
 
 def c_resume_with_other_folds(ctx: Ctx) -> list[str]:
@@ -79,8 +79,8 @@ CASES = [
     Case("cv-unknown-final", c_unknown_final, ("cv.final", "'stack'", "ensemble", "refit")),
     Case("cv-with-processes", c_cv_with_processes, ("Cross-validation", "--num-processes", "--cv.fold")),
     Case("cv-of-the-baseline-method", c_cv_of_the_baseline_method, ("method.name: baseline", "not supported")),
-    Case("sweep-with-cv", c_sweep_with_cv, ("sweep --cv 3", "not supported yet", "train best.yaml --cv 3")),
-    Case("sweep-of-a-cv-recipe", c_sweep_of_a_cv_recipe, ("cv.folds: 3", "remove cv", "train --cv K")),
+    Case("sweep-with-one-fold", c_sweep_with_one_fold, ("cv.folds", "1", "2 or more")),
+    Case("sweep-of-a-one-fold-recipe", c_sweep_of_a_one_fold_recipe, ("cv.fold: 1", "one fold", "--cv K")),
     Case("export-a-fold-ensemble", c_export_a_fold_ensemble, ("cross-validation", "2 fold models", "export one fold", "cv.final: refit"), existing=True),
     Case("cv-resume-with-other-folds", c_resume_with_other_folds, ("--resume", "cv.folds 3", "same recipe"), existing=True),
 ]  # fmt: skip

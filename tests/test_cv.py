@@ -212,3 +212,33 @@ def test_refit_trains_on_every_pooled_row_for_the_mean_best_epoch(tiny_bert, dem
     loaded = load_for_inference(cv_dir)  # the CV directory's model is the refit
     assert loaded.model_dir == cv_dir / "model" and not hasattr(loaded.model, "folds")
     assert result.results["cv"]["final"] == "refit" and (cv_dir / "predictions.csv").is_file()
+
+
+@pytest.mark.slow
+def test_sweep_with_cv_chooses_by_the_cv_mean_and_best_yaml_says_so(tiny_bert, demand_csv, tmp_path):
+    import yaml
+
+    from fieldtune.cli import main
+
+    config = cv_config(tiny_bert, demand_csv, folds=2)
+    recipe = tmp_path / "recipe.yaml"
+    tree = config.to_dict()
+    tree["cv"] = {}  # the folds come from --cv
+    recipe.write_text(yaml.safe_dump(tree))
+    sweep = tmp_path / "sweep"
+    argv = ["sweep", str(recipe), "--grid", "training.learning_rate=0.01,0.00001", "--cv", "2"]
+    assert main([*argv, "--output-dir", str(sweep)]) == 0
+    means = {}
+    for trial in sorted(p for p in sweep.iterdir() if (p / "cv_results.json").is_file()):
+        summary = json.loads((trial / "cv_results.json").read_text())
+        assert summary["folds"] == 2 and (trial / "fold-1" / "eval_results.json").is_file()
+        means[trial.name] = summary["metrics"]["f1_macro"]["mean"]
+    assert len(means) == 2
+    top = [name for name in means if means[name] == max(means.values())]  # ties go to the earlier trial
+    text = (sweep / "best.yaml").read_text()
+    how = "# chosen by the 2-fold CV mean of validation f1_macro (the held-out folds): "
+    assert any(text.startswith(f"{how}{name} {means[name]:.4f}") for name in top), (
+        text.splitlines()[0],
+        means,
+    )
+    assert yaml.safe_load(text)["cv"]["folds"] == 2  # `fieldtune train best.yaml` cross-validates the winner

@@ -36,24 +36,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="With --search: median pruning on the validation metric once N trials finished (0: off).",
     )
     p.add_argument(
-        "--cv", type=int, metavar="K", help="Not supported yet: sweeps choose on one validation split."
+        "--cv",
+        type=int,
+        metavar="K",
+        help="Cross-validate every trial (cv.folds: K) and choose by the CV mean of the primary metric.",
     )
     p.set_defaults(accepts_overrides=True)
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.errors import FieldtuneError
     from fieldtune.sweep import prepare_sweep, run_sweep
-
-    if args.cv is not None:
-        raise FieldtuneError(
-            f"`fieldtune sweep --cv {args.cv}` is not supported yet; sweep on the validation split, then "
-            f"cross-validate the chosen recipe with `fieldtune train best.yaml --cv {args.cv}`."
-        )
 
     plan, manifest = prepare_sweep(
         args.config,
-        args.overrides,
+        list(args.overrides) + ([f"--cv.folds={args.cv}"] if args.cv is not None else []),
         grid=args.grid,
         search=args.search,
         trials=args.trials,

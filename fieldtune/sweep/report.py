@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldtune.config import save_config
-from fieldtune.rundir.layout import INCOMPLETE
+from fieldtune.rundir.layout import INCOMPLETE, atomic_write_text
 from fieldtune.sweep.study import RUN_NAME, live
 from fieldtune.sweep.trial import Plan
 
@@ -60,7 +60,16 @@ def write_best(plan: Plan, study: Any) -> Any | None:
     run_name = best.user_attrs[RUN_NAME]
     config = plan.recipe.config(best.params, name=f"{plan.recipe.name}-{run_name}")
     save_config(config, plan.sweep_dir / BEST)
+    how = f"# chosen by {chosen_on(config, plan.primary_metric)}: {run_name} {best.value:.4f}; test never chose it\n"
+    atomic_write_text(plan.sweep_dir / BEST, how + (plan.sweep_dir / BEST).read_text(encoding="utf-8"))
     return best
+
+
+def chosen_on(config: Any, metric: str) -> str:
+    """What the sweep compared its trials on: the validation split, or the CV mean over held-out folds."""
+    if config.cv.folds is not None:
+        return f"the {config.cv.folds}-fold CV mean of validation {metric} (the held-out folds)"
+    return f"validation {metric}"
 
 
 def _scores(metrics: dict[str, Any], first: str) -> str:
@@ -81,7 +90,8 @@ def summary(plan: Plan, study: Any) -> str:
     if best is not None:
         test = best.user_attrs.get("test_metrics", {})
         lines.append(
-            f"Best on validation {plan.primary_metric}: {best.user_attrs[RUN_NAME]} ({best.value:.4f}); "
+            f"Best on {chosen_on(plan.recipe.config({}), plan.primary_metric)}: {best.user_attrs[RUN_NAME]} "
+            f"({best.value:.4f}); "
             f"its test scores: {_scores(test, plan.primary_metric)}"
         )
         lines.append(f"Recipe of the best trial: {plan.sweep_dir / BEST}")

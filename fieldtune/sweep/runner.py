@@ -76,12 +76,11 @@ def prepare_sweep(
     values = parse_grid(grid, recipe) if grid else None
     points = grid_points(values) if values else []
     base = recipe.config({})
-    if base.cv.folds is not None:
+    if base.cv.fold is not None:
         raise ConfigError(
-            f"The recipe sets cv.folds: {base.cv.folds}; a sweep does not cross-validate its trials yet: remove "
-            "cv from the recipe (or pass --cv.folds=null), then cross-validate the best one with train --cv K."
+            f"The recipe sets cv.fold: {base.cv.fold} (one fold); remove it to cross-validate every trial (--cv K)."
         )
-    if base.data.validation_size <= 0:
+    if base.data.validation_size <= 0 and base.cv.folds is None:  # with --cv K the folds validate
         raise ConfigError(
             "A sweep chooses its best trial on the validation split; set data.validation_size > 0 "
             f"(now {base.data.validation_size})."

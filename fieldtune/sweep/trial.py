@@ -1,7 +1,7 @@
 """One sweep trial: the recipe with the trial's parameters -> a normal run directory under the sweep directory.
 
 The objective is the validation primary metric of the model the run kept (`eval_results.json`'s
-`validation_metrics`), never a test score. A trial whose run directory holds checkpoints from an interrupted
+`validation_metrics`; with `sweep --cv K`, the CV mean over the held-out folds), never a test score. A trial whose run directory holds checkpoints from an interrupted
 try resumes from them (`run(..., resume=True)`); one that already finished is read back, not trained again.
 """
 
@@ -112,11 +112,20 @@ def objective(plan: Plan, study: Any, trial: Any, *, outcomes: list[Outcome]) ->
     if results is None:
         if run_dir.exists() and not resumed:  # killed before its config.yaml: nothing there to resume
             shutil.rmtree(run_dir)
-        callbacks = [pruning_callback(trial, plan.primary_metric)] if plan.space is not None else []
+        cross = config.cv.folds is not None  # `sweep --cv K`: the trial is a cross-validation
+        # pruning follows one run's evaluations; K folds are K curves, so a cross-validated trial runs whole
+        callbacks = (
+            [pruning_callback(trial, plan.primary_metric)] if plan.space is not None and not cross else []
+        )
         if resumed:
             logger.info("Trial %s resumes from its checkpoint", run_name)
         try:
-            results = run(config, output_dir=run_dir, resume=resumed, callbacks=callbacks).results
+            if cross:  # its eval_results.json's validation_metrics are the CV means
+                from fieldtune.cv import run_cv
+
+                results = run_cv(config, output_dir=run_dir, resume=resumed).results
+            else:
+                results = run(config, output_dir=run_dir, resume=resumed, callbacks=callbacks).results
         except optuna.TrialPruned:
             shutil.rmtree(run_dir, ignore_errors=True)  # a pruned trial leaves no half-written run behind
             outcomes.append(Outcome(trial.number, run_name, "pruned", None, resumed))
