@@ -106,7 +106,7 @@ def test_string_field_overrides_are_plain_text():
     assert (c.data.label_delimiter, c.data.delimiter, c.name, c.model.revision) == ("|", "|", "yes", "0123")
     assert c.hub.revision is None
     assert parse_overrides(["--training.seed=3"]) == {"training": {"seed": 3}}  # other fields stay YAML
-    with pytest.raises(ConfigError, match=r'`data.delimiter`: \'\' must be a non-blank separator: ; or "\|"'):
+    with pytest.raises(ConfigError, match=r"`data.delimiter`: '' must be one character such as , ; \|"):
         config_from_dict({**BASE, "data": {"delimiter": ""}})  # `delimiter: |` in a file
     assert config_from_dict({**BASE, "data": {"delimiter": "\t"}}).data.delimiter == "\t"
 
