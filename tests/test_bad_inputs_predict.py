@@ -322,3 +322,16 @@ def test_text_file_extension_is_case_insensitive(tmp_path, tiny_bert, tiny_vit, 
     )
     assert out.read_text().splitlines()[1].startswith("two pallets of cement,")
     assert len(out.read_text().splitlines()) == 4
+
+
+def test_output_inside_the_input_folder_is_never_read(tmp_path, tiny_bert, tiny_vit, request, monkeypatch):
+    """Predictions written into the folder (or under the glob) being predicted are not predicted on: an image
+    model reads image files only, and the .csv / .jsonl output is none (a text model refuses folders)."""
+    for i in range(3):
+        table._png(tmp_path / "photos" / f"p{i}.png", colour=(40 * i, 90, 30))
+    out = tmp_path / "photos" / "preds.csv"
+    for source in (tmp_path / "photos", tmp_path / "photos" / "*", tmp_path / "photos" / "*"):
+        extra = ["--overwrite"] if out.exists() else []
+        assert main(["predict", str(tiny_vit), "--input", str(source), "--output", str(out), *extra]) == 0
+        rows = out.read_text().splitlines()[1:]
+        assert [r.split(",")[0].rsplit("/", 1)[-1] for r in rows] == ["p0.png", "p1.png", "p2.png"]
