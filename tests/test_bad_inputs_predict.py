@@ -253,6 +253,11 @@ def s_text_model_empty_input(ctx: Ctx) -> list[str]:
     return ["predict", str(_classifier(ctx)), "--input", ""]
 
 
+def s_image_model_empty_input(ctx: Ctx) -> list[str]:
+    table._png(ctx.tmp / "in_the_working_folder.png")  # what Path("") would have predicted
+    return ["predict", str(ctx.vit), "--input", ""]
+
+
 def s_text_model_image_file(ctx: Ctx) -> list[str]:
     table._png(ctx.run_dir / "scan.png")
     return ["predict", str(_classifier(ctx)), "--input", str(ctx.run_dir / "scan.png")]
@@ -265,6 +270,7 @@ CASES = [
     Case("predict-text-model-glob-by-word", s_text_model_glob_by_word, ("--input note*", "pattern matching files")),
     Case("predict-text-model-device", s_text_model_device, ("/dev/null", "not a regular file", "a text model reads")),
     Case("predict-text-model-empty-input", s_text_model_empty_input, ("--input is empty", "--text")),
+    Case("predict-image-model-empty-input", s_image_model_empty_input, ("--input is empty", "--text")),
     Case("predict-text-model-image-file", s_text_model_image_file, ("scan.png", "'.png'", "a text model reads"), existing=True),
     Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True),
     Case("predict-output-is-input-other-spelling", s_output_is_input_by_other_spelling, ("is the --input file", "another file"), existing=True),
