@@ -272,7 +272,7 @@ CASES = [
     Case("predict-text-model-empty-input", s_text_model_empty_input, ("--input is empty", "--text")),
     Case("predict-image-model-empty-input", s_image_model_empty_input, ("--input is empty", "--text")),
     Case("predict-text-model-image-file", s_text_model_image_file, ("scan.png", "'.png'", "a text model reads"), existing=True),
-    Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True),
+    Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True, subprocess=True),
     Case("predict-output-is-input-other-spelling", s_output_is_input_by_other_spelling, ("is the --input file", "another file"), existing=True),
     Case("predict-output-is-link-to-input", s_output_is_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
     Case("predict-output-is-hard-link-to-input", s_output_is_hard_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
