@@ -393,3 +393,21 @@ def test_tilde_in_an_output_flag_is_the_home_folder(tmp_path, tiny_bert, tiny_vi
         "home/preds.csv",
     ]
     assert not (tmp_path / "~").exists()
+
+
+def test_predict_output_in_a_new_folder(tmp_path, tiny_bert, tiny_vit, request, monkeypatch):
+    """`--output new/sub/preds.csv` makes its folders (it failed after the model loaded, although the check
+    before had let it through); a prediction that fails before its first row leaves no folder behind."""
+    import fieldtune.inference.batch_predict as batch_predict
+
+    ctx = Ctx(tmp_path, tiny_bert, tiny_vit, request, monkeypatch)
+    predict = ["predict", str(_classifier(ctx)), "--text", "two pallets", "--output"]
+    assert main([*predict, str(tmp_path / "new" / "sub" / "preds.csv")]) == 0
+    assert (tmp_path / "new" / "sub" / "preds.csv").read_text().startswith("text,label,score\n")
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(batch_predict, "batch_logits", full)
+    assert main([*predict, str(tmp_path / "other" / "sub" / "preds.csv")]) == 2
+    assert not (tmp_path / "other").exists()

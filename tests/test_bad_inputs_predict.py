@@ -253,6 +253,11 @@ def s_text_model_empty_input(ctx: Ctx) -> list[str]:
     return ["predict", str(_classifier(ctx)), "--input", ""]
 
 
+def s_image_model_empty_input(ctx: Ctx) -> list[str]:
+    table._png(ctx.tmp / "in_the_working_folder.png")  # what Path("") would have predicted
+    return ["predict", str(ctx.vit), "--input", ""]
+
+
 def s_text_model_image_file(ctx: Ctx) -> list[str]:
     table._png(ctx.run_dir / "scan.png")
     return ["predict", str(_classifier(ctx)), "--input", str(ctx.run_dir / "scan.png")]
@@ -304,8 +309,9 @@ CASES = [
     Case("predict-text-model-glob-by-word", s_text_model_glob_by_word, ("--input note*", "pattern matching files")),
     Case("predict-text-model-device", s_text_model_device, ("/dev/null", "not a regular file", "a text model reads")),
     Case("predict-text-model-empty-input", s_text_model_empty_input, ("--input is empty", "--text")),
+    Case("predict-image-model-empty-input", s_image_model_empty_input, ("--input is empty", "--text")),
     Case("predict-text-model-image-file", s_text_model_image_file, ("scan.png", "'.png'", "a text model reads"), existing=True),
-    Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True),
+    Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True, subprocess=True),
     Case("predict-output-is-input-other-spelling", s_output_is_input_by_other_spelling, ("is the --input file", "another file"), existing=True),
     Case("predict-output-is-link-to-input", s_output_is_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
     Case("predict-output-is-hard-link-to-input", s_output_is_hard_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
@@ -366,3 +372,16 @@ def test_text_file_extension_is_case_insensitive(tmp_path, tiny_bert, tiny_vit, 
     )
     assert out.read_text().splitlines()[1].startswith("two pallets of cement,")
     assert len(out.read_text().splitlines()) == 4
+
+
+def test_output_inside_the_input_folder_is_never_read(tmp_path, tiny_bert, tiny_vit, request, monkeypatch):
+    """Predictions written into the folder (or under the glob) being predicted are not predicted on: an image
+    model reads image files only, and the .csv / .jsonl output is none (a text model refuses folders)."""
+    for i in range(3):
+        table._png(tmp_path / "photos" / f"p{i}.png", colour=(40 * i, 90, 30))
+    out = tmp_path / "photos" / "preds.csv"
+    for source in (tmp_path / "photos", tmp_path / "photos" / "*", tmp_path / "photos" / "*"):
+        extra = ["--overwrite"] if out.exists() else []
+        assert main(["predict", str(tiny_vit), "--input", str(source), "--output", str(out), *extra]) == 0
+        rows = out.read_text().splitlines()[1:]
+        assert [r.split(",")[0].rsplit("/", 1)[-1] for r in rows] == ["p0.png", "p1.png", "p2.png"]

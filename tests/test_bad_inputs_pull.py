@@ -84,7 +84,7 @@ def s_failed_repull_keeps_the_folder(ctx: Ctx) -> list[str]:
 
 
 CASES = [
-    Case("pull-out-is-users-folder", s_out_is_users_folder, ("--out", "not empty", "not an earlier `fieldtune pull`", "--overwrite"), existing=True),
+    Case("pull-out-is-users-folder", s_out_is_users_folder, ("--out", "not empty", "not an earlier `fieldtune pull`", "--overwrite"), existing=True, subprocess=True),
     Case("pull-out-is-pull-of-other-repo", s_out_is_pull_of_other_repo, ("--out", "not empty", "holds a pull of", "--overwrite"), existing=True),
     Case("pull-out-is-edited-pull", s_out_is_edited_pull, ("--out", "README.md was added or changed", "--overwrite"), existing=True),
     Case("pull-out-pull-plus-users-file", s_out_pull_plus_users_file, ("eval_on_our_data.json was added or changed", "--overwrite"), existing=True),

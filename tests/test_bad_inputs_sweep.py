@@ -155,7 +155,7 @@ def s_storage_sqlite_not_a_database(ctx: Ctx) -> list[str]:
 
 
 CASES = [
-    Case("storage-journal-is-users-file", s_storage_journal_is_notes, ("--storage", "notes.journal", "line 1", "not an Optuna journal", "new .journal path")),
+    Case("storage-journal-is-users-file", s_storage_journal_is_notes, ("--storage", "notes.journal", "line 1", "not an Optuna journal", "new .journal path"), subprocess=True),
     Case("storage-journal-is-binary", s_storage_journal_is_binary, ("--storage", "binary.journal", "not an Optuna journal")),
     Case("storage-journal-is-folder", s_storage_journal_is_folder, ("--storage", "old.journal", "is a folder")),
     Case("storage-sqlite-memory", s_storage_sqlite_memory, ("--storage sqlite:///:memory:", "in-memory", "sqlite:///sweep.db")),

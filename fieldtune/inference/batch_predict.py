@@ -83,6 +83,8 @@ def check_request(req: PredictRequest) -> None:
                 f"--encoding {req.encoding} {problem}; use e.g. {EXAMPLES}, or leave it out to detect the encoding."
             )
     source = req.input
+    if source is not None and not source.strip():  # Path("") is the current folder: never what was meant
+        raise DataError("--input is empty; give a file, folder or glob, or the text with --text.")
     if source is not None and not Path(source).expanduser().exists() and path_like(source):
         if glob.has_magic(source):  # `photos/*.jpg`; a `?` in plain words is no pattern
             if next(glob.iglob(os.path.expanduser(source), recursive=True), None) is None:

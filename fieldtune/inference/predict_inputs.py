@@ -223,7 +223,11 @@ class ImageSource:
         path = Path(self.source).expanduser()
         if path.is_file():
             return iter([path])  # named explicitly: taken as is
-        roots = [path] if path.is_dir() else glob.iglob(os.path.expanduser(self.source), recursive=True)
+        # a glob's matches in sorted path order, as a folder is walked (the file system's order is arbitrary,
+        # and `--resume` needs the same order every time); names only, no image is opened here
+        roots = (
+            [path] if path.is_dir() else sorted(glob.iglob(os.path.expanduser(self.source), recursive=True))
+        )
         return iter_image_files(roots)
 
     def count(self) -> int:

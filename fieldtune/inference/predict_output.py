@@ -100,10 +100,14 @@ class PredictionFile:
         self.jsonl = out.suffix.lower() == ".jsonl"
         self.rows, self.last_key, self._pending, self._cut = 0, None, 0, False
         self._created = not resume
+        self._made = [
+            p for p in out.parents if not p.exists()
+        ]  # nearest first: gone again if nothing is kept
         try:
             if resume:
                 self._reopen(read_checkpoint(out))
             else:
+                out.parent.mkdir(parents=True, exist_ok=True)  # as every other output flag's folders are made
                 self.partial.unlink(missing_ok=True)  # --overwrite: a stale partial is started over
                 self.checkpoint.unlink(missing_ok=True)
                 self._file = open(self.partial, "wb")  # noqa: SIM115 (open across calls; closed in finish / abandon)
@@ -201,6 +205,11 @@ class PredictionFile:
         if self._created and self.rows == 0:
             self.partial.unlink(missing_ok=True)
             self.checkpoint.unlink(missing_ok=True)
+            for folder in self._made:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
         elif self.rows:
             log.warning("%d predictions are kept in %s; continue with --resume.", self.rows, self.partial)
 
