@@ -66,6 +66,11 @@ def s_evaluate_unfinished_run(ctx: Ctx) -> list[str]:
     return ["evaluate", str(ctx.run_dir)]
 
 
+def s_predict_unfinished_run(ctx: Ctx) -> list[str]:
+    _finished_run(ctx, incomplete=True)
+    return ["predict", str(ctx.run_dir), "--text", "two pallets"]
+
+
 # --------------------------------------------------------------------------- inputs that gave no result (item 10)
 
 
@@ -131,6 +136,7 @@ CASES = [
     Case("leaderboard-unfinished-run", s_leaderboard_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
     Case("leaderboard-results-of-unfinished-run", s_leaderboard_results_of_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
     Case("evaluate-unfinished-run", s_evaluate_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
+    Case("predict-unfinished-run", s_predict_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
     Case("predict-named-text-file-on-image-model", s_predict_named_text_file_on_image_model, ("--input", "notes.txt", "not an image", "a folder of images")),
     Case("predict-named-broken-image-on-image-model", s_predict_named_broken_image_on_image_model, ("--input", "scan.png", "not an image that can be decoded")),
     Case("evaluate-split-data-lacks", s_evaluate_split_data_lacks, ("new_orders.csv", "no 'validation' split", "leave --split out", "--split all"), existing=True),

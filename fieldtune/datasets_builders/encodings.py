@@ -52,15 +52,20 @@ def _bom(raw: bytes) -> str | None:
     return next((name for bom, name in BOMS if raw.startswith(bom)), None)
 
 
-def _utf16_by_nuls(raw: bytes) -> str | None:
-    """UTF-16 without a BOM told by its NUL bytes: Latin text (and the digits, commas and line breaks of any
-    table) has a zero high byte, which falls on the odd offsets in UTF-16-LE and on the even ones in BE.
-    At least a quarter of one parity's bytes must be NUL and (nearly) none of the other's: a stray NUL in
-    a UTF-8 file is no pattern."""
+def _wide_by_nuls(raw: bytes) -> str | None:
+    """UTF-16 / UTF-32 without a BOM told by their NUL bytes: Latin text (and the digits, commas and line
+    breaks of any table) has zero high bytes, on the odd offsets in UTF-16-LE, the even ones in BE; UTF-32
+    has two zero bytes per character at least (BMP). A stray NUL in a UTF-8 file is no pattern."""
     even, odd = raw[0::2].count(0), raw[1::2].count(0)
     for nuls, other, name in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
         if nuls * 4 >= len(raw) // 2 > 0 and other * 20 <= nuls:
             return name
+    cells = len(raw) // 4
+    at = [raw[i : cells * 4 : 4].count(0) for i in range(4)]  # NULs at each offset of the 4-byte units
+    if cells and at[3] == at[2] == cells and at[0] * 20 <= cells:
+        return "utf-32-le"
+    if cells and at[0] == at[1] == cells and at[3] * 20 <= cells:
+        return "utf-32-be"
     return None
 
 
@@ -79,8 +84,8 @@ def detect_bytes(raw: bytes, partial: bool = False) -> str | None:
     bom = _bom(raw)
     if bom:
         return bom
-    # NUL is valid UTF-8: English UTF-16 would pass as UTF-8 text with a NUL in every other byte
-    nul_pattern = _utf16_by_nuls(raw)
+    # NUL is valid UTF-8: English UTF-16 / UTF-32 would pass as UTF-8 text with NULs between the letters
+    nul_pattern = _wide_by_nuls(raw)
     if nul_pattern:
         return nul_pattern
     if _utf8_error(raw, partial) is None:

@@ -38,6 +38,11 @@ def locate_model(ref: str, revision: str | None = None) -> tuple[Path, str | Non
     """Run dir / model dir -> its model folder; a Hub id -> a downloaded snapshot (and its commit)."""
     path = Path(ref).expanduser()
     if path.exists():
+        from fieldtune.rundir.reader import RunDirectory
+
+        run = RunDirectory.at(path)
+        if run is not None:  # predict / evaluate / export / serve never load a dead or half-written run
+            run.refuse_unfinished()
         return model_dir_of(path), None
     from fieldtune.hub import is_hub_id, pull
 

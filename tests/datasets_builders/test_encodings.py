@@ -91,10 +91,10 @@ def test_open_text_streams_in_the_detected_encoding(tmp_path: Path) -> None:
 ENGLISH = "note,demand_level\n" + "".join(f"{i} pallets of cement, urgent,high\n" for i in range(20))
 
 
-@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
 def test_english_utf16_without_bom_is_detected_by_its_nul_bytes(tmp_path: Path, encoding: str) -> None:
-    """English UTF-16 without a BOM is valid UTF-8 (NUL is a character): it must not be read as NUL-interleaved
-    text (issue 29, item 7). Tables and predict's streamed readers go through `detect`."""
+    """English UTF-16 (UTF-32) without a BOM is valid UTF-8 (NUL is a character): it must not be read as
+    NUL-interleaved text (issue 29, item 7). Tables and predict's streamed readers go through `detect`."""
     path = tmp_path / "orders.csv"
     path.write_bytes(ENGLISH.replace(", urgent", "").encode(encoding))
     assert detect(path) == encoding
