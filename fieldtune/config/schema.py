@@ -10,8 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fieldtune.config.text_codec import EXAMPLES as CODEC_EXAMPLES
-from fieldtune.config.text_codec import codec_problem
+import fieldtune.config.value_checks as checks
 from fieldtune.tasks import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
@@ -42,13 +41,8 @@ def _not_blank(v: Any) -> str | None:
 
 
 def _codec(v: Any) -> str | None:
-    problem = None if v is None else codec_problem(v)
-    return problem and f"{problem}; use e.g. {CODEC_EXAMPLES}, or leave it out"
-
-
-def _delimiter(v: Any) -> str | None:  # the csv module takes one character, and not the quote or a line break
-    ok = v is None or (isinstance(v, str) and len(v) == 1 and v not in '"\r\n')
-    return None if ok else "must be one character such as , ; | or a tab (not a quote or a line break)"
+    problem = None if v is None else checks.codec_problem(v)
+    return problem and f"{problem}; use e.g. {checks.EXAMPLES}, or leave it out"
 
 
 def _fraction_inclusive(v: Any) -> str | None:
@@ -93,7 +87,9 @@ class ModelConfig:
 @dataclass
 class AugmentConfig:
     random_resized_crop: bool = _f(True, "Random resized crop to the model's input size while training.")
-    crop_scale_min: float = _f(0.6, "Smallest crop area, as a fraction of the image.", check=_positive)
+    crop_scale_min: float = _f(
+        0.6, "Smallest crop area, as a fraction of the image.", check=checks.area_fraction_problem
+    )
     horizontal_flip: bool = _f(True, "Random left-right flips.")
     vertical_flip: bool = _f(False, "Random up-down flips (top-down photos, thin sections).")
     rotate90: bool = _f(False, "Random 90 degree rotations (top-down photos, thin sections).")
@@ -151,7 +147,7 @@ class DataConfig:
         "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
     )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
-    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=_delimiter)
+    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=checks.delimiter_problem)
     encoding: str | None = _f(
         None,
         "Text tables: the files' encoding (utf-8, gb18030, gbk, big5, utf-16, latin-1, ...); when not given,"
@@ -179,7 +175,7 @@ class DataConfig:
         check=_not_blank,
     )
     image_size: int | None = _f(
-        None, "Images: input size; defaults to the model's image processor.", check=_positive
+        None, "Images: input size; defaults to the model's image processor.", check=checks.image_side_problem
     )
     augment: AugmentConfig = _f(None, "Images: training augmentation.", factory=AugmentConfig)
 

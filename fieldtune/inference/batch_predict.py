@@ -75,7 +75,7 @@ def check_request(req: PredictRequest) -> None:
         if value is not None and value < low:
             raise DataError(f"{flag} {value}: give {low} or more.")
     if req.encoding is not None:
-        from fieldtune.config.text_codec import EXAMPLES, codec_problem
+        from fieldtune.config.value_checks import EXAMPLES, codec_problem
 
         problem = codec_problem(req.encoding)
         if problem:
