@@ -19,7 +19,9 @@ import warnings
 from typing import Any
 
 MASK = "***"
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s'\"<>`]+)")
+# `scheme:/` too: a URL that went through `Path` lost one slash (`https:/user:pw@host`); a 2+ letter scheme
+# keeps Windows drive letters out
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]+:/{1,3})([^\s'\"<>`]+)")
 _KEY_VALUE = re.compile(
     r"(?i)\b((?:password|passwd|pwd|token|access_token|auth_token|api_key|apikey|secret|client_secret)=)"
     r"([^\s&;,'\"`)]+)"

@@ -186,6 +186,20 @@ def s_delimiter_quote(ctx: Ctx) -> list[str]:
     return table._train(ctx, _recipe(ctx, data=data))
 
 
+# --------------------------------------------------------------------------- images (PIL / torch)
+
+
+def s_image_size_huge(ctx: Ctx) -> list[str]:
+    """20000 px: 4.8 GB of float pixels per image, a MemoryError (or the OOM killer) today."""
+    root = table._image_classes(ctx.tmp / "photos", {"crate": 6, "sack": 6})
+    return table._images(ctx, root, image_size=20000)
+
+
+def s_crop_scale_above_one(ctx: Ctx) -> list[str]:
+    root = table._image_classes(ctx.tmp / "photos", {"crate": 6, "sack": 6})
+    return [*table._images(ctx, root), "--data.augment.crop_scale_min=1.5"]
+
+
 CASES = [
     Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
     Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
@@ -206,6 +220,8 @@ CASES = [
     Case("wandb-malformed-key", s_wandb_malformed_key, ("training.report_to", "wandb could not start its run", "--training.report_to=none")),
     Case("delimiter-two-characters", s_delimiter_two_characters, ("data.delimiter", "';;'", "one character")),
     Case("delimiter-quote", s_delimiter_quote, ("data.delimiter", "one character", "not a quote")),
+    Case("image-size-huge", s_image_size_huge, ("data.image_size", "20000", "1 to 4096")),
+    Case("crop-scale-above-one", s_crop_scale_above_one, ("data.augment.crop_scale_min", "1.5", "(0, 1]")),
     Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
 ]  # fmt: skip
 

@@ -46,9 +46,15 @@ def s_sqlite_url_with_password_in_query(ctx: Ctx) -> list[str]:
     return _sweep_storage(ctx, f"sqlite:///{ctx.tmp}/no_such_dir/sweep.db?password={PASSWORD}")
 
 
+def s_data_path_url_with_password(ctx: Ctx) -> list[str]:
+    """The path goes through `Path`, which prints `https:/u:PASSWORD@...` (one slash)."""
+    return table._text_with(ctx, f"--data.path=https://reader:{PASSWORD}@data.invalid/orders.csv")
+
+
 CASES = [
     Case("storage-postgres-password", s_postgres_password, ("--storage", "postgresql://sweeper:***@db.invalid/studies", "driver")),
     Case("storage-mysql-password", s_mysql_password, ("--storage", "mysql://root:***@db.invalid:3306/studies")),
+    Case("data-path-url-password", s_data_path_url_with_password, ("data.path", "reader:***@data.invalid")),
     Case("storage-query-password", s_sqlite_url_with_password_in_query, ("--storage", "password=***", "does not exist")),
 ]  # fmt: skip
 
@@ -76,7 +82,12 @@ def test_secret_in_bad_input_is_masked(
         ("the token hf_abcdefghijklmnopqrstuvwx12 was refused", "the token hf_*** was refused"),
         (f"host=db password={PASSWORD} user=x", "host=db password=*** user=x"),
         (f"http://h/x?access_token={PASSWORD}&b=1", "http://h/x?access_token=***&b=1"),
+        (
+            f"Data file https:/u:{PASSWORD}@h/x.csv does not exist",
+            "Data file https:/u:***@h/x.csv does not exist",
+        ),
         ("no token was found: set HF_TOKEN", "no token was found: set HF_TOKEN"),  # no secret: unchanged
+        ("C:/Users/me/data:v2@home.csv", "C:/Users/me/data:v2@home.csv"),  # a drive letter is no scheme
         (
             "sqlite:///sweeps/sweep.db and http://host:8080/a/@b",
             "sqlite:///sweeps/sweep.db and http://host:8080/a/@b",

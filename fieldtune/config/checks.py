@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from fieldtune.config.text_codec import EXAMPLES as CODEC_EXAMPLES
-from fieldtune.config.text_codec import codec_problem
+from fieldtune.config.value_checks import EXAMPLES as CODEC_EXAMPLES
+from fieldtune.config.value_checks import codec_problem
 
 
 def _f(default: Any = None, help: str = "", factory: Any = None, check: Any = None) -> Any:
@@ -35,11 +35,6 @@ def _not_blank(v: Any) -> str | None:  # a tab is a separator; an empty string (
 def _codec(v: Any) -> str | None:
     problem = None if v is None else codec_problem(v)
     return problem and f"{problem}; use e.g. {CODEC_EXAMPLES}, or leave it out"
-
-
-def _delimiter(v: Any) -> str | None:  # the csv module takes one character, and not the quote or a line break
-    ok = v is None or (isinstance(v, str) and len(v) == 1 and v not in '"\r\n')
-    return None if ok else "must be one character such as , ; | or a tab (not a quote or a line break)"
 
 
 def _fraction_inclusive(v: Any) -> str | None:

@@ -9,9 +9,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import fieldtune.config.value_checks as checks
 from fieldtune.config.checks import (
     _codec,
-    _delimiter,
     _f,
     _fraction,
     _fraction_inclusive,
@@ -58,7 +58,9 @@ class ModelConfig:
 @dataclass
 class AugmentConfig:
     random_resized_crop: bool = _f(True, "Random resized crop to the model's input size while training.")
-    crop_scale_min: float = _f(0.6, "Smallest crop area, as a fraction of the image.", check=_positive)
+    crop_scale_min: float = _f(
+        0.6, "Smallest crop area, as a fraction of the image.", check=checks.area_fraction_problem
+    )
     horizontal_flip: bool = _f(True, "Random left-right flips.")
     vertical_flip: bool = _f(False, "Random up-down flips (top-down photos, thin sections).")
     rotate90: bool = _f(False, "Random 90 degree rotations (top-down photos, thin sections).")
@@ -116,7 +118,7 @@ class DataConfig:
         "en", "logistics_demand without `data.path`: generate English (en) or Chinese (zh) order notes."
     )
     max_train_samples: int | None = _f(None, "Cap the train split (quick tries).", check=_positive)
-    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=_delimiter)
+    delimiter: str | None = _f(None, "CSV delimiter; sniffed when not given.", check=checks.delimiter_problem)
     encoding: str | None = _f(
         None,
         "Text tables: the files' encoding (utf-8, gb18030, gbk, big5, utf-16, latin-1, ...); when not given,"
@@ -144,7 +146,7 @@ class DataConfig:
         check=_not_blank,
     )
     image_size: int | None = _f(
-        None, "Images: input size; defaults to the model's image processor.", check=_positive
+        None, "Images: input size; defaults to the model's image processor.", check=checks.image_side_problem
     )
     augment: AugmentConfig = _f(None, "Images: training augmentation.", factory=AugmentConfig)
 

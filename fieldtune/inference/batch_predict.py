@@ -75,7 +75,7 @@ def check_request(req: PredictRequest) -> None:
         if given is not None and not given.strip():
             raise DataError(f"{flag} is empty; give a text (--text) or a file, folder or glob (--input).")
     if req.encoding is not None:
-        from fieldtune.config.text_codec import EXAMPLES, codec_problem
+        from fieldtune.config.value_checks import EXAMPLES, codec_problem
 
         problem = codec_problem(req.encoding)
         if problem:
