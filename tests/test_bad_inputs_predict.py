@@ -170,7 +170,18 @@ def s_export_check_data_without_onnx(ctx: Ctx) -> list[str]:
     ]
 
 
+def s_table_without_the_models_columns(ctx: Ctx) -> list[str]:
+    """A model trained on `note` + `site` (its config.json says so), given a table with neither (issue 33)."""
+    model = ctx.tmp / "model"
+    shutil.copytree(_classifier(ctx), model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "fieldtune_text_columns": ["note", "site"]}))
+    (ctx.tmp / "orders.csv").write_text("remark,id\nurgent,1\n")
+    return _predict(ctx, model=model)
+
+
 CASES = [
+    Case("predict-table-without-the-models-columns", s_table_without_the_models_columns, ("orders.csv", "note", "--text-column")),
     Case("predict-output-exists", s_output_exists, ("--output", "preds.csv", "already exists", "--overwrite"), existing=True),
     Case("predict-partial-without-resume", s_partial_without_resume, ("preds.csv.partial", "interrupted", "--resume", "--overwrite"), existing=True),
     Case("predict-resume-and-overwrite", s_resume_and_overwrite, ("--resume", "--overwrite", "contradict"), existing=True),
