@@ -23,6 +23,7 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.data_report import describe, recording
 from fieldtune.datasets_builders.folds import cv_split
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
+from fieldtune.datasets_builders.text_table import TEXT_COLUMNS_KEY
 from fieldtune.errors import ConfigError
 from fieldtune.inputs.prepare import prepare_inputs
 from fieldtune.modeling.create import count_params, create_model
@@ -247,6 +248,9 @@ def run(
         )
     if "normalization" in data_report:  # predict / evaluate normalise their inputs the same way
         setattr(model.config, NORMALIZE_KEY, data_report["normalization"]["mode"])
+    text_columns = data_report.pop(TEXT_COLUMNS_KEY, None)
+    if text_columns:  # the data mapping travels with the model (exports too): predict reads these columns
+        setattr(model.config, TEXT_COLUMNS_KEY, text_columns)
     has_validation = "validation" in prepared.dataset
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, has_validation, precision, use_cpu,

@@ -302,6 +302,16 @@ def s_export_calibration_without_quantize(ctx: Ctx) -> list[str]:
     return ["export", str(ctx.run_dir), "--format", "onnx", "--out", str(out), "--calibration", str(ctx.tmp)]  # fmt: skip
 
 
+def s_table_without_the_models_columns(ctx: Ctx) -> list[str]:
+    """A model trained on `note` + `site` (its config.json says so), given a table with neither (issue 33)."""
+    model = ctx.tmp / "model"
+    shutil.copytree(_classifier(ctx), model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "fieldtune_text_columns": ["note", "site"]}))
+    (ctx.tmp / "orders.csv").write_text("remark,id\nurgent,1\n")
+    return _predict(ctx, model=model)
+
+
 CASES = [
     Case("predict-text-model-folder", s_text_model_folder, ("--input", "notes", "is a folder", "a text model reads one table", "--text"), existing=True),
     Case("predict-text-model-folder-by-word", s_text_model_folder_by_word, ("--input notes", "is a folder", "--text")),
@@ -317,6 +327,7 @@ CASES = [
     Case("predict-output-is-hard-link-to-input", s_output_is_hard_link_to_input, ("preds.csv", "is the --input file", "link"), existing=True),
     Case("predict-input-is-link-to-output", s_input_is_link_to_output, ("today.csv", "is the --input file"), existing=True),
     Case("predict-output-is-input-resume", s_output_is_input_resume, ("is the --input file",), existing=True),
+    Case("predict-table-without-the-models-columns", s_table_without_the_models_columns, ("orders.csv", "note", "--text-column")),
     Case("predict-output-exists", s_output_exists, ("--output", "preds.csv", "already exists", "--overwrite"), existing=True),
     Case("predict-partial-without-resume", s_partial_without_resume, ("preds.csv.partial", "interrupted", "--resume", "--overwrite"), existing=True),
     Case("predict-resume-and-overwrite", s_resume_and_overwrite, ("--resume", "--overwrite", "contradict"), existing=True),

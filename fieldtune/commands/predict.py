@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--top-k", type=int, default=1, help="Also give the next K-1 labels and scores.")
     p.add_argument(
-        "--text-column", help="Column of the input table holding the text (default: the run's, or `text`)."
+        "--text-column",
+        help="Column of the input table holding the text (default: the model's own, or `text`).",
     )
     p.add_argument("--revision", help="Hub revision of the model.")
     p.add_argument("--batch-size", type=int, help="Examples per model call (default: 64 texts, 32 images).")

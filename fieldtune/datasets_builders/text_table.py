@@ -85,6 +85,16 @@ def _normalized(texts: dict[str, list[str]], mode: str, source: str) -> dict[str
     return out
 
 
+TEXT_COLUMNS_KEY = "fieldtune_text_columns"  # config.json: the table columns the model reads, in order
+
+
+def join_text_columns(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One text per row from `columns` (blank cells left out, the rest joined with ' | '): how training
+    reads a table, and how `predict` reads one."""
+    parts = frame[columns].where(frame[columns].notna(), "").astype(str)
+    return parts.apply(lambda row: " | ".join(s.strip() for s in row if s.strip()), axis=1)
+
+
 def frames_to_dataset(
     frames: dict[str, pd.DataFrame],
     config: DataConfig,
@@ -105,9 +115,9 @@ def frames_to_dataset(
             raise DataError(f"{source}: the {split} table has a header but no rows; add examples.")
     texts: dict[str, list[str]] = {}
     raw_labels: dict[str, pd.Series] = {}
+    note(TEXT_COLUMNS_KEY, list(text_columns))  # saved with the model: predict reads the same columns
     for split, df in frames.items():
-        parts = df[text_columns].fillna("").astype(str)
-        joined = parts.apply(lambda row: " | ".join(s.strip() for s in row if s.strip()), axis=1)
+        joined = join_text_columns(df, text_columns)
         keep = joined.str.len() > 0
         if (~keep).any():
             logger.warning("%s (%s): dropped %d rows with empty text", source, split, int((~keep).sum()))

@@ -19,7 +19,7 @@ import glob
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,14 +155,29 @@ def model_fingerprint(model_dir: Path | None) -> str | None:
     return h.hexdigest()[:20]
 
 
-def output_columns(loaded: Loaded, top_k: int) -> list[str]:
-    """The columns of every prediction row of this model (known before the first batch: the file's header)."""
+def model_text_columns(loaded: Loaded) -> list[str] | None:
+    """The table columns the model was trained on, saved in its config.json (None: a model from elsewhere)."""
+    from fieldtune.datasets_builders.text_table import TEXT_COLUMNS_KEY
+
+    return getattr(getattr(loaded.model, "config", None), TEXT_COLUMNS_KEY, None) or None
+
+
+def output_columns(loaded: Loaded, top_k: int, extra: Sequence[str] = ()) -> list[str]:
+    """The columns of every prediction row of this model (known before the first batch: the file's header):
+    the input table's other columns (`extra`, renamed where a prediction column has their name), the text
+    or file, then the task's own columns."""
     outputs = len(loaded.label_names) if loaded.label_names else 1
     sample = targets_of(loaded.task).rows(
         np.zeros((1, outputs)), loaded.label_names, top_k, thresholds_of(loaded)
     )
     first = ["text"] if loaded.task.modality == "text" else ["file"]
-    return first + list(sample[0]) + ([] if loaded.task.modality == "text" else ["error"])
+    own = first + list(sample[0]) + ([] if loaded.task.modality == "text" else ["error"])
+    return list(kept_names(extra, own).values()) + own
+
+
+def kept_names(extra: Sequence[str], own: Sequence[str]) -> dict[str, str]:
+    """Input column -> its output name: as is, or `input_NAME` where a prediction column is called NAME."""
+    return {c: (f"input_{c}" if c in own else c) for c in map(str, extra)}
 
 
 def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
@@ -176,11 +191,15 @@ def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
     image = loaded.task.modality == "image"
     if image and req.input is None:
         raise DataError(f"{req.model} is an image model; pass the images with --input, not --text.")
+    # --text-column, else the columns the model was trained on (config.json: exports and bare folders too)
+    trained = model_text_columns(loaded) or (column and [column])
+    given = [req.text_column] if req.text_column else None
     source: TextSource | ImageSource = (
-        ImageSource(req.input) if image else text_source(req.input, req.text, column, req.encoding)
+        ImageSource(req.input) if image else text_source(req.input, req.text, given, req.encoding, trained)
     )
     total = source.count()  # before the output is opened: an input with no images is refused here
-    columns = output_columns(loaded, req.top_k)
+    extra = getattr(source, "extra_columns", ())
+    columns = output_columns(loaded, req.top_k, extra)
     identity = {
         "model": model_fingerprint(loaded.model_dir),
         "input": str(Path(req.input).expanduser().absolute())
@@ -241,8 +260,9 @@ def _text_rows(
     loaded: Loaded, source: TextSource, req: PredictRequest, done: int, last: str | None
 ) -> Iterator[tuple[pd.DataFrame, str]]:
     batch_size = req.batch_size or 64
+    names = kept_names(source.extra_columns, output_columns(loaded, req.top_k))
     seen = 0
-    for chunk in source.chunks(req.chunk_size):
+    for chunk, extras in source.chunks(req.chunk_size):
         if seen + len(chunk) <= done:  # committed before the interruption
             if seen + len(chunk) == done:
                 _check_last(last, text_key(chunk[-1]), done, "text")
@@ -250,14 +270,13 @@ def _text_rows(
             continue
         if seen < done:
             _check_last(last, text_key(chunk[done - seen - 1]), done, "text")
-            chunk = chunk[done - seen :]
+            chunk, extras = chunk[done - seen :], extras.iloc[done - seen :]
             seen = done
         for i, batch in enumerate(text_batches(loaded, chunk, batch_size=batch_size)):
             texts = chunk[i * batch_size : (i + 1) * batch_size]
-            yield (
-                _rows_frame({"text": texts}, loaded, batch_logits(loaded, batch), req.top_k),
-                text_key(texts[-1]),
-            )
+            kept = extras.iloc[i * batch_size : (i + 1) * batch_size].rename(columns=names)
+            first = {c: kept[c].tolist() for c in kept.columns} | {"text": texts}
+            yield _rows_frame(first, loaded, batch_logits(loaded, batch), req.top_k), text_key(texts[-1])
         seen += len(chunk)
     if seen < done:
         raise DataError(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from fieldtune.datasets_builders.encodings import stream_decode_error
@@ -24,20 +25,28 @@ from fieldtune.errors import DataError
 
 @dataclass
 class TextSource:
-    """Texts to predict on: the `--text`, a table's column, a .txt file's lines, or one free text."""
+    """Texts to predict on: the `--text`, a table's text column(s), a .txt file's lines, or one free text.
+    A table's other columns (`extra_columns`: an `id`, a date) come along with each chunk."""
 
     path: Path | None  # None: `texts` is the whole input
-    column: str | None = None
+    columns: tuple[str, ...] = ()  # a table's text columns, joined as training joined them
     texts: tuple[str, ...] = ()
     encoding: str = "utf-8-sig"  # of the file: given (--encoding) or detected, as training tables are
+    extra_columns: tuple[str, ...] = ()
 
-    def chunks(self, chunk_size: int) -> Iterator[list[str]]:
+    def chunks(self, chunk_size: int) -> Iterator[tuple[list[str], pd.DataFrame]]:
+        """(texts, the same rows' other columns) `chunk_size` rows at a time."""
         if self.path is None:
-            yield list(self.texts)
+            yield list(self.texts), pd.DataFrame(index=range(len(self.texts)))
         elif self.path.suffix.lower() == ".txt":
-            yield from _txt_chunks(self.path, chunk_size, self.encoding)
+            for texts in _txt_chunks(self.path, chunk_size, self.encoding):
+                yield texts, pd.DataFrame(index=range(len(texts)))
         else:
-            yield from _table_chunks(self.path, self.column, chunk_size, self.encoding)
+            from fieldtune.datasets_builders.text_table import join_text_columns
+
+            for frame in _table_chunks(self.path, None, chunk_size, self.encoding):
+                frame = frame.reset_index(drop=True)
+                yield join_text_columns(frame, list(self.columns)).tolist(), frame[list(self.extra_columns)]
 
     def count(self) -> int | None:
         """Rows, when cheap to know: lines of a .txt / .jsonl / .csv (a CSV with quoted line breaks is
@@ -70,11 +79,16 @@ _TEXT_INPUTS = (
 
 
 def text_source(
-    source: str | None, text: str | None, column: str | None, encoding: str | None = None
+    source: str | None,
+    text: str | None,
+    columns: list[str] | None,
+    encoding: str | None = None,
+    trained: list[str] | None = None,
 ) -> TextSource:
     """`--text`, or `--input`: a file is read as a table (or .txt lines); words that are no path and name
     nothing on disk are one text. A folder, a glob that matches files, or anything else on disk that is not
-    a file is refused: its name must never be predicted as if it were a text."""
+    a file is refused: its name must never be predicted as if it were a text. A table's text: `columns`
+    (`--text-column`), else the `trained` ones (the model's), else `text`."""
     from fieldtune.datasets_builders.encodings import detect
 
     if text is not None:
@@ -107,24 +121,39 @@ def text_source(
     if suffix == ".txt":
         return TextSource(path, encoding=encoding or "utf-8-sig")
     encoding = encoding or "utf-8-sig"
-    return TextSource(path, _text_column(path, column, encoding), encoding=encoding)
+    header = _header(path, encoding)
+    chosen = _text_columns(path, header, columns, trained)
+    extra = tuple(c for c in header if c not in chosen)
+    return TextSource(path, tuple(chosen), encoding=encoding, extra_columns=extra)
 
 
-def _text_column(path: Path, column: str | None, encoding: str) -> str:
-    """The run's column, else `text`, else the only column there is; checked against the header."""
+def _text_columns(
+    path: Path, header: list[str], given: list[str] | None, trained: list[str] | None
+) -> list[str]:
+    """The given columns; else the model's when the table has them all, else `text`, else the only column
+    there is; checked against the header (a table with none of them: the model's are named missing)."""
     from fieldtune.datasets_builders.tables import require_columns
 
-    header = _header(path, encoding)
-    if column is None:
-        column = "text" if "text" in header else (header[0] if len(header) == 1 else None)
-    if column is None:
+    columns = given
+    if not columns:
+        if trained and set(trained) <= set(header):
+            columns = trained
+        elif "text" in header:  # already-joined texts (a predictions.csv fed back)
+            columns = ["text"]
+        elif len(header) == 1:
+            columns = header[:1]
+        elif trained:
+            missing = [c for c in trained if c not in header]
+            raise DataError(
+                f"{path} has no column {', '.join(missing)}: the model reads {', '.join(trained)}, the columns it "
+                f"was trained on (the table has {', '.join(header[:10])}); rename the columns or pass --text-column."
+            )
+    if not columns:
         raise DataError(
             f"{path}: which column holds the text? Pass --text-column (columns: {', '.join(header[:10])})."
         )
-    import pandas as pd
-
-    require_columns(pd.DataFrame(columns=header), [column], str(path), "--text-column")
-    return column
+    require_columns(pd.DataFrame(columns=header), list(columns), str(path), "--text-column")
+    return list(columns)
 
 
 def _header(path: Path, encoding: str) -> list[str]:
