@@ -41,6 +41,7 @@ def plot_confusion_matrix(
             include_values=len(labels) <= 25,
             colorbar=True,
             xticks_rotation=45,
+            im_kw={"vmin": 0.0, "vmax": 1.0},  # shares of a row: the full scale, so runs compare by eye
         )
         ax.set_title(f"Confusion matrix (test, n={len(y_true)}, rows normalised)")
         return _save(fig, path)
