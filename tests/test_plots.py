@@ -85,3 +85,14 @@ def test_restored_step_is_the_best_evaluation_unless_weights_were_averaged():
         args=SimpleNamespace(load_best_model_at_end=False), state=SimpleNamespace(log_history=LOG)
     )
     assert restored_step(trainer, task) is None
+
+
+def test_a_single_training_loss_report_is_drawn_as_a_visible_point(figures, tmp_path):
+    """The demo's image run logs one training loss (step 10 of 18): a line through one point draws nothing."""
+    log = [
+        {"loss": 0.4, "epoch": 1.11, "step": 10},
+        {"eval_loss": 0.01, "eval_f1_macro": 1.0, "epoch": 2.0, "step": 18},
+    ]
+    plot_learning_curves(log, "f1_macro", tmp_path / "c.png")
+    [train] = [line for line in figures[0].axes[0].get_lines() if line.get_label() == "train loss"]
+    assert train.get_marker() not in (None, "None", "", " ")

@@ -255,14 +255,15 @@ def _draw_png(boards: Sequence[Board]) -> bytes:
             continue
         labels = [f"{row.rank}. {row.entry.model}" for row in ranked]
         values = [row.score for row in ranked]
-        bars = ax.barh(range(len(ranked)), values, color=["#2b6cb0"] + ["#90b4d8"] * (len(ranked) - 1))
+        colours = ["#2b6cb0" if row.rank == 1 else "#90b4d8" for row in ranked]  # every row tied at #1 dark
+        bars = ax.barh(range(len(ranked)), values, color=colours)
         ax.set_yticks(range(len(ranked)), labels, fontsize=8)
         ax.invert_yaxis()  # rank 1 on top
         ax.bar_label(bars, labels=[f"{v:.4f}" for v in values], fontsize=7, padding=2)
         ax.set_xlabel(board.primary_metric, fontsize=8)
         ax.margins(x=0.15)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")  # a long heading is not cut off
     return buffer.getvalue()
 
 

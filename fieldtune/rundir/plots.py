@@ -41,6 +41,7 @@ def plot_confusion_matrix(
             include_values=len(labels) <= 25,
             colorbar=True,
             xticks_rotation=45,
+            im_kw={"vmin": 0.0, "vmax": 1.0},  # shares of a row: the full scale, so runs compare by eye
         )
         ax.set_title(f"Confusion matrix (test, n={len(y_true)}, rows normalised)")
         return _save(fig, path)
@@ -102,7 +103,7 @@ def plot_learning_curves(
     evals = [h for h in log_history if "eval_loss" in h]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     if train:
-        axes[0].plot(*zip(*train, strict=True), label="train loss")
+        axes[0].plot(*zip(*train, strict=True), ".-", label="train loss")  # dots: one report is a point
     elif means:
         axes[0].plot(*zip(*means, strict=True), "s", color="tab:blue", label="train loss (mean of the run)")
     if evals:
