@@ -318,7 +318,9 @@ def run(
         check = None  # the recipe's TF-IDF baseline on validation: is the run clearly below it?
         if is_main and wants_check(config, task, dd):
             thresholds = getattr(trainer.model.config, "fieldtune_thresholds", None)
-            check = baseline_check(config, task, dd, label_names, validation, validation_logits, thresholds)
+            check = baseline_check(
+                config, task, dd, label_names, validation, validation_logits, thresholds, target_scale
+            )
         results: dict[str, Any] = {}
         if target_scale is not None:  # every process, so that the weights gathered below are folded too
             fold_target_scale(trainer.model, *target_scale)

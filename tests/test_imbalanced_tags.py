@@ -162,3 +162,28 @@ def test_the_card_names_the_labels_too_rare_to_tune(weak_run):
     assert results["thresholds"]["fragile"] == pytest.approx(untuned["shared"], abs=1e-4)
     card = (run_dir / "README.md").read_text()
     assert "Too few validation positives to tune" in card and "fragile" in card
+
+
+def test_the_guard_scores_a_regression_baseline_in_real_units():
+    """Regression trains on standardised targets: the baseline's RMSE is compared in the data's units."""
+    from datasets import Dataset, DatasetDict
+
+    from fieldtune.baselines.guard import baseline_check
+    from fieldtune.scoring import standardise
+
+    rng = random.Random(0)
+    words = ["pallet", "crate", "drum", "box", "bag", "roll"]
+
+    def split(n: int) -> Dataset:
+        rows = [rng.sample(words, 3) for _ in range(n)]
+        return Dataset.from_dict({"text": [" ".join(r) for r in rows],
+                                  "label": [100.0 * words.index(r[0]) + 1000.0 for r in rows]})  # fmt: skip
+
+    raw = DatasetDict(train=split(120), validation=split(40), test=split(10))
+    scaled, scale = standardise(raw)
+    config = config_from_dict({"task": "text-regression", "model": {"name_or_path": "m"}})
+    task = get_task("text-regression")
+    in_real = baseline_check(config, task, raw, None, {"rmse": 50.0})
+    from_scaled = baseline_check(config, task, scaled, None, {"rmse": 50.0}, target_scale=scale)
+    assert from_scaled["baseline"] == pytest.approx(in_real["baseline"], rel=1e-3)
+    assert in_real["below"] == (in_real["baseline"] * 1.02 < 50.0)

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from fieldtune.config import RunConfig
-from fieldtune.scoring import targets_of
+from fieldtune.scoring import real_units, targets_of
 from fieldtune.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,12 @@ def baseline_check(
     validation: dict | None,
     validation_logits: Any = None,
     thresholds: list[float] | None = None,
+    target_scale: tuple[float, float] | None = None,
 ) -> dict | None:
     """The run's validation score (from `validation_logits` decided with `thresholds` when given: what the
     saved model predicts; else the `validation` metrics) against the baseline's; None when not wanted or
-    when the baseline cannot be fitted (the guard never fails a finished run)."""
+    when the baseline cannot be fitted (the guard never fails a finished run). `target_scale`: `dd` holds
+    standardised numbers (regression), the baseline is scored in real units as the run's metrics are."""
     if not wants_check(config, task, dd):
         return None
     from fieldtune.baselines.run import unfitted_baseline
@@ -64,6 +66,8 @@ def baseline_check(
         pipeline, y = unfitted_baseline(config, task, dd["train"]["label"], label_names)
         pipeline.fit(list(dd["train"]["text"]), y)
         logits = scores(pipeline, task, list(dd["validation"]["text"]), n)
+        if target_scale is not None:
+            logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
         theirs = float(targets.evaluate(logits, refs, label_names)[0][metric])
     except Exception as e:  # noqa: BLE001  (a settings clash or a degenerate split: say it, keep the run)
         logger.warning("Baseline check skipped: %s", " ".join(str(e).split())[:200])
