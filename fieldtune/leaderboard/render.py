@@ -1,7 +1,7 @@
 """Render ranked boards: an aligned terminal table, and CSV, Markdown, PNG and one self-contained HTML file.
 
-All formats share one column list (`_columns`), so a column added there shows up everywhere. Files are
-written atomically: a reader (a browser, a CI artifact upload) never sees half a file.
+All formats share one column list (`_columns`), so a column added there shows up everywhere (the PNG draws
+every row tied at #1 as a leader). Files are written atomically: a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -45,10 +45,7 @@ def _confidence_columns(board: Board) -> list[Column]:
     """The primary metric's interval, the test size and the paired test against #1, where any row has them."""
     primary = board.primary_metric
     columns = [
-        Column(
-            "interval", "95% CI", lambda row: row.entry.intervals.get(primary),
-            lambda v: f"{v[0]:.4f}-{v[1]:.4f}", False,
-        ),
+        Column("interval", "95% CI", lambda row: row.entry.intervals.get(primary), lambda v: f"{v[0]:.4f}-{v[1]:.4f}", False),
         Column("cv", "CV mean ± sd", lambda row: row.entry.cv, lambda v: f"{v[0]:.4f} ± {v[1]:.4f} ({v[2]}-fold)", False),
         Column("num_examples", "n", lambda row: row.entry.num_examples, str, True),
         Column("vs_leader", "vs #1", lambda row: row.vs_leader, VS_LEADER.get, False),
@@ -255,7 +252,7 @@ def _draw_png(boards: Sequence[Board]) -> bytes:
             continue
         labels = [f"{row.rank}. {row.entry.model}" for row in ranked]
         values = [row.score for row in ranked]
-        colours = ["#2b6cb0" if row.rank == 1 else "#90b4d8" for row in ranked]  # every row tied at #1 dark
+        colours = ["#2b6cb0" if row.rank == 1 else "#90b4d8" for row in ranked]
         bars = ax.barh(range(len(ranked)), values, color=colours)
         ax.set_yticks(range(len(ranked)), labels, fontsize=8)
         ax.invert_yaxis()  # rank 1 on top
