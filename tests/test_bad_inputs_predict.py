@@ -253,6 +253,32 @@ def s_text_model_empty_input(ctx: Ctx) -> list[str]:
     return ["predict", str(_classifier(ctx)), "--input", ""]
 
 
+def _words(ctx: Ctx, *extra: str) -> list[str]:
+    return ["predict", str(_classifier(ctx)), "--text", "two pallets", *extra]
+
+
+def s_text_column_with_text(ctx: Ctx) -> list[str]:
+    return _words(ctx, "--text-column", "note")
+
+
+def s_num_workers_on_text_model(ctx: Ctx) -> list[str]:
+    return _words(ctx, "--num-workers", "2")
+
+
+def s_test_time_on_text_model(ctx: Ctx) -> list[str]:
+    return _words(ctx, "--test-time", "flips")
+
+
+def s_text_column_with_txt(ctx: Ctx) -> list[str]:
+    (ctx.tmp / "notes.txt").write_text("two pallets\n")
+    return ["predict", str(_classifier(ctx)), "--input", str(ctx.tmp / "notes.txt"), "--text-column", "note"]
+
+
+def s_encoding_on_image_model(ctx: Ctx) -> list[str]:
+    photo = table._png(ctx.tmp / "photo.png")
+    return ["predict", str(ctx.vit), "--input", str(photo), "--encoding", "gb18030"]
+
+
 def s_image_model_empty_input(ctx: Ctx) -> list[str]:
     table._png(ctx.tmp / "in_the_working_folder.png")  # what Path("") would have predicted
     return ["predict", str(ctx.vit), "--input", ""]
@@ -319,6 +345,11 @@ CASES = [
     Case("predict-text-model-glob-by-word", s_text_model_glob_by_word, ("--input note*", "pattern matching files")),
     Case("predict-text-model-device", s_text_model_device, ("/dev/null", "not a regular file", "a text model reads")),
     Case("predict-text-model-empty-input", s_text_model_empty_input, ("--input is empty", "--text")),
+    Case("predict-text-column-with-text", s_text_column_with_text, ("--text-column note", "does nothing", "table --input")),
+    Case("predict-num-workers-on-text-model", s_num_workers_on_text_model, ("--num-workers 2", "does nothing", "image model")),
+    Case("predict-test-time-on-text-model", s_test_time_on_text_model, ("--test-time flips", "does nothing", "image model")),
+    Case("predict-text-column-with-txt", s_text_column_with_txt, ("--text-column note", ".txt has one text per line")),
+    Case("predict-encoding-on-image-model", s_encoding_on_image_model, ("--encoding gb18030", "does nothing", "text model")),
     Case("predict-image-model-empty-input", s_image_model_empty_input, ("--input is empty", "--text")),
     Case("predict-text-model-image-file", s_text_model_image_file, ("scan.png", "'.png'", "a text model reads"), existing=True),
     Case("predict-output-is-input", s_output_is_input, ("--output", "orders.csv", "is the --input file", "another file"), existing=True, subprocess=True),

@@ -122,6 +122,28 @@ def _check_output_is_not_input(source: str | None, output: Path) -> None:
             )
 
 
+def _check_flags_do_something(req: PredictRequest, image: bool) -> None:
+    """A flag that would be silently ignored for this model or input is an error naming what it needs."""
+    txt = req.input is not None and Path(req.input).suffix.lower() == ".txt"
+    ignored = (
+        [("--text-column", req.text_column, "a table --input (CSV, TSV, JSONL, Parquet) on a text model"),
+         ("--encoding", req.encoding, "a text file --input on a text model")]
+        if image
+        else [("--num-workers", req.num_workers or None, "an image model (it sets the image-decoding processes)"),
+              ("--test-time", req.test_time if req.test_time not in (None, "none") else None, "an image model")]
+    )  # fmt: skip
+    if not image and req.text is not None:
+        ignored += [
+            ("--text-column", req.text_column, "a table --input"),
+            ("--encoding", req.encoding, "a file --input"),
+        ]
+    elif not image and txt:
+        ignored.append(("--text-column", req.text_column, "a table --input (a .txt has one text per line)"))
+    for flag, value, needs in ignored:
+        if value is not None:
+            raise DataError(f"{flag} {value} does nothing here: it applies to {needs}; drop it.")
+
+
 def run_text_column(ref: str) -> str | None:
     """The text column a run was trained on (when it had one), read before the model loads."""
     from fieldtune.rundir.reader import RunDirectory
@@ -191,6 +213,7 @@ def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
     image = loaded.task.modality == "image"
     if image and req.input is None:
         raise DataError(f"{req.model} is an image model; pass the images with --input, not --text.")
+    _check_flags_do_something(req, image)
     # --text-column, else the columns the model was trained on (config.json: exports and bare folders too)
     trained = model_text_columns(loaded) or (column and [column])
     given = [req.text_column] if req.text_column else None
