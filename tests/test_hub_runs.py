@@ -176,7 +176,7 @@ def test_benchmark_evaluates_every_model_on_the_same_split_and_caches(runs, tmp_
     import fieldtune.inference.evaluate as evaluation
 
     monkeypatch.setattr(evaluation, "evaluate_model", lambda *a, **k: pytest.fail("cache miss"))
-    assert main(argv) == 0  # served from the cache
+    assert main([*argv, "--overwrite"]) == 0  # served from the cache (the board replaced: asked for)
 
 
 def test_evaluate_a_plain_transformers_model_from_the_hub(tiny_bert, hub_env, tmp_path):
