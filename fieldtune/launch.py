@@ -51,8 +51,16 @@ def read_accelerate_config(path: str | Path) -> dict:
     return data
 
 
-def _check_accelerate_config(path: str, num_processes: int | None) -> None:
+def _check_accelerate_config(path: str, num_processes: int | None, machines: dict | None = None) -> None:
     data = read_accelerate_config(path)
+    if machines is None:  # the file's own machine settings are used: checked as the flags are
+        count, rank = data.get("num_machines", 1), data.get("machine_rank", 0)
+        if type(count) is not int or count < 1:
+            raise ConfigError(f"--accelerate-config: {path} has num_machines {count!r}; give 1 or more.")
+        if type(rank) is not int or not 0 <= rank < count:
+            raise ConfigError(
+                f"--accelerate-config: {path} has machine_rank {rank!r}; give 0 to {count - 1} (one per machine)."
+            )
     kind = str(data["distributed_type"]).upper()
     n = num_processes or data.get("num_processes") or 1
     if kind in _SINGLE_PROCESS_TYPES and int(n) > 1 and int(data.get("num_machines") or 1) <= 1:
@@ -118,11 +126,12 @@ def launch_command(args: argparse.Namespace, cuda_devices: int | None = None) ->
     accelerate_config = getattr(args, "accelerate_config", None)
     cmd = [sys.executable, "-m", LAUNCHER_MODULE]
     if accelerate_config:
-        _check_accelerate_config(accelerate_config, n)
+        machines = machine_flags(args)
+        _check_accelerate_config(accelerate_config, n, machines)
         cmd += ["--config_file", str(accelerate_config)]
         if n:  # as in the file: all machines' processes together
             cmd += ["--num_processes", str(n)]
-        cmd += [f"--{k}={v}" for k, v in (machine_flags(args) or {}).items()]
+        cmd += [f"--{k}={v}" for k, v in (machines or {}).items()]
     else:
         machines = machine_flags(args)
         if machines is None and (n is None or n < 2):

@@ -96,6 +96,24 @@ def test_machine_flags_are_checked_before_launching(kw, message):
         launch_command(train_args(**{"main_process_port": 29500, **kw}), cuda_devices=0)
 
 
+@pytest.mark.parametrize(
+    "settings, message",
+    [("num_machines: 0\n", "num_machines 0; give 1 or more"),
+     ("num_machines: 2\nmachine_rank: 3\n", "machine_rank 3; give 0 to 1"),
+     ("num_machines: 2\nmachine_rank: -1\n", "machine_rank -1")],
+)  # fmt: skip
+def test_machine_settings_of_an_accelerate_config_are_checked(tmp_path, settings, message):
+    """Wherever they appear (issue 29, item 8): the file's machine settings, when no flag overrides them."""
+    path = tmp_path / "acc.yaml"
+    path.write_text("distributed_type: MULTI_GPU\nnum_processes: 2\n" + settings)
+    with pytest.raises(ConfigError, match=message):
+        launch_command(train_args(accelerate_config=str(path)), cuda_devices=0)
+    flags = {"num_machines": 2, "machine_rank": 1, "main_process_ip": "h", "main_process_port": 29500}
+    assert "--machine_rank=1" in launch_command(
+        train_args(accelerate_config=str(path), **flags), cuda_devices=0
+    )
+
+
 def test_command_with_gpus_one_process_per_gpu():
     cmd = launch_command(train_args(num_processes=4, resume=True), cuda_devices=4)
     assert cmd[3:8] == ["--multi_gpu", "--num_processes", "4", "--num_machines", "1"]

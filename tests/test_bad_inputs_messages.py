@@ -115,3 +115,12 @@ def test_image_metadata_named_in_upper_case_is_read_as_csv(tmp_path: Path) -> No
     config = DataConfig(builder="image_folder", path=str(meta), validation_size=0.0, test_size=0.0)
     dd = build_dataset(config, "image-classification")
     assert len(dd["train"]) == 6 and dd["train"].features["label"].names == ["granite", "shale"]
+
+
+def test_image_metadata_file_in_upper_case_is_found(tmp_path: Path) -> None:
+    _photos(tmp_path / "photos", "METADATA.CSV")
+    config = DataConfig(
+        builder="image_folder", path=str(tmp_path / "photos"), validation_size=0.0, test_size=0.0
+    )
+    dd = build_dataset(config, "image-classification")
+    assert len(dd["train"]) == 6 and dd["train"].features["label"].names == ["granite", "shale"]

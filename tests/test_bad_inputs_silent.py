@@ -124,6 +124,10 @@ def s_leaderboard_same_run_twice(ctx: Ctx) -> list[str]:
     return ["leaderboard", str(ctx.run_dir), str(ctx.run_dir / "eval_results.json")]
 
 
+def s_data_out_not_csv(ctx: Ctx) -> list[str]:
+    return ["data", "logistics_demand", "--out", str(ctx.tmp / "orders.jsonl")]
+
+
 def s_predict_empty_text(ctx: Ctx) -> list[str]:
     _finished_run(ctx)
     return ["predict", str(ctx.run_dir), "--text", "  "]
@@ -145,6 +149,7 @@ CASES = [
     Case("evaluate-output-is-the-data", s_evaluate_output_is_the_data, ("--output", "new_orders.csv", "is the input", "another file"), existing=True),
     Case("leaderboard-output-holds-a-board", s_leaderboard_output_holds_a_board, ("--output", "leaderboard.md", "already exists", "--overwrite"), existing=True),
     Case("leaderboard-same-run-twice", s_leaderboard_same_run_twice, ("eval_results.json", "same run", "list each run once"), existing=True),
+    Case("data-out-not-csv", s_data_out_not_csv, ("--out", "orders.jsonl", "written as CSV", ".csv")),
     Case("predict-empty-text", s_predict_empty_text, ("--text is empty",), existing=True),
 ]  # fmt: skip
 

@@ -45,6 +45,8 @@ def main(args: argparse.Namespace) -> int:
         )
     module, writer, kind = GENERATORS[args.name]
     check_output_path(out, "--out", kind)
+    if kind == "file" and out.suffix.lower() != ".csv":  # CSV under another name: `train` would misread it
+        raise FieldtuneError(f"--out {out}: {args.name} is written as CSV; give a path ending in .csv.")
     if args.tags and args.name != "logistics_demand":
         raise FieldtuneError(f"--tags: only logistics_demand has tags; drop --tags for {args.name}.")
     import importlib

@@ -85,9 +85,10 @@ def _check_arguments(args: argparse.Namespace, runs: list[Path]) -> None:
         raise FieldtuneError("--hub lists a model twice; list each model once.")
     if args.output or args.push_to:
         out = Path(args.output or "leaderboard")
-        check_output_path(out, "--output", "folder")
+        flag = "--output" if args.output else "--push-to (written first into)"  # the folder main() writes
+        check_output_path(out, flag, "folder")
         for name in BOARD_FILES:
-            check_new_file(out / name, "--output", args.overwrite)
+            check_new_file(out / name, flag, args.overwrite)
     if args.cache_dir:
         check_output_path(Path(args.cache_dir), "--cache-dir", "folder")
 

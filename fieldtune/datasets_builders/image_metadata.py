@@ -34,9 +34,10 @@ def rel(path: Path, root: Path) -> str:
 
 
 def find_metadata(root: Path) -> Path | None:
-    found = [root / n for n in METADATA_NAMES if (root / n).is_file()]
+    # `METADATA.CSV` too: no extension or name check minds the case
+    found = [p for p in sorted(root.iterdir()) if p.name.lower() in METADATA_NAMES and p.is_file()]
     if len(found) > 1:
-        raise DataError(f"{root} has both metadata.csv and metadata.jsonl; keep one of them.")
+        raise DataError(f"{root} has {' and '.join(p.name for p in found)}; keep one of them.")
     return found[0] if found else None
 
 

@@ -86,7 +86,8 @@ def check_new_file(path: Path, flag: str, overwrite: bool, inputs: list[str | No
     and an existing file only with --overwrite (a user's file is replaced only when asked)."""
     if not path.exists():
         return
-    if any(i is not None and Path(i).expanduser().exists() and path.samefile(i) for i in inputs):
+    named = [Path(i).expanduser() for i in inputs if i is not None]
+    if any(i.exists() and path.samefile(i) for i in named):
         raise RunDirError(f"{flag} {path} is the input the command reads; write to another file.")
     if not overwrite:
         raise RunDirError(
