@@ -200,6 +200,21 @@ def s_crop_scale_above_one(ctx: Ctx) -> list[str]:
     return [*table._images(ctx, root), "--data.augment.crop_scale_min=1.5"]
 
 
+# --------------------------------------------------------------------------- pass-through TrainingArguments used later
+
+
+def s_scheduler_kwargs_unknown(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, '--training.lr_scheduler_kwargs={"foo": 1}')
+
+
+def s_compile_backend_unknown(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.torch_compile_backend=nosuch")
+
+
+def s_dataloader_workers_negative(ctx: Ctx) -> list[str]:
+    return table._text_with(ctx, "--training.dataloader_num_workers=-1")
+
+
 CASES = [
     Case("search-step-zero", s_search_step_zero, ("space.yaml", "training.learning_rate", "`step`", "> 0", "0")),
     Case("search-log-with-step", s_search_log_with_step, ("space.yaml", "`log: true`", "`step`", "keep one")),
@@ -222,6 +237,9 @@ CASES = [
     Case("delimiter-quote", s_delimiter_quote, ("data.delimiter", "one character", "not a quote")),
     Case("image-size-huge", s_image_size_huge, ("data.image_size", "20000", "1 to 4096")),
     Case("crop-scale-above-one", s_crop_scale_above_one, ("data.augment.crop_scale_min", "1.5", "(0, 1]")),
+    Case("scheduler-kwargs-unknown", s_scheduler_kwargs_unknown, ("training.lr_scheduler_kwargs", "'foo'", "linear scheduler", "fix or remove")),
+    Case("compile-backend-unknown", s_compile_backend_unknown, ("training.torch_compile_backend", "'nosuch'", "inductor")),
+    Case("dataloader-workers-negative", s_dataloader_workers_negative, ("training.dataloader_num_workers", "-1", "0")),
     Case("search-int-fraction-step", s_search_int_fraction_step, ("training.num_train_epochs", "`step`", "whole number", "0.5")),
 ]  # fmt: skip
 

@@ -30,5 +30,7 @@ def main(args: argparse.Namespace) -> int:
         revision=args.revision,
         include_predictions=args.include_predictions,
     )
-    print(f"Pushed {args.run} to {url}")
+    from fieldtune.redact import redact
+
+    print(f"Pushed {args.run} to {redact(url)}")  # the URL holds HF_ENDPOINT, which may carry credentials
     return 0

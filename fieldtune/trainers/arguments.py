@@ -103,12 +103,50 @@ def build_training_args(
     # workers kept between epochs: restarting them each epoch re-pickles the dataset and the collator
     args.setdefault("dataloader_persistent_workers", args["dataloader_num_workers"] > 0)
     try:
-        return TrainingArguments(**args)
+        built = TrainingArguments(**args)
     except (TypeError, ValueError) as e:
         key = _culprit(args, training.extra)
         message = " ".join(str(e).split())[:200]
         where = f"`training.{key}` ({training.extra[key]!r})" if key else "`training`"
         raise ConfigError(f"{where}: TrainingArguments rejected it: {message}") from None
+    _check_later_uses(built, training.extra)
+    return built
+
+
+def _check_later_uses(args: TrainingArguments, extra: dict[str, Any]) -> None:
+    """Pass-through values TrainingArguments keeps unchecked and a library rejects only once training starts
+    (the DataLoader, transformers' scheduler factory, accelerate's dynamo backends): checked the same way now."""
+    if args.dataloader_num_workers < 0:
+        raise ConfigError(
+            f"`training.dataloader_num_workers` ({args.dataloader_num_workers}): give 0 (load in the training "
+            "process) or more worker processes."
+        )
+    if "lr_scheduler_kwargs" in extra or "lr_scheduler_type" in extra:
+        from transformers import get_scheduler
+
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        try:  # built as Trainer.create_scheduler builds it, on a throwaway optimizer
+            get_scheduler(
+                args.lr_scheduler_type, optimizer, num_warmup_steps=0, num_training_steps=10,
+                scheduler_specific_kwargs=args.lr_scheduler_kwargs,
+            )  # fmt: skip
+        except (TypeError, ValueError) as e:
+            message = " ".join(str(e).split())[:200]
+            raise ConfigError(
+                f"`training.lr_scheduler_kwargs` ({args.lr_scheduler_kwargs!r}) does not fit the "
+                f"{args.lr_scheduler_type.value} scheduler: {message}; fix or remove the keys."
+            ) from None
+    if args.torch_compile_backend is not None:
+        from accelerate.utils import DynamoBackend
+
+        try:
+            DynamoBackend(str(args.torch_compile_backend).upper())
+        except ValueError:
+            names = ", ".join(b.value.lower() for b in DynamoBackend if b.value != "NO")
+            raise ConfigError(
+                f"`training.torch_compile_backend` ({args.torch_compile_backend!r}) is not a dynamo backend; "
+                f"use one of {names}, or remove it."
+            ) from None
 
 
 def _culprit(args: dict[str, Any], extra: dict[str, Any]) -> str | None:
