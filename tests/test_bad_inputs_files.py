@@ -206,6 +206,15 @@ def s_evaluate_overwrite_without_output(ctx: Ctx) -> list[str]:
     return ["evaluate", str(ctx.run_dir), "--overwrite"]
 
 
+def s_evaluate_run_with_relative_data(ctx: Ctx) -> list[str]:
+    """A run made before data paths were recorded absolute, evaluated from another folder (issue 33)."""
+    _real_run(ctx)
+    config = yaml.safe_load((ctx.run_dir / "config.yaml").read_text())
+    config["data"]["path"] = "notes/orders.csv"  # relative to where it was trained, not to ctx.tmp
+    (ctx.run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    return ["evaluate", str(ctx.run_dir)]
+
+
 def s_export_out_is_file(ctx: Ctx) -> list[str]:
     _fake_run(ctx.run_dir)
     return ["export", str(ctx.run_dir), "--merge", "--out", str(ctx.run_dir / "README.md")]
@@ -313,6 +322,7 @@ CASES = [
     Case("predict-output-parent-is-file", s_predict_output_parent_is_file, ("--output", "is a file, not a folder"), existing=True),
     Case("predict-output-read-only", s_predict_output_read_only, ("--output", "not writable"), existing=True),
     Case("predict-output-disk-full", s_predict_output_disk_full, ("preds.csv", "disk is full"), existing=True),
+    Case("evaluate-run-with-relative-data", s_evaluate_run_with_relative_data, ("notes/orders.csv", "relative", "--data"), existing=True),
     Case("evaluate-output-is-folder", s_evaluate_output_is_folder, ("--output", "is a folder", "file"), existing=True),
     Case("evaluate-output-disk-full", s_evaluate_output_disk_full, ("new_results.json", "disk is full"), existing=True),
     Case("evaluate-output-is-data", s_evaluate_output_is_data, ("--output", "new_orders.csv", "is the input the command reads", "another file"), existing=True),

@@ -125,15 +125,18 @@ def same_predictions(columns: dict, recorded: pd.DataFrame, where: str) -> None:
         assert list(map(str, columns["predicted"])) == list(recorded["predicted"]), where
 
 
-def plain_peft_reproduces(run_dir, vit) -> None:
-    """The adapter at 48 px also reloads in plain peft (base model built with the adapter's config) as in
-    fieldtune: the resampled position embeddings travel in the adapter file."""
-    from peft import PeftModel
-    from transformers import AutoConfig, AutoModelForImageClassification
+def plain_peft_reproduces(run_dir) -> None:
+    """The adapter at 48 px also reloads in plain peft, as the model card says, with the run's scores: the
+    resampled position embeddings travel in the adapter file."""
+    from peft import AutoPeftModel
+    from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(run_dir / "model")
-    base = AutoModelForImageClassification.from_pretrained(vit, config=config, ignore_mismatched_sizes=True)
-    plain = PeftModel.from_pretrained(base, run_dir / "model").eval()
+    repo = run_dir / "model"
+    config = AutoConfig.from_pretrained(repo)
+    labels = {"num_labels": config.num_labels, "id2label": config.id2label, "label2id": config.label2id}
+    plain = AutoPeftModel.from_pretrained(
+        repo, **labels, image_size=config.image_size, ignore_mismatched_sizes=True
+    ).eval()
     loaded = load_for_inference(run_dir)
     batch = next(iter(split_batches(loaded, the_test_split(loaded, run_dir))))
     with torch.no_grad():
@@ -150,7 +153,7 @@ def test_reported_scores_are_those_of_the_saved_model(task, method, tiny_bert, v
     same_metrics(evaluate_model(str(run_dir), None, "test")["metrics"], reported, "evaluate")
     same_predictions(saved_columns(run_dir, run_dir), recorded, "saved model")
     if method == "lora" and task.startswith("image"):
-        plain_peft_reproduces(run_dir, vit)
+        plain_peft_reproduces(run_dir)
     # the exports of the two saved forms (full weights; adapter + head): the other methods save full weights
     exports = {
         "full": {"onnx": ["--format", "onnx"]},

@@ -19,6 +19,13 @@ from fieldtune.rundir.results import dataset_name
 from fieldtune.scoring import label_names_of, targets_of
 
 
+def looks_like_hub_id(value: str) -> bool:
+    """`namespace/name`: a Hub dataset id, not a relative file path."""
+    from fieldtune.datasets_builders.tables import TABLE_SUFFIXES
+
+    return value.count("/") == 1 and Path(value).suffix.lower() not in TABLE_SUFFIXES
+
+
 def data_config_for(
     loaded: Loaded, ref: str, data: str | None, overrides: dict[str, Any] | None = None
 ) -> DataConfig:
@@ -27,6 +34,13 @@ def data_config_for(
 
     run = RunDirectory.at(ref)
     base = run.data_section if run is not None else {"builder": loaded.task.inputs.default_builder}
+    recorded = base.get("path")
+    lost = isinstance(recorded, str) and not Path(recorded).expanduser().exists()
+    if data is None and lost and not Path(recorded).is_absolute() and not looks_like_hub_id(recorded):
+        raise DataError(
+            f"{ref}: its data {recorded} is relative to the folder the run was trained in (runs made "
+            "before paths were recorded absolute); run evaluate from there or pass --data PATH."
+        )
     if data is not None:
         base["path"] = data
         # New data is scored as it is: its own split files, else all of it (never a re-split of it)

@@ -144,8 +144,10 @@ def _base_at_run_size(auto: Any, base: str, config: Any) -> Any:
     from fieldtune.modeling.create import resize_position_embeddings
 
     run_size = getattr(config, "image_size", None)
-    native = getattr(AutoConfig.from_pretrained(base), "image_size", None)
-    if not isinstance(run_size, int) or not isinstance(native, int) or run_size == native:
+    native = (
+        getattr(AutoConfig.from_pretrained(base), "image_size", None) if isinstance(run_size, int) else None
+    )
+    if not isinstance(native, int) or run_size == native:
         return auto.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
     config.image_size = native
     try:

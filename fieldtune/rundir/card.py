@@ -69,13 +69,17 @@ def _usage(task: Task, is_adapter: bool, results: dict | None = None) -> str:
         return _baseline_usage(results or {})
     if is_adapter:
         auto = task.inputs.peft_auto_class
+        # images: the input size the run trained at (its position embeddings come with the adapter)
+        size = (
+            ", image_size=config.image_size, ignore_mismatched_sizes=True" if task.modality == "image" else ""
+        )
         return f"""```python
 from transformers import AutoConfig
 from peft import {auto}
 
 repo = "REPO_ID"  # or the local model folder
 config = AutoConfig.from_pretrained(repo)  # carries id2label
-model = {auto}.from_pretrained(repo, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id)
+model = {auto}.from_pretrained(repo, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id{size})
 ```
 The head's size depends on your labels, so pass them as above (peft loads the base model first).
 Or merge the adapter into a plain transformers model: `fieldtune export RUN_DIR --merge --out merged/`."""
