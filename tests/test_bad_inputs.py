@@ -434,6 +434,16 @@ def s_hub_model_offline(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--model.name_or_path=field-org/never-downloaded-bert")
 
 
+def s_hub_unreachable(ctx: Ctx) -> list[str]:
+    """The README's first command on a machine without network, `HF_HUB_OFFLINE` unset: it printed 20 retry
+    lines (~30 s) before its error (issue 33)."""
+    from tests.hub_fixtures import use_hub_endpoint
+    from tests.test_offline import closed_port_endpoint
+
+    use_hub_endpoint(ctx.monkeypatch, closed_port_endpoint(), ctx.tmp / "hf_home", token=None)
+    return _text_with(ctx, "--model.name_or_path=field-org/never-downloaded-bert")
+
+
 def s_vit_for_text(ctx: Ctx) -> list[str]:
     return _text_with(ctx, f"--model.name_or_path={ctx.vit}")
 
@@ -660,6 +670,7 @@ CASES = [
     Case("model-folder-relative-missing", s_model_folder_relative_missing, ("models/no-such-bert", "folder", "does not exist")),
     Case("model-folder-without-config", s_model_folder_without_config, ("empty_model", "config.json", "saved model folder")),
     Case("hub-model-offline", s_hub_model_offline, ("field-org/never-downloaded-bert", "HF_HUB_OFFLINE")),
+    Case("hub-unreachable", s_hub_unreachable, ("field-org/never-downloaded-bert", "could not be fetched", "cannot be reached", "local model folder"), subprocess=True),
     Case("vit-for-text-classification", s_vit_for_text, ("tiny-vit", "vit", "text-classification", "text (BERT-like) backbone"), subprocess=True),
     Case("bert-for-image-classification", s_bert_for_image, ("tiny-bert", "bert", "image-classification", "vision")),
     Case("lora-target-missing", s_lora_target_missing, ("method.target_modules", "'q_proj'", "query")),

@@ -81,8 +81,9 @@ def test_unreachable_hub_and_uncached_model_is_one_error_without_retries(
     assert constants.HF_HUB_OFFLINE is False  # nothing to fall back on: the mode is left as it was
 
 
-def test_unreachable_hub_and_cached_model_goes_offline_once(
-    tiny_bert, hub_env, restore_offline_flag, monkeypatch, caplog
+@pytest.mark.slow
+def test_unreachable_hub_and_cached_model_goes_offline_once_and_trains(
+    tiny_bert, hub_env, restore_offline_flag, monkeypatch, caplog, tmp_path
 ):
     repo = f"{USER}/cached-{uuid.uuid4().hex[:8]}"
     api = HfApi(endpoint=hub_env.endpoint)
@@ -96,3 +97,16 @@ def test_unreachable_hub_and_cached_model_goes_offline_once(
     assert constants.HF_HUB_OFFLINE is True  # the rest of the run reads the cache, no per-file retries
     assert not [r for r in caplog.records if "Retry" in r.getMessage()]
     assert [r.getMessage() for r in caplog.records if "cannot be reached" in r.getMessage()]
+
+    # the run goes on from the cache; peft's vocabulary lookup on each LoRA checkpoint ("Could not find a
+    # config file in <Hub id>", as the base is named by its Hub id) is not made
+    from fieldtune.run import run
+
+    config = text_config(tiny_bert, model={"name_or_path": repo}, method={"name": "lora", "lora_r": 4},
+                         training={"num_train_epochs": 2})  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(config, output_dir=tmp_path / "run")
+    assert len(list((result.run_dir / "checkpoints").glob("checkpoint-*"))) == 2
+    assert not [w for w in caught if "config file" in str(w.message)], [str(w.message) for w in caught]
+    assert not [r for r in caplog.records if "Retry" in r.getMessage()]

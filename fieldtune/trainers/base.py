@@ -4,6 +4,7 @@ kept in checkpoints) and layer-wise learning-rate decay. Task trainers override 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,7 +127,8 @@ class FieldTrainer(Trainer):
         super()._save_checkpoint(model, trial)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        super()._save(output_dir, state_dict)
+        with _no_vocabulary_lookup(self.model):
+            super()._save(output_dir, state_dict)
         if _is_peft(self.model) or not isinstance(self.model, PreTrainedModel) or not self.args.should_save:
             return
         # transformers 5 writes some architectures under their old parameter names (ViT: vit.encoder.layer.N)
@@ -177,6 +179,21 @@ def _logits(outputs: Any) -> torch.Tensor:
 
 def _is_peft(model: nn.Module) -> bool:
     return hasattr(model, "peft_config")
+
+
+@contextmanager
+def _no_vocabulary_lookup(model: nn.Module) -> Iterator[None]:
+    """A LoRA checkpoint saved with `save_embedding_layers=False`: peft's "auto" asks the Hub, on every
+    checkpoint, whether a Hub-id base resized its vocabulary (and warns "Could not find a config file" when
+    offline); fieldtune never resizes or adapts the token embeddings."""
+    if not _is_peft(model):
+        yield
+        return
+    model.save_pretrained = functools.partial(type(model).save_pretrained, model, save_embedding_layers=False)
+    try:
+        yield
+    finally:
+        del model.save_pretrained
 
 
 def keep_frozen_in_eval(model: nn.Module) -> None:
