@@ -60,11 +60,10 @@ def fit_tag_baseline(config: Any, task: Task, dd: Any, label_names: list[str]) -
 
 
 def tag_log_odds(pipeline: Any, platt: list, texts: list[str], num_labels: int) -> np.ndarray:
-    """The baseline half's calibrated log-odds per label."""
-    from fieldtune.baselines.tfidf import scores
-    from fieldtune.tasks import get_task
-
-    margins = scores(pipeline, get_task("text-multilabel"), texts, num_labels)
+    """The baseline half's calibrated log-odds per label (OneVsRest margins through Platt's a, b)."""
+    if not texts:
+        return np.zeros((0, num_labels), dtype=np.float32)
+    margins = np.asarray(pipeline.decision_function(texts), dtype=np.float32).reshape(len(texts), -1)
     ab = np.asarray(platt, dtype=np.float32).reshape(-1, 2)
     return (margins * ab[:, 0] + ab[:, 1]).astype(np.float32)
 
