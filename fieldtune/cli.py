@@ -56,18 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _own_info_only(record: logging.LogRecord) -> bool:
+    """fieldtune's own INFO lines; the libraries' (onnx_ir / onnxscript passes, HTTP requests, ...) only from
+    WARNING up: their chatter is for --debug."""
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] == "fieldtune"
+
+
 def _setup_logging(debug: bool, quiet: bool = False) -> None:
     from fieldtune import progress
 
     progress.set_quiet(quiet)
-    # fieldtune's own INFO lines; the libraries' (onnx_ir / onnxscript passes, HTTP requests, ...) only
-    # from WARNING up, and all of them with --debug.
+    root = logging.getLogger()
+    before = list(root.handlers)
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("fieldtune").setLevel(
-        logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    )
+    if not debug:  # on the handler basicConfig made (none when a host, e.g. pytest, has its own)
+        for handler in root.handlers:
+            if handler not in before:
+                handler.addFilter(_own_info_only)
     if not debug:
         import warnings
 
