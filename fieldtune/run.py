@@ -88,7 +88,7 @@ def _process_group(config: RunConfig, use_cpu: bool) -> Any:
     )
 
 
-def _drop_replaced_on_save(replaced: Path) -> Any:
+def drop_replaced_on_save(replaced: Path) -> Any:
     """With --overwrite, the replaced run is deleted once the new run has a checkpoint to resume from."""
     from transformers import TrainerCallback
 
@@ -292,7 +292,7 @@ def run(
 
             trainer.add_callback(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / "logs"))))
             if replaced is not None:
-                trainer.add_callback(_drop_replaced_on_save(replaced))
+                trainer.add_callback(drop_replaced_on_save(replaced))
             tracker = Tracker(args.report_to, config.name or run_dir.name, config.to_dict())
             tracker.start()
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints") if resume else None

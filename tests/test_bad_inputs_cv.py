@@ -59,8 +59,8 @@ def c_resume_with_other_folds(ctx: Ctx) -> list[str]:
     return _train(ctx, recipe, "--cv", "4", "--resume")
 
 
-def c_export_a_fold_ensemble(ctx: Ctx) -> list[str]:
-    """A finished CV directory with cv.final: ensemble (its files, no model/), exported to ONNX."""
+def _finished_cv(ctx: Ctx) -> None:
+    """A finished CV directory with cv.final: ensemble (its files, no model/)."""
     recipe = _recipe(ctx)
     ctx.run_dir.mkdir()
     save_config(load_config(recipe, ["--cv.folds=2"]), ctx.run_dir / "config.yaml")
@@ -68,7 +68,22 @@ def c_export_a_fold_ensemble(ctx: Ctx) -> list[str]:
         (ctx.run_dir / name).write_text(json.dumps({"task": "text-classification", "metrics": {}}))
     for fold in range(2):
         (ctx.run_dir / f"fold-{fold}").mkdir()
+
+
+def c_export_a_fold_ensemble(ctx: Ctx) -> list[str]:
+    _finished_cv(ctx)
     return ["export", str(ctx.run_dir), "--format", "onnx", "--out", str(ctx.tmp / "onnx")]
+
+
+def c_evaluate_a_cv_on_validation(ctx: Ctx) -> list[str]:
+    """The folds trained on the validation rows: no held-out validation split to score."""
+    _finished_cv(ctx)
+    return ["evaluate", str(ctx.run_dir), "--split", "validation"]
+
+
+def c_evaluate_a_cv_on_train(ctx: Ctx) -> list[str]:
+    _finished_cv(ctx)
+    return ["evaluate", str(ctx.run_dir), "--split", "train"]
 
 
 CASES = [
@@ -82,6 +97,8 @@ CASES = [
     Case("sweep-with-one-fold", c_sweep_with_one_fold, ("cv.folds", "1", "2 or more")),
     Case("sweep-of-a-one-fold-recipe", c_sweep_of_a_one_fold_recipe, ("cv.fold: 1", "one fold", "--cv K")),
     Case("export-a-fold-ensemble", c_export_a_fold_ensemble, ("cross-validation", "2 fold models", "export one fold", "cv.final: refit"), existing=True),
+    Case("evaluate-a-cv-on-validation", c_evaluate_a_cv_on_validation, ("--split validation", "cross-validation", "no held-out validation split", "cv_results.json", "oof_predictions.csv"), existing=True),
+    Case("evaluate-a-cv-on-train", c_evaluate_a_cv_on_train, ("--split train", "no held-out train split", "--split test"), existing=True),
     Case("cv-resume-with-other-folds", c_resume_with_other_folds, ("--resume", "cv.folds 3", "same recipe"), existing=True),
 ]  # fmt: skip
 

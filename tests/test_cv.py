@@ -242,3 +242,43 @@ def test_sweep_with_cv_chooses_by_the_cv_mean_and_best_yaml_says_so(tiny_bert, d
         means,
     )
     assert yaml.safe_load(text)["cv"]["folds"] == 2  # `fieldtune train best.yaml` cross-validates the winner
+
+
+class StopAtStep(StopInFold):
+    """Stops the first fold at step `step` (1: before its first checkpoint, 3: after the one at step 2)."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(fold=0)
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step >= self.step:
+            raise KeyboardInterrupt("stopped in the first fold")
+
+
+def test_a_failed_overwrite_gives_the_old_cv_back_until_a_fold_has_a_checkpoint(
+    tiny_bert, demand_csv, tmp_path
+):
+    """`--cv K --overwrite` on an existing CV directory deleted it straight away; now, as for one run, it is
+    moved aside and comes back byte-identical when the new CV stops before its first fold checkpoint."""
+    from fieldtune.config import save_config
+    from fieldtune.cv import run_cv
+    from tests.test_bad_inputs import _snapshot
+
+    config = cv_config(tiny_bert, demand_csv, folds=3)
+    old = tmp_path / "cv"
+    (old / "fold-0" / "model").mkdir(parents=True)
+    save_config(config, old / "config.yaml")
+    (old / "cv_results.json").write_text('{"metrics": {}}')
+    (old / "fold-0" / "model" / "config.json").write_text("{}")
+    before = _snapshot(old)
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(config, output_dir=old, overwrite=True, callbacks=[StopAtStep(1)])
+    assert _snapshot(old) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cv"]  # no moved-aside folder left beside it
+
+    with pytest.raises(KeyboardInterrupt):  # past fold 0's checkpoint at step 2: the new CV is kept
+        run_cv(config, output_dir=old, overwrite=True, callbacks=[StopAtStep(3)])
+    assert not (old / "cv_results.json").exists() and (old / ".incomplete").exists()
+    assert any((old / "fold-0" / "checkpoints").glob("checkpoint-*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cv"]

@@ -29,7 +29,15 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.errors import ConfigError, RunDirError
 from fieldtune.preflight import preflight, resolve_run_dir
-from fieldtune.rundir.layout import FOLD_PREFIX, INCOMPLETE, finish_run_dir, is_run_dir
+from fieldtune.rundir.layout import (
+    FOLD_PREFIX,
+    INCOMPLETE,
+    drop_replaced_run,
+    finish_run_dir,
+    is_run_dir,
+    restore_run_dir,
+    start_run_dir,
+)
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.results import dataset_name
 from fieldtune.tasks import Task, get_task
@@ -118,16 +126,18 @@ def run_cv(
         )
     if resume:
         _check_same_cv(cv_dir, config)
+    from fieldtune.run import drop_replaced_on_save, run
+
     dd = build_dataset(config.data, task.name)  # the folds are checked before anything is written
     fold_ids(pooled(dd), k, config.data.seed, dataset_name(config.data))
-    if overwrite and not resume and cv_dir.exists():  # the preflight checked it is a run directory
-        shutil.rmtree(cv_dir)
     created = not cv_dir.exists()
-    cv_dir.mkdir(parents=True, exist_ok=True)
-    (cv_dir / INCOMPLETE).touch()
-    save_config(config, cv_dir / "config.yaml")
+    # with --overwrite, the old CV is moved aside (not deleted) until a fold has a checkpoint or has finished
+    replaced = start_run_dir(cv_dir, overwrite, resume)
+    if replaced is not None:
+        callbacks = [*callbacks, drop_replaced_on_save(replaced)]
     trained = []
     try:
+        save_config(config, cv_dir / "config.yaml")
         for fold in range(k):
             run_dir = fold_dir(cv_dir, fold)
             if _finished(run_dir):
@@ -136,12 +146,13 @@ def run_cv(
             again = is_run_dir(run_dir)
             if run_dir.exists() and not again:  # killed before its config.yaml: nothing to resume
                 shutil.rmtree(run_dir)
-            from fieldtune.run import run
-
             run(fold_config(config, fold), output_dir=run_dir, resume=again, callbacks=callbacks)
             trained.append(fold)
+            drop_replaced_run(replaced)  # a finished fold (it may save no checkpoint) is worth keeping
     except BaseException:
-        if created and not any(cv_dir.glob(f"{FOLD_PREFIX}*")):  # nothing worth resuming
+        if replaced is not None and replaced.is_dir():  # no fold checkpoint yet: the old CV comes back
+            restore_run_dir(cv_dir, replaced)
+        elif (created or replaced) and not any(cv_dir.glob(f"{FOLD_PREFIX}*")):  # nothing worth resuming
             shutil.rmtree(cv_dir, ignore_errors=True)
         raise
     runs = [_fold_record(fold_dir(cv_dir, fold)) for fold in range(k)]

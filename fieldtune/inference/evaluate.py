@@ -15,6 +15,7 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
+from fieldtune.rundir.layout import CV_RESULTS
 from fieldtune.rundir.results import dataset_name
 from fieldtune.scoring import label_names_of, targets_of
 
@@ -116,6 +117,18 @@ def model_label_ids(loaded: Loaded, ds: Any, source: str) -> np.ndarray:
     return np.asarray([ids[0] for ids in mapped])
 
 
+def _refuse_seen_rows(run_dir: Path, split: str, data: str | None) -> None:
+    """A CV's folds (and its refit) trained on every train and validation row of its data: scoring those rows
+    would report training figures as held-out ones."""
+    if split == "test" or data is not None or not (run_dir / CV_RESULTS).is_file():
+        return
+    raise DataError(
+        f"--split {split}: {run_dir} is a cross-validation whose models trained on its train and "
+        f"validation rows, so it has no held-out {split} split; its out-of-fold figures are in cv_results.json "
+        "and oof_predictions.csv (evaluate --split test, or --data NEW_DATA)."
+    )
+
+
 def evaluate_model(
     ref: str,
     data: str | None,
@@ -134,6 +147,7 @@ def evaluate_model(
     run = RunDirectory.at(ref)
     if run is not None:  # an unfinished run, or a damaged config.yaml, is named before the model loads
         run.refuse_unfinished().check()
+        _refuse_seen_rows(run.path, split, data)
     whole = False
     if data is not None:
         data, whole = evaluation_data(data, split)
