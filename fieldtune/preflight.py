@@ -36,7 +36,7 @@ def check_recipe(config: RunConfig, model: bool = True) -> Task:
     """The preflight without the run directory (a sweep checks each trial's recipe before any trial runs)."""
     from fieldtune.config.packages import check_training_packages
     from fieldtune.errors import HubError
-    from fieldtune.modeling.create import check_max_length, load_model_config, require_processor_files
+    from fieldtune.modeling.checkpoint import check_max_length, load_model_config, require_processor_files
 
     task = get_task(config.task)
     check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
