@@ -175,15 +175,16 @@ def _connection_error(err: Exception, action: str, repo_id: str) -> HubError:
 def _eval_results_operation(run_dir: Path, repo_id: str, revision: str | None) -> CommitOperationAdd | None:
     """The Hub's own results format, `.eval_results/<benchmark>.yaml`, from the run's eval_results.json
     (None when that file lacks what the format needs: a dataset, metrics and the primary metric's value)."""
-    import json
     from datetime import datetime, timezone
 
+    from fieldtune.errors import FieldtuneError
     from fieldtune.hub_eval_results import eval_results_file
+    from fieldtune.rundir.reader import RESULTS_FILE, RunDirectory
 
-    results_path = run_dir / "eval_results.json"
+    results_path = run_dir / RESULTS_FILE
     try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # run_files has checked it exists; an unreadable one gets no results file
+        results = RunDirectory(run_dir).read_results()
+    except FieldtuneError:  # `publish` has read it already; an unreadable one gets no results file
         return None
     metrics = results.get("metrics") if isinstance(results, dict) else None
     if (

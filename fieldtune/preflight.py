@@ -1,8 +1,9 @@
 """The one preflight of a training run: everything that can be checked without data or weights.
 
 A wrong run directory, a missing integration package, a missing Hub token or a model that cannot do the
-task costs the user a second, not a dataset load and a training run. It imports neither torch nor the
-datasets library, so `fieldtune train` runs it before they load; `run()` runs it when no caller did.
+task costs the user a second, not a dataset load and a training run. It never imports the datasets
+library, and imports torch only when reading the model's config.json (transformers 5's config classes
+import it), so `fieldtune train` runs it before the data loads; `run()` runs it when no caller did.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def check_recipe(config: RunConfig, model: bool = True) -> Task:
     """The preflight without the run directory (a sweep checks each trial's recipe before any trial runs)."""
     from fieldtune.config.packages import check_training_packages
     from fieldtune.errors import HubError
-    from fieldtune.modeling.create import check_max_length, load_model_config, require_processor_files
+    from fieldtune.modeling.checkpoint import check_max_length, load_model_config, require_processor_files
 
     task = get_task(config.task)
     check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way

@@ -65,3 +65,36 @@ def test_training_fields_read_from_source_match_the_dataclass():
     assert training_fields() == _from_class()
     assert training_fields()["save_strategy"].string_default
     assert not training_fields()["max_grad_norm"].string_default
+
+
+# Loads a recipe and runs the preflight in a fresh interpreter; prints the heavy libraries it had imported.
+PREFLIGHT_PROBE = """
+import sys
+from pathlib import Path
+from fieldtune.config import load_config
+from fieldtune.preflight import preflight
+import fieldtune.modeling.checkpoint
+config = load_config(sys.argv[1])
+preflight(config, Path(sys.argv[2]), model=False)
+print("IMPORTED=" + ",".join(m for m in ("torch", "datasets") if m in sys.modules))
+"""
+
+
+def test_config_loading_and_the_preflight_do_not_import_torch(tmp_path):
+    # the model folder is plain JSON files: this test process never builds a model either
+    model = tmp_path / "tiny_bert"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert", "max_position_embeddings": 128}')
+    (model / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nore\n")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"task: text-classification\nmodel: {{name_or_path: {model}, max_length: 64}}\n"
+        "data: {builder: logistics_demand, num_samples: 60}\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-c", PREFLIGHT_PROBE, str(recipe), str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "IMPORTED="  # neither torch nor datasets

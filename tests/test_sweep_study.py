@@ -96,3 +96,20 @@ def test_study_identity_follows_recipe_and_grid_not_the_trial_count():
     assert (
         a.study_name != Manifest("r.yaml", {"name": "r", "task": "t"}, {"x": [1, 3]}, None, None).study_name
     )
+
+
+def test_a_trial_s_results_are_read_by_run_directory(tmp_path):
+    from fieldtune.errors import RunDirError
+    from fieldtune.rundir.layout import INCOMPLETE
+    from fieldtune.sweep.trial import finished_results
+
+    run = tmp_path / "trial-0"
+    run.mkdir()
+    (run / "eval_results.json").write_text('{"validation_metrics": {"accuracy": 0.5}}')
+    assert finished_results(run) == {"validation_metrics": {"accuracy": 0.5}}
+    (run / INCOMPLETE).touch()
+    assert finished_results(run) is None  # a trial that died mid-run has not finished
+    (run / INCOMPLETE).unlink()
+    (run / "eval_results.json").write_text('{"validation_metrics": ')  # damaged: one line naming it
+    with pytest.raises(RunDirError, match=r"eval_results.json cannot be read \(not valid JSON\)"):
+        finished_results(run)

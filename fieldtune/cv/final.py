@@ -23,7 +23,8 @@ from fieldtune.config import RunConfig
 from fieldtune.errors import ConfigError
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
-from fieldtune.rundir.layout import INCOMPLETE, write_json
+from fieldtune.rundir.layout import write_json
+from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.results import dataset_name, write_run_outputs
 from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task
@@ -104,10 +105,9 @@ def refit_config(config: RunConfig, epochs: float) -> RunConfig:
 def refit(cv_dir: Path, config: RunConfig, summary: dict[str, Any]) -> dict:
     """Train the refit (resumed or skipped as a fold is), then give the CV directory its model and scores."""
     from fieldtune.run import run
-    from fieldtune.rundir.reader import RunDirectory
 
     run_dir = cv_dir / REFIT_DIR
-    if not ((run_dir / "eval_results.json").is_file() and not (run_dir / INCOMPLETE).exists()):
+    if not RunDirectory(run_dir).finished:
         again = (run_dir / "config.yaml").is_file()
         if run_dir.exists() and not again:
             shutil.rmtree(run_dir)

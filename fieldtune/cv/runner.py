@@ -64,7 +64,7 @@ def fold_config(config: RunConfig, fold: int) -> RunConfig:
 
 
 def _finished(run_dir: Path) -> bool:
-    return (run_dir / "eval_results.json").is_file() and not (run_dir / INCOMPLETE).exists()
+    return RunDirectory(run_dir).finished
 
 
 def check_cv(config: RunConfig) -> int:

@@ -16,7 +16,7 @@ from fieldtune import progress
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.onnx import is_onnx_folder, load_onnx_model
 from fieldtune.inputs import test_time as test_time_views
-from fieldtune.modeling.create import require_processor_files, resolve_model_path, weights_error
+from fieldtune.modeling.checkpoint import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
 from fieldtune.rundir.layout import fold_ensemble_dirs, is_baseline_folder, model_dir_of
 from fieldtune.tasks import TASKS, Task, task_of_model

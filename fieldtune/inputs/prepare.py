@@ -8,7 +8,7 @@ from datasets import DatasetDict
 
 from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
-from fieldtune.modeling.create import resolve_model_path
+from fieldtune.modeling.checkpoint import resolve_model_path
 from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task
 

@@ -17,7 +17,7 @@ from fieldtune.errors import DataError, ModelError
 from fieldtune.inputs.image_spec import resize_processor, resolve_image_spec
 from fieldtune.inputs.images import decode_and_resize, image_to_pixels, make_image_collator
 from fieldtune.inputs.prepared import Prepared
-from fieldtune.modeling.create import resolve_model_path
+from fieldtune.modeling.checkpoint import resolve_model_path
 from fieldtune.progress import Batches
 from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task

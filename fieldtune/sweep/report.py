@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from fieldtune.config import save_config
-from fieldtune.rundir.layout import INCOMPLETE, atomic_write_text
+from fieldtune.rundir.layout import atomic_write_text
+from fieldtune.rundir.reader import RunDirectory
 from fieldtune.sweep.study import RUN_NAME, live
 from fieldtune.sweep.trial import Plan
 
@@ -23,11 +24,7 @@ def finished_runs(sweep_dir: Path) -> list[Path]:
     """The trial run directories that finished (of every worker that writes into this sweep directory)."""
     if not sweep_dir.is_dir():
         return []
-    return [
-        p
-        for p in sorted(sweep_dir.iterdir())
-        if p.is_dir() and (p / "eval_results.json").is_file() and not (p / INCOMPLETE).exists()
-    ]
+    return [p for p in sorted(sweep_dir.iterdir()) if p.is_dir() and RunDirectory(p).finished]
 
 
 def write_board(sweep_dir: Path) -> str | None:

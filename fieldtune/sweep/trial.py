@@ -7,7 +7,6 @@ try resumes from them (`run(..., resume=True)`); one that already finished is re
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fieldtune.errors import FieldtuneError
-from fieldtune.rundir.layout import INCOMPLETE, is_run_dir
+from fieldtune.rundir.layout import is_run_dir
+from fieldtune.rundir.reader import RunDirectory
 from fieldtune.sweep.space import Recipe, suggest
 from fieldtune.sweep.study import RUN_NAME, SKIPPED, WORKER, counted, duplicate_of, worker_id
 
@@ -55,9 +55,9 @@ class Outcome:
 
 
 def finished_results(run_dir: Path) -> dict[str, Any] | None:
-    if (run_dir / "eval_results.json").is_file() and not (run_dir / INCOMPLETE).exists():
-        return json.loads((run_dir / "eval_results.json").read_text(encoding="utf-8"))
-    return None
+    """A finished trial's `eval_results.json` (read by `RunDirectory`); None while it has not finished."""
+    run = RunDirectory(run_dir)
+    return run.results if run.finished else None
 
 
 def pruning_callback(trial: Any, metric: str) -> Any:
