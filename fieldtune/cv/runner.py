@@ -31,7 +31,6 @@ from fieldtune.errors import ConfigError, RunDirError
 from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     FOLD_PREFIX,
-    INCOMPLETE,
     drop_replaced_run,
     finish_run_dir,
     is_run_dir,
