@@ -24,7 +24,7 @@ from fieldtune.errors import FieldtuneError, ModelError, RunDirError
 from fieldtune.inference.evaluate import data_config_for, evaluation_data, model_label_ids, split_of
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
-from fieldtune.inference.quantize import calibration_batches, needs_calibration, quantize_int8
+from fieldtune.inference.quantize import calibration_batches, int8_kind, needs_calibration, quantize_int8
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import is_baseline_folder, write_json
 from fieldtune.rundir.reader import RunDirectory
@@ -136,7 +136,12 @@ def export_onnx(
         fp32 = tmp / ("model_fp32.onnx" if quantize else ONNX_FILE)
         write_graph(loaded, inputs[0], fp32, opset or MIN_OPSET)
         _, total = count_params(loaded.model)
-        kind = loaded.task.inputs.quantization if quantize else None  # dynamic (text) / static (images)
+        kind = int8_kind(loaded.task.inputs.quantization, fp32) if quantize else None  # by inputs and graph
+        if calibration is not None and kind != "static":
+            raise FieldtuneError(
+                f"--calibration {calibration}: this model's graph is mostly matrix products (a vision "
+                "transformer), which is quantised dynamically, with nothing to calibrate; leave --calibration out."
+            )
         info = {
             "opset": opset or MIN_OPSET,
             "quantize": quantize,
