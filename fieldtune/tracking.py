@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,9 @@ class Tracker:
 
             with contextlib.suppress(Exception):  # close what did open; the first error is the one to show
                 self.fail()
+            if "wandb" in self.report_to and "wandb" in sys.modules:
+                with contextlib.suppress(Exception):  # wandb keeps the settings (the bad key) process-wide
+                    sys.modules["wandb"].teardown()
             first = (str(e).strip().splitlines() or [""])[0][:200]
             raise FieldtuneError(
                 f"`training.report_to`: {', '.join(self.report_to)} could not start its run ({type(e).__name__}: "

@@ -106,7 +106,7 @@ def test_predict_reads_an_upper_case_txt_as_lines(tmp_path: Path) -> None:
     notes = tmp_path / "NOTES.TXT"
     notes.write_text("two pallets, urgent\nthree crates of cement\n")
     source = text_source(str(notes), None, None)
-    assert list(source.chunks(10)) == [["two pallets, urgent", "three crates of cement"]]
+    assert [texts for texts, _ in source.chunks(10)] == [["two pallets, urgent", "three crates of cement"]]
     assert source.count() == 2
 
 
