@@ -444,6 +444,16 @@ def s_hub_unreachable(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--model.name_or_path=field-org/never-downloaded-bert")
 
 
+def s_leaderboard_hub_unreachable(ctx: Ctx) -> list[str]:
+    """`leaderboard --hub` without network, `HF_HUB_OFFLINE` unset: retry lines, then a hint to unset a
+    variable nobody had set (issue 33)."""
+    from tests.hub_fixtures import use_hub_endpoint
+    from tests.test_offline import closed_port_endpoint
+
+    use_hub_endpoint(ctx.monkeypatch, closed_port_endpoint(), ctx.tmp / "hf_home", token=None)
+    return ["leaderboard", "--hub", "field-org/never-pushed"]
+
+
 def s_vit_for_text(ctx: Ctx) -> list[str]:
     return _text_with(ctx, f"--model.name_or_path={ctx.vit}")
 
@@ -671,6 +681,7 @@ CASES = [
     Case("model-folder-without-config", s_model_folder_without_config, ("empty_model", "config.json", "saved model folder")),
     Case("hub-model-offline", s_hub_model_offline, ("field-org/never-downloaded-bert", "HF_HUB_OFFLINE")),
     Case("hub-unreachable", s_hub_unreachable, ("field-org/never-downloaded-bert", "could not be fetched", "cannot be reached", "local model folder"), subprocess=True),
+    Case("leaderboard-hub-unreachable", s_leaderboard_hub_unreachable, ("field-org/never-pushed", "Cannot reach the Hub", "not cached"), subprocess=True),
     Case("vit-for-text-classification", s_vit_for_text, ("tiny-vit", "vit", "text-classification", "text (BERT-like) backbone"), subprocess=True),
     Case("bert-for-image-classification", s_bert_for_image, ("tiny-bert", "bert", "image-classification", "vision")),
     Case("lora-target-missing", s_lora_target_missing, ("method.target_modules", "'q_proj'", "query")),

@@ -31,6 +31,7 @@ from huggingface_hub.errors import (
 
 from fieldtune.errors import HubError, RunDirError
 from fieldtune.leaderboard.exported import EXPORT_REPORT_FILE, export_results, runtime_of
+from fieldtune.modeling.hub_access import unreachable_uncached
 from fieldtune.rundir.reader import RunDirectory, read_results_file
 from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
 from fieldtune.tasks import TASKS
@@ -350,14 +351,14 @@ def entries_from_hub(repo_id: str, revision: str | None = None) -> list[Entry]:
         repo_id (`str`): Hub model id, e.g. `org/bert-cargo`. `HF_ENDPOINT` selects a self-hosted Hub.
         revision (`str`, *optional*): Branch, tag or commit; defaults to the main branch.
 
-    Returns:
-        `list[Entry]` (see `entries_from_card`), with `revision` set to the commit actually read.
-
-    Raises:
-        `HubError`: the repo, revision or card is missing, access is denied, the Hub is unreachable,
-            or the card has no model-index results.
+    Returns `list[Entry]` (see `entries_from_card`), with `revision` set to the commit actually read. Raises
+    `HubError`: the repo, revision or card is missing, access is denied, the Hub is unreachable (asked once,
+    not retried per file), or the card has no model-index results.
     """
     where = f"{repo_id}@{revision}" if revision else repo_id
+    why = unreachable_uncached(repo_id, "README.md", revision)
+    if why is not None:
+        raise HubError(f"Cannot reach the Hub ({why}) for {where}, and its card is not cached; go online.")
     try:
         path = Path(hf_hub_download(repo_id, "README.md", revision=revision, repo_type="model"))
     except GatedRepoError as err:
@@ -375,7 +376,7 @@ def entries_from_hub(repo_id: str, revision: str | None = None) -> list[Entry]:
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
         # LocalEntryNotFoundError subclasses EntryNotFoundError: catch it first, it means "no network".
         raise HubError(
-            f"Cannot reach the Hub for {where} and it is not cached; go online or unset HF_HUB_OFFLINE."
+            f"{where} is not in the local cache and the Hub is not asked (offline); go online or unset HF_HUB_OFFLINE."
         ) from err
     except EntryNotFoundError as err:
         raise HubError(f"{where} has no README.md model card; it cannot be ranked without one.") from err

@@ -73,3 +73,21 @@ def check_hub_model(repo_id: str, revision: str | None = None) -> None:
         f"Model {repo_id!r} could not be fetched: the Hub ({constants.ENDPOINT}) cannot be reached ({why}) "
         f"and the model is not in the local cache; {OFFLINE_HINT}."
     )
+
+
+def unreachable_uncached(repo_id: str, filename: str, revision: str | None = None) -> str | None:
+    """Why `filename` of `repo_id` cannot be read (the Hub does not answer and it is not cached), else None;
+    a cached copy with the Hub unreachable switches this process offline (no per-file retries)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    why = None if constants.HF_HUB_OFFLINE else hub_unreachable(constants.ENDPOINT)
+    if why is None:
+        return None
+    try:
+        cached = try_to_load_from_cache(repo_id, filename, revision=revision)
+    except ValueError:  # not a valid repo id: the download names the problem
+        return None
+    if isinstance(cached, str):
+        go_offline()
+        return None
+    return f"{constants.ENDPOINT}: {why}"
