@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from huggingface_hub import ModelCard, hf_hub_download
+from huggingface_hub import ModelCard, constants, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -358,7 +358,7 @@ def entries_from_hub(repo_id: str, revision: str | None = None) -> list[Entry]:
     where = f"{repo_id}@{revision}" if revision else repo_id
     why = unreachable_uncached(repo_id, "README.md", revision)
     if why is not None:
-        raise HubError(f"Cannot reach the Hub ({why}) for {where}, and its card is not cached; go online.")
+        raise HubError(f"Cannot reach the Hub {constants.ENDPOINT} ({why}); {where} is not cached.")
     try:
         path = Path(hf_hub_download(repo_id, "README.md", revision=revision, repo_type="model"))
     except GatedRepoError as err:

@@ -51,43 +51,33 @@ def go_offline() -> None:
 
 def check_hub_model(repo_id: str, revision: str | None = None) -> None:
     """Make sure `repo_id` can be loaded without per-file retries (see the module docstring)."""
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
-        return  # transformers then reads the cache only, and says so in its own error
-    why = hub_unreachable(constants.ENDPOINT)
-    if why is None:
-        return
-    try:
-        cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
-    except ValueError:  # not a valid repo id: transformers names the problem
-        cached = None
-    if isinstance(cached, str):
-        logger.warning(
-            "The Hub (%s) cannot be reached (%s): using the cached copy of %s, offline.",
-            constants.ENDPOINT, why, repo_id,
-        )  # fmt: skip
-        go_offline()
-        return
-    raise ModelError(
-        f"Model {repo_id!r} could not be fetched: the Hub ({constants.ENDPOINT}) cannot be reached ({why}) "
-        f"and the model is not in the local cache; {OFFLINE_HINT}."
-    )
+    why = unreachable_uncached(repo_id, "config.json", revision)
+    if why is not None:
+        raise ModelError(
+            f"Model {repo_id!r} could not be fetched: the Hub ({constants.ENDPOINT}) cannot be reached ({why}) "
+            f"and the model is not in the local cache; {OFFLINE_HINT}."
+        )
 
 
 def unreachable_uncached(repo_id: str, filename: str, revision: str | None = None) -> str | None:
-    """Why `filename` of `repo_id` cannot be read (the Hub does not answer and it is not cached), else None;
-    a cached copy with the Hub unreachable switches this process offline (no per-file retries)."""
+    """Why the Hub cannot be reached when `filename` of `repo_id` is not cached either, else None; a cached
+    copy with the Hub unreachable switches this process offline (one warning, no per-file retries)."""
     from huggingface_hub import constants, try_to_load_from_cache
 
     why = None if constants.HF_HUB_OFFLINE else hub_unreachable(constants.ENDPOINT)
-    if why is None:
+    if why is None:  # offline: the libraries read the cache only, and say so in their own errors
         return None
     try:
         cached = try_to_load_from_cache(repo_id, filename, revision=revision)
-    except ValueError:  # not a valid repo id: the download names the problem
+    except ValueError:  # not a valid repo id: the load names the problem
         return None
-    if isinstance(cached, str):
-        go_offline()
-        return None
-    return f"{constants.ENDPOINT}: {why}"
+    if not isinstance(cached, str):
+        return why
+    logger.warning(
+        "The Hub (%s) cannot be reached (%s): using the cached copy of %s, offline.",
+        constants.ENDPOINT, why, repo_id,
+    )  # fmt: skip
+    go_offline()
+    return None
