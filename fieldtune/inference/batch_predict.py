@@ -208,14 +208,14 @@ def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
     Raises `FieldtuneError` (one line) for every input, output or resume mistake, before any row is written.
     """
     check_request(req)
-    column = req.text_column or run_text_column(req.model)  # a damaged config.yaml: before the model
+    run_column = run_text_column(req.model)  # a damaged config.yaml: before the model loads
     loaded = loaded or load_for_inference(req.model, req.revision, test_time=req.test_time)
     image = loaded.task.modality == "image"
     if image and req.input is None:
         raise DataError(f"{req.model} is an image model; pass the images with --input, not --text.")
     _check_flags_do_something(req, image)
     # --text-column, else the columns the model was trained on (config.json: exports and bare folders too)
-    trained = model_text_columns(loaded) or (column and [column])
+    trained = model_text_columns(loaded) or (run_column and [run_column])
     given = [req.text_column] if req.text_column else None
     source: TextSource | ImageSource = (
         ImageSource(req.input) if image else text_source(req.input, req.text, given, req.encoding, trained)
