@@ -287,16 +287,19 @@ def test_validation_metrics_after_weight_averaging_are_those_of_the_average(tiny
     assert kept["f1_macro"] == pytest.approx(again["f1_macro"])
 
 
-@pytest.mark.parametrize("family", ["bert", "mobilenet"])
+@pytest.mark.parametrize("family", ["bert", "mobilenet", "mpnet"])
 def test_layerwise_lr_puts_what_sits_above_the_blocks_with_the_head(family):
     """LLRD: the head and what the backbone puts on top of its block stack (BERT's pooler, MobileNetV2's
     last 1x1 convolution) train at the full rate; block i from the top at lr * decay**i; the embeddings /
-    stem below the lowest block."""
+    stem below the lowest block, and with them what the encoder shares among its blocks (MPNet's relative
+    attention bias, registered after the layer list), not at the head's rate."""
     from transformers import (
         BertConfig,
         BertForSequenceClassification,
         MobileNetV2Config,
         MobileNetV2ForImageClassification,
+        MPNetConfig,
+        MPNetForSequenceClassification,
     )
 
     from fieldtune.trainers.base import layerwise_param_groups
@@ -305,13 +308,19 @@ def test_layerwise_lr_puts_what_sits_above_the_blocks_with_the_head(family):
         config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                             intermediate_size=32, num_labels=3)  # fmt: skip
         model, blocks = BertForSequenceClassification(config), 3
-        top, stem, above = "bert.encoder.layer.2.", "bert.embeddings.", ["bert.pooler."]
+        top, stem, above = "bert.encoder.layer.2.", ("bert.embeddings.",), ["bert.pooler."]
+    elif family == "mpnet":
+        config = MPNetConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                             intermediate_size=32, relative_attention_num_buckets=8, num_labels=3)  # fmt: skip
+        model, blocks = MPNetForSequenceClassification(config), 3
+        top, above = "mpnet.encoder.layer.2.", []
+        stem = ("mpnet.embeddings.", "mpnet.encoder.relative_attention_bias.")
     else:
         config = MobileNetV2Config(depth_multiplier=0.25, image_size=32, num_labels=3)
         model = MobileNetV2ForImageClassification(config)
         blocks = len(model.mobilenet_v2.layer)
         top = f"mobilenet_v2.layer.{blocks - 1}."
-        stem, above = "mobilenet_v2.conv_stem.", ["mobilenet_v2.conv_1x1."]
+        stem, above = ("mobilenet_v2.conv_stem.",), ["mobilenet_v2.conv_1x1."]
     lr, decay = 1e-3, 0.5
     rate_of = {
         id(p): group["lr"]
@@ -327,4 +336,5 @@ def test_layerwise_lr_puts_what_sits_above_the_blocks_with_the_head(family):
             assert rate == pytest.approx(lr * decay), name
         elif name.startswith(stem):
             assert rate == pytest.approx(lr * decay ** (blocks + 1)), name
+    assert any(name.startswith(stem[-1]) for name in rates)  # the shared bias is there, and was checked
     assert {round(r / lr, 6) for r in rates.values()} == {round(decay**d, 6) for d in range(blocks + 2)}

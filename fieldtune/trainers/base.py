@@ -214,12 +214,17 @@ def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_dec
     """Head at `lr`; block i of L (from the top) at lr * decay**i; embeddings and stem below the lowest block.
 
     Backbone parameters registered after the block stack (BERT's pooler, ViT's final LayerNorm, MobileNetV2's
-    last 1x1 convolution) sit above the top block, so they train at the head's rate, not the stem's."""
-    blocks = list(backbone_blocks(model))
+    last 1x1 convolution) sit above the top block, so they train at the head's rate, not the stem's. The
+    exception is what the stack's own container (an encoder holding nothing before its blocks) keeps beside
+    them: MPNet's `encoder.relative_attention_bias`, DeBERTa's `encoder.rel_embeddings`. Every block reads
+    it, the lowest included, and it is a (relative) position embedding: it trains with the embeddings."""
+    stack = backbone_blocks(model)
+    blocks = list(stack)
     depth_of: dict[int, int] = {}
     for i, block in enumerate(blocks):
         for p in block.parameters():
             depth_of[id(p)] = len(blocks) - i
+    shared = _shared_by_blocks(model, stack)
     groups: dict[tuple[int, bool], dict] = {}
     past_blocks = False  # parameters come in registration order: stem, blocks, what is above them, head
     for name, p in model.named_parameters():
@@ -228,8 +233,8 @@ def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_dec
             continue
         if id(p) in depth_of:
             depth = depth_of[id(p)]
-        elif not past_blocks:
-            depth = len(blocks) + 1  # embeddings / stem: below every block
+        elif not past_blocks or id(p) in shared:
+            depth = len(blocks) + 1  # embeddings / stem, and what every block shares: below every block
         else:
             depth = 0  # the head, and what the backbone puts on top of its blocks
         no_decay = p.ndim < 2 or "norm" in name.lower() or name.endswith("bias")
@@ -239,3 +244,15 @@ def layerwise_param_groups(model: nn.Module, lr: float, decay: float, weight_dec
         )
         group["params"].append(p)
     return list(groups.values())
+
+
+def _shared_by_blocks(model: nn.Module, stack: nn.ModuleList) -> set[int]:
+    """Ids of the parameters that the stack's container holds beside the blocks, when that container is an
+    encoder (its first parameter is a block's). A container that starts with the stem is the backbone
+    itself (MobileNetV2), and what it registers after its blocks is on top of them."""
+    in_stack = {id(p) for p in stack.parameters()}
+    parent = next(m for m in model.modules() if any(c is stack for c in m.children()))
+    params = list(parent.parameters())
+    if id(params[0]) not in in_stack:
+        return set()
+    return {id(p) for p in params if id(p) not in in_stack}
