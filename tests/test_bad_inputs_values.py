@@ -107,6 +107,19 @@ def s_max_length_over_positions(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--model.max_length=512")  # the tiny BERT has 128 positions
 
 
+def s_max_length_over_offset_positions(ctx: Ctx) -> list[str]:
+    """MPNet numbers positions from padding_idx + 1 = 2, as RoBERTa does: 66 position rows hold 64 tokens."""
+    from transformers import MPNetConfig, MPNetModel
+
+    model = ctx.tmp / "tiny-mpnet"
+    vocab = json.loads((ctx.bert / "config.json").read_text())["vocab_size"]
+    MPNetModel(MPNetConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=16, max_position_embeddings=66)).save_pretrained(model)  # fmt: skip
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(ctx.bert / f, model / f)
+    return _text_with(ctx, f"--model.name_or_path={model}", "--model.max_length=65")
+
+
 def s_duplicate_columns(ctx: Ctx) -> list[str]:
     df = _orders_frame(60)
     df.insert(1, "note_again", df["note"])
@@ -246,6 +259,7 @@ CASES = [
     Case("data-num-samples-zero", s_data_num_samples_zero, ("--num-samples", "0", "1 or more")),
     Case("data-num-samples-negative", s_data_num_samples_negative, ("--num-samples", "-5", "1 or more")),
     Case("max-length-over-positions", s_max_length_over_positions, ("model.max_length", "512", "128 positions")),
+    Case("max-length-over-offset-positions", s_max_length_over_offset_positions, ("model.max_length", "65", "64 positions", "66 position embeddings", "set it to 64")),
     Case("duplicate-columns", s_duplicate_columns, ("dups.csv", "repeats column 'note'")),
     Case("duplicate-yaml-key", s_duplicate_yaml_key, ("recipe.yaml", "duplicate key 'learning_rate'", "keep one")),
     Case("duplicate-yaml-section", s_duplicate_yaml_section, ("recipe.yaml", "duplicate key 'model'", "keep one")),
@@ -277,6 +291,30 @@ def test_bad_value_is_one_line_exit_2(
 
 
 # --------------------------------------------------------------------------- not failures
+
+
+@pytest.mark.parametrize(
+    "config_class, rows, limit",
+    [
+        ("MPNetConfig", 514, 512),
+        ("RobertaConfig", 514, 512),
+        ("XLMRobertaConfig", 514, 512),
+        ("BertConfig", 512, 512),
+    ],
+)
+def test_max_length_limit_of_a_saved_config(tmp_path, config_class, rows, limit):
+    """From config.json alone (torch-free): models that number positions from padding_idx + 1 (MPNet, RoBERTa,
+    XLM-R) take max_position_embeddings - 2 tokens; BERT all of them. The limit passes, one more does not."""
+    import transformers
+
+    from fieldtune.errors import FieldtuneError
+    from fieldtune.modeling.checkpoint import check_max_length, load_model_config
+
+    getattr(transformers, config_class)(max_position_embeddings=rows).save_pretrained(tmp_path)
+    config = load_model_config(str(tmp_path))
+    check_max_length(config, limit, "the model")
+    with pytest.raises(FieldtuneError, match=rf"\({limit} positions.*set it to {limit} or less"):
+        check_max_length(config, limit + 1, "the model")
 
 
 def test_free_text_that_cannot_be_a_path_is_predicted(tiny_classifier, capsys):

@@ -33,7 +33,10 @@ class ModelConfig:
     name_or_path: str = _f("", "Hub id (e.g. `bert-base-uncased`) or local folder of the backbone.")
     revision: str | None = _f(None, "Hub revision (branch, tag or commit) of the backbone.")
     max_length: int = _f(
-        128, "Text: longest tokenised input; longer texts are truncated and counted.", check=_positive
+        128,
+        "Text: longest tokenised input; longer texts are truncated and counted. At most the model's positions"
+        " (`max_position_embeddings`, less padding_idx + 1 for RoBERTa-like models: MPNet / RoBERTa 514 -> 512).",
+        check=_positive,
     )
     dropout: float | None = _f(
         None,

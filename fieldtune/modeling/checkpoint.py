@@ -6,6 +6,7 @@ surgery live in `fieldtune.modeling.create`, where torch is.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -111,23 +112,50 @@ def require_processor_files(folder: str | Path, task: Task, where: str = "`model
 
 
 def position_limit(config: Any) -> int | None:
-    """The longest input the position embeddings allow (RoBERTa-like models reserve padding_idx + 1 slots)."""
+    """The longest input the position embeddings allow: `max_position_embeddings`, less the `pad_token_id + 1`
+    rows that RoBERTa-like models (RoBERTa, XLM-R, CamemBERT, MPNet, ...) never use for a token, as they number
+    positions from `padding_idx + 1` (514 rows: 512 tokens)."""
     limit = getattr(config, "max_position_embeddings", None)
     if not isinstance(limit, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
         return None
-    if (
-        "roberta" in str(getattr(config, "model_type", ""))
-        or getattr(config, "model_type", "") == "camembert"
-    ):
-        limit -= (getattr(config, "pad_token_id", 1) or 1) + 1
+    pad, model_type = getattr(config, "pad_token_id", None), getattr(config, "model_type", "")
+    if isinstance(pad, int) and pad >= 0 and _numbers_positions_after_padding(model_type):
+        limit -= pad + 1
     return limit
+
+
+@functools.cache
+def _numbers_positions_after_padding(model_type: str) -> bool:
+    """Whether the architecture numbers positions from `padding_idx + 1`: transformers' rule is the embeddings'
+    `create_position_ids_from_input_ids`, which every such model carries in its modeling file (a RoBERTa-like
+    model new to transformers is covered without a list here). Read as text, so no modeling module (torch)
+    is imported to check a recipe; a model type transformers does not ship (remote code) counts as no."""
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    model_class = MODEL_MAPPING_NAMES.get(model_type)
+    if not model_class:
+        return False
+    try:
+        spec = importlib.util.find_spec(f"transformers.models.{model_type_to_module_name(model_type)}")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin:
+        return False
+    for source in sorted(Path(spec.origin).parent.glob("modeling_*.py")):  # data2vec: text, audio, vision
+        text = source.read_text(encoding="utf-8")
+        if f"class {model_class}(" in text:
+            return "def create_position_ids_from_input_ids(" in text
+    return False
 
 
 def check_max_length(config: Any, max_length: int, name_or_path: str) -> None:
     limit = position_limit(config)
     if limit is not None and max_length > limit:
+        rows = config.max_position_embeddings
+        why = "" if rows == limit else f": {rows} position embeddings less {rows - limit} kept for padding"
         raise ModelError(
-            f"`model.max_length`: {max_length} is more than {name_or_path} can take ({limit} positions); "
+            f"`model.max_length`: {max_length} is more than {name_or_path} can take ({limit} positions{why}); "
             f"set it to {limit} or less."
         )
 
