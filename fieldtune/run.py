@@ -19,6 +19,7 @@ from fieldtune import __version__
 from fieldtune.baselines.guard import baseline_check, wants_check
 from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
+from fieldtune.config.recipe_paths import model_id
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.datasets_builders.data_report import describe, recording
 from fieldtune.datasets_builders.folds import cv_split
@@ -160,7 +161,7 @@ def run_baseline(
         )
     if task.inputs.baseline == "probe":
         method = dataclasses.replace(config.method, name="probe", feature_cache=True)
-        backbone = config.model.name_or_path
+        backbone = model_id(config.model.name_or_path)
         info = {
             "kind": "probe",
             "model": f"linear probe on frozen {backbone} features",
@@ -341,7 +342,7 @@ def run(
                 state_dict=full_weights,
                 extra={
                     "dataset": dataset_name(config.data),
-                    "base_model": config.model.name_or_path,
+                    "base_model": model_id(config.model.name_or_path),  # a Hub cache folder: its id
                     "method": config.method.name,
                     "trainable_params": count_params(trainer.model)[
                         0

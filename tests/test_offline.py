@@ -3,6 +3,7 @@ costs one short probe, not five retries per file (issue 33, item 2)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import socket
@@ -110,3 +111,43 @@ def test_unreachable_hub_and_cached_model_goes_offline_once_and_trains(
     assert len(list((result.run_dir / "checkpoints").glob("checkpoint-*"))) == 2
     assert not [w for w in caught if "config file" in str(w.message)], [str(w.message) for w in caught]
     assert not [r for r in caplog.records if "Retry" in r.getMessage()]
+
+
+@pytest.mark.slow
+def test_a_model_in_the_hub_cache_is_named_by_its_hub_id(
+    tiny_bert, restore_offline_flag, monkeypatch, tmp_path, demand_csv
+):
+    """Offline, a Hub model is loaded from the cache by its id or by its snapshot folder: either way the run is
+    named after the model (not the recipe's own model, not the snapshot's commit hash) and eval_results.json,
+    the card and the leaderboard record the Hub id, never the cache path."""
+    from huggingface_hub import ModelCard
+
+    from fieldtune.config import load_config
+    from fieldtune.leaderboard.collect import entry_from_run
+    from fieldtune.run import run
+
+    use_hub_endpoint(monkeypatch, closed_port_endpoint(), tmp_path / "hf_home", token=None)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    repo, revision = "acme/tiny-encoder", "0123456789abcdef0123456789abcdef01234567"
+    snapshot = tmp_path / "hf_home" / "hub" / "models--acme--tiny-encoder" / "snapshots" / revision
+    shutil.copytree(tiny_bert, snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text(revision)
+    recipe = tmp_path / "orders_minilm_full.yaml"
+    recipe.write_text(
+        "model: {name_or_path: sentence-transformers/all-MiniLM-L6-v2, max_length: 32}\n"
+        f"data: {{path: {demand_csv}, text_columns: [note], label_column: demand_level}}\n"
+        "method: {name: full}\ntraining: {max_steps: 1, per_device_train_batch_size: 16}\n"
+    )
+    assert load_config(recipe, [f"--model.name_or_path={repo}"]).name == "orders_tiny-encoder_full"
+    config = load_config(recipe, [f"--model.name_or_path={snapshot}"])
+    assert config.name == "orders_tiny-encoder_full"  # was orders_0123456789abcdef..._full
+
+    result = run(config, output_dir=tmp_path / "run")
+    results = json.loads((result.run_dir / "eval_results.json").read_text())
+    assert results["base_model"] == repo
+    card = ModelCard.load(result.run_dir / "README.md")
+    assert card.data.base_model == repo and "snapshots" not in card.content
+    entry = entry_from_run(result.run_dir)
+    assert entry.base_model == repo

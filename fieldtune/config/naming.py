@@ -3,8 +3,9 @@
 `configs/demo/geology_vit_lora.yaml --data.path=shapes/` trains on the user's shapes, not on rock samples:
 naming it `geology_vit_lora` (and printing "geology_vit_lora: test split") says the wrong thing. When an
 override changes an identity key (`IDENTITY_KEYS`: the task, the data, its labels, the model or the
-method), the run is named `<data>_<model>_<method>`, e.g. `orders_all-MiniLM-L6-v2_lora`; `name:` in the
-recipe or `--name=...` always wins.
+method), the run is named `<data>_<model>_<method>`, e.g. `orders_all-MiniLM-L6-v2_lora` (a model in the
+Hugging Face cache by its Hub name, not its snapshot's commit hash); `name:` in the recipe or `--name=...`
+always wins.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from fieldtune.config.recipe_paths import model_id
 
 IDENTITY_KEYS = (
     ("task",),
@@ -47,4 +50,4 @@ def default_run_name(recipe: str | Path, config: Any, override_tree: Mapping[str
     if not any(_overridden(override_tree, key) for key in IDENTITY_KEYS):
         return Path(recipe).stem
     data = config.data.path or config.data.builder
-    return "_".join(_part(p) for p in (data, config.model.name_or_path, config.method.name))
+    return "_".join(_part(p) for p in (data, model_id(config.model.name_or_path), config.method.name))

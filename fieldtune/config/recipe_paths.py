@@ -5,7 +5,8 @@ so a recipe runs the same from any working folder; the recipes shipped in the re
 are relative to the repository root (where `models/` and `../shared/` are). A path given on the command
 line (`--data.path=notes.csv`) is relative to the working folder, as any command-line path. A recipe
 path found only from the working folder still works (recipes written before this rule); a value found
-nowhere that does not look like a path stays a Hub id.
+nowhere that does not look like a path stays a Hub id. A folder inside the Hugging Face cache
+(`.../models--ORG--NAME/snapshots/REV`) is that Hub model: its id names the run and fills the card.
 """
 
 from __future__ import annotations
@@ -67,3 +68,22 @@ def with_absolute_paths(tree: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict) and isinstance(node.get(key), str):
             out[section] = {**node, key: absolute_if_local(node[key])}
     return out
+
+
+def model_id(name_or_path: str) -> str:
+    """The name a model is known by: the Hub id of a snapshot folder of the Hugging Face cache (a recipe or
+    `--model.name_or_path` may point there, e.g. at a seeded cache), else the value as given.
+
+    >>> model_id("/root/.cache/huggingface/hub/models--sentence-transformers--all-mpnet-base-v2/snapshots/e8c3b32")
+    'sentence-transformers/all-mpnet-base-v2'
+    """
+    from huggingface_hub.file_download import repo_folder_name
+
+    parts = Path(str(name_or_path)).expanduser().parts
+    for i, folder in enumerate(parts[:-2]):  # a revision folder follows `snapshots`
+        if folder.startswith("models--") and parts[i + 1] == "snapshots":
+            repo_id = folder.removeprefix("models--").replace("--", "/")
+            # the cache's own naming rule, from huggingface_hub: ORG/NAME -> models--ORG--NAME
+            if repo_id.count("/") <= 1 and repo_folder_name(repo_id=repo_id, repo_type="model") == folder:
+                return repo_id
+    return name_or_path

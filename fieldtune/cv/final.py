@@ -20,6 +20,7 @@ import numpy as np
 
 from fieldtune import __version__
 from fieldtune.config import RunConfig
+from fieldtune.config.recipe_paths import model_id
 from fieldtune.errors import ConfigError
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
@@ -53,7 +54,7 @@ def cv_entry(config: RunConfig, summary: dict[str, Any]) -> dict[str, Any]:
 def _extra(config: RunConfig, summary: dict[str, Any], total_params: int) -> dict[str, Any]:
     return {
         "dataset": dataset_name(config.data),
-        "base_model": config.model.name_or_path,
+        "base_model": model_id(config.model.name_or_path),
         "method": config.method.name,
         "total_params": total_params,
         "fieldtune_version": __version__,
