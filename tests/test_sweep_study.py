@@ -48,6 +48,17 @@ def test_grid_values_are_typed_by_the_schema_and_named_safely(recipe):
     assert recipe.config(points[0]).training.seed == 3  # the recipe's overrides reach every trial
 
 
+def test_a_hub_cache_snapshot_in_a_grid_is_named_by_its_model():
+    snapshot = (
+        "/root/.cache/huggingface/hub/models--sentence-transformers--all-mpnet-base-v2/snapshots/e8c3b32"
+    )
+    points = [
+        {"model.name_or_path": snapshot},
+        {"model.name_or_path": "sentence-transformers/all-MiniLM-L6-v2"},
+    ]
+    assert point_names(points) == ["all-mpnet-base-v2", "all-MiniLM-L6-v2"]  # was e8c3b32
+
+
 def test_grid_key_also_overridden_is_refused(recipe):
     with pytest.raises(ConfigError, match="also set by --training.seed"):
         parse_grid(["training.seed=1,2"], recipe)

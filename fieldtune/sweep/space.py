@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from fieldtune.config import RunConfig, config_from_dict, merge_tree, parse_overrides
+from fieldtune.config.recipe_paths import model_id
 from fieldtune.errors import ConfigError
 
 DISTRIBUTIONS = ("float", "int", "categorical")
@@ -291,7 +292,9 @@ def point_names(points: Sequence[Mapping[str, Any]]) -> list[str]:
     for point in points:
         parts = []
         for key, value in point.items():
-            if key in ("model.name_or_path", "method.name"):
+            if key == "model.name_or_path":  # a Hub cache snapshot by its Hub id, not its commit hash
+                parts.append(_short(model_id(value)))
+            elif key == "method.name":
                 parts.append(_short(value))
             else:
                 parts.append(f"{key.rsplit('.', 1)[-1]}-{_short(value)}")
