@@ -31,6 +31,7 @@ from huggingface_hub.errors import (
 
 from fieldtune.errors import HubError, RunDirError
 from fieldtune.leaderboard.exported import EXPORT_REPORT_FILE, export_results, runtime_of
+from fieldtune.leaderboard.kinds import baseline_of, ensemble_of
 from fieldtune.modeling.hub_access import unreachable_uncached
 from fieldtune.rundir.reader import RunDirectory, read_results_file
 from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
@@ -74,6 +75,7 @@ class Entry:
             `confidence_intervals`); empty when the source has none (model cards).
         num_examples (`int`, *optional*): How many test examples the scores are computed on.
         baseline (`str`, *optional*): What the baseline is, for runs of `fieldtune baseline`; `None` otherwise.
+        ensemble (`str`, *optional*): For an ensemble run, what is mixed: `MODEL + BASELINE (w WEIGHT)`.
         predictions (`Path`, *optional*): The run's per-example `predictions.csv` (for the paired test).
         cv (`tuple`, *optional*): A cross-validation's `(mean, sd, folds)` of the primary metric on the held-out
             folds (eval_results.json's `cv`), shown beside the test figure.
@@ -97,6 +99,7 @@ class Entry:
     intervals: dict[str, list[float]] = field(default_factory=dict)
     num_examples: int | None = None
     baseline: str | None = None
+    ensemble: str | None = None
     predictions: Path | None = None
     cv: tuple[float, float, int] | None = None
 
@@ -117,10 +120,7 @@ def metric_greater_is_better(name: str) -> bool:
 
 def default_primary_metric(metrics: dict[str, float]) -> str | None:
     """The first of `PRIMARY_METRIC_PREFERENCE` present in `metrics`, else the first metric, else `None`."""
-    for name in PRIMARY_METRIC_PREFERENCE:
-        if name in metrics:
-            return name
-    return next(iter(metrics), None)
+    return next((name for name in PRIMARY_METRIC_PREFERENCE if name in metrics), next(iter(metrics), None))
 
 
 def _number(value: Any) -> float | None:
@@ -196,9 +196,8 @@ def entry_from_results(
         runtime=runtime_of(results),
         intervals=_intervals(results.get("confidence_intervals")),
         num_examples=_int_or_none(results.get("num_test_examples")),
-        baseline=(results.get("baseline") or {}).get("model")
-        if isinstance(results.get("baseline"), dict)
-        else None,
+        baseline=baseline_of(results),
+        ensemble=ensemble_of(results),
         cv=_cv_of(results.get("cv"), primary),
     )
 

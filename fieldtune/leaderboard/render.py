@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from fieldtune.leaderboard.collect import PRIMARY_METRIC_PREFERENCE
+from fieldtune.leaderboard.kinds import kind_of
 from fieldtune.leaderboard.rank import Board, Row
 
 MISSING = "-"
@@ -60,7 +61,7 @@ def _columns(board: Board) -> list[Column]:
     ]
     # Shown on a board that holds an exported model only: every other board keeps its columns
     runtime = [Column("runtime", "runtime", lambda row: row.entry.runtime or "pytorch", str, False)]
-    kind = Column("kind", "kind", lambda row: "baseline" if row.entry.baseline else None, str, False)
+    kind = Column("kind", "kind", lambda row: kind_of(row.entry), str, False)  # baseline, ensemble
     return [
         Column("rank", "rank", lambda row: row.rank, str, True),
         Column("model", "model", lambda row: row.entry.model, str, False),
@@ -68,7 +69,7 @@ def _columns(board: Board) -> list[Column]:
         *metric_cols[:1],
         *_confidence_columns(board),
         *metric_cols[1:],
-        *([kind] if any(row.entry.baseline for row in board.rows) else []),
+        *([kind] if any(kind_of(row.entry) for row in board.rows) else []),
         Column("method", "method", lambda row: row.entry.method, str, False),
         *(runtime if any(row.entry.runtime for row in board.rows) else []),
         Column("total_params", "params", lambda row: row.entry.total_params, _params, True),
@@ -175,7 +176,7 @@ def render_csv(boards: Sequence[Board]) -> str:
         "task", "dataset", "split", "primary_metric", "greater_is_better", "rank", "model", "source",
         "revision", "base_model", "method", "total_params", "trainable_params", "train_samples_per_s",
         "primary_value", "primary_low", "primary_high", "num_examples", "vs_leader", "baseline", "note",
-        "runtime", "cv_mean", "cv_sd", *metric_names,
+        "runtime", "cv_mean", "cv_sd", "ensemble", *metric_names,
     ]  # fmt: skip
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -194,7 +195,7 @@ def render_csv(boards: Sequence[Board]) -> str:
                 "primary_low": (e.intervals.get(board.primary_metric) or [None])[0],
                 "primary_high": (e.intervals.get(board.primary_metric) or [None, None])[1],
                 "vs_leader": row.vs_leader, "baseline": e.baseline, "runtime": e.runtime,
-                "cv_mean": (e.cv or [None])[0], "cv_sd": (e.cv or [None, None])[1],
+                "cv_mean": (e.cv or [None])[0], "cv_sd": (e.cv or [None, None])[1], "ensemble": e.ensemble,
             }  # fmt: skip
             writer.writerow({k: ("" if v is None else v) for k, v in record.items() if k in fields})
     return buffer.getvalue()

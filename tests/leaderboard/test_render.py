@@ -139,3 +139,35 @@ def test_atomic_write_leaves_no_temp_and_keeps_the_old_file_on_failure(tmp_path,
 def test_write_outputs_with_no_boards(tmp_path):
     paths = write_outputs([], Path(tmp_path))
     assert all(p.exists() for p in paths.values())
+
+
+def test_ensemble_runs_are_marked_as_ensembles_in_every_format(tmp_path):
+    """A run whose eval_results.json has an `ensemble` entry (the fine-tuned model mixed with the TF-IDF
+    baseline) says so in its row, in the terminal, Markdown, HTML and CSV boards; a plain run says nothing."""
+    ensemble = {
+        "baseline_weight": 0.5,
+        "combination": "weighted geometric mean of class probabilities",
+        "baseline_model": "word 1-2 + char_wb 2-5 TF-IDF + LinearSVC (C=1, class weights balanced) "
+        "(probabilities: CalibratedClassifierCV, sigmoid)",
+        "transformer": {"accuracy": 0.94, "f1_macro": 0.92},
+        "baseline": {"accuracy": 0.96, "f1_macro": 0.95},
+    }
+    boards = group_and_rank(
+        [
+            entry_from_results(eval_results("runs/hs_minilm", f1=0.95, ensemble=ensemble), source="run"),
+            entry_from_results(eval_results("runs/hs_minilm_alone", f1=0.92), source="run"),
+        ]
+    )
+    marker = "ensemble: all-MiniLM-L6-v2 + TF-IDF LinearSVC (w 0.5)"
+    rows = render_terminal(boards).splitlines()[3:5]
+    assert rows[0].split()[:2] == ["1", "runs/hs_minilm"] and marker in rows[0]
+    assert rows[1].split()[:2] == ["2", "runs/hs_minilm_alone"] and "ensemble" not in rows[1]
+    paths = write_outputs(boards, tmp_path)
+    md_rows = [line for line in paths["md"].read_text().splitlines() if line.startswith("| 1 |")]
+    assert len(md_rows) == 1 and f"| {marker} |" in md_rows[0]
+    page = paths["html"].read_text()
+    assert (
+        f'<td data-value="{marker}">{marker}</td>' in page and page.count('<td data-value="ensemble: ') == 1
+    )
+    with paths["csv"].open(newline="") as handle:
+        assert [r["ensemble"] for r in csv.DictReader(handle)] == [marker.removeprefix("ensemble: "), ""]

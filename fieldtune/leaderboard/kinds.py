@@ -1,0 +1,41 @@
+"""What kind of model an entry is, beside a plain fine-tuned one: a baseline (`fieldtune baseline`) or an
+ensemble (a run with `ensemble.baseline_weight`, whose scores are the fine-tuned model mixed with a
+baseline). Both are read from eval_results.json and shown in every board's `kind` column, so an ensemble's
+score is never read as the fine-tuned model's own."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from fieldtune.config.recipe_paths import model_id
+
+
+def baseline_of(results: dict[str, Any]) -> str | None:
+    """The baseline's description, for a run of `fieldtune baseline`."""
+    baseline = results.get("baseline")
+    return baseline.get("model") if isinstance(baseline, dict) else None
+
+
+def ensemble_of(results: dict[str, Any]) -> str | None:
+    """`all-MiniLM-L6-v2 + TF-IDF LinearSVC (w 0.5)` for a run whose eval_results.json has an `ensemble`
+    entry: the backbone, the baseline and the baseline's weight in the mix."""
+    entry = results.get("ensemble")
+    if not isinstance(entry, dict):
+        return None
+    base = Path(str(model_id(results.get("base_model") or "") or "model").rstrip("/")).name
+    described = str(entry.get("baseline_model") or "baseline")
+    # `word 1-2 + char_wb 2-5 TF-IDF + LinearSVC (C=1)` -> `TF-IDF LinearSVC`: the card has the details
+    found = re.search(r"TF-IDF \+ (?:one )?(\w+)", described)
+    baseline = f"TF-IDF {found.group(1)}" if found else described.split(" (")[0]
+    weight = entry.get("baseline_weight")
+    shown = f" (w {weight:g})" if isinstance(weight, (int, float)) else ""
+    return f"{base} + {baseline}{shown}"
+
+
+def kind_of(entry: Any) -> str | None:
+    """The `kind` cell of a leaderboard row: `baseline`, `ensemble: ...`, or None for a fine-tuned model."""
+    if entry.ensemble:
+        return f"ensemble: {entry.ensemble}"
+    return "baseline" if entry.baseline else None
