@@ -18,6 +18,7 @@ from fieldtune.cli import main
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.inference.evaluate import evaluate_model
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
+from fieldtune.leaderboard.collect import entry_from_results
 from fieldtune.run import run
 from tests.test_train_text import text_config
 
@@ -139,6 +140,8 @@ def test_predict_and_evaluate_on_the_run_use_the_ensemble(ensemble_run, tmp_path
     scored = evaluate_model(str(run_dir), None)
     assert scored["metrics"]["accuracy"] == pytest.approx(result.results["metrics"]["accuracy"])
     assert scored["metrics"]["f1_macro"] == pytest.approx(result.results["metrics"]["f1_macro"])
+    # the evaluated scores are the mix: a leaderboard of them marks the row as an ensemble
+    assert entry_from_results(scored, source="run").ensemble.endswith(f"TF-IDF LinearSVC (w {WEIGHT:g})")
 
 
 PLAIN = """

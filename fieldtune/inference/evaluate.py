@@ -185,5 +185,16 @@ def evaluate_model(
         **({"test_time": loaded.test_time} if loaded.task.modality == "image" else {}),
         "total_params": total,
         **onnx,
+        **_ensemble_entry(loaded),
         "fieldtune_version": __version__,
     }
+
+
+def _ensemble_entry(loaded: Loaded) -> dict:
+    """Scores of an ensemble say so, as the run's eval_results.json does (the leaderboard marks the row)."""
+    from fieldtune.baselines.ensemble import EnsembleModel
+
+    if not isinstance(loaded.model, EnsembleModel):
+        return {}
+    meta = loaded.model.baseline.meta
+    return {"ensemble": {"baseline_weight": loaded.model.weight, "baseline_model": meta.get("model")}}

@@ -24,7 +24,7 @@ def ensemble_of(results: dict[str, Any]) -> str | None:
     entry = results.get("ensemble")
     if not isinstance(entry, dict):
         return None
-    base = Path(str(model_id(results.get("base_model") or "") or "model").rstrip("/")).name
+    base = Path(model_id(str(results.get("base_model") or "fine-tuned model")).rstrip("/")).name
     described = str(entry.get("baseline_model") or "baseline")
     # `word 1-2 + char_wb 2-5 TF-IDF + LinearSVC (C=1)` -> `TF-IDF LinearSVC`: the card has the details
     found = re.search(r"TF-IDF \+ (?:one )?(\w+)", described)
