@@ -19,7 +19,7 @@ from fieldtune import __version__
 from fieldtune.baselines.guard import baseline_check, wants_check
 from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
-from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.data_report import describe, recording
 from fieldtune.datasets_builders.folds import cv_split
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
@@ -39,7 +39,7 @@ from fieldtune.rundir.layout import (
     restore_run_dir,
     start_run_dir,
 )
-from fieldtune.rundir.results import dataset_name, final_validation, write_results
+from fieldtune.rundir.results import final_validation, write_results
 from fieldtune.scoring import label_names_of, standardise, targets_of
 from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker

@@ -25,7 +25,7 @@ from typing import Any
 from fieldtune.config import RunConfig, save_config
 from fieldtune.cv.final import refit, score_ensemble
 from fieldtune.cv.summary import fold_dir, write_summary
-from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.errors import ConfigError, RunDirError
 from fieldtune.preflight import preflight, resolve_run_dir
@@ -38,7 +38,6 @@ from fieldtune.rundir.layout import (
     start_run_dir,
 )
 from fieldtune.rundir.reader import RunDirectory
-from fieldtune.rundir.results import dataset_name
 from fieldtune.tasks import Task, get_task
 
 logger = logging.getLogger(__name__)
