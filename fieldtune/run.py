@@ -29,6 +29,7 @@ from fieldtune.inputs.prepare import prepare_inputs
 from fieldtune.modeling.create import count_params, create_model
 from fieldtune.modeling.dropout import has_dropout
 from fieldtune.modeling.heads import fold_target_scale
+from fieldtune.modeling.methods import get_method
 from fieldtune.modeling.precision import resolve_attention, resolve_precision
 from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
@@ -194,7 +195,9 @@ def run(
     `method.name: baseline` fits the task's baseline instead (`run_baseline`; seconds, no checkpoints, so
     `resume` fits it again).
     """
-    if config.method.name == "baseline":  # no checkpoints: resuming one (a sweep's trial) fits it again
+    if get_method(
+        config.method.name
+    ).fits_baseline:  # no checkpoints: resuming one (a sweep's trial) fits it again
         again = resume and is_run_dir(resolve_run_dir(config, output_dir))
         return run_baseline(config, output_dir, overwrite or again)
     from transformers import EarlyStoppingCallback, set_seed

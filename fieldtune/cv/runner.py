@@ -28,6 +28,7 @@ from fieldtune.cv.summary import fold_dir, write_summary
 from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.errors import ConfigError, RunDirError
+from fieldtune.modeling.methods import get_method
 from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     FOLD_PREFIX,
@@ -118,9 +119,9 @@ def run_cv(
     k = check_cv(config)
     cv_dir = resolve_run_dir(config, output_dir)
     task: Task = get_task(config.task) if checked else preflight(config, cv_dir, overwrite, resume)
-    if config.method.name == "baseline":
+    if get_method(config.method.name).fits_baseline:
         raise ConfigError(
-            "`method.name: baseline` with cv.folds is not supported yet; cross-validate a model."
+            f"`method.name: {config.method.name}` with cv.folds is not supported yet; cross-validate a model."
         )
     if resume:
         _check_same_cv(cv_dir, config)
