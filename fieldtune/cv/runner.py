@@ -125,7 +125,8 @@ def run_cv(
         )
     if resume:
         _check_same_cv(cv_dir, config)
-    from fieldtune.run import drop_replaced_on_save, run
+    from fieldtune.run import run
+    from fieldtune.rundir.layout import drop_replaced_on_save
 
     dd = build_dataset(config.data, task.name)  # the folds are checked before anything is written
     fold_ids(pooled(dd), k, config.data.seed, dataset_name(config.data))
