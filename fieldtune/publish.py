@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from fieldtune.config import RunConfig
 from fieldtune.hub import check_repo_id, push_run
 from fieldtune.inference.export import merge_adapter
 from fieldtune.rundir.reader import RunDirectory
@@ -35,3 +36,23 @@ def publish(
             model_dir=merged,
             include_predictions=include_predictions,
         )
+
+
+def publish_finished_run(run_dir: Path, config: RunConfig) -> None:
+    """`hub.push: true`: push the run `train` / `baseline` has just finished, as the recipe's `hub:` says."""
+    from fieldtune.errors import FieldtuneError, HubError
+
+    try:
+        publish(
+            run_dir,
+            config.hub.repo_id,
+            private=config.hub.private,
+            merge=config.hub.merge,
+            revision=config.hub.revision,
+            include_predictions=config.hub.include_predictions,
+        )
+    except FieldtuneError as e:
+        raise HubError(
+            f"The run is saved in {run_dir}, but the push failed: {e} "
+            f"Retry with `fieldtune push {run_dir} --repo-id {config.hub.repo_id}`."
+        ) from None

@@ -147,3 +147,20 @@ def test_imports_point_down_the_floors():
     assert not new, f"imports up the floor order (move the code down, or the floor): {new}"
     gone = sorted(KNOWN_UPWARD - upward_imports())
     assert not gone, f"fixed: remove from KNOWN_UPWARD: {gone}"
+
+
+def test_run_and_run_baseline_do_not_call_each_other():
+    """The baseline is a stage of the run (as the ensemble is): both entry points go down to the stages,
+    neither through the other (before, run -> run_baseline -> run for an image baseline)."""
+    tree = ast.parse((PACKAGE / "run.py").read_text())
+    calls = {
+        node.name: {
+            c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+        }
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert calls["run"] and calls["run_baseline"]
+    assert "run_baseline" not in calls["run"] and "run" not in calls["run_baseline"]
+    stages = {name for name in calls if name.startswith("_")}
+    assert all("run" not in calls[s] and "run_baseline" not in calls[s] for s in stages)

@@ -18,12 +18,12 @@ from typing import Any
 from fieldtune import __version__
 from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
-from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.data_report import describe as describe_data
 from fieldtune.datasets_builders.data_report import recording
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.rundir.layout import finish_run_dir, restore_run_dir, start_run_dir
-from fieldtune.rundir.results import dataset_name, write_run_outputs
+from fieldtune.rundir.results import write_run_outputs
 from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task
 

@@ -122,15 +122,17 @@ def _check_methods(config: RunConfig, spec: Any) -> None:
             "`training.r_drop` compares two dropout masks, but `model.dropout: 0` turns dropout off;"
             " set `model.dropout` > 0 (e.g. 0.1) or remove `training.r_drop`."
         )
+    from fieldtune.modeling.methods import get_method
+
     mixing = [k for k in ("mixup_alpha", "cutmix_alpha") if getattr(training, k)]
     if mixing and spec.modality != "image":
         raise ConfigError(
             f"`training.{mixing[0]}` mixes pairs of training images; {spec.name} has no images: remove it."
         )
-    if mixing and config.method.name == "probe" and config.method.feature_cache:
+    if mixing and get_method(config.method.name).caches_features and config.method.feature_cache:
         raise ConfigError(
-            f"`training.{mixing[0]}` mixes images, but `method.name: probe` trains its head on cached backbone"
-            " features; set `method.feature_cache: false` or remove it."
+            f"`training.{mixing[0]}` mixes images, but `method.name: {config.method.name}` trains its head on"
+            " cached backbone features; set `method.feature_cache: false` or remove it."
         )
     averaging = training.weight_averaging
     if averaging.start is None and (averaging.every_steps is not None or averaging.ema_decay is not None):

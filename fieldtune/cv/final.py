@@ -21,12 +21,13 @@ import numpy as np
 from fieldtune import __version__
 from fieldtune.config import RunConfig
 from fieldtune.config.recipe_paths import model_id
+from fieldtune.datasets_builders import dataset_name
 from fieldtune.errors import ConfigError
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import write_json
 from fieldtune.rundir.reader import RunDirectory
-from fieldtune.rundir.results import dataset_name, write_run_outputs
+from fieldtune.rundir.results import write_run_outputs
 from fieldtune.scoring import label_names_of, targets_of
 from fieldtune.tasks import Task
 

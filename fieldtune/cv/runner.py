@@ -25,9 +25,10 @@ from typing import Any
 from fieldtune.config import RunConfig, save_config
 from fieldtune.cv.final import refit, score_ensemble
 from fieldtune.cv.summary import fold_dir, write_summary
-from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.errors import ConfigError, RunDirError
+from fieldtune.modeling.methods import get_method
 from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     FOLD_PREFIX,
@@ -38,7 +39,6 @@ from fieldtune.rundir.layout import (
     start_run_dir,
 )
 from fieldtune.rundir.reader import RunDirectory
-from fieldtune.rundir.results import dataset_name
 from fieldtune.tasks import Task, get_task
 
 logger = logging.getLogger(__name__)
@@ -119,13 +119,14 @@ def run_cv(
     k = check_cv(config)
     cv_dir = resolve_run_dir(config, output_dir)
     task: Task = get_task(config.task) if checked else preflight(config, cv_dir, overwrite, resume)
-    if config.method.name == "baseline":
+    if get_method(config.method.name).fits_baseline:
         raise ConfigError(
-            "`method.name: baseline` with cv.folds is not supported yet; cross-validate a model."
+            f"`method.name: {config.method.name}` with cv.folds is not supported yet; cross-validate a model."
         )
     if resume:
         _check_same_cv(cv_dir, config)
-    from fieldtune.run import drop_replaced_on_save, run
+    from fieldtune.run import run
+    from fieldtune.rundir.layout import drop_replaced_on_save
 
     dd = build_dataset(config.data, task.name)  # the folds are checked before anything is written
     fold_ids(pooled(dd), k, config.data.seed, dataset_name(config.data))

@@ -17,9 +17,9 @@ from fieldtune.datasets_builders import (  # noqa: F401  (importing registers th
     logistics_demand,
     text_table,
 )
-from fieldtune.datasets_builders.registry import builder_names, get_builder, register_builder
+from fieldtune.datasets_builders.registry import builder_names, dataset_name, get_builder, register_builder
 
-__all__ = ["build_dataset", "builder_names", "get_builder", "register_builder"]
+__all__ = ["build_dataset", "builder_names", "dataset_name", "get_builder", "register_builder"]
 
 
 def build_dataset(config: DataConfig, task: str) -> DatasetDict:

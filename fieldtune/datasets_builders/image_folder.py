@@ -43,7 +43,7 @@ from fieldtune.datasets_builders.image_metadata import (  # noqa: F401  (SPLIT_N
     rel,
     tag_rows,
 )
-from fieldtune.datasets_builders.registry import register_builder
+from fieldtune.datasets_builders.registry import named_by_path, register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.errors import ConfigError, DataError
 from fieldtune.tasks import TASKS, get_task
@@ -272,7 +272,7 @@ def _labelled_files(
     return items, ClassLabel(names=names)
 
 
-@register_builder("image_folder")
+@register_builder("image_folder", dataset_name=named_by_path)
 def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
     """Read a folder of images into a `DatasetDict` with `train`, `validation` and `test` splits.
 

@@ -2,7 +2,9 @@
 
 A builder is a function `(DataConfig, task) -> DatasetDict` with splits `train`, `validation`, `test`
 and standard columns: `text` (Value string) or `image` (Image), and `label` (ClassLabel for
-classification, Value float32 for regression).
+classification, Value float32 for regression). It also says how its runs' dataset is named on results
+and leaderboards (`dataset_name`): runs are ranked per dataset name, so a builder that reads the user's own
+file names it after that file (`named_by_path`), a generator by its own name.
 """
 
 from __future__ import annotations
@@ -10,17 +12,30 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 
 from datasets import DatasetDict
 
+from fieldtune.config import DataConfig
 from fieldtune.errors import ConfigError
 
 Builder = Callable[..., DatasetDict]
+Naming = Callable[[DataConfig], str]
 _BUILDERS: dict[str, Builder] = {}
+_NAMINGS: dict[str, Naming] = {}
 
 
-def register_builder(name: str) -> Callable[[Builder], Builder]:
-    """Register `fn(config, task) -> DatasetDict` under `name`; names are unique."""
+def named_by_path(data: DataConfig) -> str:
+    """A user's table / folder / Hub dataset: its file stem or folder name (`orders.csv` -> `orders`)."""
+    if not data.path:
+        return data.builder
+    p = Path(data.path)
+    return p.stem if p.suffix else p.name
+
+
+def register_builder(name: str, dataset_name: Naming | None = None) -> Callable[[Builder], Builder]:
+    """Register `fn(config, task) -> DatasetDict` under `name`; names are unique. `dataset_name(config)`
+    names the dataset its runs are ranked on (default: the builder's name, e.g. a generator's)."""
 
     def wrap(fn: Builder) -> Builder:
         if not name or not name.replace("_", "").isalnum():
@@ -30,6 +45,8 @@ def register_builder(name: str) -> Callable[[Builder], Builder]:
         if len(inspect.signature(fn).parameters) != 2:
             raise ValueError(f"builder {name!r} must take (config, task)")
         _BUILDERS[name] = fn
+        if dataset_name is not None:
+            _NAMINGS[name] = dataset_name
         return fn
 
     return wrap
@@ -45,3 +62,9 @@ def get_builder(name: str) -> Builder:
 
 def builder_names() -> list[str]:
     return sorted(_BUILDERS)
+
+
+def dataset_name(data: DataConfig) -> str:
+    """A short, stable dataset name for results and leaderboards, as the builder names it."""
+    naming = _NAMINGS.get(data.builder)
+    return naming(data) if naming else data.builder

@@ -13,7 +13,7 @@ from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.data_report import note
 from fieldtune.datasets_builders.labels import is_blank, label_names, tag_lists, tag_names
 from fieldtune.datasets_builders.normalize import normalize_texts, resolve_mode
-from fieldtune.datasets_builders.registry import register_builder
+from fieldtune.datasets_builders.registry import named_by_path, register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.datasets_builders.tables import load_tables, require_columns
 from fieldtune.errors import ConfigError, DataError
@@ -158,7 +158,7 @@ def frames_to_dataset(
     return split_dataset(DatasetDict(splits), config.validation_size, config.test_size, config.seed, source)
 
 
-@register_builder("text_table")
+@register_builder("text_table", dataset_name=named_by_path)
 def build_text_table(config: DataConfig, task: str) -> DatasetDict:
     """Any table of text with a label or target column (`data.text_columns`, `data.label_column`)."""
     if not config.path:

@@ -11,12 +11,11 @@ from datasets import ClassLabel
 from fieldtune import __version__
 from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, data_config_from_dict
-from fieldtune.datasets_builders import build_dataset
+from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.errors import DataError
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import CV_RESULTS
-from fieldtune.rundir.results import dataset_name
 from fieldtune.scoring import label_names_of, targets_of
 
 

@@ -211,8 +211,7 @@ def check_inputs(
 ) -> tuple[list[dict], np.ndarray, tuple[str, str]]:
     """The examples the export is checked on: the run's test split (rebuilt from its config.yaml), or all
     of `check_data` read with the run's columns; as model batches, references and (dataset, split)."""
-    from fieldtune.datasets_builders import build_dataset
-    from fieldtune.rundir.results import dataset_name
+    from fieldtune.datasets_builders import build_dataset, dataset_name
 
     data, whole = evaluation_data(check_data, "test") if check_data is not None else (None, False)
     data_cfg = data_config_for(loaded, str(run), data)

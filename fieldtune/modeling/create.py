@@ -1,5 +1,5 @@
 """One door to a model: `create_model` loads the backbone with a head for the user's labels and
-applies the method (full, lora, freeze, probe). Also: LoRA targets per architecture, the backbone's
+applies the method (its row in `modeling.methods`: adapter, frozen backbone). Also: adapter (LoRA) targets per architecture, the backbone's
 dropout and token table, and the BatchNorm momentum repair. Heads live in `fieldtune.modeling.heads`.
 """
 
@@ -85,28 +85,19 @@ def lora_targets(model: nn.Module, head: list[str], requested: list[str] | None)
 
 
 def apply_method(model: nn.Module, task: Task, method: MethodConfig, head: list[str]) -> nn.Module:
-    """Freeze / wrap the model as the method says; returns the model to train (a PeftModel for lora)."""
-    trains = get_method(method.name).trains
-    if trains == "adapter":
-        from peft import LoraConfig, TaskType, get_peft_model
+    """Freeze / wrap the model as the method says; returns the model to train (a PeftModel for an adapter)."""
+    row = get_method(method.name)
+    if row.adapter is not None:  # the method builds its own peft config; what it wraps is found here
+        from peft import get_peft_model
 
-        lora = LoraConfig(
-            r=method.lora_r,
-            lora_alpha=method.lora_alpha,
-            lora_dropout=method.lora_dropout,
-            target_modules=lora_targets(model, head, method.target_modules),
-            modules_to_save=head,
-            task_type=TaskType[task.inputs.peft_task_type] if task.inputs.peft_task_type else None,
-        )
-        return get_peft_model(model, lora)
-    if trains in ("top_layers", "head"):
+        targets = lora_targets(model, head, method.target_modules)
+        return get_peft_model(model, row.adapter(method, targets, head, task.inputs.peft_task_type))
+    if row.freezes_backbone:
         for p in model.parameters():
             p.requires_grad = False
-        if trains == "top_layers":
+        if top := row.top_layers(method):
             blocks = backbone_blocks(model)
-            for block in (
-                list(blocks)[len(blocks) - method.trainable_layers :] if method.trainable_layers else []
-            ):
+            for block in list(blocks)[len(blocks) - top :]:
                 for p in block.parameters():
                     p.requires_grad = True
         for name in head:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from fieldtune.modeling import methods
 from fieldtune.rundir.layout import atomic_write_text
 from fieldtune.tasks import Task, get_task
 
@@ -119,6 +120,12 @@ def _text_notes(results: dict) -> str:
     return ("\n### Text\n\n" + "\n".join(lines) + "\n") if lines else ""
 
 
+def _method_note(name: str, section: dict) -> str:
+    """What the method row says of itself on the card (a name this version does not know: nothing)."""
+    method = methods.METHODS.get(name)
+    return method.card_note(section) if method else ""
+
+
 def _languages(results: dict) -> list[str]:
     """The card's `language` codes, where the training text's script names one language (Han without
     Kana: Chinese; Kana: Japanese; Hangul: Korean). Latin or Cyrillic script alone names none."""
@@ -220,7 +227,7 @@ directory; they are published only when pushed with `--include-predictions`.
 ## Method
 
 - {f"Model: {baseline.get('model')} (scikit-learn, `model.skops`)" if sklearn else f"Base model: `{base}`"}
-- Method: `{results["method"]}`{f" (LoRA r={method.get('lora_r')}, alpha={method.get('lora_alpha')}; head trained fully)" if results["method"] == "lora" else ""}
+- Method: `{results["method"]}`{_method_note(results["method"], method)}
 - {_params_line(results)}
 
 ### Hyperparameters

@@ -155,8 +155,39 @@ def drop_replaced_run(replaced: Path | None) -> None:
         shutil.rmtree(replaced, ignore_errors=True)
 
 
+def drop_replaced_on_save(replaced: Path) -> Any:
+    """With --overwrite, the replaced run is deleted once the new run has a checkpoint to resume from."""
+    from transformers import TrainerCallback  # here only: the layout is read without transformers
+
+    class DropReplacedRun(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            drop_replaced_run(replaced)
+
+    return DropReplacedRun()
+
+
 def finish_run_dir(run_dir: Path) -> None:
     (run_dir / INCOMPLETE).unlink(missing_ok=True)
+
+
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint with its trainer state and weights written; a half-written one is skipped."""
+    if not checkpoints.is_dir():
+        return None
+    candidates = sorted(
+        (p for p in checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
+    for ckpt in candidates:
+        has_weights = any(
+            (ckpt / f).is_file()
+            for f in ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")
+        )
+        if (ckpt / "trainer_state.json").is_file() and has_weights and (ckpt / "optimizer.pt").is_file():
+            return str(ckpt)
+        logger.warning("Skipping incomplete checkpoint %s", ckpt)
+    return None
 
 
 def is_baseline_folder(model_dir: Path) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from fieldtune.confidence import run_intervals
-from fieldtune.config import DataConfig, RunConfig
+from fieldtune.config import RunConfig
 from fieldtune.config.modality import for_modality
 from fieldtune.config.recipe_paths import absolute_if_local
 from fieldtune.rundir.card import build_model_card, write_model_card
@@ -24,14 +24,6 @@ from fieldtune.rundir.plots import (
 from fieldtune.rundir.saving import is_peft_model, save_model
 from fieldtune.scoring import real_units, targets_of
 from fieldtune.tasks import Task
-
-
-def dataset_name(data: DataConfig) -> str:
-    """A short, stable dataset name for results and leaderboards."""
-    if data.builder in ("text_table", "image_folder") and data.path:
-        p = Path(data.path)
-        return p.stem if p.suffix else p.name
-    return data.builder
 
 
 def validation_metrics(log_history: list[dict], task: Task, best_restored: bool) -> dict[str, float] | None:

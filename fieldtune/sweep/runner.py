@@ -20,6 +20,7 @@ from pathlib import Path
 
 import fieldtune.sweep.report as report
 from fieldtune.errors import ConfigError, FieldtuneError
+from fieldtune.modeling.methods import get_method
 from fieldtune.redact import install as redact_everything
 from fieldtune.redact import redact
 from fieldtune.sweep.space import grid_points, load_recipe, load_space, parse_grid, point_names
@@ -120,7 +121,8 @@ def _check_models(recipe, points: list[dict]) -> None:
     seen = set()
     for point in points or [{}]:
         config = recipe.config(point)
-        fits_a_model = config.method.name != "baseline"  # as run(): the TF-IDF baseline loads no model
+        # as run(): the TF-IDF baseline loads no model
+        fits_a_model = not get_method(config.method.name).fits_baseline
         key = (
             config.model.name_or_path,
             config.model.revision,

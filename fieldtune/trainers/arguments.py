@@ -158,3 +158,18 @@ def _culprit(args: dict[str, Any], extra: dict[str, Any]) -> str | None:
         except (TypeError, ValueError):
             return key
     return None
+
+
+def process_group(training: TrainingConfig, use_cpu: bool) -> Any:
+    """The accelerate `PartialState` (process group when launched) made before TrainingArguments, with the
+    arguments TrainingArguments would give it, so that data preparation can run main-process-first."""
+    from datetime import timedelta
+
+    from accelerate import PartialState
+
+    extra = training.extra
+    return PartialState(
+        cpu=use_cpu,
+        backend=extra.get("ddp_backend"),
+        timeout=timedelta(seconds=int(extra.get("ddp_timeout", 1800))),
+    )

@@ -174,7 +174,7 @@ class VisionTrainer(FieldTrainer):
         method = get_method(self.method.name)
         # Features extracted on one rank would be a shard of the data: several processes train end to end.
         cached = self.method.feature_cache and self.args.world_size == 1
-        if method.trains == "head" and not method.head_first and cached:
+        if method.caches_features and cached:
             return self.train_head_on_features(self.args.num_train_epochs, self.args.learning_rate)
         if not method.head_first:
             return self._train_and_recalibrate(resume_from_checkpoint=resume_from_checkpoint, **kwargs)

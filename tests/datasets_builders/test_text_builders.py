@@ -197,6 +197,27 @@ def test_registry_checks_and_unknown_builder():
         register_builder("odd")(lambda config: None)
 
 
+def test_a_builder_names_its_dataset(monkeypatch):
+    """Runs are ranked per dataset name: a new builder reading the user's files names each file's runs apart
+    (before, only text_table / image_folder could: every other builder's runs shared the builder's name)."""
+    from fieldtune.datasets_builders import dataset_name, registry
+
+    monkeypatch.setattr(registry, "_BUILDERS", dict(registry._BUILDERS))
+    monkeypatch.setattr(registry, "_NAMINGS", dict(registry._NAMINGS))
+    register_builder("test_sensor_logs", dataset_name=registry.named_by_path)(lambda config, task: None)
+    register_builder("test_generator")(lambda config, task: None)
+
+    def name(builder, path=None):
+        return dataset_name(DataConfig(builder=builder, path=path))
+
+    assert name("test_sensor_logs", "/data/pumps.csv") == name("test_sensor_logs", "pumps.parquet") == "pumps"
+    assert name("test_sensor_logs", "/data/mill") == "mill"
+    assert name("test_generator", "/data/pumps.csv") == "test_generator"  # a generator: its own name
+    assert name("text_table", "orders.csv") == "orders"
+    assert name("image_folder", "/data/rocks/") == "rocks"
+    assert name("logistics_demand") == "logistics_demand"
+
+
 def test_jsonl_with_multiple_text_columns(tmp_path):
     path = tmp_path / "d.jsonl"
     rows = [{"title": f"t{i}", "body": f"b{i}", "y": "ab"[i % 2]} for i in range(20)]
