@@ -40,7 +40,7 @@ from fieldtune.rundir.layout import (
     start_run_dir,
 )
 from fieldtune.rundir.results import dataset_name, final_validation, write_results
-from fieldtune.scoring import label_names_of, standardise, targets_of
+from fieldtune.scoring import label_names_of, standardise
 from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker
 
@@ -103,7 +103,7 @@ def _calibrate(trainer: Any, task: Task, prepared: Any, dd: Any, label_names: li
     """Decision settings tuned on the validation split (tags: one threshold per label; 0.5 without a
     validation split), written into the model's config so every loader of the saved model decides alike.
     Returns the validation logits they were tuned on (None: nothing to tune)."""
-    targets = targets_of(task)
+    targets = task.targets
     if not targets.calibrates:
         return None
     logits = None
@@ -227,7 +227,7 @@ def run(
         dd = cv_split(dd, config.cv, config.data.seed, dataset_name(config.data))
         label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
-        if task.scaled_target:
+        if task.targets.scaled:
             dd, target_scale = standardise(dd)
         # preparing checks first whether the model can read the data at all (tokenizer coverage)
         prepared = prepare_inputs(task, dd, config)

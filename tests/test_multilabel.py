@@ -15,7 +15,8 @@ from fieldtune.cli import main
 from fieldtune.config import config_from_dict
 from fieldtune.errors import ConfigError, DataError
 from fieldtune.run import run
-from fieldtune.scoring import Tags, tune_thresholds
+from fieldtune.targets import Tags
+from fieldtune.targets.thresholds import tune_thresholds
 
 TAGS = ("bulky", "cold", "urgent")
 

@@ -15,11 +15,10 @@ import torch
 from fieldtune.cli import main
 from fieldtune.config import config_from_dict
 from fieldtune.datasets_builders import build_dataset
-from fieldtune.inference.evaluate import data_config_for, evaluate_model, model_label_ids, split_of
+from fieldtune.inference.evaluate import data_config_for, evaluate_model, model_references, split_of
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.methods import METHODS
 from fieldtune.run import run
-from fieldtune.scoring import targets_of
 from fieldtune.tasks import TASKS
 from tests.test_multilabel import vocab_words, write_tagged
 from tests.test_multilabel_images import write_tagged_images
@@ -102,8 +101,8 @@ def saved_columns(ref, run_dir) -> dict:
     loaded = load_for_inference(ref)
     test = the_test_split(loaded, run_dir)
     logits = predict_logits(loaded, split_batches(loaded, test))
-    refs = model_label_ids(loaded, test, "run") if loaded.task.is_classification else test["label"]
-    _, columns = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
+    refs = model_references(loaded, test, "run")
+    _, columns = loaded.task.targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     return columns
 
 

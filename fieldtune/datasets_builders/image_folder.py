@@ -303,7 +303,7 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
             f"data.builder image_folder makes image data but task is {task!r}; set an image task "
             f"({', '.join(t.name for t in TASKS.values() if t.modality == 'image')})."
         )
-    tags = get_task(task).targets == "tags"  # a label set per image, read from a metadata file
+    tags = get_task(task).targets.label_sets  # a label set per image, read from a metadata file
     if not config.path:
         raise DataError("data.path is empty; point it at a folder of class sub-folders or a metadata.csv.")
     # Absolute: the dataset stores file paths, and they must still resolve if the working folder changes.

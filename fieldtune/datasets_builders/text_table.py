@@ -130,12 +130,13 @@ def frames_to_dataset(
             raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
     texts = _normalized(texts, config.normalize, source)
 
-    if get_task(task).targets == "tags":  # a set of labels per row
+    targets = get_task(task).targets
+    if targets.label_sets:  # a set of labels per row
         splits = _tags_dataset(texts, raw_labels, config, ", ".join(label_columns or [label_column]), source)
         return split_dataset(
             DatasetDict(splits), config.validation_size, config.test_size, config.seed, source
         )
-    if not get_task(task).is_classification:  # a number per row
+    if not targets.named:  # a number per row
         labels = {s: _numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
         features = Features({"text": Value("string"), "label": Value("float32")})
     else:
