@@ -24,7 +24,9 @@ def standardise(dd: Any) -> tuple[Any, tuple[float, float]]:
     predictions back, and `modeling.heads.fold_target_scale` folds the scale into the saved head."""
     y = np.asarray(dd["train"]["label"], dtype=np.float64)
     mean, std = float(y.mean()), float(y.std()) or 1.0
-    return dd.map(lambda b: {"label": [(v - mean) / std for v in b["label"]]}, batched=True), (mean, std)
+    # only the label column is read: an image dataset's pictures are not decoded for it
+    scaled = dd.map(lambda y: {"label": [(v - mean) / std for v in y]}, batched=True, input_columns="label")
+    return scaled, (mean, std)
 
 
 def real_units(values: Any, target_scale: tuple[float, float] | None) -> np.ndarray:

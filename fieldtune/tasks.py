@@ -100,6 +100,16 @@ tok = AutoTokenizer.from_pretrained("REPO_ID")
 model = AutoModelForSequenceClassification.from_pretrained("REPO_ID")
 with torch.no_grad():
     value = model(**tok(["your text"], return_tensors="pt")).logits[0, 0].item()  # in target units"""
+IMAGE_VALUE = """import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+processor = AutoImageProcessor.from_pretrained("REPO_ID")
+model = AutoModelForImageClassification.from_pretrained("REPO_ID")
+with torch.no_grad():
+    pixels = processor(Image.open("photo.jpg").convert("RGB"), return_tensors="pt")
+    value = model(**pixels).logits[0, 0].item()  # in target units"""
+
 TEXT_TAGS = """from transformers import pipeline
 
 clf = pipeline("text-classification", model="REPO_ID", top_k=None)  # a sigmoid score for every label
@@ -129,6 +139,10 @@ TASKS: dict[str, Task] = {
     "image-multilabel": Task(
         "image-multilabel", IMAGE, "multi_label_classification", TARGETS["tags"], "f1_macro", True,
         "image-classification", "image-classification", IMAGE_TAGS,
+    ),
+    "image-regression": Task(
+        "image-regression", IMAGE, "regression", TARGETS["values"], "rmse", False,
+        "image-classification", "image-classification", IMAGE_VALUE,
     ),
 }  # fmt: skip
 

@@ -20,6 +20,7 @@ from fieldtune.inference.load import load_for_inference, predict_logits, split_b
 from fieldtune.modeling.methods import METHODS
 from fieldtune.run import run
 from fieldtune.tasks import TASKS
+from tests.test_image_regression import write_sized_images
 from tests.test_multilabel import vocab_words, write_tagged
 from tests.test_multilabel_images import write_tagged_images
 from tests.test_train_vision import tiny_vision
@@ -72,6 +73,8 @@ def config_for(task, method, tiny_bert, vit, data_root):
         sections["model"] = {"name_or_path": str(vit)}
         if task == "image-multilabel":
             data = {"builder": "image_folder", "path": str(write_tagged_images(data_root / "photos", n=40))}
+        elif task == "image-regression":
+            data = {"builder": "image_folder", "path": str(write_sized_images(data_root / "cores", n=40))}
         else:
             data = {"builder": "geology_images", "num_samples": 48, "seed": 0}
         data["image_size"] = IMAGE_SIZE

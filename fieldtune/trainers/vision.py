@@ -47,7 +47,7 @@ PHASE1_DONE = "phase1_head.pt"  # written when phase 1 finished: a resumed run s
 
 class HeadModel(nn.Module):
     """The head alone, fed cached features; shares its parameters with the full model. Its loss is the one
-    the labels' kind takes (`target_loss`: cross-entropy, BCE for label sets), as HF's
+    the labels' kind takes (`target_loss`: cross-entropy, BCE for label sets, MSE for numbers), as HF's
     heads choose theirs."""
 
     def __init__(self, head: nn.Module, num_labels: int) -> None:
