@@ -35,7 +35,7 @@ def _rescore(config: Any, source: Path, out: Path, weight: float) -> tuple[Path,
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
     from fieldtune.rundir.results import write_run_outputs
-    from fieldtune.scoring import label_names_of, targets_of
+    from fieldtune.scoring import label_names_of
     from fieldtune.tasks import get_task
 
     task = get_task(config.task)
@@ -57,7 +57,7 @@ def _rescore(config: Any, source: Path, out: Path, weight: float) -> tuple[Path,
         pipeline, logits, entry = ensemble_test(config, task, dd, names, weights, logits)
         save_ensemble(pipeline, out / "model", task, names, entry)
         extra["ensemble"] = entry
-    refs = targets_of(task).references(dd["test"]["label"], len(names))
+    refs = task.targets.references(dd["test"]["label"], len(names))
     write_run_outputs(out, config, task, logits, refs, dd["test"], names, {**extra, "model": str(out)})
     return out, time.perf_counter() - started
 

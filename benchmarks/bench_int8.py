@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     from fieldtune.inference.load import load_for_inference
     from fieldtune.inference.onnx import ONNX_FILE
     from fieldtune.inference.quantize import calibration_batches, quantize_int8
-    from fieldtune.scoring import targets_of
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-int8-"))
     try:
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "quantization": quantization, "models": {},
         }  # fmt: skip
         for name in models:
-            metrics, _ = targets_of(loaded.task).evaluate(logits[name], refs, loaded.label_names)
+            metrics, _ = loaded.task.targets.evaluate(logits[name], refs, loaded.label_names)
             result["models"][name] = {
                 "images_per_s": per_s[name],
                 "accuracy": metrics["accuracy"],

@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from fieldtune.inference import onnx_export
     from fieldtune.inference.load import load_for_inference
-    from fieldtune.scoring import targets_of
 
     run = Path(args.run)
     loaded = load_for_inference(run)
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             models[kind] = load_for_inference(out)
         for kind, model in models.items():
             per_s, logits = _timed(model, batches, timed, args.repeats)
-            metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names)
+            metrics, _ = loaded.task.targets.evaluate(logits, refs, loaded.label_names)
             result["models"][kind] = {"samples_per_s": per_s, metric: metrics[metric]}
             rows.append((kind, [per_s, metrics[metric]]))
     base = result["models"]["pytorch eager"]["samples_per_s"]

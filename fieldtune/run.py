@@ -255,7 +255,7 @@ def _data(config: RunConfig, task: Task, use_cpu: bool) -> _Data:
         dd = cv_split(dd, config.cv, config.data.seed, dataset_name(config.data))
         label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
-        if task.scaled_target:
+        if task.targets.scaled:
             dd, target_scale = standardise(dd)
         # preparing checks first whether the model can read the data at all (tokenizer coverage)
         prepared = prepare_inputs(task, dd, config)

@@ -1,10 +1,11 @@
 """The task table: everything that differs between the tasks fieldtune trains, in one place.
 
 A `Task` names its inputs (`Modality`: the Auto class, the processor, the default builder, the PEFT task
-type) and its targets (`Targets`: the label feature, how labels are batched, whether the target is
-standardised for training, how logits become predictions and scores, and the metrics). The flow reads
-these fields; nothing else branches on a task's name. A new task is a new row here (plus a builder that
-parses its labels and, for a new kind of target, a `Targets` in `fieldtune.scoring`).
+type) and holds its targets (a `fieldtune.targets.Targets`: how labels are batched and which loss they
+take, whether the target is standardised for training, how logits become predictions and scores, the
+metrics, the baseline's estimator, which recipe options fit). The flow asks these objects; nothing else
+branches on a task's name or its kind of target. A new task is a new row here (plus a builder that parses
+its labels and, for a new kind of target, a `Targets` in `fieldtune.targets`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fieldtune.errors import ConfigError
+from fieldtune.targets import TARGETS, Targets
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Task:
     name: str
     inputs: Modality
     problem_type: str  # transformers' `config.problem_type`: it picks the head's loss
-    targets: str  # a key of `fieldtune.scoring.TARGETS`: "classes" | "tags" | "values"
+    targets: Targets  # one of `fieldtune.targets.TARGETS`: classes, tags or values
     primary_metric: str
     greater_is_better: bool
     pipeline_tag: str  # the card's `pipeline_tag`
@@ -81,16 +83,6 @@ class Task:
     @property
     def auto_class(self) -> str:
         return self.inputs.auto_class
-
-    @property
-    def is_classification(self) -> bool:
-        """Targets are named labels (one class, or a set of tags), so the run has label names."""
-        return self.targets in ("classes", "tags")
-
-    @property
-    def scaled_target(self) -> bool:
-        """The target is standardised for training and the scale folded back into the head afterwards."""
-        return self.targets == "values"
 
 
 TEXT_PIPELINE = """from transformers import pipeline
@@ -108,6 +100,15 @@ tok = AutoTokenizer.from_pretrained("REPO_ID")
 model = AutoModelForSequenceClassification.from_pretrained("REPO_ID")
 with torch.no_grad():
     value = model(**tok(["your text"], return_tensors="pt")).logits[0, 0].item()  # in target units"""
+IMAGE_VALUE = """import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+processor = AutoImageProcessor.from_pretrained("REPO_ID")
+model = AutoModelForImageClassification.from_pretrained("REPO_ID")
+with torch.no_grad():
+    pixels = processor(Image.open("photo.jpg").convert("RGB"), return_tensors="pt")
+    value = model(**pixels).logits[0, 0].item()  # in target units"""
 
 TEXT_TAGS = """from transformers import pipeline
 
@@ -120,24 +121,28 @@ clf("photo.jpg")  # keep the labels whose score reaches their threshold (see the
 
 TASKS: dict[str, Task] = {
     "text-classification": Task(
-        "text-classification", TEXT, "single_label_classification", "classes", "f1_macro", True,
+        "text-classification", TEXT, "single_label_classification", TARGETS["classes"], "f1_macro", True,
         "text-classification", "text-classification", TEXT_PIPELINE,
     ),
     "text-regression": Task(
-        "text-regression", TEXT, "regression", "values", "rmse", False,
+        "text-regression", TEXT, "regression", TARGETS["values"], "rmse", False,
         "text-classification", "text-classification", TEXT_VALUE,
     ),
     "text-multilabel": Task(
-        "text-multilabel", TEXT, "multi_label_classification", "tags", "f1_macro", True,
+        "text-multilabel", TEXT, "multi_label_classification", TARGETS["tags"], "f1_macro", True,
         "text-classification", "text-classification", TEXT_TAGS,
     ),
     "image-classification": Task(
-        "image-classification", IMAGE, "single_label_classification", "classes", "f1_macro", True,
+        "image-classification", IMAGE, "single_label_classification", TARGETS["classes"], "f1_macro", True,
         "image-classification", "image-classification", IMAGE_PIPELINE,
     ),
     "image-multilabel": Task(
-        "image-multilabel", IMAGE, "multi_label_classification", "tags", "f1_macro", True,
+        "image-multilabel", IMAGE, "multi_label_classification", TARGETS["tags"], "f1_macro", True,
         "image-classification", "image-classification", IMAGE_TAGS,
+    ),
+    "image-regression": Task(
+        "image-regression", IMAGE, "regression", TARGETS["values"], "rmse", False,
+        "image-classification", "image-classification", IMAGE_VALUE,
     ),
 }  # fmt: skip
 

@@ -1,5 +1,5 @@
-"""Bad multi-label image inputs (`image-multilabel`, metadata files) through the CLI: one line, exit 2,
-nothing written. Same table machinery as `tests/test_bad_inputs.py`; an image with no label at all is
+"""Bad image-label inputs from metadata files (`image-multilabel` label sets, `image-regression` numbers)
+through the CLI: one line, exit 2, nothing written. Same table machinery as `tests/test_bad_inputs.py`; an image with no label at all is
 not a failure (tests/test_multilabel_images.py counts it)."""
 
 from __future__ import annotations
@@ -64,12 +64,33 @@ def s_image_tags_from_class_folders(ctx: Ctx) -> list[str]:
     return _train_tags(ctx, root)
 
 
+def s_image_value_not_a_number(ctx: Ctx) -> list[str]:
+    rows = [{"file_name": f"{i}.png", "label": 2.5 + i} for i in range(8)]
+    rows[3]["label"] = "coarse"
+    return _train_tags(ctx, _tagged(ctx, rows, "metadata.csv"), task="image-regression")
+
+
+def s_image_values_from_class_folders(ctx: Ctx) -> list[str]:
+    root = table._image_classes(ctx.tmp / "classes", {"fine": 4, "coarse": 4})
+    return _train_tags(ctx, root, task="image-regression")
+
+
+def s_image_values_with_class_weights(ctx: Ctx) -> list[str]:
+    rows = [{"file_name": f"{i}.png", "label": 2.5 + i} for i in range(8)]
+    data = {"builder": "image_folder", "path": str(_tagged(ctx, rows))}
+    recipe = _recipe(ctx, task="image-regression", model=ctx.vit, data=data)
+    return _train(ctx, recipe, "--training.class_weights=balanced")
+
+
 CASES = [
     Case("image-tags-mix-lists-and-strings", s_image_tags_mix_lists_and_strings, ("'label'", "mixes lists and strings", "one form")),
     Case("image-tags-unknown-in-test", s_image_tags_unknown_in_test, ("fragile", "never in train", "add training examples")),
     Case("image-tags-blank-delimiter", s_image_tags_blank_delimiter, ("data.label_delimiter", "non-blank")),
     Case("image-label-lists-for-one-class-task", s_image_label_lists_for_one_class_task, ("0.png", "is a list", "image-multilabel")),
     Case("image-tags-from-class-folders", s_image_tags_from_class_folders, ("metadata.jsonl", "several labels per image")),
+    Case("image-value-not-a-number", s_image_value_not_a_number, ("metadata.csv", "3.png", "'coarse'", "not a finite number")),
+    Case("image-values-from-class-folders", s_image_values_from_class_folders, ("metadata.jsonl", "a number per image")),
+    Case("image-values-with-class-weights", s_image_values_with_class_weights, ("training.class_weights", "classification")),
 ]  # fmt: skip
 
 

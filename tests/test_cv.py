@@ -157,7 +157,7 @@ def test_the_ensemble_is_the_mean_of_the_fold_probabilities_and_scores_test_once
     from fieldtune.inference.evaluate import evaluate_model
     from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
     from fieldtune.leaderboard import build_leaderboard, entry_from_run
-    from fieldtune.scoring import softmax
+    from fieldtune.targets.arrays import softmax
 
     config = cv_config(tiny_bert, demand_csv, folds=3, learning_rate=1e-2)
     result = run_cv(config, output_dir=tmp_path / "cv")

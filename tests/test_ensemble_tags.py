@@ -16,7 +16,7 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.inference.evaluate import evaluate_model
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
 from fieldtune.run import run
-from fieldtune.scoring import Tags
+from fieldtune.targets import Tags
 from tests.test_multilabel import tag_config, vocab_words, write_tagged
 
 

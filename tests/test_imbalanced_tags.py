@@ -13,7 +13,8 @@ import yaml
 
 from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import TrainingConfig, config_from_dict
-from fieldtune.scoring import Tags, shared_threshold, too_few_to_tune, tune_thresholds
+from fieldtune.targets import Tags
+from fieldtune.targets.thresholds import shared_threshold, too_few_to_tune, tune_thresholds
 from fieldtune.tasks import get_task
 from tests.test_multilabel import TAGS, vocab_words
 

@@ -15,7 +15,8 @@ from fieldtune.cli import main
 from fieldtune.config import config_from_dict
 from fieldtune.errors import ConfigError, DataError
 from fieldtune.run import run
-from fieldtune.scoring import Tags, tune_thresholds
+from fieldtune.targets import Tags
+from fieldtune.targets.thresholds import tune_thresholds
 
 TAGS = ("bulky", "cold", "urgent")
 
@@ -218,3 +219,14 @@ def test_onnx_export_predicts_the_same_label_sets(tag_run, tiny_bert, tmp_path):
     assert (torch_df["labels"] == onnx_df["labels"]).all()
     scores = [c for c in torch_df.columns if c.startswith("score_")]
     np.testing.assert_allclose(onnx_df[scores].to_numpy(float), torch_df[scores].to_numpy(float), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_onnx_readme_decodes_label_sets_with_thresholds(tag_run, tmp_path):
+    """The exported folder's README says how to read the graph's logits: per-label sigmoid scores against
+    the saved thresholds (an argmax would give one label, and the wrong one for a label set)."""
+    out = tmp_path / "onnx"
+    assert main(["export", str(tag_run.run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    readme = (out / "README.md").read_text()
+    assert "1 / (1 + np.exp(-logits))" in readme and "fieldtune_thresholds" in readme
+    assert "argmax" not in readme

@@ -19,6 +19,7 @@ from fieldtune.errors import DataError
 from fieldtune.inference.load import load_for_inference, predict_logits
 from fieldtune.inputs.prepare_images import image_batches_from_files
 from fieldtune.run import run
+from fieldtune.targets import TARGETS
 from tests.helpers import without_fieldtune
 from tests.test_train_vision import tiny_vision
 
@@ -185,7 +186,7 @@ def test_head_model_loss_is_bce_for_label_sets():
     from fieldtune.trainers.vision import FeatureDataset, HeadModel
 
     head = torch.nn.Linear(4, 3)
-    data = FeatureDataset(torch.randn(2, 4), [[0, 2], []], num_labels=3)
+    data = FeatureDataset(torch.randn(2, 4), [[0, 2], []], num_labels=3, targets=TARGETS["tags"])
     assert data[0]["labels"].tolist() == [1.0, 0.0, 1.0] and data[1]["labels"].tolist() == [0.0] * 3
     batch = {"features": data.features, "labels": data.labels}
     out = HeadModel(head, 3)(**batch)
@@ -218,7 +219,7 @@ def test_test_time_views_average_sigmoids_for_label_sets():
         return px.flatten(1) @ weight.T * 3
 
     px = torch.randn(5, 2, 4, 4)
-    out = averaged_logits(forward, px, "dihedral", multi_label=True)
+    out = averaged_logits(forward, px, "dihedral", targets=TARGETS["tags"])
     expected = torch.stack([forward(v).sigmoid() for v in views(px, "dihedral")]).mean(0)
     torch.testing.assert_close(out.sigmoid(), expected)
     assert not torch.allclose(out.softmax(-1).sum(-1), out.sigmoid().sum(-1))  # not a softmax average
@@ -260,7 +261,7 @@ def test_cargo_tags_is_deterministic_and_tagged(tmp_path):
 def test_a_threshold_sits_midway_when_validation_separates_a_label():
     """Perfectly separated validation scores: the threshold keeps the margin on both sides (in logit
     space), so a test positive a little below the lowest validation positive is still predicted."""
-    from fieldtune.scoring import tune_thresholds
+    from fieldtune.targets.thresholds import tune_thresholds
 
     refs = np.array([[1], [1], [1], [0], [0], [0]])
     scores = np.array([[0.97], [0.99], [0.995], [0.02], [0.1], [0.03]])

@@ -11,7 +11,8 @@ import pytest
 
 from fieldtune.cli import main
 from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
-from fieldtune.scoring import Tags, sigmoid
+from fieldtune.targets import Tags
+from fieldtune.targets.arrays import sigmoid
 from tests.helpers import without_fieldtune
 from tests.test_multilabel import TAGS, vocab_words
 

@@ -15,12 +15,12 @@ import torch
 from fieldtune.cli import main
 from fieldtune.config import config_from_dict
 from fieldtune.datasets_builders import build_dataset
-from fieldtune.inference.evaluate import data_config_for, evaluate_model, model_label_ids, split_of
+from fieldtune.inference.evaluate import data_config_for, evaluate_model, model_references, split_of
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.methods import METHODS
 from fieldtune.run import run
-from fieldtune.scoring import targets_of
 from fieldtune.tasks import TASKS
+from tests.test_image_regression import write_sized_images
 from tests.test_multilabel import vocab_words, write_tagged
 from tests.test_multilabel_images import write_tagged_images
 from tests.test_train_vision import tiny_vision
@@ -73,6 +73,8 @@ def config_for(task, method, tiny_bert, vit, data_root):
         sections["model"] = {"name_or_path": str(vit)}
         if task == "image-multilabel":
             data = {"builder": "image_folder", "path": str(write_tagged_images(data_root / "photos", n=40))}
+        elif task == "image-regression":
+            data = {"builder": "image_folder", "path": str(write_sized_images(data_root / "cores", n=40))}
         else:
             data = {"builder": "geology_images", "num_samples": 48, "seed": 0}
         data["image_size"] = IMAGE_SIZE
@@ -102,8 +104,8 @@ def saved_columns(ref, run_dir) -> dict:
     loaded = load_for_inference(ref)
     test = the_test_split(loaded, run_dir)
     logits = predict_logits(loaded, split_batches(loaded, test))
-    refs = model_label_ids(loaded, test, "run") if loaded.task.is_classification else test["label"]
-    _, columns = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
+    refs = model_references(loaded, test, "run")
+    _, columns = loaded.task.targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     return columns
 
 

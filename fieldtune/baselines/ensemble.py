@@ -62,7 +62,7 @@ def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
     from fieldtune.scoring import label_names_of
 
     labels = dd["train"]
-    if task.targets == "classes":  # label sets: Platt per label on out-of-fold margins, no folds to refuse
+    if not task.targets.label_sets:  # label sets: Platt per label on out-of-fold margins, no folds to refuse
         calibration_folds(
             task, config.baseline, list(labels["label"]), label_names_of(labels.features["label"])
         )
@@ -118,13 +118,11 @@ def choose_weight(
 ) -> tuple[float, dict[str, Any]]:
     """The grid weight whose mix scores best on held-out rows (the task's primary metric; ties: the lower
     log loss, then the smaller weight), and every weight's scores (eval_results' `weight_search`)."""
-    from fieldtune.scoring import targets_of
-
     metric, sign = task.primary_metric, 1 if task.greater_is_better else -1
     scores, rank = {}, {}
     for w in WEIGHT_GRID:
         logits = mix(transformer_logits, baseline_log_probs, w)
-        value = float(targets_of(task).evaluate(logits, refs, label_names)[0][metric])
+        value = float(task.targets.evaluate(logits, refs, label_names)[0][metric])
         nll = float(-torch.log_softmax(torch.from_numpy(logits), -1)[np.arange(len(refs)), refs].mean())
         scores[f"{w:g}"] = {metric: round(value, 6), "log_loss": round(nll, 6)}
         rank[w] = (sign * value, -nll)
@@ -134,11 +132,11 @@ def choose_weight(
 
 def fit_ensemble(config: Any, task: Task, dd: Any, label_names: list[str], weights: Any) -> Any:
     """The baseline half, fitted on `dd["train"]` with the run's class weights (None: unweighted)."""
-    from fieldtune.baselines.tfidf import fit, sklearn_class_weight
+    from fieldtune.baselines.tfidf import fit
 
     labels = list(dd["train"]["label"])
-    class_weight = sklearn_class_weight(
-        task, config.training.class_weights, None if weights is None else weights.tolist(), set(labels)
+    class_weight = task.targets.baseline_class_weight(
+        config.training.class_weights, labels, label_names, None if weights is None else weights.tolist()
     )
     pipeline = probability_pipeline(task, config.baseline, class_weight, labels, label_names)
     return fit(pipeline, list(dd["train"]["text"]), labels, config.baseline)
@@ -228,9 +226,7 @@ def with_ensemble(model: Any, processor: Any, model_dir: Path) -> tuple[Ensemble
 
 def part_metrics(task: Task, logits: Any, refs: Any, label_names: list[str]) -> dict[str, float]:
     """Accuracy, macro-F1 and top-k of one half alone (eval_results' `ensemble` entry)."""
-    from fieldtune.scoring import targets_of
-
-    metrics = targets_of(task).evaluate(np.asarray(logits), refs, label_names)[0]
+    metrics = task.targets.evaluate(np.asarray(logits), refs, label_names)[0]
     return {k: round(float(v), 6) for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
@@ -250,9 +246,8 @@ def ensemble_test(
     import time
 
     from fieldtune.baselines.tfidf import describe
-    from fieldtune.scoring import targets_of
 
-    if task.targets == "tags":
+    if task.targets.label_sets:
         from fieldtune.baselines.ensemble_tags import ensemble_tags_test
 
         return ensemble_tags_test(
@@ -263,7 +258,7 @@ def ensemble_test(
     started = time.perf_counter()
     pipeline = fit_ensemble(config, task, dd, label_names, weights)
     fit_s = time.perf_counter() - started
-    targets = targets_of(task)
+    targets = task.targets
     if weight == "auto":
         held_out = log_probabilities(pipeline, list(dd["validation"]["text"]), len(label_names))
         val_refs = targets.references(dd["validation"]["label"], len(label_names))

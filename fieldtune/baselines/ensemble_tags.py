@@ -76,7 +76,7 @@ def mix_tags(transformer_logits: Any, baseline_log_odds: Any, weight: float) -> 
 
 def _alone(logits: Any, refs: np.ndarray, label_names: list[str], thresholds: Any) -> dict[str, float]:
     """One half's scalar test metrics (the transformer with its own thresholds, the baseline at 0.5)."""
-    from fieldtune.scoring import Tags
+    from fieldtune.targets import Tags
 
     metrics = Tags().evaluate(np.asarray(logits), refs, label_names, thresholds)[0]
     return {k: round(float(v), 6) for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -92,7 +92,7 @@ def choose_tag_weight(
 ) -> tuple[float, dict[str, Any]]:
     """The grid weight whose mix, with thresholds tuned on these rows, scores best (primary metric; ties:
     the lower log loss, then the smaller weight), and every weight's scores."""
-    from fieldtune.scoring import Tags
+    from fieldtune.targets import Tags
 
     tags, metric, sign = Tags(), task.primary_metric, 1 if task.greater_is_better else -1
     scores, rank = {}, {}
@@ -128,7 +128,7 @@ def ensemble_tags_test(
     import time
 
     from fieldtune.baselines.tfidf import describe
-    from fieldtune.scoring import Tags
+    from fieldtune.targets import Tags
 
     k, tags = len(label_names), Tags()
     weight, search = config.ensemble.baseline_weight, None

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from fieldtune.config import RunConfig
-from fieldtune.scoring import real_units, targets_of
+from fieldtune.scoring import real_units
 from fieldtune.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def baseline_check(
     from fieldtune.baselines.run import unfitted_baseline
     from fieldtune.baselines.tfidf import describe, scores
 
-    metric, targets = task.primary_metric, targets_of(task)
+    metric, targets = task.primary_metric, task.targets
     n = len(label_names or [])
     refs = targets.references(dd["validation"]["label"], n)
     if validation_logits is not None:

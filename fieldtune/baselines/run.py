@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from fieldtune import __version__
-from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.data_report import describe as describe_data
@@ -24,7 +23,7 @@ from fieldtune.datasets_builders.data_report import recording
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.rundir.layout import finish_run_dir, restore_run_dir, start_run_dir
 from fieldtune.rundir.results import write_run_outputs
-from fieldtune.scoring import label_names_of, targets_of
+from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -34,17 +33,12 @@ def unfitted_baseline(
     config: RunConfig, task: Task, train_labels: list, label_names: list[str] | None
 ) -> tuple[Any, Any]:
     """The recipe's `baseline:` pipeline with its class weights, and the train targets it fits on."""
-    from fieldtune.baselines.tfidf import build_pipeline, sklearn_class_weight
+    from fieldtune.baselines.tfidf import build_pipeline
 
-    spec = config.training.class_weights
-    weights = None
-    if label_names and spec is not None and task.targets == "classes":
-        weights = class_weight_tensor(spec, train_labels, label_names).tolist()
-    train_ids = set(train_labels) if task.targets == "classes" else set()
-    pipeline = build_pipeline(task, config.baseline, sklearn_class_weight(task, spec, weights, train_ids))
-    if task.targets == "tags":
-        return pipeline, targets_of(task).references(train_labels, len(label_names or []))
-    return pipeline, train_labels
+    targets = task.targets
+    class_weight = targets.baseline_class_weight(config.training.class_weights, train_labels, label_names)
+    pipeline = build_pipeline(task, config.baseline, class_weight)
+    return pipeline, targets.baseline_targets(train_labels, len(label_names or []))
 
 
 def fit_text_baseline(
@@ -58,7 +52,7 @@ def fit_text_baseline(
     for line in describe_data(data_report):
         logger.info("%s", line)
     label_names = label_names_of(dd["train"].features["label"])
-    targets = targets_of(task)
+    targets = task.targets
     spec = config.training.class_weights
     pipeline, y = unfitted_baseline(config, task, dd["train"]["label"], label_names)
     replaced = start_run_dir(run_dir, overwrite, resume=False)  # data and settings are valid: write now

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from fieldtune.class_weights import is_balanced
 from fieldtune.config import BaselineConfig
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError, ModelError
@@ -33,36 +32,21 @@ from fieldtune.tasks import TASKS, Task
 MODEL_FILE = "model.skops"
 # Types a baseline file may hold; anything else in a downloaded file is refused rather than loaded.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-MISSING_CLASS = -1e4  # the score of a class that train never showed (no column in the fitted model)
 
 
 def check_settings(task: Task, settings: BaselineConfig) -> None:
     """The `baseline:` section against the task, before the data is read."""
-    clf = settings.classifier
-    if clf != "auto" and (clf == "ridge") == task.is_classification:
-        fits = "linear_svc, logistic_regression or auto" if task.is_classification else "ridge or auto"
-        raise ConfigError(f"`baseline.classifier: {clf}` does not fit {task.name}; use {fits}.")
-
-
-def _classifier(task: Task, settings: BaselineConfig, class_weight: Any) -> Any:
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.svm import LinearSVC
-
-    if task.targets == "values":
-        return Ridge(alpha=settings.alpha)
-    if settings.classifier == "logistic_regression":
-        clf = LogisticRegression(C=settings.C, class_weight=class_weight, max_iter=2000)
-    else:
-        clf = LinearSVC(C=settings.C, class_weight=class_weight)
-    return OneVsRestClassifier(clf) if task.targets == "tags" else clf
+    clf, fits = settings.classifier, task.targets.baseline_classifiers
+    if clf != "auto" and clf not in fits:
+        use = f"{', '.join(fits)} or auto"
+        raise ConfigError(f"`baseline.classifier: {clf}` does not fit {task.name}; use {use}.")
 
 
 def build_pipeline(task: Task, settings: BaselineConfig, class_weight: Any = None) -> Any:
     """word + char_wb TF-IDF -> the task's linear model, as one scikit-learn Pipeline over raw texts."""
     from sklearn.pipeline import make_pipeline
 
-    return make_pipeline(_features(settings), _classifier(task, settings, class_weight))
+    return make_pipeline(_features(settings), task.targets.baseline_model(settings, class_weight))
 
 
 def _features(settings: BaselineConfig) -> Any:
@@ -103,51 +87,14 @@ def describe(task: Task, settings: BaselineConfig, class_weights: Any) -> str:
     """One line for the card and the leaderboard: what the baseline is."""
     w, c = settings.word_ngrams, settings.char_ngrams
     features = f"word {w[0]}-{w[1]} + char_wb {c[0]}-{c[1]} TF-IDF"
-    if task.targets == "values":
-        return f"{features} + Ridge (alpha={settings.alpha:g})"
-    name = "LogisticRegression" if settings.classifier == "logistic_regression" else "LinearSVC"
-    if task.targets == "tags" and is_balanced(class_weights):
-        class_weights = "balanced"  # what `sklearn_class_weight` gives every label's model
-    model = f"{name} (C={settings.C:g}{f', class weights {class_weights}' if class_weights else ''})"
-    return f"{features} + {'one ' + model + ' per label' if task.targets == 'tags' else model}"
-
-
-def sklearn_class_weight(task: Task, spec: Any, weights: list[float] | None, train_ids: set[int]) -> Any:
-    """`training.class_weights` as scikit-learn takes it: per class id (classes), 'balanced' (tags)."""
-    if spec is None:
-        return None
-    if task.targets == "tags":
-        # one scikit-learn model cloned per label: one weighting for all. `balanced_sqrt` tames a network's
-        # BCE (a weight of 400 on a rare label swamps the others); the SVM's hinge loss with the plain
-        # balanced weights was the stronger baseline (MaintIE validation macro-F1 0.760 vs 0.703 unweighted).
-        if not is_balanced(spec):
-            raise ConfigError(
-                "`training.class_weights`: the text-multilabel baseline fits one model per label and takes "
-                "`balanced` or `balanced_sqrt` only (positives weighted by negatives / positives of each label)."
-            )
-        return "balanced"
-    return {i: w for i, w in enumerate(weights or []) if i in train_ids}
+    return f"{features} + {task.targets.baseline_model_name(settings, class_weights)}"
 
 
 def scores(pipeline: Any, task: Task, texts: list[str], num_labels: int) -> np.ndarray:
     """The pipeline's outputs as the `Targets` of the task read logits: (n, classes | labels | 1)."""
     if not texts:
         return np.zeros((0, max(num_labels, 1)), dtype=np.float32)
-    if task.targets == "values":
-        return np.asarray(pipeline.predict(texts), dtype=np.float32).reshape(-1, 1)
-    clf = pipeline[-1]
-    if task.targets == "tags":
-        return np.asarray(pipeline.decision_function(texts), dtype=np.float32).reshape(len(texts), -1)
-    raw = (
-        pipeline.predict_log_proba(texts)
-        if hasattr(clf, "predict_log_proba")
-        else np.asarray(pipeline.decision_function(texts))
-    )
-    if raw.ndim == 1:  # a binary LinearSVC gives one margin d: softmax([-d/2, d/2]) = sigmoid(d)
-        raw = np.stack([-raw / 2, raw / 2], axis=1)
-    out = np.full((len(texts), num_labels), MISSING_CLASS, dtype=np.float32)
-    out[:, np.asarray(clf.classes_, dtype=int)] = raw
-    return out
+    return task.targets.baseline_scores(pipeline, texts, num_labels)
 
 
 def save_baseline(pipeline: Any, model_dir: Path, meta: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ def check_label_columns(data: Any, task: Any) -> None:
     columns = data.label_columns
     if columns is None:
         return
-    if task.targets != "tags":
+    if not task.targets.label_sets:
         raise ConfigError(
             f"`data.label_columns` (one 0/1 column per label) is only valid for multi-label tasks; this run is "
             f"{task.name}: use `data.label_column`, or a multi-label task such as text-multilabel."

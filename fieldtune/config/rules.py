@@ -46,13 +46,12 @@ def validate(config: RunConfig) -> None:
     is_image = spec.modality == "image"
     if is_image and data.text_columns:
         raise ConfigError(f"`data.text_columns` is only valid for text tasks; this run is {task}.")
-    if not spec.is_classification:
-        if data.threshold is not None:
-            raise ConfigError(
-                "`data.threshold` turns a number into classes; use task text-classification with it."
-            )
-        if config.training.class_weights is not None:
-            raise ConfigError("`training.class_weights` is only valid for classification tasks.")
+    if data.threshold is not None and not spec.targets.named:
+        raise ConfigError(
+            "`data.threshold` turns a number into classes; use task text-classification with it."
+        )
+    if config.training.class_weights is not None and not spec.targets.class_weights:
+        raise ConfigError("`training.class_weights` is only valid for classification tasks.")
     from fieldtune.modeling.methods import get_method
     from fieldtune.tasks import TASKS
 
@@ -98,7 +97,7 @@ def validate(config: RunConfig) -> None:
 def _check_ensemble(spec: Any) -> None:
     """`ensemble.baseline_weight` mixes class probabilities (or each label's odds) with the text baseline's:
     nothing else has them."""
-    if spec.targets not in ("classes", "tags") or spec.inputs.baseline != "tfidf":
+    if not spec.targets.baseline_ensemble or spec.inputs.baseline != "tfidf":
         raise ConfigError(
             f"`ensemble.baseline_weight` mixes a text classifier with the TF-IDF baseline; {spec.name} has no "
             "such pair: set it to 0 or remove it."
@@ -108,11 +107,11 @@ def _check_ensemble(spec: Any) -> None:
 def _check_methods(config: RunConfig, spec: Any) -> None:
     """The quality methods of the training section: each one says which targets it fits."""
     training = config.training
-    if training.label_smoothing_factor and spec.targets == "values":
+    if training.label_smoothing_factor and not spec.targets.label_smoothing:
         raise ConfigError(
             f"`training.label_smoothing_factor` smooths class targets; {spec.name} predicts a number: remove it."
         )
-    if training.r_drop and spec.targets != "classes":
+    if training.r_drop and not spec.targets.r_drop:
         raise ConfigError(
             f"`training.r_drop` compares two predicted class distributions; it is only valid for one class per"
             f" example (text-classification, image-classification), this run is {spec.name}: remove it."

@@ -28,7 +28,7 @@ from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import write_json
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.results import write_run_outputs
-from fieldtune.scoring import label_names_of, targets_of
+from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task
 
 REFIT_DIR = "refit"
@@ -71,7 +71,7 @@ def score_ensemble(cv_dir: Path, config: RunConfig, task: Task, dd: Any, summary
     test = dd["test"]
     label_names = label_names_of(test.features["label"])
     logits = predict_logits(loaded, split_batches(loaded, test), desc="Ensemble on test")
-    refs = targets_of(task).references(test["label"], len(label_names or []))
+    refs = task.targets.references(test["label"], len(label_names or []))
     total = count_params(loaded.model)[1]
     return write_run_outputs(
         cv_dir, config, task, logits, refs, test, label_names, _extra(config, summary, total),

@@ -19,7 +19,7 @@ import pandas as pd
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.rundir.layout import CV_RESULTS, FOLD_PREFIX, atomic_write_bytes, atomic_write_text, write_json
-from fieldtune.scoring import label_names_of, targets_of
+from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task
 
 OOF_FILE = "oof_predictions.csv"
@@ -57,7 +57,7 @@ def _inputs_column(ds: Any) -> dict[str, list]:
 
 def out_of_fold(cv_dir: Path, task: Task, dd: Any, k: int, seed: int) -> tuple[pd.DataFrame, list[dict]]:
     """Each fold's saved model on its held-out rows: the out-of-fold table and each fold's scores."""
-    targets = targets_of(task)
+    targets = task.targets
     rows = pooled(dd)
     ids = fold_ids(rows, k, seed)
     label_names = label_names_of(rows.features["label"])

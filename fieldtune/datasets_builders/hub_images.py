@@ -10,7 +10,7 @@ from typing import Any
 from datasets import ClassLabel, DatasetDict, Image, Sequence, Value
 
 from fieldtune.config import DataConfig
-from fieldtune.datasets_builders.labels import tag_lists, tag_names
+from fieldtune.datasets_builders.labels import numbers, tag_lists, tag_names
 from fieldtune.datasets_builders.tables import load_hub_dataset
 from fieldtune.errors import DataError
 
@@ -25,11 +25,12 @@ def looks_like_hub_id(path: str) -> bool:
 
 
 def load_hub_images(
-    dataset_id: str, config: DataConfig, sort_key: Callable[[str], Any] | None = None, tags: bool = False
+    dataset_id: str, config: DataConfig, sort_key: Callable[[str], Any] | None = None, kind: str = "classes"
 ) -> DatasetDict:
     """Load `dataset_id` with `datasets`, keep its image and label columns as `image` (RGB) and `label`
-    (a ClassLabel: an existing one is kept; strings become sorted class names). With `tags`, the label
-    column holds a label set per image (a list of ClassLabel ids or names, or a delimited string)."""
+    (a ClassLabel: an existing one is kept; strings become sorted class names). `kind` is the task's
+    `Targets.name`: `tags`, the label column holds a label set per image (a list of ClassLabel ids or
+    names, or a delimited string); `values`, a number per image (float32)."""
     dd = load_hub_dataset(dataset_id)
     features = next(iter(dd.values())).features
     image_column = config.image_column if config.image_column in features else None
@@ -53,8 +54,8 @@ def load_hub_images(
     if label_column != "label":
         dd = dd.rename_column(label_column, "label")
     dd = dd.cast_column("image", Image(mode="RGB"))
-    if tags:
-        return _label_sets(dd, config, dataset_id)
+    if kind in LABEL_READERS:
+        return LABEL_READERS[kind](dd, config, dataset_id)
     if not isinstance(dd["train" if "train" in dd else next(iter(dd))].features["label"], ClassLabel):
         names = sorted({str(v) for ds in dd.values() for v in ds["label"]}, key=sort_key)
         dd = dd.cast_column("label", Value("string")).cast_column("label", ClassLabel(names=names))
@@ -91,3 +92,18 @@ def _label_sets(dd: DatasetDict, config: DataConfig, dataset_id: str) -> Dataset
         len(names),
     )
     return DatasetDict(out)
+
+
+def _values(dd: DatasetDict, config: DataConfig, dataset_id: str) -> DatasetDict:
+    """A number per image: every cell checked (`labels.numbers`), the column cast to float32."""
+    column = config.label_column or "label"
+    for s, ds in dd.items():
+        numbers(ds["label"], f"{dataset_id} ({s})", column)
+    return dd.cast_column("label", Value("float32"))
+
+
+# The kinds of target (`Targets.name`) whose labels are not class names, and how they are read.
+LABEL_READERS: dict[str, Callable[[DatasetDict, DataConfig, str], DatasetDict]] = {
+    "tags": _label_sets,
+    "values": _values,
+}

@@ -6,7 +6,8 @@ Accepted layouts under `data.path`:
 path/<class>/**/*.jpg                      class folders (nested folders belong to the class)
 path/train/<class>/..., path/test/<class>/  already split (validation|val|valid also accepted)
 path/metadata.csv | metadata.jsonl          columns file_name,label (data.image_column / data.label_column);
-                                           image-multilabel: a list per row (JSONL) or "a;b" (label_delimiter)
+                                           image-multilabel: a list per row (JSONL) or "a;b" (label_delimiter);
+                                           image-regression: a number per row
 ```
 
 Every image is decoded once here, so a corrupt file fails the build with its name instead of failing
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Sequence
+from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Sequence, Value
 from datasets import Image as ImageFeature
 from datasets.table import InMemoryTable
 from PIL import Image, ImageOps
@@ -42,6 +43,7 @@ from fieldtune.datasets_builders.image_metadata import (  # noqa: F401  (SPLIT_N
     read_metadata,
     rel,
     tag_rows,
+    value_rows,
 )
 from fieldtune.datasets_builders.registry import named_by_path, register_builder
 from fieldtune.datasets_builders.splits import split_dataset
@@ -250,18 +252,8 @@ def _to_dataset(
     return Dataset(InMemoryTable(table), info=DatasetInfo(features=features))
 
 
-def _labelled_files(
-    meta: Path | None, root: Path, config: DataConfig, tags: bool
-) -> tuple[dict[str, list[tuple[Path, Any]]], Any]:
-    """{split: [(file, label id(s))]} and the label feature: one class per file, or a label set (tags)."""
-    if tags:
-        if meta is None:
-            raise DataError(
-                f"{root} has no metadata.csv / metadata.jsonl; several labels per image are read from one "
-                "(columns file_name and label: a list in JSONL, or labels joined by data.label_delimiter)."
-            )
-        items, names = tag_rows(read_metadata(meta, config, blank_labels=True), config, meta)
-        return items, Sequence(ClassLabel(names=names))
+def _class_files(meta: Path | None, root: Path, config: DataConfig) -> tuple[dict[str, list], Any]:
+    """{split: [(file, class id)]} from class folders or a metadata file, and the ClassLabel."""
     skipped = _Skipped()
     splits = class_rows(read_metadata(meta, config), meta) if meta else _scan_folders(root, skipped)
     skipped.report(root)
@@ -270,6 +262,34 @@ def _labelled_files(
     index = {n: i for i, n in enumerate(names)}
     items = {s: [(p, index[c]) for c, fs in classes.items() for p in fs] for s, classes in splits.items()}
     return items, ClassLabel(names=names)
+
+
+def _needs_metadata(meta: Path | None, root: Path, what: str) -> Path:
+    if meta is None:
+        raise DataError(f"{root} has no metadata.csv / metadata.jsonl; {what}.")
+    return meta
+
+
+def _tag_files(meta: Path | None, root: Path, config: DataConfig) -> tuple[dict[str, list], Any]:
+    """{split: [(file, label ids)]} from a metadata file, and the Sequence(ClassLabel)."""
+    how = "a list in JSONL, or labels joined by data.label_delimiter"
+    meta = _needs_metadata(
+        meta, root, f"several labels per image are read from one (columns file_name and label: {how})"
+    )
+    items, names = tag_rows(read_metadata(meta, config, blank_labels=True), config, meta)
+    return items, Sequence(ClassLabel(names=names))
+
+
+def _value_files(meta: Path | None, root: Path, config: DataConfig) -> tuple[dict[str, list], Any]:
+    """{split: [(file, number)]} from a metadata file, and the float32 feature."""
+    what = "a number per image (e.g. an ore grade) is read from one (columns file_name and label)"
+    return value_rows(read_metadata(_needs_metadata(meta, root, what), config), config, meta), Value(
+        "float32"
+    )
+
+
+# How each kind of target (`Targets.name`) reads its labels: a new kind of target adds its reader here.
+LABEL_FILES = {"classes": _class_files, "tags": _tag_files, "values": _value_files}
 
 
 @register_builder("image_folder", dataset_name=named_by_path)
@@ -283,15 +303,18 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
             `test_size` and `seed` (stratified splits carved from train when the folder has none).
         task (`str`): an image task: `image-classification` (one class per image: class folders or a
             metadata file) or `image-multilabel` (a label set per image from a metadata file: a JSON list in
-            JSONL, or labels joined by `data.label_delimiter`; an empty set is allowed and counted).
+            JSONL, or labels joined by `data.label_delimiter`; an empty set is allowed and counted) or
+            `image-regression` (a number per image from a metadata file).
 
     Returns:
         `DatasetDict`: features `{"image": datasets.Image(mode="RGB"), "label": datasets.ClassLabel}`
-        (`Sequence(ClassLabel)` for label sets); names are sorted (numbers in numeric order).
+        (`Sequence(ClassLabel)` for label sets, `Value("float32")` for numbers); names are sorted (numbers
+        in numeric order).
 
     Raises:
         `DataError`: missing path, no images, one class only, a class with fewer than 2 images, a bad
-            metadata file, or images that cannot be decoded (the first 5 are named).
+            metadata file (a label that is not a number, for numbers), or images that cannot be decoded
+            (the first 5 are named).
 
     Example:
         >>> dd = build_image_folder(DataConfig(builder="image_folder", path="photos/"), "image-classification")
@@ -303,13 +326,13 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
             f"data.builder image_folder makes image data but task is {task!r}; set an image task "
             f"({', '.join(t.name for t in TASKS.values() if t.modality == 'image')})."
         )
-    tags = get_task(task).targets == "tags"  # a label set per image, read from a metadata file
+    kind = get_task(task).targets.name  # classes, label sets or numbers: which `LABEL_FILES` reads them
     if not config.path:
         raise DataError("data.path is empty; point it at a folder of class sub-folders or a metadata.csv.")
     # Absolute: the dataset stores file paths, and they must still resolve if the working folder changes.
     path = Path(config.path).expanduser().absolute()
     if not path.exists() and looks_like_hub_id(config.path):
-        dd = load_hub_images(config.path, config, sort_key=_natural_key, tags=tags)
+        dd = load_hub_images(config.path, config, sort_key=_natural_key, kind=kind)
         return split_dataset(dd, config.validation_size, config.test_size, config.seed, source=config.path)
     if not path.exists():
         raise DataError(
@@ -326,15 +349,19 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
         root = path
         meta = find_metadata(root)
 
-    items, label = _labelled_files(meta, root, config, tags)
-    names = label.names if isinstance(label, ClassLabel) else label.feature.names
+    items, label = LABEL_FILES[kind](meta, root, config)
     files = sorted({p for rows in items.values() for p, _ in rows})
     converted = _check_decodes(files, root)
     if converted:
         logger.info("%s: converted %d image(s) with alpha or 16-bit pixels to RGB", root, len(converted))
-    logger.info("%s: %d images, %d labels", root, len(files), len(names))
+    logger.info("%s: %d images, %s", root, len(files), _describe(label))
     dd = DatasetDict({split: _to_dataset(rows, label, converted) for split, rows in items.items()})
     return split_dataset(dd, config.validation_size, config.test_size, config.seed, source=str(path))
+
+
+def _describe(label: Any) -> str:
+    names = getattr(label, "names", None) or getattr(getattr(label, "feature", None), "names", None)
+    return f"{len(names)} labels" if names is not None else "a number each"
 
 
 def iter_image_files(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -2,15 +2,17 @@
 
 Columns `file_name` and `label` (`data.image_column` / `data.label_column`), optionally `split`. For one
 class per image the label is a name; for a label set (`image-multilabel`) it is a JSON list in JSONL or a
-string of labels joined by `data.label_delimiter`, parsed by `labels.tag_lists` as text tables are.
+string of labels joined by `data.label_delimiter`, parsed by `labels.tag_lists` as text tables are; for a
+number per image (`image-regression`) it is a finite number (`labels.as_number`).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from fieldtune.config import DataConfig
-from fieldtune.datasets_builders.labels import is_blank, tag_lists, tag_names
+from fieldtune.datasets_builders.labels import as_number, is_blank, tag_lists, tag_names
 from fieldtune.datasets_builders.tables import read_table
 from fieldtune.errors import DataError
 
@@ -114,3 +116,19 @@ def tag_rows(
         for s, items in rows.items()
     }
     return out, names
+
+
+def value_rows(rows: Rows, config: DataConfig, meta: Path) -> dict[str, list[tuple[Path, float]]]:
+    """A number per file -> {split: [(file, value)]}; a cell that is not a finite number names its file."""
+    column = config.label_column or "label"
+    out: dict[str, list[tuple[Path, float]]] = {}
+    for split, items in rows.items():
+        for path, label in items:
+            x = as_number(label)
+            if x is None or not math.isfinite(x):
+                raise DataError(
+                    f"{meta}: the {column!r} of {rel(path, meta.parent)} is {label!r}, not a finite number; "
+                    "fix it or drop that row (task image-regression reads one number per image)."
+                )
+            out.setdefault(split, []).append((path, x))
+    return out

@@ -1,4 +1,5 @@
-"""Label parsing shared by every builder: class names in order, and label sets (several labels per example).
+"""Label parsing shared by every builder: class names in order, numbers (regression targets), and label sets
+(several labels per example).
 
 A label set comes as a list cell (JSONL / Parquet / a Hub list column) or as one string of labels joined by
 `data.label_delimiter`; a blank cell is an example with no label (kept: all negatives). The text tables,
@@ -8,6 +9,7 @@ image metadata files and Hub image datasets all go through `tag_lists` and `tag_
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +27,31 @@ def label_names(values: Iterable[str]) -> list[str]:
         return [str(x) for x in sorted(uniq, key=float)]
     except ValueError:
         return sorted(uniq)
+
+
+def as_number(v: object) -> float | None:
+    """A cell as a regression target: its float, None when it is not a number; inf / nan stay (refused)."""
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def numbers(values: Sequence[object], source: str, column: str) -> list[float]:
+    """One finite number per row (a regression target); a cell that is not one names its row."""
+    out = []
+    for i, v in enumerate(values):
+        x = as_number(v)
+        if x is None:
+            raise DataError(
+                f"{source}: row {i + 1} of column {column!r} is {v!r}, not a number; fix or drop that row."
+            )
+        if not math.isfinite(x):
+            raise DataError(
+                f"{source}: row {i + 1} of column {column!r} is {v!r}; targets must be finite numbers."
+            )
+        out.append(x)
+    return out
 
 
 def is_blank(v: object) -> bool:

@@ -182,7 +182,7 @@ def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
     """Order notes -> `demand_level` (classification), `demand_quantity` (regression) or `tags` (multi-label);
     generated if no path."""
     spec = get_task(task)
-    tags = spec.targets == "tags"
+    tags = spec.targets.label_sets
     if config.path:
         frames = load_tables(config.path, config.delimiter, config.encoding)
         source = config.path
@@ -191,7 +191,7 @@ def build_logistics_demand(config: DataConfig, task: str) -> DatasetDict:
         source = f"synthetic logistics_demand (n={config.num_samples}, seed={config.seed}, {config.language})"
     if tags:
         default_label = TAGS_COLUMN
-    elif not spec.is_classification or config.threshold is not None:
+    elif not spec.targets.named or config.threshold is not None:
         default_label = QUANTITY_COLUMN
     else:
         default_label = LEVEL_COLUMN

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 
 import pandas as pd
@@ -11,7 +10,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from fieldtune.config import DataConfig
 from fieldtune.datasets_builders.data_report import note
-from fieldtune.datasets_builders.labels import is_blank, label_names, tag_lists, tag_names
+from fieldtune.datasets_builders.labels import is_blank, label_names, numbers, tag_lists, tag_names
 from fieldtune.datasets_builders.normalize import normalize_texts, resolve_mode
 from fieldtune.datasets_builders.registry import named_by_path, register_builder
 from fieldtune.datasets_builders.splits import split_dataset
@@ -20,23 +19,6 @@ from fieldtune.errors import ConfigError, DataError
 from fieldtune.tasks import get_task
 
 logger = logging.getLogger(__name__)
-
-
-def _numbers(values: pd.Series, source: str, column: str) -> list[float]:
-    out = []
-    for i, v in enumerate(values):
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"{source}: row {i + 1} of column {column!r} is {v!r}, not a number; fix or drop that row."
-            ) from None
-        if not math.isfinite(x):
-            raise DataError(
-                f"{source}: row {i + 1} of column {column!r} is {v!r}; targets must be finite numbers."
-            )
-        out.append(x)
-    return out
 
 
 FLAGS = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
@@ -130,17 +112,18 @@ def frames_to_dataset(
             raise DataError(f"{source}: every row of the {split} table has empty text in {text_columns}.")
     texts = _normalized(texts, config.normalize, source)
 
-    if get_task(task).targets == "tags":  # a set of labels per row
+    targets = get_task(task).targets
+    if targets.label_sets:  # a set of labels per row
         splits = _tags_dataset(texts, raw_labels, config, ", ".join(label_columns or [label_column]), source)
         return split_dataset(
             DatasetDict(splits), config.validation_size, config.test_size, config.seed, source
         )
-    if not get_task(task).is_classification:  # a number per row
-        labels = {s: _numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
+    if not targets.named:  # a number per row
+        labels = {s: numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
         features = Features({"text": Value("string"), "label": Value("float32")})
     else:
         if config.threshold is not None:
-            nums = {s: _numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
+            nums = {s: numbers(v, f"{source} ({s})", label_column) for s, v in raw_labels.items()}
             names = list(config.threshold_labels)
             labels = {s: [names[int(x > config.threshold)] for x in v] for s, v in nums.items()}
         else:

@@ -38,7 +38,6 @@ from fieldtune.inference.predict_inputs import (
     text_source,
 )
 from fieldtune.inference.predict_output import check_output, open_predictions
-from fieldtune.scoring import targets_of
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 COMMIT_EVERY_S = 10.0  # slow models (large images) still commit often enough for --resume to be worth it
@@ -189,7 +188,7 @@ def output_columns(loaded: Loaded, top_k: int, extra: Sequence[str] = ()) -> lis
     the input table's other columns (`extra`, renamed where a prediction column has their name), the text
     or file, then the task's own columns."""
     outputs = len(loaded.label_names) if loaded.label_names else 1
-    sample = targets_of(loaded.task).rows(
+    sample = loaded.task.targets.rows(
         np.zeros((1, outputs)), loaded.label_names, top_k, thresholds_of(loaded)
     )
     first = ["text"] if loaded.task.modality == "text" else ["file"]
@@ -263,7 +262,7 @@ def prediction_rows(loaded: Loaded, logits: np.ndarray, top_k: int) -> list[dict
     `fieldtune serve` answers, one decoder for both."""
     if not len(logits):
         return []
-    return targets_of(loaded.task).rows(logits, loaded.label_names, top_k, thresholds_of(loaded))
+    return loaded.task.targets.rows(logits, loaded.label_names, top_k, thresholds_of(loaded))
 
 
 def _rows_frame(first: dict, loaded: Loaded, logits: np.ndarray, top_k: int) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from fieldtune.errors import DataError
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import CV_RESULTS
-from fieldtune.scoring import label_names_of, targets_of
+from fieldtune.scoring import label_names_of
 
 
 def looks_like_hub_id(value: str) -> bool:
@@ -112,8 +112,16 @@ def model_label_ids(loaded: Loaded, ds: Any, source: str) -> np.ndarray:
         )
     mapped = [[index[data_names[i]] for i in ids] for ids in rows]
     if tags:
-        return targets_of(loaded.task).references(mapped, len(index))
+        return loaded.task.targets.references(mapped, len(index))
     return np.asarray([ids[0] for ids in mapped])
+
+
+def model_references(loaded: Loaded, ds: Any, source: str) -> np.ndarray:
+    """The split's labels as the model's outputs are scored against: named labels as the model's ids, numbers
+    as they are."""
+    if loaded.task.targets.named:
+        return model_label_ids(loaded, ds, source)
+    return np.asarray(ds["label"], dtype=float)
 
 
 def _refuse_seen_rows(run_dir: Path, split: str, data: str | None) -> None:
@@ -154,15 +162,12 @@ def evaluate_model(
     data_cfg = data_config_for(loaded, ref, data, data_overrides)
     dd = build_dataset(data_cfg, loaded.task.name)
     ds = split_of(dd, split, data_cfg.path or data_cfg.builder, whole=whole)
-    if loaded.task.is_classification:
-        refs = model_label_ids(loaded, ds, data_cfg.path or data_cfg.builder)
-    else:
-        refs = np.asarray(ds["label"], dtype=float)
+    refs = model_references(loaded, ds, data_cfg.path or data_cfg.builder)
     logits = predict_logits(loaded, split_batches(loaded, ds))
-    targets = targets_of(loaded.task)
+    targets = loaded.task.targets
     metrics, columns = targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     label_text = targets.label_text(refs, loaded.label_names)
-    intervals = run_intervals(loaded.task.targets, label_text, columns, loaded.label_names)
+    intervals = run_intervals(targets.name, label_text, columns, loaded.label_names)
     trainable, total = count_params(loaded.model)
     onnx = (
         {"runtime": "onnxruntime", "quantize": loaded.model.quantize}

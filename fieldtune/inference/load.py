@@ -170,7 +170,7 @@ def _loaded(
     ensemble: bool = True,
 ) -> Loaded:
     model.eval()
-    labels = [config.id2label[i] for i in range(config.num_labels)] if task.is_classification else None
+    labels = task.targets.label_names_in(config)
     from fieldtune.baselines.ensemble import has_ensemble, with_ensemble
 
     if ensemble and has_ensemble(model_dir):  # the transformer and the TF-IDF baseline, one call
@@ -181,10 +181,9 @@ def _loaded(
 
 def _fold_ensemble(folds: list[Loaded], ref: str) -> Loaded:
     from fieldtune.inference.fold_ensemble import FoldEnsemble
-    from fieldtune.scoring import targets_of
 
     first = folds[0]
-    model = FoldEnsemble([f.model for f in folds], targets_of(first.task).averaged)
+    model = FoldEnsemble([f.model for f in folds], first.task.targets.averaged)
     # no model_dir: K folders are not one model (`predict --resume` then cannot fingerprint it)
     return Loaded(model, first.processor, first.task, first.label_names, ref, None, first.test_time)
 
@@ -214,7 +213,7 @@ def batch_logits(loaded: Loaded, batch: dict) -> np.ndarray:
             lambda px: loaded.model(pixel_values=px).logits,
             batch["pixel_values"],
             loaded.test_time,
-            multi_label=test_time_views.is_multi_label(loaded.model),
+            targets=loaded.task.targets,
         )
     else:
         logits = loaded.model(**batch).logits

@@ -21,7 +21,7 @@ import torch
 
 from fieldtune.baselines.ensemble import ENSEMBLE_NOTE, carry_ensemble, has_ensemble
 from fieldtune.errors import FieldtuneError, ModelError, RunDirError
-from fieldtune.inference.evaluate import data_config_for, evaluation_data, model_label_ids, split_of
+from fieldtune.inference.evaluate import data_config_for, evaluation_data, model_references, split_of
 from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.inference.onnx import CONFIG_KEY, ONNX_FILE, OnnxModel
 from fieldtune.inference.quantize import calibration_batches, int8_kind, needs_calibration, quantize_int8
@@ -29,7 +29,6 @@ from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import is_baseline_folder, write_json
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.saving import is_peft_model
-from fieldtune.scoring import targets_of
 
 PARITY_TOLERANCE = 1e-4  # max |logit difference| between PyTorch and the fp32 ONNX graph
 FORMATS = ("onnx",)
@@ -218,10 +217,7 @@ def check_inputs(
     dd = build_dataset(data_cfg, loaded.task.name)
     split = "all" if whole else "test" if "test" in dd and len(dd["test"]) else "validation"
     ds = split_of(dd, split, check_data or str(run / "config.yaml"), whole=whole)
-    if loaded.task.is_classification:
-        refs = model_label_ids(loaded, ds, check_data or str(run))
-    else:
-        refs = np.asarray(ds["label"], dtype=float)
+    refs = model_references(loaded, ds, check_data or str(run))
     batches = list(split_batches(loaded, ds, batch_size=32))
     if not batches:
         where = f"--check-data {check_data}" if check_data else f"{run}"
@@ -310,7 +306,7 @@ def _metrics(
     """The run's test metrics from the ONNX graph, with the run's test-time views."""
     if logits is None or views != "none":
         logits = predict_logits(_as_onnx(loaded, path, views), inputs)
-    metrics, _ = targets_of(loaded.task).evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
+    metrics, _ = loaded.task.targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     return metrics
 
 
@@ -338,11 +334,7 @@ def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
             "# pixel_values: float32 (batch, 3, H, W), resized and normalised as preprocessor_config.json says\n"
             'feed = {"pixel_values": pixel_values}\n'
         )
-    output = (
-        "labels = [config['id2label'][str(i)] for i in logits.argmax(-1)]"
-        if loaded.task.is_classification
-        else "values = logits[:, 0]  # real units: the target scale is folded into the head"
-    )
+    output = loaded.task.targets.onnx_decoding
     return (
         f"# {name}: ONNX export of a fieldtune run\n\n"
         f"`model.onnx` (opset {report['opset']}{_int8_note(report)}) "

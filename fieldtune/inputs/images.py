@@ -36,7 +36,7 @@ from fieldtune.datasets_builders.synthetic_images import cache_root
 from fieldtune.errors import DataError
 from fieldtune.inputs.augmentation import augment_batch
 from fieldtune.inputs.image_spec import ImageSpec
-from fieldtune.inputs.labels import label_tensor
+from fieldtune.targets import TARGETS, Targets
 
 logger = logging.getLogger(__name__)
 
@@ -201,9 +201,11 @@ class ImageCollator:
         train: bool = False,
         seed: int | None = None,
         num_labels: int | None = None,
+        targets: Targets = TARGETS["classes"],
     ) -> None:
         self.spec = spec
         self.num_labels = num_labels  # label sets become multi-hot rows this wide
+        self.targets = targets  # how a batch's labels are built: class ids, multi-hot sets or numbers
         self.augment = augment if train else None
         self.seed = seed
         std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -254,7 +256,7 @@ class ImageCollator:
         batch = {"pixel_values": x.contiguous(memory_format=torch.channels_last)}
         labels = [row.get("labels", row.get("label")) for row in rows]
         if labels and all(label is not None for label in labels):
-            batch["labels"] = label_tensor(labels, self.num_labels)
+            batch["labels"] = self.targets.label_tensor(labels, self.num_labels)
         return batch
 
 
@@ -265,6 +267,7 @@ def make_image_collator(
     *,
     seed: int | None = None,
     num_labels: int | None = None,
+    targets: Targets = TARGETS["classes"],
 ) -> Callable[[list[dict]], dict]:
     """Build the `data_collator` for image batches.
 
@@ -274,15 +277,16 @@ def make_image_collator(
         train (`bool`): training batches are augmented; evaluation batches are deterministic.
         seed (`int`, *optional*): fix the augmentation stream instead of using the global torch stream.
         num_labels (`int`, *optional*): label sets (lists of label ids) become multi-hot rows this wide.
+        targets (`Targets`, *optional*): the task's; it builds the label tensor (default: class ids).
 
     Returns:
         `Callable[[list[dict]], dict]`: rows with `pixel_values` (uint8 (3,H,W)) or `image`, and
         `label`/`labels` -> `{"pixel_values": float (B,3,S,S) channels_last, "labels": long (B,)}`
-            (float (B, num_labels) multi-hot for label sets).
+            (float (B, num_labels) multi-hot for label sets, float (B,) for numbers).
 
     Example:
         >>> collate = make_image_collator(spec, AugmentConfig(), train=True)
         >>> collate([pixels["train"][i] for i in range(8)])["pixel_values"].shape
         torch.Size([8, 3, 224, 224])
     """
-    return ImageCollator(spec, augment, train, seed=seed, num_labels=num_labels)
+    return ImageCollator(spec, augment, train, seed=seed, num_labels=num_labels, targets=targets)

@@ -9,30 +9,28 @@ from datasets import DatasetDict
 from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.checkpoint import resolve_model_path
-from fieldtune.scoring import label_names_of, targets_of
+from fieldtune.scoring import label_names_of
+from fieldtune.targets import TARGETS, Targets
 from fieldtune.tasks import Task
 
 
 class TextCollator:
     """Dynamic padding: each batch is padded to its own longest text, never to a fixed length."""
 
-    def __init__(self, tokenizer: Any, regression: bool, num_labels: int | None = None) -> None:
+    def __init__(
+        self, tokenizer: Any, targets: Targets = TARGETS["classes"], num_labels: int | None = None
+    ) -> None:
         from transformers import DataCollatorWithPadding
 
         self.pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None)
-        self.regression = regression
+        self.targets = targets  # how a batch's labels are built: class ids, multi-hot sets or numbers
         self.num_labels = num_labels  # tags: label-id lists become multi-hot float targets (BCE)
 
     def __call__(self, features: list[dict]) -> dict:
         keep = ("input_ids", "attention_mask", "token_type_ids")
         batch = self.pad([{k: f[k] for k in keep if k in f} for f in features])
         if "label" in features[0]:
-            import torch
-
-            from fieldtune.inputs.labels import label_tensor
-
-            dtype = torch.float32 if self.regression else torch.long
-            batch["labels"] = label_tensor([f["label"] for f in features], self.num_labels, dtype)
+            batch["labels"] = self.targets.label_tensor([f["label"] for f in features], self.num_labels)
         return batch
 
 
@@ -49,9 +47,7 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
     note("tokenizer_coverage", coverage)
     dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
     names = label_names_of(dd["train"].features["label"])
-    collator = TextCollator(
-        tokenizer, regression=targets_of(task).label_dtype == "float32", num_labels=len(names or [])
-    )
+    collator = TextCollator(tokenizer, task.targets, num_labels=len(names or []))
     return Prepared(dataset, collator, tokenizer)
 
 

@@ -42,8 +42,9 @@ def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
         spec = resize_processor(processor, spec)
     pixels = decode_and_resize(dd, spec)
     num_labels = len(label_names_of(dd["train"].features["label"]) or [])  # label sets: multi-hot width
-    train_collator = make_image_collator(spec, config.data.augment, train=True, num_labels=num_labels)
-    eval_collator = make_image_collator(spec, None, train=False, num_labels=num_labels)
+    labels = {"num_labels": num_labels, "targets": task.targets}
+    train_collator = make_image_collator(spec, config.data.augment, train=True, **labels)
+    eval_collator = make_image_collator(spec, None, train=False, **labels)
     return Prepared(dataset=pixels, collator=train_collator, processor=processor, eval_collator=eval_collator)
 
 

@@ -1,9 +1,9 @@
-"""Test-time augmentation for images: average the class probabilities of symmetric views of each image.
+"""Test-time augmentation for images: average the predictions of symmetric views of each image.
 
-One class per image: the softmax of each view is averaged (log of the mean is returned, so argmax and
-softmax read the average). A label set per image (`problem_type: multi_label_classification`): each
-label's sigmoid is averaged on its own and the logit of that mean returned, so the saved per-label
-thresholds (tuned on these averaged scores) compare with a probability, as they do for one view.
+The task's `Targets` says what is averaged: one class per image, the softmax of each view (log of the mean
+is returned, so argmax and softmax read the average); a label set per image, each label's sigmoid on its
+own (the logit of that mean is returned, so the saved per-label thresholds, tuned on these averaged
+scores, compare with a probability, as they do for one view); a number per image, the values themselves.
 
 Thin sections, core trays and top-down cargo photos have no "up": the model is trained on flipped and
 rotated copies, and averaging its view of each flip / rotation at test time removes the orientation
@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from fieldtune.targets import TARGETS, Targets
 
 MODES = ("none", "flips", "dihedral")
 CONFIG_KEY = "fieldtune_test_time"
@@ -39,29 +41,19 @@ def averaged_logits(
     pixel_values: torch.Tensor,
     mode: str,
     identity_logits: torch.Tensor | None = None,
-    multi_label: bool = False,
+    targets: Targets = TARGETS["classes"],
 ) -> torch.Tensor:
-    """log of the mean softmax over the views (argmax and softmax give the averaged prediction); with
-    `multi_label`, the logit of each label's mean sigmoid (sigmoid gives the averaged score)."""
+    """The views' mean as `targets` averages them, as logits again: log of the mean softmax (classes:
+    argmax and softmax give the averaged prediction), the logit of each label's mean sigmoid (tags), the
+    mean value (numbers)."""
     batch = views(pixel_values, mode)
     if len(batch) == 1:
         return identity_logits if identity_logits is not None else forward(pixel_values)
     first = identity_logits if identity_logits is not None else forward(batch[0])
-
-    def probabilities(logits: torch.Tensor) -> torch.Tensor:
-        return logits.float().sigmoid() if multi_label else logits.float().softmax(-1)
-
-    probs = probabilities(first)
+    total = targets.view_scores(first)
     for view in batch[1:]:
-        probs += probabilities(forward(view))
-    mean = probs / len(batch)
-    # eps: a saturated sigmoid (1.0 in float32) would give an infinite logit
-    return torch.logit(mean, eps=1e-7) if multi_label else mean.log()
-
-
-def is_multi_label(model: torch.nn.Module) -> bool:
-    """Each label scored on its own (sigmoid), as transformers decides its loss from `problem_type`."""
-    return getattr(getattr(model, "config", None), "problem_type", None) == "multi_label_classification"
+        total = total + targets.view_scores(forward(view))
+    return targets.view_logits(total / len(batch))
 
 
 def mode_of(model: torch.nn.Module) -> str:

@@ -34,7 +34,7 @@ from fieldtune.leaderboard.exported import EXPORT_REPORT_FILE, export_results, r
 from fieldtune.leaderboard.kinds import baseline_of, ensemble_of
 from fieldtune.modeling.hub_access import unreachable_uncached
 from fieldtune.rundir.reader import RunDirectory, read_results_file
-from fieldtune.scoring import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
+from fieldtune.targets import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
 from fieldtune.tasks import TASKS
 
 EVAL_RESULTS_FILE = "eval_results.json"

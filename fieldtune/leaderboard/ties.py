@@ -49,7 +49,7 @@ def _kind(task: str) -> str | None:
     from fieldtune.tasks import TASKS
 
     spec = TASKS.get(task)
-    return spec.targets if spec is not None else None
+    return spec.targets.name if spec is not None else None
 
 
 def compare(leader: dict, other: dict, kind: str, metric: str) -> dict[str, Any] | None:

@@ -164,14 +164,7 @@ def create_model(
     """Load `model_cfg.name_or_path` with a fresh head for `label_names` (or one output for regression);
     `attn_implementation` as `precision.resolve_attention` chose it (None: transformers' default)."""
     kwargs: dict[str, Any] = {"problem_type": task.problem_type}
-    if task.is_classification:
-        kwargs |= {
-            "num_labels": len(label_names or []),
-            "id2label": dict(enumerate(label_names or [])),
-            "label2id": {n: i for i, n in enumerate(label_names or [])},
-        }
-    else:
-        kwargs |= {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
+    kwargs |= task.targets.head_labels(label_names)
     config = load_model_config(model_cfg.name_or_path, model_cfg.revision, task=task, **kwargs)
     if task.modality == "text":
         check_max_length(config, model_cfg.max_length, model_cfg.name_or_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from fieldtune.rundir.plots import (
     sample_indices,
 )
 from fieldtune.rundir.saving import is_peft_model, save_model
-from fieldtune.scoring import real_units, targets_of
+from fieldtune.scoring import real_units
 from fieldtune.tasks import Task
 
 
@@ -93,7 +94,7 @@ def write_results(
     logits = (
         test_output.predictions[0] if isinstance(test_output.predictions, tuple) else test_output.predictions
     )
-    refs = targets_of(task).references(raw_test["label"], len(label_names or []))
+    refs = task.targets.references(raw_test["label"], len(label_names or []))
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
         logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
     base = absolute_if_local(config.model.name_or_path) or ""  # an adapter's base, found from any folder
@@ -109,6 +110,26 @@ def write_results(
         is_adapter=is_peft_model(trainer.model),
         kept_step=restored_step(trainer, task),
     )  # fmt: skip
+
+
+def _label_scores(metrics: dict, refs: Any, predicted: list, names: list[str] | None, out: Path) -> None:
+    plot_label_scores(metrics["per_class"], out)
+
+
+def _confusion_matrix(metrics: dict, refs: Any, predicted: list, names: list[str], out: Path) -> None:
+    plot_confusion_matrix(refs, [names.index(p) for p in predicted], names, out)
+
+
+def _predicted_vs_true(metrics: dict, refs: Any, predicted: list, names: list[str] | None, out: Path) -> None:
+    plot_predicted_vs_true(refs, predicted, out)
+
+
+# The test plot each kind of target asks for (`Targets.plot`, also the file's name under plots/).
+TEST_PLOTS: dict[str, Callable[..., None]] = {
+    "label_scores": _label_scores,
+    "confusion_matrix": _confusion_matrix,
+    "predicted_vs_true": _predicted_vs_true,
+}
 
 
 def write_run_outputs(
@@ -127,7 +148,7 @@ def write_run_outputs(
 ) -> dict:
     """Test outputs in real units (logits of a transformers head, or a baseline's scores) ->
     eval_results.json (with bootstrap intervals), predictions.csv, plots and the model card."""
-    targets = targets_of(task)
+    targets = task.targets
     metrics, columns = targets.evaluate(logits, refs, label_names, thresholds)
     label_text = targets.label_text(refs, label_names)
     results = {
@@ -139,7 +160,7 @@ def write_run_outputs(
         "model": str(run_dir),
         "num_test_examples": len(refs),
         # from the same per-example columns predictions.csv holds (the leaderboard's paired test reads those)
-        "confidence_intervals": run_intervals(task.targets, label_text, columns, label_names),
+        "confidence_intervals": run_intervals(targets.name, label_text, columns, label_names),
         **({"thresholds": dict(zip(label_names or [], thresholds, strict=True))} if thresholds else {}),
         **extra,
     }
@@ -156,15 +177,9 @@ def write_run_outputs(
     atomic_write_text(run_dir / "predictions.csv", pd.DataFrame({**table, **columns}).to_csv(index=False))
 
     plots = run_dir / "plots"
-    if task.targets == "tags":
-        plot_label_scores(metrics["per_class"], plots / "label_scores.png")
-    elif label_names:
-        pred_ids = [label_names.index(p) for p in columns["predicted"]]
-        plot_confusion_matrix(refs, pred_ids, label_names, plots / "confusion_matrix.png")
-    else:
-        plot_predicted_vs_true(refs, columns["predicted"], plots / "predicted_vs_true.png")
+    TEST_PLOTS[targets.plot](metrics, refs, columns["predicted"], label_names, plots / f"{targets.plot}.png")
     if log_history is not None:  # a baseline has no training curve
-        metric_range = (0.0, 1.0) if task.is_classification else None
+        metric_range = targets.metric_range
         curves = plots / "learning_curves.png"
         plot_learning_curves(log_history, task.primary_metric, curves, kept_step, metric_range)
     if "image" in raw_test.column_names:  # a grid of test images titled true / predicted, every class shown

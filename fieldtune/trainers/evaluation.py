@@ -11,7 +11,6 @@ from typing import Any
 
 from fieldtune.config import RunConfig
 from fieldtune.rundir.results import final_validation
-from fieldtune.scoring import targets_of
 from fieldtune.tasks import Task
 
 
@@ -35,7 +34,7 @@ def calibrate(trainer: Any, task: Task, prepared: Any, dd: Any, label_names: lis
     """Decision settings tuned on the validation split (tags: one threshold per label; 0.5 without a
     validation split), written into the model's config so every loader of the saved model decides alike.
     Returns the validation logits they were tuned on (None: nothing to tune)."""
-    targets = targets_of(task)
+    targets = task.targets
     if not targets.calibrates:
         return None
     logits = None

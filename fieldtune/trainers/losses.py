@@ -7,6 +7,7 @@ sets with a warning. Here one function serves every case:
   -sum_i w_yi ((1 - e) log p_i,yi + e/C sum_c w_c/w_yi log p_i,c) / sum_i w_yi (torch's definition);
 - tags: each 0/1 target is smoothed towards 1/2 (y (1 - e) + e / 2) before the per-label BCE (positive
   weights per label);
+- numbers: MSE (Mixup's lam-weighted pair of MSE losses is the MSE to the mixed target plus a constant);
 - R-Drop (Liang et al., 2021, "R-Drop: Regularized Dropout for Neural Networks"): two forward passes of
   the same batch with different dropout masks, the mean of their losses plus alpha times the symmetric KL
   divergence of their predicted distributions (classes only: the rule sits in config/rules.py).
@@ -24,11 +25,14 @@ def target_loss(
     weight: torch.Tensor | None = None,
     smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """Cross-entropy (class ids) or per-label BCE (multi-hot label sets, shaped like `logits`), in fp32."""
+    """Cross-entropy (class ids), per-label BCE (multi-hot label sets, shaped like `logits`) or MSE (numbers:
+    float labels, one output), in fp32: the labels' kind picks the loss, as the task's `Targets` built them."""
     logits = logits.float()
     if labels.dtype.is_floating_point and labels.shape == logits.shape:  # tags
         targets = labels * (1.0 - smoothing) + smoothing / 2 if smoothing else labels
         return nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight)
+    if labels.dtype.is_floating_point:  # numbers (regression): no class weights or smoothing (config rules)
+        return nn.functional.mse_loss(logits.view(-1), labels.float().view(-1))
     return nn.functional.cross_entropy(
         logits.view(-1, logits.shape[-1]), labels.view(-1), weight=weight, label_smoothing=smoothing
     )

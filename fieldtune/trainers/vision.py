@@ -31,12 +31,14 @@ from transformers.trainer_utils import TrainOutput
 from fieldtune import progress
 from fieldtune.config import MethodConfig
 from fieldtune.inputs import test_time as test_time_views
-from fieldtune.inputs.labels import label_tensor
 from fieldtune.modeling.create import backbone_blocks
 from fieldtune.modeling.heads import find_head
 from fieldtune.modeling.methods import get_method
+from fieldtune.targets import TARGETS, Targets
+from fieldtune.tasks import get_task
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.feature_cache import backbone_digest, cached_features, feature_key
+from fieldtune.trainers.losses import target_loss
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ PHASE1_DONE = "phase1_head.pt"  # written when phase 1 finished: a resumed run s
 
 
 class HeadModel(nn.Module):
-    """The classification head alone, fed cached features; shares its parameters with the full model."""
+    """The head alone, fed cached features; shares its parameters with the full model. Its loss is the one
+    the labels' kind takes (`target_loss`: cross-entropy, BCE for label sets, MSE for numbers), as HF's
+    heads choose theirs."""
 
     def __init__(self, head: nn.Module, num_labels: int) -> None:
         super().__init__()
@@ -53,11 +57,7 @@ class HeadModel(nn.Module):
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
         logits = self.head(features)
-        loss = None
-        if labels is not None and labels.is_floating_point():  # multi-hot label sets: BCE, as HF's heads do
-            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
-        elif labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels)
+        loss = None if labels is None else target_loss(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
@@ -65,8 +65,10 @@ class FeatureDataset(torch.utils.data.Dataset):
     """Cached features and labels as tensors. Rows come straight from memory: through an Arrow table each
     row was a Python list to convert, half of the head's training time."""
 
-    def __init__(self, features: torch.Tensor, labels: list, num_labels: int) -> None:
-        self.features, self.labels = features, label_tensor(labels, num_labels)  # label sets: multi-hot
+    def __init__(
+        self, features: torch.Tensor, labels: list, num_labels: int, targets: Targets = TARGETS["classes"]
+    ) -> None:
+        self.features, self.labels = features, targets.label_tensor(labels, num_labels)  # sets: multi-hot
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -83,9 +85,11 @@ class VisionTrainer(FieldTrainer):
         method: MethodConfig | None = None,
         test_time: str = "none",
         precise_bn: int = 0,
+        targets: Targets = TARGETS["classes"],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.targets = targets  # the task's: label batches, the head's loss, test-time averaging
         self.eval_collator = eval_collator
         self.method = method or MethodConfig()
         self.test_time = test_time
@@ -102,6 +106,7 @@ class VisionTrainer(FieldTrainer):
             "method": config.method,
             "test_time": config.data.augment.test_time,
             "precise_bn": config.training.precise_bn,
+            "targets": get_task(config.task).targets,
         }
 
     @contextlib.contextmanager
@@ -164,7 +169,7 @@ class VisionTrainer(FieldTrainer):
                 pixels,
                 self.test_time,
                 identity_logits=logits,
-                multi_label=test_time_views.is_multi_label(self.model),
+                targets=self.targets,
             )
         return loss, logits, labels
 
@@ -320,6 +325,7 @@ class VisionTrainer(FieldTrainer):
             self.cached_pooled_features(self.train_dataset, "Extracting train features"),
             self.train_dataset["label"],
             num_labels,
+            self.targets,
         )
         evals = None
         if self.eval_dataset is not None:
@@ -327,6 +333,7 @@ class VisionTrainer(FieldTrainer):
                 self.cached_pooled_features(self.eval_dataset, "Extracting validation features"),
                 self.eval_dataset["label"],
                 num_labels,
+                self.targets,
             )
         extract_s = time.perf_counter() - start
         args = self.args.to_dict()

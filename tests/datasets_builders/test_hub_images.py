@@ -70,6 +70,22 @@ def test_image_folder_reads_a_hub_dataset_id(hub_env, tmp_path, strings):
     assert pixels["train"][0]["pixel_values"].shape == (3, 8, 8)  # the bytes decode like files do
 
 
+def test_image_regression_reads_a_hub_datasets_numbers(hub_env, tmp_path):
+    grades = [0.5 * i for i in range(12)]
+    repo_id = push_image_dataset(tmp_path, Value("float64"), grades)
+    cfg = DataConfig(
+        builder="image_folder", path=repo_id, label_column="kind", validation_size=0.2, test_size=0.2
+    )
+    dd = build_image_folder(cfg, "image-regression")
+    assert dd["train"].features["label"].dtype == "float32"
+    assert sorted(v for s in dd.values() for v in s["label"]) == pytest.approx(grades)
+    bad = push_image_dataset(tmp_path / "bad", Value("string"), ["1.5", "n/a"] * 3)
+    with pytest.raises(DataError, match="row 2 of column 'kind' is 'n/a', not a number"):
+        build_image_folder(
+            DataConfig(builder="image_folder", path=bad, label_column="kind"), "image-regression"
+        )
+
+
 def test_hub_dataset_without_the_label_column_is_one_line(hub_env, tmp_path):
     repo_id = push_image_dataset(tmp_path, Value("string"), ["a", "b"] * 3)
     with pytest.raises(DataError, match="no column 'label'.*data.label_column"):

@@ -20,7 +20,7 @@ def test_dynamic_padding_and_truncation_count(tiny_bert, caplog):
         out = tokenize_dataset(dd, tok, max_length=32)
     assert "1 of 3 texts were longer than 32 tokens" in caplog.text
     assert out["train"]["length"][2] == 32 and out["train"]["length"][0] < 8
-    collate = TextCollator(tok, regression=False)
+    collate = TextCollator(tok)
     short = collate([out["train"][0], out["train"][1]])
     assert short["input_ids"].shape[1] == max(
         out["train"]["length"][:2]

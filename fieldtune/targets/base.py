@@ -1,0 +1,66 @@
+"""What every kind of target answers, and its defaults: the flow asks these instead of naming a kind.
+
+Attributes are rules (which recipe options fit, how labels batch, how views average); methods turn a
+model's outputs into predictions, scores and rows. Torch is imported lazily, only by the methods that build
+tensors, so the task table stays importable without it (`fieldtune.preflight` is torch-free).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class Targets:
+    name: str = ""  # "classes" | "tags" | "values": the kind `fieldtune.confidence` resamples by
+    label_dtype = "long"  # the dtype of a batch's labels
+    named = True  # labels have names (a ClassLabel); False: a number, one output "value"
+    label_sets = False  # several labels per example (multi-hot): `data.label_columns`, label-set parsing
+    scaled = False  # standardised for training, the scale folded back into the head after it
+    calibrates = False  # per-label thresholds are tuned on the validation split after training
+    lower_is_better: tuple[str, ...] = ()  # the metrics of this kind where smaller is better
+    metric_range: tuple[float, float] | None = (0.0, 1.0)  # the learning-curve plot's metric axis
+    plot = "confusion_matrix"  # the test plot `rundir.results` draws
+    # recipe options that fit this kind (config/rules.py asks; the error names the option)
+    class_weights = True
+    label_smoothing = True
+    r_drop = False  # compares two predicted class distributions
+    baseline_ensemble = True  # probabilities (or each label's odds) to mix with the TF-IDF baseline's
+    baseline_classifiers: tuple[str, ...] = ("linear_svc", "logistic_regression")
+    # the ONNX folder's README: the Python line that reads the graph's `logits`
+    onnx_decoding = "labels = [config['id2label'][str(i)] for i in logits.argmax(-1)]"
+
+    @staticmethod
+    def references(labels: Any, num_labels: int) -> np.ndarray:
+        """The dataset's labels as `evaluate` compares them: class ids or numbers, as given."""
+        return np.asarray(labels)
+
+    def label_tensor(self, labels: Sequence[Any], num_labels: int | None = None) -> Any:
+        """A batch's labels as the loss takes them (class ids: long; numbers: float32)."""
+        import torch
+
+        return torch.as_tensor(np.asarray(labels), dtype=getattr(torch, self.label_dtype))
+
+    def label_names_in(self, config: Any) -> list[str] | None:
+        """A saved model's label names, read from its config (None: a number has none)."""
+        return [config.id2label[i] for i in range(config.num_labels)] if self.named else None
+
+    def head_labels(self, label_names: list[str] | None) -> dict[str, Any]:
+        """The model config's label fields for a fresh head."""
+        names = label_names or []
+        return {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+        }
+
+    # test-time views: each view's logits -> the quantity averaged, and its mean -> logits again (tensors)
+    @staticmethod
+    def view_scores(logits: Any) -> Any:
+        return logits.float().softmax(-1)
+
+    @staticmethod
+    def view_logits(mean: Any) -> Any:
+        return mean.log()  # softmax and argmax read the averaged probabilities
