@@ -32,27 +32,42 @@ def test_digest_follows_the_backbone_not_the_head():
     assert backbone_digest(model, ["classifier"]) != first
 
 
-def test_features_are_computed_once_and_a_damaged_file_is_replaced(tmp_path):
+def test_features_are_computed_once_per_row_and_a_damaged_shard_is_replaced(tmp_path):
     calls = []
+    table = {"a": [0.0, 1.0], "b": [2.0, 3.0], "c": [4.0, 5.0]}
 
-    def compute():
-        calls.append(1)
-        return torch.arange(6.0).view(2, 3)
+    def compute_for(rows):
+        def compute(index):
+            calls.append([rows[i] for i in index])
+            return torch.tensor([table[rows[i]] for i in index])
 
-    class Data:
-        _fingerprint = "abc"
+        return compute
 
-        def __len__(self):
-            return 2
-
-    key = feature_key("digest", Data(), None, "fp32")
-    assert key != feature_key("digest", Data(), None, "bf16")
-    for _ in range(2):
-        assert torch.equal(cached_features(key, compute, "train"), torch.arange(6.0).view(2, 3))
-    assert len(calls) == 1
-    (cache_dir() / f"{key}.pt").write_bytes(b"not a tensor file")
-    assert torch.equal(cached_features(key, compute, "train"), torch.arange(6.0).view(2, 3))
+    key = feature_key("digest", None, "fp32")
+    assert key != feature_key("digest", None, "bf16")
+    first = ["a", "b", "a"]  # a repeated image is extracted once
+    assert torch.equal(
+        cached_features(key, first, compute_for(first), "train"), torch.tensor([table[r] for r in first])
+    )
+    second = ["c", "b"]  # another fold: only the row no earlier call saw
+    assert torch.equal(
+        cached_features(key, second, compute_for(second), "validation"),
+        torch.tensor([table["c"], table["b"]]),
+    )
+    assert calls == [["a", "b"], ["c"]]
+    assert torch.equal(
+        cached_features(key, second, compute_for(second), "validation"),
+        torch.tensor([table["c"], table["b"]]),
+    )
     assert len(calls) == 2
+    shards = sorted((cache_dir() / key).glob("*.pt"))
+    assert len(shards) == 2
+    for shard in shards:
+        shard.write_bytes(b"not a tensor file")
+    assert torch.equal(
+        cached_features(key, second, compute_for(second), "train"), torch.tensor([table["c"], table["b"]])
+    )
+    assert calls[-1] == ["c", "b"] and len(list((cache_dir() / key).glob("*.pt"))) == 1  # damaged shards gone
 
 
 @pytest.fixture(scope="module")
