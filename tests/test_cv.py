@@ -240,7 +240,9 @@ def test_sweep_with_cv_chooses_by_the_cv_mean_and_best_yaml_says_so(tiny_bert, d
     first, second = sorted(means)  # grid order: lr 0.01, then 1e-05
     assert header[2].startswith(f"{first} {means[first]:.4f}: the first")
     chosen = header[3].rsplit(": ", 1)[1].split(" ")[0]  # "...: <name> is best so far"
-    assert header[0].startswith(f"{how}") and f": {chosen} {means[chosen]:.4f}; test never chose it" in header[0]
+    assert (
+        header[0].startswith(f"{how}") and f": {chosen} {means[chosen]:.4f}; test never chose it" in header[0]
+    )
     # the later trial wins only with a better mean that the paired test over out-of-fold rows confirms
     assert (chosen == second) == ("better" in header[3] and means[second] > means[first]), header
     assert yaml.safe_load(text)["cv"]["folds"] == 2  # `fieldtune train best.yaml` cross-validates the winner
