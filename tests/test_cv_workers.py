@@ -51,3 +51,24 @@ def test_two_workers_train_the_folds_elsewhere_and_a_killed_cv_resumes_with_them
     )
     assert state["global_step"] == 4
     _same_summary(_metrics(one.cv_dir), _metrics(killed))
+
+
+@pytest.mark.slow
+def test_two_probe_workers_extract_each_image_once_between_them(tmp_path, monkeypatch):
+    """Two folds starting at once in two processes: the cache folder's lock lets the second take the
+    features the first extracted, so the shards hold every pooled image once, and no test image."""
+    import torch
+
+    from fieldtune.cv import run_cv
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.datasets_builders.folds import pooled
+    from fieldtune.trainers.feature_cache import cache_dir
+    from tests.test_cv_caches import _probe_cv
+    from tests.test_train_vision import tiny_vision
+
+    monkeypatch.setenv("FIELDTUNE_CACHE", str(tmp_path / "cache"))
+    config = _probe_cv(tiny_vision(tmp_path / "vit", "vit"), folds=2)
+    result = run_cv(config, output_dir=tmp_path / "cv", workers=2)
+    assert result.trained == [0, 1]
+    rows = [r for shard in cache_dir().glob("*/*.pt") for r in torch.load(shard, weights_only=True)["rows"]]
+    assert len(rows) == len(set(rows)) == len(pooled(build_dataset(config.data, config.task)))

@@ -70,6 +70,36 @@ def test_features_are_computed_once_per_row_and_a_damaged_shard_is_replaced(tmp_
     assert calls[-1] == ["c", "b"] and len(list((cache_dir() / key).glob("*.pt"))) == 1  # damaged shards gone
 
 
+def test_a_second_extraction_waits_for_the_first_and_reads_its_features():
+    """Two fold workers asking for the same rows at once: the second waits on the cache folder's lock,
+    then reads the first one's shard instead of extracting the rows again."""
+    import threading
+    import time
+
+    key, rows = feature_key("digest-lock", None, "fp32"), ["x", "y"]
+    inside, release, calls, second = threading.Event(), threading.Event(), [], []
+
+    def slow(index):
+        calls.append("first")
+        inside.set()
+        release.wait()
+        return torch.ones(len(index), 2)
+
+    def fast(index):
+        calls.append("second")
+        return torch.zeros(len(index), 2)
+
+    first = threading.Thread(target=cached_features, args=(key, rows, slow, "fold 0"))
+    first.start()
+    inside.wait()
+    other = threading.Thread(target=lambda: second.append(cached_features(key, rows, fast, "fold 1")))
+    other.start()
+    time.sleep(0.5)  # the second call reaches the lock while the first is still extracting
+    release.set()
+    first.join(), other.join()
+    assert calls == ["first"] and torch.equal(second[0], torch.ones(2, 2))
+
+
 @pytest.fixture(scope="module")
 def vit(tmp_path_factory):
     return tiny_vision(tmp_path_factory.mktemp("vit"), "vit")

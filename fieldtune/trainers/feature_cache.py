@@ -79,32 +79,55 @@ def _known(folder: Path, what: str) -> dict[str, torch.Tensor]:
     return known
 
 
+def _lock(folder: Path) -> Any:
+    """The cache folder's lock, held: processes sharing it (the fold workers of `train --cv K --workers N`)
+    extract one after the other, each only the rows no other has; None where it cannot be taken (read-only)."""
+    from filelock import FileLock
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(folder / ".lock"))
+        lock.acquire()
+        return lock
+    except OSError:
+        return None
+
+
 def cached_features(
     key: str, rows: list[str], compute: Callable[[list[int]], torch.Tensor], what: str
 ) -> torch.Tensor:
     """The features of `rows` (pixel hashes, in order): those no earlier run cached are computed by
     `compute(indices)` (one index per distinct missing row, ascending) and written as a new shard."""
+    folder = cache_dir() / key
+    lock = _lock(folder)
+    try:
+        known = _known(folder, what)
+        first: dict[str, int] = {}
+        for i, row in enumerate(rows):
+            if row not in known:
+                first.setdefault(row, i)
+        if not first:
+            logger.info("%s: reading cached features from %s", what, folder)
+        else:
+            if known:
+                logger.info("%s: %d of %d rows cached in %s", what, len(rows) - len(first), len(rows), folder)
+            new = sorted(first, key=first.get)
+            known |= dict(zip(new, _store(folder, new, compute(sorted(first.values())), what), strict=True))
+    finally:
+        if lock is not None:
+            lock.release()
+    return torch.stack([known[row] for row in rows]) if rows else torch.empty(0)
+
+
+def _store(folder: Path, rows: list[str], features: torch.Tensor, what: str) -> torch.Tensor:
+    """Write freshly extracted `features` of `rows` as one shard of `folder`; returns them."""
     from fieldtune.rundir.layout import atomic_write_bytes
 
-    folder = cache_dir() / key
-    known = _known(folder, what)
-    first: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        if row not in known:
-            first.setdefault(row, i)
-    if not first:
-        logger.info("%s: reading cached features from %s", what, folder)
-    else:
-        if known:
-            logger.info("%s: %d of %d rows cached in %s", what, len(rows) - len(first), len(rows), folder)
-        fresh = compute(sorted(first.values()))
-        new = sorted(first, key=first.get)
-        known |= dict(zip(new, fresh, strict=True))
-        buffer = io.BytesIO()
-        torch.save({"rows": new, "features": fresh}, buffer)
-        shard = hashlib.sha256("\n".join(new).encode()).hexdigest()[:32]
-        try:
-            atomic_write_bytes(folder / f"{shard}.pt", buffer.getvalue())
-        except Exception as e:  # a full or read-only cache never fails the run: the features are in memory
-            logger.warning("%s: cannot write the feature cache %s (%s)", what, folder, e)
-    return torch.stack([known[row] for row in rows]) if rows else torch.empty(0)
+    buffer = io.BytesIO()
+    torch.save({"rows": rows, "features": features}, buffer)
+    shard = hashlib.sha256("\n".join(rows).encode()).hexdigest()[:32]
+    try:
+        atomic_write_bytes(folder / f"{shard}.pt", buffer.getvalue())
+    except Exception as e:  # a full or read-only cache never fails the run: the features are in memory
+        logger.warning("%s: cannot write the feature cache %s (%s)", what, folder, e)
+    return features
