@@ -85,6 +85,22 @@ def _file_batches(loaded: Any, files: Sequence[Path], batch_size: int) -> Iterat
         yield collate(rows)
 
 
+def cached_image_batches(
+    loaded: Any, split: str, ds: Dataset, pool: FoldRows | None = None, batch_size: int = 32
+) -> Batches:
+    """Evaluation batches of a split through `decode_and_resize`: the pixels a training run cached for it (the
+    same split name, spec and rows) are read back instead of decoded again."""
+    spec = resolve_image_spec(loaded.processor, None)
+    pixels = decode_and_resize(DatasetDict({split: ds}), spec, pool=pool)[split]
+    collate = make_image_collator(spec, None, train=False)
+
+    def batches() -> Iterator[dict]:
+        for i in range(0, len(pixels), batch_size):
+            yield collate([{"pixel_values": x} for x in pixels[i : i + batch_size]["pixel_values"]])
+
+    return Batches(batches(), len(pixels))
+
+
 def image_batches(loaded: Any, ds: Dataset, batch_size: int = 32) -> Batches:
     """Batches of a builder's split (an `image` column) for evaluation."""
     return Batches(_split_batches(loaded, ds, batch_size), len(ds))
