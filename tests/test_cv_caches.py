@@ -128,3 +128,35 @@ def test_a_fold_run_prepares_its_splits_from_the_pooled_rows(tiny_bert, demand_c
     assert "test" not in rows.index
     refit = fold_rows(dd, config_from_dict({**config.to_dict(), "cv": {"refit": True}}).cv, 5)
     assert list(refit.index) == ["train"] and len(refit.index["train"]) == len(pooled(dd))
+
+
+def test_a_regression_fold_keeps_its_standardised_targets_beside_the_pooled_tokens(
+    tiny_bert, demand_csv, tmp_path, monkeypatch
+):
+    """Text folds take their token columns from the pooled rows' cache and keep their own columns: a
+    regression fold's targets standardised by its own train split, not the pooled raw numbers."""
+    from fieldtune.datasets_builders.folds import cv_split, fold_rows
+    from fieldtune.inputs.prepare import prepare_inputs
+    from fieldtune.inputs.text import load_tokenizer
+    from fieldtune.scoring import standardise
+    from fieldtune.tasks import get_task
+
+    monkeypatch.setenv("FIELDTUNE_CACHE", str(tmp_path / "cache"))
+    tree = cv_config(tiny_bert, demand_csv).to_dict()
+    tree["task"], tree["data"]["label_column"], tree["cv"] = (
+        "text-regression",
+        "demand_quantity",
+        {"folds": 3, "fold": 1},
+    )
+    config = config_from_dict(tree)
+    task, dd = get_task(config.task), build_dataset(config.data, config.task)
+    pool = fold_rows(dd, config.cv, 5)
+    fold, _ = standardise(cv_split(dd, config.cv, 5))
+    prepared = prepare_inputs(task, fold, config, pool).dataset
+    tokenizer = load_tokenizer(str(tiny_bert))
+    for split in ("train", "validation", "test"):
+        assert prepared[split]["label"] == pytest.approx(fold[split]["label"])
+        assert prepared[split]["text"] == fold[split]["text"]
+        ids = tokenizer(list(fold[split]["text"]), truncation=True, max_length=32)["input_ids"]
+        assert [list(x) for x in prepared[split]["input_ids"]] == ids
+    assert prepared["train"]["label"] != pytest.approx(list(pool.rows.select(pool.index["train"])["label"]))
