@@ -24,7 +24,7 @@ from fieldtune.config import RunConfig, save_config
 from fieldtune.config.recipe_paths import model_id
 from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.data_report import describe, recording
-from fieldtune.datasets_builders.folds import cv_split
+from fieldtune.datasets_builders.folds import cv_split, fold_rows
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.datasets_builders.text_table import TEXT_COLUMNS_KEY
 from fieldtune.errors import ConfigError
@@ -252,13 +252,14 @@ def _data(config: RunConfig, task: Task, use_cpu: bool) -> _Data:
     with process_group(config.training, use_cpu).main_process_first(), recording() as data_report:
         dd = build_dataset(config.data, task.name)
         # `fieldtune train --cv K`: a fold's run validates on its fold; the refit trains on all pooled rows
+        pool = fold_rows(dd, config.cv, config.data.seed)  # the rows every fold's inputs are prepared from
         dd = cv_split(dd, config.cv, config.data.seed, dataset_name(config.data))
         label_names = label_names_of(dd["train"].features["label"])
         target_scale = None
         if task.targets.scaled:
             dd, target_scale = standardise(dd)
         # preparing checks first whether the model can read the data at all (tokenizer coverage)
-        prepared = prepare_inputs(task, dd, config)
+        prepared = prepare_inputs(task, dd, config, pool)
         if config.ensemble.enabled:  # the baseline half's data checks, before any training
             from fieldtune.baselines.ensemble import check_ensemble_data
 

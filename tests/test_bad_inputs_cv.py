@@ -38,6 +38,14 @@ def c_cv_with_processes(ctx: Ctx) -> list[str]:
     return _train(ctx, None, "--cv", "3", "--num-processes", "2")
 
 
+def c_workers_without_cv(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--workers", "2")
+
+
+def c_cv_with_no_workers(ctx: Ctx) -> list[str]:
+    return _train(ctx, None, "--cv", "3", "--workers", "0")
+
+
 def c_cv_of_the_baseline_method(ctx: Ctx) -> list[str]:
     return _train(ctx, None, "--cv", "3", "--method.name=baseline")
 
@@ -93,6 +101,8 @@ CASES = [
     Case("cv-fold-out-of-range", c_fold_out_of_range, ("cv.fold: 3", "below `cv.folds: 3`")),
     Case("cv-unknown-final", c_unknown_final, ("cv.final", "'stack'", "ensemble", "refit")),
     Case("cv-with-processes", c_cv_with_processes, ("Cross-validation", "--num-processes", "--cv.fold")),
+    Case("workers-without-cv", c_workers_without_cv, ("--workers 2", "cross-validation", "--cv K")),
+    Case("cv-with-no-workers", c_cv_with_no_workers, ("--workers 0", "1 or more")),
     Case("cv-of-the-baseline-method", c_cv_of_the_baseline_method, ("method.name: baseline", "not supported")),
     Case("sweep-with-one-fold", c_sweep_with_one_fold, ("cv.folds", "1", "2 or more")),
     Case("sweep-of-a-one-fold-recipe", c_sweep_of_a_one_fold_recipe, ("cv.fold: 1", "one fold", "--cv K")),

@@ -234,13 +234,17 @@ def test_sweep_with_cv_chooses_by_the_cv_mean_and_best_yaml_says_so(tiny_bert, d
         assert summary["folds"] == 2 and (trial / "fold-1" / "eval_results.json").is_file()
         means[trial.name] = summary["metrics"]["f1_macro"]["mean"]
     assert len(means) == 2
-    top = [name for name in means if means[name] == max(means.values())]  # ties go to the earlier trial
     text = (sweep / "best.yaml").read_text()
-    how = "# chosen by the 2-fold CV mean of validation f1_macro (the held-out folds): "
-    assert any(text.startswith(f"{how}{name} {means[name]:.4f}") for name in top), (
-        text.splitlines()[0],
-        means,
+    header = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    how = "chosen by the 2-fold CV mean of validation f1_macro (the held-out folds), a paired test over the "
+    first, second = sorted(means)  # grid order: lr 0.01, then 1e-05
+    assert header[2].startswith(f"{first} {means[first]:.4f}: the first")
+    chosen = header[3].rsplit(": ", 1)[1].split(" ")[0]  # "...: <name> is best so far"
+    assert (
+        header[0].startswith(f"{how}") and f": {chosen} {means[chosen]:.4f}; test never chose it" in header[0]
     )
+    # the later trial wins only with a better mean that the paired test over out-of-fold rows confirms
+    assert (chosen == second) == ("better" in header[3] and means[second] > means[first]), header
     assert yaml.safe_load(text)["cv"]["folds"] == 2  # `fieldtune train best.yaml` cross-validates the winner
 
 

@@ -32,27 +32,72 @@ def test_digest_follows_the_backbone_not_the_head():
     assert backbone_digest(model, ["classifier"]) != first
 
 
-def test_features_are_computed_once_and_a_damaged_file_is_replaced(tmp_path):
+def test_features_are_computed_once_per_row_and_a_damaged_shard_is_replaced(tmp_path):
     calls = []
+    table = {"a": [0.0, 1.0], "b": [2.0, 3.0], "c": [4.0, 5.0]}
 
-    def compute():
-        calls.append(1)
-        return torch.arange(6.0).view(2, 3)
+    def compute_for(rows):
+        def compute(index):
+            calls.append([rows[i] for i in index])
+            return torch.tensor([table[rows[i]] for i in index])
 
-    class Data:
-        _fingerprint = "abc"
+        return compute
 
-        def __len__(self):
-            return 2
-
-    key = feature_key("digest", Data(), None, "fp32")
-    assert key != feature_key("digest", Data(), None, "bf16")
-    for _ in range(2):
-        assert torch.equal(cached_features(key, compute, "train"), torch.arange(6.0).view(2, 3))
-    assert len(calls) == 1
-    (cache_dir() / f"{key}.pt").write_bytes(b"not a tensor file")
-    assert torch.equal(cached_features(key, compute, "train"), torch.arange(6.0).view(2, 3))
+    key = feature_key("digest", None, "fp32")
+    assert key != feature_key("digest", None, "bf16")
+    first = ["a", "b", "a"]  # a repeated image is extracted once
+    assert torch.equal(
+        cached_features(key, first, compute_for(first), "train"), torch.tensor([table[r] for r in first])
+    )
+    second = ["c", "b"]  # another fold: only the row no earlier call saw
+    assert torch.equal(
+        cached_features(key, second, compute_for(second), "validation"),
+        torch.tensor([table["c"], table["b"]]),
+    )
+    assert calls == [["a", "b"], ["c"]]
+    assert torch.equal(
+        cached_features(key, second, compute_for(second), "validation"),
+        torch.tensor([table["c"], table["b"]]),
+    )
     assert len(calls) == 2
+    shards = sorted((cache_dir() / key).glob("*.pt"))
+    assert len(shards) == 2
+    for shard in shards:
+        shard.write_bytes(b"not a tensor file")
+    assert torch.equal(
+        cached_features(key, second, compute_for(second), "train"), torch.tensor([table["c"], table["b"]])
+    )
+    assert calls[-1] == ["c", "b"] and len(list((cache_dir() / key).glob("*.pt"))) == 1  # damaged shards gone
+
+
+def test_a_second_extraction_waits_for_the_first_and_reads_its_features():
+    """Two fold workers asking for the same rows at once: the second waits on the cache folder's lock,
+    then reads the first one's shard instead of extracting the rows again."""
+    import threading
+    import time
+
+    key, rows = feature_key("digest-lock", None, "fp32"), ["x", "y"]
+    inside, release, calls, second = threading.Event(), threading.Event(), [], []
+
+    def slow(index):
+        calls.append("first")
+        inside.set()
+        release.wait()
+        return torch.ones(len(index), 2)
+
+    def fast(index):
+        calls.append("second")
+        return torch.zeros(len(index), 2)
+
+    first = threading.Thread(target=cached_features, args=(key, rows, slow, "fold 0"))
+    first.start()
+    inside.wait()
+    other = threading.Thread(target=lambda: second.append(cached_features(key, rows, fast, "fold 1")))
+    other.start()
+    time.sleep(0.5)  # the second call reaches the lock while the first is still extracting
+    release.set()
+    first.join(), other.join()
+    assert calls == ["first"] and torch.equal(second[0], torch.ones(2, 2))
 
 
 @pytest.fixture(scope="module")

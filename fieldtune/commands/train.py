@@ -23,6 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="k-fold cross-validation (sets cv.folds): K fold runs under the run directory, their mean ± sd.",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="With --cv: train N folds at once, each in its own local process (as `sweep --workers`).",
+    )
+    p.add_argument(
         "--num-processes", type=int, default=None, help="Launch N processes through `accelerate launch`."
     )
     machines = p.add_argument_group(
@@ -51,6 +58,11 @@ def main(args: argparse.Namespace) -> int:
     if args.num_processes is not None and args.num_processes < 1:
         raise FieldtuneError(f"--num-processes {args.num_processes}: give 1 or more processes.")
     machines = machine_flags(args)  # `--num-machines 0`, `--machine-rank 3` alone: errors, never ignored
+    if args.workers != 1 and (config.cv.folds is None or config.cv.fold is not None):
+        raise FieldtuneError(
+            f"--workers {args.workers} trains the folds of a cross-validation at once; add --cv K, or drop "
+            "--workers (one run: --num-processes N for data-parallel training)."
+        )
     preflight(config, resolve_run_dir(config, args.output_dir), args.overwrite, args.resume)
     launched = args.accelerate_config or machines or (args.num_processes and args.num_processes > 1)
     if config.cv.folds is not None and config.cv.fold is None:
@@ -83,7 +95,12 @@ def _cross_validate(config: RunConfig, args: argparse.Namespace) -> int:
     from fieldtune.cv import run_cv
 
     result = run_cv(
-        config, output_dir=args.output_dir, overwrite=args.overwrite, resume=args.resume, checked=True
+        config,
+        output_dir=args.output_dir,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        checked=True,
+        workers=args.workers,
     )
     summary = result.summary
     metric = summary["primary_metric"]

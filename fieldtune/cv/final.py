@@ -23,7 +23,7 @@ from fieldtune.config import RunConfig
 from fieldtune.config.recipe_paths import model_id
 from fieldtune.datasets_builders import dataset_name
 from fieldtune.errors import ConfigError
-from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
+from fieldtune.inference.load import cached_split_batches, load_for_inference, predict_logits, thresholds_of
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import write_json
 from fieldtune.rundir.reader import RunDirectory
@@ -70,7 +70,7 @@ def score_ensemble(cv_dir: Path, config: RunConfig, task: Task, dd: Any, summary
     loaded = load_for_inference(cv_dir)
     test = dd["test"]
     label_names = label_names_of(test.features["label"])
-    logits = predict_logits(loaded, split_batches(loaded, test), desc="Ensemble on test")
+    logits = predict_logits(loaded, cached_split_batches(loaded, "test", test), desc="Ensemble on test")
     refs = task.targets.references(test["label"], len(label_names or []))
     total = count_params(loaded.model)[1]
     return write_run_outputs(

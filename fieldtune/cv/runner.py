@@ -14,7 +14,6 @@ cuts its data with `datasets_builders.folds`; nothing of the training flow is fo
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from typing import Any
 from fieldtune.config import RunConfig, save_config
 from fieldtune.cv.final import refit, score_ensemble
 from fieldtune.cv.summary import fold_dir, write_summary
+from fieldtune.cv.workers import check_workers, train_fold, train_in_workers, warm_caches
 from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.errors import ConfigError, RunDirError
@@ -32,9 +32,7 @@ from fieldtune.modeling.methods import get_method
 from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     FOLD_PREFIX,
-    drop_replaced_run,
     finish_run_dir,
-    is_run_dir,
     restore_run_dir,
     start_run_dir,
 )
@@ -50,16 +48,6 @@ class CVResult:
     summary: dict[str, Any]
     trained: list[int]  # the folds this call trained or resumed; the others were finished already
     results: dict[str, Any]  # eval_results.json of the CV directory: the final model on the test split
-
-
-def fold_config(config: RunConfig, fold: int) -> RunConfig:
-    """Fold `fold`'s run: the recipe validated on that fold; pushing is for the CV's final model only."""
-    return dataclasses.replace(
-        config,
-        name=f"{config.name or 'run'}-{FOLD_PREFIX}{fold}",
-        cv=dataclasses.replace(config.cv, fold=fold),
-        hub=dataclasses.replace(config.hub, push=False),
-    )
 
 
 def _finished(run_dir: Path) -> bool:
@@ -111,12 +99,15 @@ def run_cv(
     resume: bool = False,
     checked: bool = False,
     callbacks: Sequence[Any] = (),
+    workers: int = 1,
 ) -> CVResult:
     """Cross-validate the recipe: K fold runs, then oof_predictions.csv, cv_results.json and a plot.
 
     `checked`: the caller already ran the preflight for this config and CV directory. `callbacks` go to
-    every fold's trainer (tests stop a CV half-way with one)."""
+    every fold's trainer (tests stop a CV half-way with one; with `workers` > 1 they stay in this process,
+    which trains no fold). `workers`: folds trained at once, in that many local processes."""
     k = check_cv(config)
+    check_workers(workers)
     cv_dir = resolve_run_dir(config, output_dir)
     task: Task = get_task(config.task) if checked else preflight(config, cv_dir, overwrite, resume)
     if get_method(config.method.name).fits_baseline:
@@ -125,30 +116,25 @@ def run_cv(
         )
     if resume:
         _check_same_cv(cv_dir, config)
-    from fieldtune.run import run
-    from fieldtune.rundir.layout import drop_replaced_on_save
-
     dd = build_dataset(config.data, task.name)  # the folds are checked before anything is written
     fold_ids(pooled(dd), k, config.data.seed, dataset_name(config.data))
     created = not cv_dir.exists()
     # with --overwrite, the old CV is moved aside (not deleted) until a fold has a checkpoint or has finished
     replaced = start_run_dir(cv_dir, overwrite, resume)
-    if replaced is not None:
-        callbacks = [*callbacks, drop_replaced_on_save(replaced)]
     trained = []
     try:
         save_config(config, cv_dir / "config.yaml")
         for fold in range(k):
-            run_dir = fold_dir(cv_dir, fold)
-            if _finished(run_dir):
-                logger.info("Fold %d finished already: %s", fold, run_dir)
-                continue
-            again = is_run_dir(run_dir)
-            if run_dir.exists() and not again:  # killed before its config.yaml: nothing to resume
-                shutil.rmtree(run_dir)
-            run(fold_config(config, fold), output_dir=run_dir, resume=again, callbacks=callbacks)
-            trained.append(fold)
-            drop_replaced_run(replaced)  # a finished fold (it may save no checkpoint) is worth keeping
+            if _finished(fold_dir(cv_dir, fold)):
+                logger.info("Fold %d finished already: %s", fold, fold_dir(cv_dir, fold))
+            else:
+                trained.append(fold)
+        if workers > 1 and len(trained) > 1:
+            warm_caches(config, task, dd)
+            train_in_workers(config, cv_dir, trained, workers, replaced)
+        else:
+            for fold in trained:
+                train_fold(config, cv_dir, fold, callbacks, replaced)
     except BaseException:
         if replaced is not None and replaced.is_dir():  # no fold checkpoint yet: the old CV comes back
             restore_run_dir(cv_dir, replaced)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fieldtune.datasets_builders.folds import fold_ids, pooled
-from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
+from fieldtune.datasets_builders.folds import FoldRows, fold_ids, pooled
+from fieldtune.inference.load import cached_split_batches, load_for_inference, predict_logits, thresholds_of
 from fieldtune.rundir.layout import CV_RESULTS, FOLD_PREFIX, atomic_write_bytes, atomic_write_text, write_json
 from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task
@@ -66,7 +66,9 @@ def out_of_fold(cv_dir: Path, task: Task, dd: Any, k: int, seed: int) -> tuple[p
         idx = np.flatnonzero(ids == fold)
         held = rows.select(idx)
         loaded = load_for_inference(fold_dir(cv_dir, fold))
-        logits = predict_logits(loaded, split_batches(loaded, held), desc=f"Fold {fold}")
+        # images: the pooled rows' pixels the fold runs cached, not decoded again
+        batches = cached_split_batches(loaded, "held", held, FoldRows(rows, {"held": idx}))
+        logits = predict_logits(loaded, batches, desc=f"Fold {fold}")
         refs = targets.references(held["label"], len(label_names or []))
         thresholds = thresholds_of(loaded)
         metrics, columns = targets.evaluate(logits, refs, label_names, thresholds)

@@ -10,6 +10,7 @@ its validation split; the other K - 1 folds are its train split.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence, concatenate_datasets
@@ -73,6 +74,30 @@ def fold_split(dd: DatasetDict, k: int, fold: int, seed: int, source: str = "the
     if "test" in dd:
         out["test"] = dd["test"]
     return DatasetDict(out)
+
+
+@dataclass(frozen=True)
+class FoldRows:
+    """Where a fold's (or the refit's) splits come from: `rows.select(index[split])` is that split. The
+    input caches prepare `rows` once for every fold (`inputs/text.py`, `inputs/images.py`), so no fold
+    tokenises or decodes a row another fold already did."""
+
+    rows: Dataset
+    index: dict[str, np.ndarray]
+
+
+def fold_rows(dd: DatasetDict, cv: CVConfig, seed: int, source: str = "the data") -> FoldRows | None:
+    """The pooled rows and each split's indices into them, for a fold's run or the refit; None otherwise."""
+    if cv.refit:
+        rows = pooled(dd)
+        return FoldRows(rows, {"train": np.arange(len(rows))})
+    if cv.fold is None or cv.folds is None:
+        return None
+    rows = pooled(dd)
+    ids = fold_ids(rows, cv.folds, seed, source)
+    return FoldRows(
+        rows, {"train": np.flatnonzero(ids != cv.fold), "validation": np.flatnonzero(ids == cv.fold)}
+    )
 
 
 def cv_split(dd: DatasetDict, cv: CVConfig, seed: int, source: str = "the data") -> DatasetDict:

@@ -259,3 +259,14 @@ def split_batches(loaded: Loaded, ds: Any, batch_size: int | None = None) -> pro
     from fieldtune.inputs.prepare_images import image_batches
 
     return image_batches(loaded, ds, **size)
+
+
+def cached_split_batches(loaded: Loaded, split: str, ds: Any, pool: Any = None) -> progress.Batches:
+    """`split_batches` for a split a training run prepared: images are read from the decoded-pixel cache it
+    wrote (`split`: its name there; `pool`: a CV's `FoldRows`, `ds` being `pool.rows` at `pool.index[split]`),
+    not decoded again. Text is tokenised as `split_batches` does."""
+    if loaded.task.modality == "text":
+        return split_batches(loaded, ds)
+    from fieldtune.inputs.prepare_images import cached_image_batches
+
+    return cached_image_batches(loaded, split, ds, pool)

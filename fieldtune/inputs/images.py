@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ from fieldtune.errors import DataError
 from fieldtune.inputs.augmentation import augment_batch
 from fieldtune.inputs.image_spec import ImageSpec
 from fieldtune.targets import TARGETS, Targets
+
+if TYPE_CHECKING:
+    from fieldtune.datasets_builders.folds import FoldRows
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +106,9 @@ def _cache_key(ds: Dataset, spec: ImageSpec) -> str:
     return h.hexdigest()[:32]
 
 
-def decode_and_resize(dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None = None) -> DatasetDict:
+def decode_and_resize(
+    dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None = None, pool: FoldRows | None = None
+) -> DatasetDict:
     """Decode every image once into a uint8 `pixel_values` column, cached on disk.
 
     The result of each split is written to `cache_dir/pixels-<split>-<key>.arrow`, the key hashing the
@@ -114,6 +119,9 @@ def decode_and_resize(dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None =
         dd (`DatasetDict`): splits with an `image` column (`datasets.Image`).
         spec (`ImageSpec`): from `resolve_image_spec`.
         cache_dir (`Path`, *optional*): where the arrays go; defaults to `$FIELDTUNE_CACHE/pixels`.
+        pool (`FoldRows`, *optional*): a cross-validation fold's run: the pooled train + validation rows
+            are decoded once for every fold (`pixels-pool-<key>.arrow`) and each split is a selection of
+            them (image targets are never rescaled, so the rows are the split's rows).
 
     Returns:
         `DatasetDict`: `pixel_values` (`Array3D((3, S, S), "uint8")`), `label` and any other column kept,
@@ -128,15 +136,17 @@ def decode_and_resize(dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None =
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = {}
     pbar: progress.LazyBar | None = None
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as threads:
         # Threads, not processes: PIL releases the GIL while decoding and resizing.
         def convert(batch: dict[str, list]) -> dict[str, np.ndarray]:
-            arrays = list(pool.map(lambda im: image_to_pixels(im, spec), batch["image"]))
+            arrays = list(threads.map(lambda im: image_to_pixels(im, spec), batch["image"]))
             if pbar is not None:
                 pbar.update(len(arrays))
             return {"pixel_values": np.array(arrays, dtype=np.uint8).reshape(-1, 3, spec.size, spec.size)}
 
-        for split, ds in dd.items():
+        splits = {"pool": pool.rows} if pool is not None else {}
+        splits |= {s: ds for s, ds in dd.items() if pool is None or s not in pool.index}
+        for split, ds in splits.items():
             if "image" not in ds.column_names:
                 raise DataError(f"the {split} split has no `image` column ({', '.join(ds.column_names)}).")
             raw = ds.cast_column("image", ImageFeature(decode=False))
@@ -165,6 +175,9 @@ def decode_and_resize(dd: DatasetDict, spec: ImageSpec, cache_dir: Path | None =
             out[split] = mapped.with_format(
                 "numpy", columns=["pixel_values"], output_all_columns=True, dtype=np.uint8
             )
+    if pool is not None:
+        rows = out.pop("pool")
+        out = {s: rows.select(pool.index[s]) if s in pool.index else out[s] for s in dd}
     return DatasetDict(out)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasets import DatasetDict
 
@@ -12,6 +12,9 @@ from fieldtune.modeling.checkpoint import resolve_model_path
 from fieldtune.scoring import label_names_of
 from fieldtune.targets import TARGETS, Targets
 from fieldtune.tasks import Task
+
+if TYPE_CHECKING:
+    from fieldtune.datasets_builders.folds import FoldRows
 
 
 class TextCollator:
@@ -34,7 +37,7 @@ class TextCollator:
         return batch
 
 
-def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+def prepare_text(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
     from fieldtune.datasets_builders.data_report import note
     from fieldtune.inputs.coverage import check_coverage
     from fieldtune.inputs.text import load_tokenizer, tokenize_dataset
@@ -45,15 +48,16 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
     )
     coverage = check_coverage(tokenizer, dd["train"]["text"], limit, config.data, config.model.name_or_path)
     note("tokenizer_coverage", coverage)
-    dataset = tokenize_dataset(dd, tokenizer, config.model.max_length)
+    dataset = tokenize_dataset(dd, tokenizer, config.model.max_length, pool=pool)
     names = label_names_of(dd["train"].features["label"])
     collator = TextCollator(tokenizer, task.targets, num_labels=len(names or []))
     return Prepared(dataset, collator, tokenizer)
 
 
-def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
+    """`pool`: a cross-validation fold's rows of the pooled data, prepared once for every fold."""
     if task.modality == "text":
-        return prepare_text(task, dd, config)
+        return prepare_text(task, dd, config, pool)
     from fieldtune.inputs.prepare_images import prepare_images
 
-    return prepare_images(task, dd, config)
+    return prepare_images(task, dd, config, pool)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import glob
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasets import Dataset, DatasetDict
 
@@ -21,6 +21,9 @@ from fieldtune.modeling.checkpoint import resolve_model_path
 from fieldtune.progress import Batches
 from fieldtune.scoring import label_names_of
 from fieldtune.tasks import Task
+
+if TYPE_CHECKING:
+    from fieldtune.datasets_builders.folds import FoldRows
 
 
 def load_image_processor(path: str, revision: str | None = None) -> Any:
@@ -35,12 +38,12 @@ def load_image_processor(path: str, revision: str | None = None) -> Any:
         ) from None
 
 
-def prepare_images(task: Task, dd: DatasetDict, config: RunConfig) -> Prepared:
+def prepare_images(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
     processor = load_image_processor(resolve_model_path(config.model.name_or_path), config.model.revision)
     spec = resolve_image_spec(processor, config.data.image_size)
     if config.data.image_size:  # the saved processor must preprocess as training does
         spec = resize_processor(processor, spec)
-    pixels = decode_and_resize(dd, spec)
+    pixels = decode_and_resize(dd, spec, pool=pool)
     num_labels = len(label_names_of(dd["train"].features["label"]) or [])  # label sets: multi-hot width
     labels = {"num_labels": num_labels, "targets": task.targets}
     train_collator = make_image_collator(spec, config.data.augment, train=True, **labels)
@@ -81,6 +84,22 @@ def _file_batches(loaded: Any, files: Sequence[Path], batch_size: int) -> Iterat
                     f"Cannot decode image {f} ({type(e).__name__}); remove or fix the file."
                 ) from None
         yield collate(rows)
+
+
+def cached_image_batches(
+    loaded: Any, split: str, ds: Dataset, pool: FoldRows | None = None, batch_size: int = 32
+) -> Batches:
+    """Evaluation batches of a split through `decode_and_resize`: the pixels a training run cached for it (the
+    same split name, spec and rows) are read back instead of decoded again."""
+    spec = resolve_image_spec(loaded.processor, None)
+    pixels = decode_and_resize(DatasetDict({split: ds}), spec, pool=pool)[split]
+    collate = make_image_collator(spec, None, train=False)
+
+    def batches() -> Iterator[dict]:
+        for i in range(0, len(pixels), batch_size):
+            yield collate([{"pixel_values": x} for x in pixels[i : i + batch_size]["pixel_values"]])
+
+    return Batches(batches(), len(pixels))
 
 
 def image_batches(loaded: Any, ds: Dataset, batch_size: int = 32) -> Batches:

@@ -37,7 +37,7 @@ from fieldtune.modeling.methods import get_method
 from fieldtune.targets import TARGETS, Targets
 from fieldtune.tasks import get_task
 from fieldtune.trainers.base import FieldTrainer
-from fieldtune.trainers.feature_cache import backbone_digest, cached_features, feature_key
+from fieldtune.trainers.feature_cache import backbone_digest, cached_features, feature_key, row_keys
 from fieldtune.trainers.losses import target_loss
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 
@@ -287,12 +287,17 @@ class VisionTrainer(FieldTrainer):
         return torch.cat(captured)
 
     def cached_pooled_features(self, dataset: Dataset, desc: str) -> torch.Tensor:
-        """`pooled_features`, read from the on-disk feature cache when a probe on the same backbone, data and
-        eval transform extracted them before (another trial of a sweep, a re-run)."""
+        """`pooled_features`, read from the on-disk feature cache for every image a probe on the same backbone
+        and eval transform extracted before (another trial of a sweep, a re-run, another fold of a CV)."""
         digest = backbone_digest(self.model, find_head(self.model))
         precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
-        key = feature_key(digest, dataset, self.eval_collator or self.data_collator, precision)
-        return cached_features(key, lambda: self.pooled_features(dataset, desc), desc)
+        key = feature_key(digest, self.eval_collator or self.data_collator, precision)
+
+        def compute(index: list[int]) -> torch.Tensor:
+            rows = dataset if len(index) == len(dataset) else dataset.select(index)
+            return self.pooled_features(rows, desc)
+
+        return cached_features(key, row_keys(dataset), compute, desc)
 
     def _inner_callbacks(self, with_early_stopping: bool) -> list:
         """For the feature-cached head trainer: the outer trainer's tracking callbacks (one MLflow / W&B
