@@ -70,6 +70,8 @@ def _redact_record(rec: logging.LogRecord, message: str) -> None:
     unpacks `record.args`): each string argument redacted, if the message they give is the redacted one;
     else the redacted message alone (a secret inside a non-string argument)."""
     redacted = redact(message)
+    if redacted == message:  # nothing to mask (nearly every record): left as it is
+        return
     args = rec.args
     if isinstance(args, tuple):
         args = tuple(redact(a) if isinstance(a, str) else a for a in args)
