@@ -143,31 +143,43 @@ def _load(
     return result
 
 
-def _model_alone(model: str, texts: list[str], batch: int, threads: int, rounds: int = 5) -> dict:
-    """ms per text of the server's model call in this process: single texts vs batches of `batch`, the
-    same texts, alternated; the median of `rounds`."""
+def _model_alone(model: str, texts: list[str], batch: int, threads: int, rounds: int = 8) -> dict:
+    """ms per text of the server's model call in this process, wall-clock and CPU (the CPU of a loaded
+    machine's other jobs stays out of it): single texts vs batches of `batch`, the same texts, alternated;
+    the median of `rounds`. Also the batch as one call padded to its longest text (what the server did
+    before it grouped a batch's texts by length)."""
     import random
 
     import torch
 
+    from fieldtune.inference.load import batch_logits, text_batches
     from fieldtune.serving.model import ServedModel
 
     torch.set_num_threads(threads)
     served = ServedModel.load(model)
     rng = random.Random(0)
     served.predict(texts[:batch])  # warm-up
-    one, many = [], []
+    ways = {
+        "batch_1": lambda sample: [served.predict([text]) for text in sample],
+        "batched": served.predict,
+        "one_padded_call": lambda sample: batch_logits(
+            served.loaded, next(text_batches(served.loaded, sample, batch_size=len(sample)))
+        ),
+    }
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
     for _ in range(rounds):
         sample = rng.sample(texts, batch)
-        start = time.perf_counter()
-        for text in sample:
-            served.predict([text])
-        one.append((time.perf_counter() - start) / batch)
-        start = time.perf_counter()
-        served.predict(sample)
-        many.append((time.perf_counter() - start) / batch)
-    single, batched = 1000 * statistics.median(one), 1000 * statistics.median(many)
-    return {"batch": batch, "ms_per_text_batch_1": single, "ms_per_text_batched": batched, "ceiling": single / batched}  # fmt: skip
+        for name, way in ways.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            way(sample)
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    out: dict = {"batch": batch}
+    for name, pairs in times.items():
+        out[f"wall_ms_{name}"] = 1000 * statistics.median(w for w, _ in pairs) / batch
+        out[f"cpu_ms_{name}"] = 1000 * statistics.median(c for _, c in pairs) / batch
+    out["ceiling_wall"] = out["wall_ms_batch_1"] / out["wall_ms_batched"]
+    out["ceiling_cpu"] = out["cpu_ms_batch_1"] / out["cpu_ms_batched"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         batch = max(2, round(result["settings"]["max_batch_32"]["mean_batch"]))
         alone = result["model_alone"] = _model_alone(args.model, texts, batch, args.threads)
         print_table(
-            f"the model alone (ServedModel.predict in this process, {args.threads} torch thread(s))",
-            ["batch", "ms/text at batch 1", "ms/text batched", "ceiling of the ratio"],
-            [("model call", [batch, alone["ms_per_text_batch_1"], alone["ms_per_text_batched"], alone["ceiling"]])],
+            f"the model alone (ServedModel.predict in this process, {args.threads} torch thread(s), batch {batch})",
+            ["batch 1", "batched", "ceiling of the ratio", "one padded call"],
+            [(f"{unit} ms/text", [alone[f"{unit}_ms_batch_1"], alone[f"{unit}_ms_batched"], alone[f"ceiling_{unit}"],
+                                  alone[f"{unit}_ms_one_padded_call"]]) for unit in ("wall", "cpu")],
         )  # fmt: skip
     speedup = ratio(
         result["settings"]["max_batch_32"]["requests_per_s"],
