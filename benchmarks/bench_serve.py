@@ -147,7 +147,8 @@ def _model_alone(model: str, texts: list[str], batch: int, threads: int, rounds:
     """ms per text of the server's model call in this process, wall-clock and CPU (the CPU of a loaded
     machine's other jobs stays out of it): single texts vs batches of `batch`, the same texts, alternated;
     the median of `rounds`. Also the batch as one call padded to its longest text (what the server did
-    before it grouped a batch's texts by length)."""
+    before it grouped a batch's texts by length), on the sampled texts and on the same batch with one text
+    four notes long (`mixed_*`: lengths that spread)."""
     import random
 
     import torch
@@ -166,12 +167,15 @@ def _model_alone(model: str, texts: list[str], batch: int, threads: int, rounds:
             served.loaded, next(text_batches(served.loaded, sample, batch_size=len(sample)))
         ),
     }
+    ways |= {f"mixed_{name}": ways[name] for name in ("batched", "one_padded_call")}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
     for _ in range(rounds):
         sample = rng.sample(texts, batch)
+        # lengths that spread: the same batch with one text four notes long
+        mixed = [*sample[:-1], " ".join(rng.sample(texts, 4))]
         for name, way in ways.items():
             wall, cpu = time.perf_counter(), time.process_time()
-            way(sample)
+            way(mixed if name.startswith("mixed") else sample)
             times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
     out: dict = {"batch": batch}
     for name, pairs in times.items():
@@ -267,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             ["batch 1", "batched", "ceiling of the ratio", "one padded call"],
             [(f"{unit} ms/text", [alone[f"{unit}_ms_batch_1"], alone[f"{unit}_ms_batched"], alone[f"ceiling_{unit}"],
                                   alone[f"{unit}_ms_one_padded_call"]]) for unit in ("wall", "cpu")],
+        )  # fmt: skip
+        print_table(
+            "the same batches with one text four notes long: grouped by length (the server) vs one padded call",
+            ["grouped", "one padded call"],
+            [(f"{unit} ms/text", [alone[f"{unit}_ms_mixed_batched"], alone[f"{unit}_ms_mixed_one_padded_call"]])
+             for unit in ("wall", "cpu")],
         )  # fmt: skip
     speedup = ratio(
         result["settings"]["max_batch_32"]["requests_per_s"],

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# What one more model call costs, in padded tokens of a batch: MiniLM on a 2-core AVX2 CPU runs one
-# 30-token text alone in 18.4 ms and a padded token of a 16-text batch in 0.32 ms (benchmarks/RESULTS.md,
-# issue 32), so a call is worth ~28 tokens. A larger model's tokens cost more per call, so this splits
-# less than it could there, never more.
-CALL_COST_TOKENS = 28
+# What one more model call costs, in padded tokens of a batch. Fitted on the demo MiniLM, 1 torch thread
+# (benchmarks/RESULTS.md, issue 32): at 28 (the cost of one 30-token text alone over its share of a
+# batch) its 12-note batches of 23-38 tokens split in two and ran 4% slower than one call; at 64 they stay
+# one call, and a batch holding one four-note text is still cut (2.7x less CPU than one padded call).
+CALL_COST_TOKENS = 64
 
 
 @dataclass
