@@ -18,7 +18,7 @@ from typing import Any
 # What one more model call costs, in padded tokens of a batch. Fitted on the demo MiniLM, 1 torch thread
 # (benchmarks/RESULTS.md, issue 32): at 28 (the cost of one 30-token text alone over its share of a
 # batch) its 12-note batches of 23-38 tokens split in two and ran 4% slower than one call; at 64 they stay
-# one call, and a batch holding one four-note text is still cut (2.7x less CPU than one padded call).
+# one call, and a batch holding one four-note text is still cut (2.5x less CPU than one padded call).
 CALL_COST_TOKENS = 64
 
 
