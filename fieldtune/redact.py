@@ -65,6 +65,26 @@ def redact(text: Any) -> str:
 _installed = False
 
 
+def _redact_record(rec: logging.LogRecord, message: str) -> None:
+    """Mask a record's secrets, keeping its arguments where a formatter reads them (uvicorn's access log
+    unpacks `record.args`): each string argument redacted, if the message they give is the redacted one;
+    else the redacted message alone (a secret inside a non-string argument)."""
+    redacted = redact(message)
+    if redacted == message:  # nothing to mask (nearly every record): left as it is
+        return
+    args = rec.args
+    if isinstance(args, tuple):
+        args = tuple(redact(a) if isinstance(a, str) else a for a in args)
+    elif isinstance(args, dict):
+        args = {k: redact(v) if isinstance(v, str) else v for k, v in args.items()}
+    msg = redact(rec.msg) if isinstance(rec.msg, str) else rec.msg
+    try:
+        kept = (str(msg) % args if args else str(msg)) == redacted
+    except Exception:  # a format the arguments do not fit once redacted
+        kept = False
+    rec.msg, rec.args = (msg, args) if kept else (redacted, None)
+
+
 def install() -> None:
     """Redact every log record (any logger, any handler), warning and uncaught traceback of this process."""
     global _installed
@@ -79,7 +99,7 @@ def install() -> None:
             message = rec.getMessage()
         except Exception:  # a record whose arguments do not fit its format: left to logging to report
             return rec
-        rec.msg, rec.args = redact(message), None
+        _redact_record(rec, message)
         if rec.exc_info and not rec.exc_text:  # the traceback a handler would format from exc_info
             rec.exc_text = redact(logging.Formatter().formatException(rec.exc_info))
         return rec

@@ -125,6 +125,33 @@ def test_every_output_path_is_redacted(monkeypatch, capsys, caplog):
     assert PASSWORD not in text and "u:***@h" in text
 
 
+def test_redacted_records_keep_the_arguments_a_formatter_reads():
+    """uvicorn's access log unpacks `record.args` (`fieldtune serve` logs each request through it): once
+    redaction is installed the line still formats, a token in the path masked; a secret only a non-string
+    argument holds leaves the redacted message alone."""
+    pytest.importorskip("uvicorn")
+    from uvicorn.logging import AccessFormatter
+
+    from fieldtune import redact as module
+
+    module.install()
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+    log = logging.getLogger("uvicorn.access")
+    access = '%s - "%s %s HTTP/%s" %d'
+    record = log.makeRecord(log.name, logging.INFO, "h11_impl.py", 1, access, ("127.0.0.1:5", "POST", "/predict", "1.1", 200), None)  # fmt: skip
+    assert formatter.format(record) == '127.0.0.1:5 - "POST /predict HTTP/1.1" 200 OK'
+    path = f"/predict?token={PASSWORD}"
+    record = log.makeRecord(log.name, logging.INFO, "h11_impl.py", 1, access, ("127.0.0.1:5", "GET", path, "1.1", 404), None)  # fmt: skip
+    assert formatter.format(record) == '127.0.0.1:5 - "GET /predict?token=*** HTTP/1.1" 404 Not Found'
+
+    class Url:
+        def __str__(self) -> str:
+            return f"postgresql://u:{PASSWORD}@h/db"
+
+    record = log.makeRecord("x", logging.INFO, "x.py", 1, "connecting to %s", (Url(),), None)
+    assert record.args is None and record.getMessage() == "connecting to postgresql://u:***@h/db"
+
+
 def test_debug_traceback_and_sweep_json_hold_no_password(tmp_path, tiny_bert):
     """`--debug` shows the traceback, masked; sweep.json keeps the storage URL masked as before."""
     from fieldtune.sweep.runner import _public_url

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+# What one more model call costs, in padded tokens of a batch. Fitted on the demo MiniLM, 1 torch thread
+# (benchmarks/RESULTS.md, issue 32): at 28 (the cost of one 30-token text alone over its share of a
+# batch) its 12-note batches of 23-38 tokens split in two and ran 4% slower than one call; at 64 they stay
+# one call, and a batch holding one four-note text is still cut (2.5x less CPU than one padded call).
+CALL_COST_TOKENS = 64
 
 
 @dataclass
@@ -140,3 +146,20 @@ class Batcher:
         s.requests, s.inputs, s.model_calls = s.requests + requests, s.inputs + inputs, s.model_calls + 1
         s.largest_batch = max(s.largest_batch, inputs)
         s.batch_sizes[inputs] = s.batch_sizes.get(inputs, 0) + 1
+
+
+def length_groups(lengths: Sequence[int], call_cost: float = CALL_COST_TOKENS) -> list[list[int]]:
+    """The indices of a batch's texts grouped into model calls, each padded to its own longest: sorted by
+    token length and cut where the padding saved outweighs one more call (a call costs `call_cost` +
+    texts x longest tokens; the cheapest cuts, by dynamic programming over the distinct lengths)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    ends = [k + 1 for k in range(len(order)) if k + 1 == len(order) or lengths[order[k + 1]] != lengths[order[k]]]  # fmt: skip
+    best, cut = {0: 0.0}, {}  # best[end]: the cheapest cost of order[:end]; cut[end]: its last group's start
+    for j in ends:
+        longest = lengths[order[j - 1]]
+        best[j], cut[j] = min((best[i] + call_cost + (j - i) * longest, i) for i in [0, *ends] if i < j)
+    groups, j = [], len(order)
+    while j:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]

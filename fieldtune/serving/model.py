@@ -21,17 +21,18 @@ from fieldtune.inference.batch_predict import model_fingerprint, prediction_rows
 from fieldtune.inference.load import Loaded, batch_logits, load_for_inference, text_batches
 from fieldtune.inference.onnx import OnnxModel
 from fieldtune.rundir.reader import RESULTS_FILE, RunDirectory
+from fieldtune.serving.batching import length_groups
 
 
 class ServedModel:
     """A loaded model with the calls the server makes; `calls` counts model calls (batches), `inputs` the
-    inputs they held."""
+    inputs they held, `forwards` the forward passes of text calls (texts grouped by length)."""
 
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
         self.version = model_fingerprint(loaded.model_dir) or loaded.revision or "unknown"
         self.top_k = len(loaded.label_names or [0])  # every label's score
-        self.calls = self.inputs = 0
+        self.calls = self.inputs = self.forwards = 0
         self._lock = threading.Lock()
         self._spec = self._collate = None
         if self.modality == "image":
@@ -69,9 +70,25 @@ class ServedModel:
                 pixels = self._collate([{"pixel_values": p} for p in items])["pixel_values"]
                 logits = batch_logits(self.loaded, {"pixel_values": pixels})
             else:
-                batches = text_batches(self.loaded, list(items), batch_size=max(1, len(items)))
-                logits = np.concatenate([batch_logits(self.loaded, b) for b in batches])
+                logits = self._text_logits(list(items))
         return prediction_rows(self.loaded, logits, self.top_k)
+
+    def _text_logits(self, texts: list[str]) -> np.ndarray:
+        """Texts of similar length share a forward pass padded to their own longest (`length_groups`): one
+        long text does not pad every short one to its length. Each text's logits are those of any batch
+        it is in (padding is masked), returned in the request order."""
+        (batch,) = text_batches(self.loaded, texts, batch_size=len(texts))
+        mask = batch.get("attention_mask")
+        groups = length_groups(mask.sum(1).tolist()) if mask is not None else [list(range(len(texts)))]
+        self.forwards += len(groups)
+        if len(groups) == 1:
+            return batch_logits(self.loaded, batch)
+        logits: list[Any] = [None] * len(texts)
+        for group in groups:
+            (part,) = text_batches(self.loaded, [texts[i] for i in group], batch_size=len(group))
+            for i, row in zip(group, batch_logits(self.loaded, part), strict=True):
+                logits[i] = row
+        return np.stack(logits)
 
     def metadata(self) -> dict:
         loaded = self.loaded
