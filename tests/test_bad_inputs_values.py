@@ -220,6 +220,25 @@ def s_demo_output_dir_is_file(ctx: Ctx) -> list[str]:
     return ["demo", "--output-dir", str(ctx.run_dir)]
 
 
+def _earlier_demo(ctx: Ctx) -> list[str]:
+    """An earlier `demo --only logistics_demand_minilm_lora` into ctx.run_dir: its run and its leaderboard."""
+    _fake_run(ctx.run_dir / "logistics_demand_minilm_lora")
+    (ctx.run_dir / "leaderboard").mkdir()
+    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.html"):
+        (ctx.run_dir / "leaderboard" / name).write_text("earlier results\n")
+    (ctx.run_dir / "leaderboard" / "leaderboard.png").write_bytes(b"\x89PNG earlier")
+    # a few steps on little data, so that code without the check (which trains, then writes) ends quickly
+    return ["--output-dir", str(ctx.run_dir), "--training.max_steps=1", "--data.num_samples=40"]
+
+
+def s_demo_again_other_recipe(ctx: Ctx) -> list[str]:
+    return ["demo", "--only", "geology_vit_lora", *_earlier_demo(ctx)]
+
+
+def s_demo_again_same_recipe(ctx: Ctx) -> list[str]:
+    return ["demo", "--only", "logistics_demand_minilm_lora", *_earlier_demo(ctx)]
+
+
 def s_leaderboard_push_to_invalid(ctx: Ctx) -> list[str]:
     _fake_run(ctx.run_dir)
     return ["leaderboard", str(ctx.run_dir), "--push-to", "not a repo id"]
@@ -276,6 +295,8 @@ CASES = [
     Case("evaluate-split-not-in-folder", s_evaluate_split_not_in_folder, ("held_out", "'validation'", "test"), existing=True),
     Case("demo-only-unknown", s_demo_only_unknown, ("--only", "logistics_demand_bert", "logistics_demand_minilm_lora", "geology_vit_lora")),
     Case("demo-output-dir-is-file", s_demo_output_dir_is_file, ("--output-dir", "is a file"), existing=True),
+    Case("demo-again-other-recipe", s_demo_again_other_recipe, ("--output-dir", "leaderboard.csv", "already exists", "--overwrite"), existing=True),
+    Case("demo-again-same-recipe", s_demo_again_same_recipe, ("logistics_demand_minilm_lora", "already exists", "--overwrite"), existing=True),
     Case("leaderboard-push-to-invalid", s_leaderboard_push_to_invalid, ("--push-to", "'not a repo id'", "namespace/name"), existing=True),
     Case("leaderboard-hub-invalid", s_leaderboard_hub_invalid, ("--hub", "'field org/model'"), existing=True),
     Case("leaderboard-benchmark-missing", s_leaderboard_benchmark_missing, ("--benchmark", "spec.yaml", "does not exist"), existing=True),
