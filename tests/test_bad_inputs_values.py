@@ -107,6 +107,22 @@ def s_max_length_over_positions(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--model.max_length=512")  # the tiny BERT has 128 positions
 
 
+def s_max_length_one(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.max_length=1")  # [CLS] and [SEP] alone do not fit
+
+
+def s_max_length_two(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.max_length=2")  # [CLS] [SEP]: every text truncated to nothing
+
+
+def s_max_length_zero(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.max_length=0")
+
+
+def s_lora_target_modules_empty(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--method.name=lora", "--method.target_modules=[]")
+
+
 def s_max_length_over_offset_positions(ctx: Ctx) -> list[str]:
     """MPNet numbers positions from padding_idx + 1 = 2, as RoBERTa does: 66 position rows hold 64 tokens."""
     from transformers import MPNetConfig, MPNetModel
@@ -277,6 +293,10 @@ CASES = [
     Case("data-cli-seed-negative", s_data_cli_seed_negative, ("--seed", "-1", "0 to 2**32 - 1")),
     Case("data-num-samples-zero", s_data_num_samples_zero, ("--num-samples", "0", "1 or more")),
     Case("data-num-samples-negative", s_data_num_samples_negative, ("--num-samples", "-5", "1 or more")),
+    Case("max-length-one", s_max_length_one, ("model.max_length", "1", "at least 3")),
+    Case("max-length-two", s_max_length_two, ("model.max_length", "2", "at least 3")),
+    Case("max-length-zero", s_max_length_zero, ("model.max_length", "0", "at least 3")),
+    Case("lora-target-modules-empty", s_lora_target_modules_empty, ("method.target_modules", "[]", "names no module", "leave it out", "probe")),
     Case("max-length-over-positions", s_max_length_over_positions, ("model.max_length", "512", "128 positions")),
     Case("max-length-over-offset-positions", s_max_length_over_offset_positions, ("model.max_length", "65", "64 positions", "66 position embeddings", "set it to 64")),
     Case("duplicate-columns", s_duplicate_columns, ("dups.csv", "repeats column 'note'")),
