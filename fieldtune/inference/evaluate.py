@@ -13,7 +13,14 @@ from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
+from fieldtune.inference.load import (
+    Loaded,
+    check_text_coverage,
+    load_for_inference,
+    predict_logits,
+    split_batches,
+    thresholds_of,
+)
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import CV_RESULTS
 from fieldtune.rundir.results import dataset_name
@@ -159,6 +166,8 @@ def evaluate_model(
         refs = model_label_ids(loaded, ds, data_cfg.path or data_cfg.builder)
     else:
         refs = np.asarray(ds["label"], dtype=float)
+    if loaded.task.modality == "text":
+        check_text_coverage(loaded, ds["text"])
     logits = predict_logits(loaded, split_batches(loaded, ds))
     targets = targets_of(loaded.task)
     metrics, columns = targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
