@@ -27,6 +27,16 @@ def fitted_baseline(tiny_bert, tmp_path_factory):
     return folder / "run"
 
 
+@pytest.fixture(scope="module")
+def lora_run(tiny_bert, tmp_path_factory):
+    """A finished LoRA run (one step): what `export --merge` merges."""
+    folder = tmp_path_factory.mktemp("lora")
+    ctx = Ctx(folder, tiny_bert, tiny_bert, None, None)
+    argv = ["train", str(_recipe(ctx)), "--output-dir", str(folder / "run"), "--method.name=lora"]
+    assert main(argv) == 0
+    return folder / "run"
+
+
 def _finished_run(ctx: Ctx, incomplete: bool = False) -> None:
     shutil.copytree(ctx.request.getfixturevalue("fitted_baseline"), ctx.run_dir)
     if incomplete:  # what a `--resume` that died leaves: the old results beside the marker
@@ -69,6 +79,18 @@ def s_evaluate_unfinished_run(ctx: Ctx) -> list[str]:
 def s_predict_unfinished_run(ctx: Ctx) -> list[str]:
     _finished_run(ctx, incomplete=True)
     return ["predict", str(ctx.run_dir), "--text", "two pallets"]
+
+
+def s_export_merge_unfinished_run(ctx: Ctx) -> list[str]:
+    shutil.copytree(ctx.request.getfixturevalue("lora_run"), ctx.run_dir)
+    (ctx.run_dir / ".incomplete").touch()  # the adapter of a run that died: merged and written, exit 0
+    return ["export", str(ctx.run_dir), "--merge", "--out", str(ctx.tmp / "merged")]
+
+
+def s_export_merge_run_without_model(ctx: Ctx) -> list[str]:
+    _finished_run(ctx)
+    shutil.rmtree(ctx.run_dir / "model")
+    return ["export", str(ctx.run_dir), "--merge", "--out", str(ctx.tmp / "merged")]
 
 
 # --------------------------------------------------------------------------- inputs that gave no result (item 10)
@@ -141,6 +163,8 @@ CASES = [
     Case("leaderboard-results-of-unfinished-run", s_leaderboard_results_of_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
     Case("evaluate-unfinished-run", s_evaluate_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
     Case("predict-unfinished-run", s_predict_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
+    Case("export-merge-unfinished-run", s_export_merge_unfinished_run, ("run", "unfinished run", "--resume"), existing=True),
+    Case("export-merge-run-without-model", s_export_merge_run_without_model, ("run", "without a saved model", "re-train"), existing=True),
     Case("predict-named-text-file-on-image-model", s_predict_named_text_file_on_image_model, ("--input", "notes.txt", "not an image", "a folder of images")),
     Case("predict-named-broken-image-on-image-model", s_predict_named_broken_image_on_image_model, ("--input", "scan.png", "not an image that can be decoded")),
     Case("evaluate-split-data-lacks", s_evaluate_split_data_lacks, ("new_orders.csv", "no 'validation' split", "leave --split out", "--split all"), existing=True),

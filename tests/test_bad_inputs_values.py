@@ -107,6 +107,22 @@ def s_max_length_over_positions(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--model.max_length=512")  # the tiny BERT has 128 positions
 
 
+def s_max_length_one(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.max_length=1")  # [CLS] and [SEP] alone do not fit
+
+
+def s_max_length_two(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.max_length=2")  # [CLS] [SEP]: every text truncated to nothing
+
+
+def s_max_length_zero(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--model.max_length=0")
+
+
+def s_lora_target_modules_empty(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--method.name=lora", "--method.target_modules=[]")
+
+
 def s_max_length_over_offset_positions(ctx: Ctx) -> list[str]:
     """MPNet numbers positions from padding_idx + 1 = 2, as RoBERTa does: 66 position rows hold 64 tokens."""
     from transformers import MPNetConfig, MPNetModel
@@ -220,6 +236,25 @@ def s_demo_output_dir_is_file(ctx: Ctx) -> list[str]:
     return ["demo", "--output-dir", str(ctx.run_dir)]
 
 
+def _earlier_demo(ctx: Ctx) -> list[str]:
+    """An earlier `demo --only logistics_demand_minilm_lora` into ctx.run_dir: its run and its leaderboard."""
+    _fake_run(ctx.run_dir / "logistics_demand_minilm_lora")
+    (ctx.run_dir / "leaderboard").mkdir()
+    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.html"):
+        (ctx.run_dir / "leaderboard" / name).write_text("earlier results\n")
+    (ctx.run_dir / "leaderboard" / "leaderboard.png").write_bytes(b"\x89PNG earlier")
+    # a few steps on little data, so that code without the check (which trains, then writes) ends quickly
+    return ["--output-dir", str(ctx.run_dir), "--training.max_steps=1", "--data.num_samples=40"]
+
+
+def s_demo_again_other_recipe(ctx: Ctx) -> list[str]:
+    return ["demo", "--only", "geology_vit_lora", *_earlier_demo(ctx)]
+
+
+def s_demo_again_same_recipe(ctx: Ctx) -> list[str]:
+    return ["demo", "--only", "logistics_demand_minilm_lora", *_earlier_demo(ctx)]
+
+
 def s_leaderboard_push_to_invalid(ctx: Ctx) -> list[str]:
     _fake_run(ctx.run_dir)
     return ["leaderboard", str(ctx.run_dir), "--push-to", "not a repo id"]
@@ -258,6 +293,10 @@ CASES = [
     Case("data-cli-seed-negative", s_data_cli_seed_negative, ("--seed", "-1", "0 to 2**32 - 1")),
     Case("data-num-samples-zero", s_data_num_samples_zero, ("--num-samples", "0", "1 or more")),
     Case("data-num-samples-negative", s_data_num_samples_negative, ("--num-samples", "-5", "1 or more")),
+    Case("max-length-one", s_max_length_one, ("model.max_length", "1", "at least 3")),
+    Case("max-length-two", s_max_length_two, ("model.max_length", "2", "at least 3")),
+    Case("max-length-zero", s_max_length_zero, ("model.max_length", "0", "at least 3")),
+    Case("lora-target-modules-empty", s_lora_target_modules_empty, ("method.target_modules", "[]", "names no module", "leave it out", "probe")),
     Case("max-length-over-positions", s_max_length_over_positions, ("model.max_length", "512", "128 positions")),
     Case("max-length-over-offset-positions", s_max_length_over_offset_positions, ("model.max_length", "65", "64 positions", "66 position embeddings", "set it to 64")),
     Case("duplicate-columns", s_duplicate_columns, ("dups.csv", "repeats column 'note'")),
@@ -276,6 +315,8 @@ CASES = [
     Case("evaluate-split-not-in-folder", s_evaluate_split_not_in_folder, ("held_out", "'validation'", "test"), existing=True),
     Case("demo-only-unknown", s_demo_only_unknown, ("--only", "logistics_demand_bert", "logistics_demand_minilm_lora", "geology_vit_lora")),
     Case("demo-output-dir-is-file", s_demo_output_dir_is_file, ("--output-dir", "is a file"), existing=True),
+    Case("demo-again-other-recipe", s_demo_again_other_recipe, ("--output-dir", "leaderboard.csv", "already exists", "--overwrite"), existing=True),
+    Case("demo-again-same-recipe", s_demo_again_same_recipe, ("logistics_demand_minilm_lora", "already exists", "--overwrite"), existing=True),
     Case("leaderboard-push-to-invalid", s_leaderboard_push_to_invalid, ("--push-to", "'not a repo id'", "namespace/name"), existing=True),
     Case("leaderboard-hub-invalid", s_leaderboard_hub_invalid, ("--hub", "'field org/model'"), existing=True),
     Case("leaderboard-benchmark-missing", s_leaderboard_benchmark_missing, ("--benchmark", "spec.yaml", "does not exist"), existing=True),

@@ -62,3 +62,25 @@ def test_how_to_use_gives_the_serve_curl_line():
         "fieldtune serve RUN_DIR" in usage
         and "curl -s http://127.0.0.1:8000/predict -F images=@photo.jpg" in usage
     )
+
+
+def test_ensemble_card_is_marked_when_read_back_by_the_leaderboard():
+    """The model-index has no field for an ensemble: the card carries it in its own metadata, and the
+    leaderboard reads it from there, as it reads a local run's eval_results.json."""
+    from fieldtune.leaderboard.collect import entries_from_card
+    from fieldtune.leaderboard.kinds import kind_of
+
+    ensemble = {
+        "baseline_model": "word 1-2 + char_wb 2-5 TF-IDF + LinearSVC (C=1)", "baseline_weight": 0.5,
+        "combination": "geometric mean", "transformer": {"accuracy": 0.8}, "baseline": {"accuracy": 0.7},
+    }  # fmt: skip
+    card = str(build_model_card({**RESULTS, "ensemble": ensemble}, CONFIG, ["I", "II"], False, "org/hs"))
+    data = ModelCard(card).data.to_dict()
+    assert data["fieldtune"] == {"ensemble": {k: ensemble[k] for k in ("baseline_model", "baseline_weight")}}
+    assert "ensemble" in data["tags"]
+    [entry] = entries_from_card("org/hs", card)
+    assert kind_of(entry) == "ensemble: all-MiniLM-L6-v2 + TF-IDF LinearSVC (w 0.5)"
+    plain_card = str(build_model_card(RESULTS, CONFIG, ["I", "II"], False, "org/hs"))
+    assert "fieldtune" not in ModelCard(plain_card).data.to_dict()
+    [plain] = entries_from_card("org/hs", plain_card)
+    assert kind_of(plain) is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,11 @@ from fieldtune.inference.evaluate import evaluate_model
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
 from fieldtune.leaderboard.collect import entry_from_results
 from fieldtune.run import run
+from tests import hub_fixtures
+from tests.hub_server import USER
 from tests.test_train_text import text_config
+
+hub_env, hub_server = hub_fixtures.hub_env, hub_fixtures.hub_server
 
 WEIGHT = 0.6
 
@@ -200,3 +205,20 @@ def test_predict_resume_tells_another_baseline_half_apart(ensemble_run, tmp_path
     meta = copy / ENSEMBLE_DIR / "fieldtune_baseline.json"
     meta.write_text(meta.read_text().replace(f'"baseline_weight": {WEIGHT}', '"baseline_weight": 0.2'))
     assert model_fingerprint(copy) != model_fingerprint(result.run_dir / "model")
+
+
+@pytest.mark.slow
+def test_pushed_ensemble_is_marked_on_the_hub_leaderboard(ensemble_run, hub_env, tmp_path, capsys):
+    """`leaderboard --hub` of a pushed ensemble marks the row as it marks the local run (kind and CSV column)."""
+    _, result = ensemble_run
+    repo = f"{USER}/ensemble-{uuid.uuid4().hex[:8]}"
+    assert main(["push", str(result.run_dir), "--repo-id", repo]) == 0
+    capsys.readouterr()
+    out = tmp_path / "lb"
+    assert main(["leaderboard", str(result.run_dir), "--hub", repo, "--output", str(out)]) == 0
+    assert capsys.readouterr().out.count("ensemble: ") == 2  # the run and its Hub copy
+    board = pd.read_csv(out / "leaderboard.csv")
+    marks = dict(zip(board["source"], board["ensemble"], strict=True))
+    # the card names no local base model (a path is not pushed): "fine-tuned model + ..." on the Hub row
+    assert marks["hub"] == f"fine-tuned model + TF-IDF LinearSVC (w {WEIGHT:g})"
+    assert marks["run"].endswith(f" + TF-IDF LinearSVC (w {WEIGHT:g})")

@@ -23,7 +23,6 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.config import load_config
     from fieldtune.leaderboard import build_leaderboard
     from fieldtune.run import run
-    from fieldtune.rundir.layout import check_output_path
 
     recipes = sorted(DEMO_DIR.glob("*.yaml"))
     if not recipes:
@@ -38,10 +37,10 @@ def main(args: argparse.Namespace) -> int:
                 f"--only {args.only}: no such demo recipe; choose one of {', '.join(names)}."
             )
     out = Path(args.output_dir)
-    check_output_path(out, "--output-dir", "folder")
+    _check_output_free(out, recipes, args.overwrite)
+    configs = [load_config(recipe, args.overrides) for recipe in recipes]  # a bad override: before training
     run_dirs = []
-    for recipe in recipes:
-        config = load_config(recipe, args.overrides)
+    for recipe, config in zip(recipes, configs, strict=True):
         print(f"== {recipe.stem}: {config.task}, {config.model.name_or_path}, {config.method.name}")
         result = run(config, output_dir=out / recipe.stem, overwrite=args.overwrite)
         print_metrics(result.results, title=f"{recipe.stem}: test split")
@@ -50,3 +49,16 @@ def main(args: argparse.Namespace) -> int:
     print(text)
     print(f"Runs and leaderboard ({out / 'leaderboard' / 'leaderboard.html'}) written under {out}")
     return 0
+
+
+def _check_output_free(out: Path, recipes: list[Path], overwrite: bool) -> None:
+    """Before the first recipe trains: every run folder and leaderboard file this demo would write is new, or
+    --overwrite was given (a second demo into the same folder never silently replaces earlier results)."""
+    from fieldtune.leaderboard.render import BOARD_FILES
+    from fieldtune.rundir.layout import check_new_file, check_output_path, check_run_dir_free
+
+    check_output_path(out, "--output-dir", "folder")
+    for recipe in recipes:
+        check_run_dir_free(out / recipe.stem, overwrite, resume=False)
+    for name in BOARD_FILES:
+        check_new_file(out / "leaderboard" / name, "--output-dir", overwrite)

@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from fieldtune.rundir.layout import check_output_path, model_dir_of
+    from fieldtune.rundir.reader import RunDirectory
 
     _check_mode_flags(args)
     out = Path(args.out)
@@ -57,6 +58,9 @@ def main(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not run.exists():
         raise FieldtuneError(f"{run} does not exist; pass a run directory or a model folder.")
+    run_dir = RunDirectory.at(run)
+    if run_dir is not None:  # the same refusal as predict / evaluate / push: never merge a dead run's files
+        run_dir.refuse_unfinished()
     merge_adapter(model_dir_of(run), out)
     print(f"Merged model written to {out}")
     return 0

@@ -20,6 +20,24 @@ def _positive(v: Any) -> str | None:
     return None if v is None or v > 0 else "must be > 0"
 
 
+# the encoders fieldtune tunes add two special tokens to a text ([CLS] x [SEP], <s> x </s>)
+MIN_MAX_LENGTH = 3
+
+
+def _max_length(v: Any) -> str | None:  # fewer: every text truncated to nothing, or the tokenizer's own error
+    ok = v is None or v >= MIN_MAX_LENGTH
+    return None if ok else f"must be at least {MIN_MAX_LENGTH} (two special tokens and one token of text)"
+
+
+def _names(v: Any) -> str | None:  # an empty list would silently mean "the default targets" to peft's caller
+    return (
+        "names no module; leave it out for the per-architecture default, or use `method.name: probe` to "
+        "train the head only"
+        if v is not None and not v
+        else None
+    )
+
+
 def _non_negative(v: Any) -> str | None:
     return None if v is None or v >= 0 else "must be >= 0"
 

@@ -15,6 +15,8 @@ from fieldtune.config.checks import (
     _f,
     _fraction,
     _fraction_inclusive,
+    _max_length,
+    _names,
     _non_negative,
     _not_blank,
     _positive,
@@ -35,8 +37,9 @@ class ModelConfig:
     max_length: int = _f(
         128,
         "Text: longest tokenised input; longer texts are truncated and counted. At most the model's positions"
-        " (`max_position_embeddings`, less padding_idx + 1 for RoBERTa-like models: MPNet / RoBERTa 514 -> 512).",
-        check=_positive,
+        " (`max_position_embeddings`, less padding_idx + 1 for RoBERTa-like models: MPNet / RoBERTa 514 -> 512);"
+        " at least 3 ([CLS] text [SEP]).",
+        check=_max_length,
     )
     dropout: float | None = _f(
         None,
@@ -175,7 +178,11 @@ class MethodConfig:
         " of its input for backward: +1.1 GB at BERT-base batch 8 x 128).",
         check=_fraction,
     )
-    target_modules: list[str] | None = _f(None, "LoRA targets; chosen per architecture when not given.")
+    target_modules: list[str] | None = _f(
+        None,
+        "LoRA targets (module name suffixes, at least one); chosen per architecture when not given.",
+        check=_names,
+    )
     trainable_layers: int = _f(
         2, "freeze / probe_unfreeze: how many top layers or stages train.", check=_non_negative
     )

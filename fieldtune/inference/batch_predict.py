@@ -28,7 +28,14 @@ import pandas as pd
 
 from fieldtune import progress
 from fieldtune.errors import DataError
-from fieldtune.inference.load import Loaded, batch_logits, load_for_inference, text_batches, thresholds_of
+from fieldtune.inference.load import (
+    Loaded,
+    batch_logits,
+    check_text_coverage,
+    load_for_inference,
+    text_batches,
+    thresholds_of,
+)
 from fieldtune.inference.predict_inputs import (
     ImageSource,
     TextSource,
@@ -283,7 +290,7 @@ def _text_rows(
 ) -> Iterator[tuple[pd.DataFrame, str]]:
     batch_size = req.batch_size or 64
     names = kept_names(source.extra_columns, output_columns(loaded, req.top_k))
-    seen = 0
+    seen, checked = 0, False
     for chunk, extras in source.chunks(req.chunk_size):
         if seen + len(chunk) <= done:  # committed before the interruption
             if seen + len(chunk) == done:
@@ -294,6 +301,9 @@ def _text_rows(
             _check_last(last, text_key(chunk[done - seen - 1]), done, "text")
             chunk, extras = chunk[done - seen :], extras.iloc[done - seen :]
             seen = done
+        if not checked:  # the first chunk predicted: a sample of the input, as training measures its texts
+            check_text_coverage(loaded, chunk)
+            checked = True
         for i, batch in enumerate(text_batches(loaded, chunk, batch_size=batch_size)):
             texts = chunk[i * batch_size : (i + 1) * batch_size]
             kept = extras.iloc[i * batch_size : (i + 1) * batch_size].rename(columns=names)

@@ -13,7 +13,14 @@ from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.errors import DataError
-from fieldtune.inference.load import Loaded, load_for_inference, predict_logits, split_batches, thresholds_of
+from fieldtune.inference.load import (
+    Loaded,
+    check_text_coverage,
+    load_for_inference,
+    predict_logits,
+    split_batches,
+    thresholds_of,
+)
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import CV_RESULTS
 from fieldtune.scoring import label_names_of
@@ -163,6 +170,8 @@ def evaluate_model(
     dd = build_dataset(data_cfg, loaded.task.name)
     ds = split_of(dd, split, data_cfg.path or data_cfg.builder, whole=whole)
     refs = model_references(loaded, ds, data_cfg.path or data_cfg.builder)
+    if loaded.task.modality == "text":
+        check_text_coverage(loaded, ds["text"])
     logits = predict_logits(loaded, split_batches(loaded, ds))
     targets = loaded.task.targets
     metrics, columns = targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))

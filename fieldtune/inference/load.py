@@ -230,13 +230,28 @@ def predict_logits(loaded: Loaded, batches: Any, desc: str = "Predicting") -> np
     return np.concatenate(outs) if outs else np.zeros((0, len(loaded.label_names or [0])))
 
 
+def text_limit(tokenizer: Any, max_length: int = 512) -> int:
+    """The tokens a text keeps at inference: `max_length`, or the tokenizer's own limit when lower."""
+    return min(max_length, getattr(tokenizer, "model_max_length", max_length) or max_length)
+
+
+def check_text_coverage(loaded: Loaded, texts: Sequence[str]) -> None:
+    """Warn (one line) when the model's tokenizer cannot read these texts or truncates them, as training does."""
+    from fieldtune.datasets_builders.normalize import CONFIG_KEY, normalize_text
+    from fieldtune.inputs.coverage import sample_evenly, warn_coverage
+
+    mode = getattr(loaded.model.config, CONFIG_KEY, None) or "none"  # measured on what the model is given
+    sample = [normalize_text(t, mode) for t in sample_evenly(texts)]
+    warn_coverage(loaded.processor, sample, text_limit(loaded.processor), loaded.source)
+
+
 def text_batches(
     loaded: Loaded, texts: Sequence[str], max_length: int = 512, batch_size: int = 64
 ) -> progress.Batches:
     from fieldtune.datasets_builders.normalize import CONFIG_KEY, normalize_text
 
     tok = loaded.processor
-    limit = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
+    limit = text_limit(tok, max_length)
     mode = getattr(loaded.model.config, CONFIG_KEY, None) or "none"  # as the run's training texts
     batches = (
         tok(

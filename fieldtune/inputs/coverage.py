@@ -5,6 +5,7 @@ turns most Chinese characters into it) and learns only from the few tokens it kn
 of the training texts before the model loads; above `data.max_unknown_rate` the run stops in one line,
 unless `data.allow_unknown_tokens` makes it a warning. Both figures go into eval_results.json and the card
 (the truncated texts of every split are counted in a warning when they are tokenised, `inputs/text.py`).
+`predict` and `evaluate` measure the texts they are given the same way and warn in one line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ MODELS_HINT = (
 )
 
 
-def _sample(texts: Sequence[str], n: int = SAMPLE) -> list[str]:
+def sample_evenly(texts: Sequence[str], n: int = SAMPLE) -> list[str]:
     """Evenly spaced texts (a sorted file's first rows can all be one kind)."""
     step = max(1, len(texts) // n)
     return [texts[i] for i in range(0, len(texts), step)][:n]  # any sequence: a list, a datasets Column
@@ -59,7 +60,7 @@ def script_shares(texts: Sequence[str]) -> dict[str, float]:
 
 def measure_coverage(tokenizer: Any, texts: Sequence[str], limit: int) -> dict[str, Any]:
     """Unknown-token rate (of the non-special tokens), truncated share at `limit`, and an example text."""
-    sample = _sample(texts)
+    sample = sample_evenly(texts)
     unk_id = getattr(tokenizer, "unk_token_id", None)
     # no truncation: the lengths are what decides the truncated share; `verbose=False` silences the
     # "sequence longer than the model's maximum" warning this sample would trigger
@@ -103,3 +104,30 @@ def check_coverage(
         logger.warning("%s (training anyway: `data.allow_unknown_tokens` is true).", message)
     # the example is a training text: it goes into the message, not into results that get pushed
     return {k: v for k, v in found.items() if k != "example"}
+
+
+def warn_coverage(tokenizer: Any, texts: Sequence[str], limit: int, model_name: str) -> dict[str, Any] | None:
+    """predict / evaluate: training's measurement on the texts a trained model is given, as one warning line
+    (not an error: the model exists, but its answers on texts it cannot read, or sees cut, deserve doubt).
+    The figures, or None when the model reads no tokens (a TF-IDF baseline)."""
+    from transformers import PreTrainedTokenizerBase
+
+    if not isinstance(tokenizer, PreTrainedTokenizerBase) or not len(texts):
+        return None
+    found = measure_coverage(tokenizer, texts, limit)
+    n, rate = found["sample_texts"], found["unknown_rate"]
+    problems = []
+    if rate is not None and rate > DataConfig.max_unknown_rate:  # training's default threshold
+        problems.append(
+            f"{rate:.0%} of the tokens of {n} texts are unknown ({found['unknown_token']}) to the tokenizer of "
+            f"{model_name} (e.g. {found['example']!r}), so its answers on them are unreliable; use {MODELS_HINT}"
+        )
+    cut = round(found["truncated_share"] * n)
+    if cut:
+        problems.append(
+            f"{cut} of {n} texts were longer than {limit} tokens and were truncated (the model sees their "
+            "beginnings only)"
+        )
+    if problems:
+        logger.warning("Tokenizer coverage: %s.", "; ".join(problems))
+    return found

@@ -1,7 +1,7 @@
 """What kind of model an entry is, beside a plain fine-tuned one: a baseline (`fieldtune baseline`) or an
 ensemble (a run with `ensemble.baseline_weight`, whose scores are the fine-tuned model mixed with a
-baseline). Both are read from eval_results.json and shown in every board's `kind` column, so an ensemble's
-score is never read as the fine-tuned model's own."""
+baseline). Both are read from eval_results.json (a pushed ensemble from its model card's metadata) and
+shown in every board's `kind` column, so an ensemble's score is never read as the fine-tuned model's own."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ def ensemble_of(results: dict[str, Any]) -> str | None:
     weight = entry.get("baseline_weight")
     shown = f" (w {weight:g})" if isinstance(weight, (int, float)) else ""
     return f"{base} + {baseline}{shown}"
+
+
+def ensemble_of_card(card_data: Any, base_model: str | None) -> str | None:
+    """`ensemble_of` for a Hub model card: fieldtune writes the entry into the card's own metadata
+    (`fieldtune: {ensemble: ...}`, `fieldtune.rundir.card.card_ensemble`), as a model-index result has no field for it."""
+    own = card_data.get("fieldtune")
+    return (
+        ensemble_of({"ensemble": own.get("ensemble"), "base_model": base_model})
+        if isinstance(own, dict)
+        else None
+    )
 
 
 def kind_of(entry: Any) -> str | None:

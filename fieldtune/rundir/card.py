@@ -134,6 +134,15 @@ def _languages(results: dict) -> list[str]:
     return codes + (["ko"] if "Hangul" in scripts else [])
 
 
+def card_ensemble(entry: dict | None) -> dict:
+    """The card metadata of an ensemble run (`fieldtune: {ensemble: {baseline_model, baseline_weight}}`: extra
+    card data, which the Hub keeps; a model-index result has no field for it), read back by `leaderboard
+    --hub` to mark the row as eval_results.json marks a local run's."""
+    if not entry:
+        return {}
+    return {"fieldtune": {"ensemble": {k: entry.get(k) for k in ("baseline_model", "baseline_weight")}}}
+
+
 def build_model_card(
     results: dict, config: dict, label_names: list[str] | None, is_adapter: bool, repo_id: str | None = None
 ) -> ModelCard:
@@ -158,10 +167,17 @@ def build_model_card(
         language=_languages(results) or None,
         datasets=[dataset],
         metrics=sorted({METRIC_TYPES.get(k, k) for k in metrics}),
-        tags=["fieldtune", results["method"], results["task"], *(["baseline"] if baseline else [])],
+        tags=[
+            "fieldtune",
+            results["method"],
+            results["task"],
+            *(["baseline"] if baseline else []),
+            *(["ensemble"] if results.get("ensemble") else []),
+        ],
         model_name=repo_id or results.get("model") or "fieldtune-model",
         eval_results=eval_results,
         license=None,
+        **card_ensemble(results.get("ensemble")),
     )
     training = config.get("training", {})
     hyper = {

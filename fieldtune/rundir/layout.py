@@ -211,6 +211,8 @@ def model_dir_of(ref: Path) -> Path:
         return ref / "model"
     if any((ref / name).is_file() for name in ("config.json", "adapter_config.json", BASELINE_FILE)):
         return ref
+    if is_run_dir(ref) and not (ref / CV_RESULTS).is_file():
+        raise RunDirError(f"{ref} is a run directory without a saved model (no model/); re-train the run.")
     raise RunDirError(
         f"{ref} is neither a fieldtune run directory nor a saved model folder (no model/ or config.json)."
     )
