@@ -127,7 +127,7 @@ def metric_draws(
     """A function from resample weights to each metric's value on every resample.
 
     Args:
-        kind (`str`): `Task.targets`: `classes`, `tags` or `values`.
+        kind (`str`): `Task.targets.name`: `classes`, `tags` or `values`.
         labels, predicted (`Sequence`): Per test example, the reference and the prediction as
             `predictions.csv` holds them (class names; `;`-joined label sets; numbers).
         label_names (`Sequence[str]`, *optional*): Tags: every label of the model (macro-F1 averages over all).

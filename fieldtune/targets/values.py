@@ -27,9 +27,6 @@ class Values(Targets):
     baseline_classifiers = ("ridge",)
     onnx_decoding = "values = logits[:, 0]  # real units: the target scale is folded into the head"
 
-    def label_names_in(self, config: Any) -> None:
-        return None
-
     def head_labels(self, label_names: list[str] | None) -> dict[str, Any]:
         return {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
 
