@@ -59,9 +59,9 @@ def check_workers(workers: int) -> None:
 
 def warm_caches(config: RunConfig, task: Any, dd: Any) -> None:
     """Tokenise / decode the pooled rows and the test split once, before N workers would each do it."""
+    from fieldtune.datasets_builders import dataset_name
     from fieldtune.datasets_builders.folds import cv_split, fold_rows
     from fieldtune.inputs.prepare import prepare_inputs
-    from fieldtune.rundir.results import dataset_name
     from fieldtune.scoring import standardise
 
     first = fold_config(config, 0)
