@@ -347,6 +347,7 @@ def run(
                         0
                     ],  # after every phase (probe_unfreeze grows it)
                     "total_params": info.total_params,
+                    **({"pooling": info.pooling} if info.pooling != "cls" else {}),  # cls: as before
                     "train_runtime_s": round(train_output.metrics.get("train_runtime", 0.0), 3),
                     "train_samples_per_s": round(
                         train_output.metrics.get("train_samples_per_second", 0.0), 3
