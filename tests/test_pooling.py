@@ -55,6 +55,22 @@ def test_auto_reads_the_sentence_transformers_pooling(tiny_bert, st_bert, tmp_pa
     assert type(own).__name__ == "BertForSequenceClassification" and info.pooling == "cls"
 
 
+def test_auto_reads_a_packaged_checkpoint_by_its_hub_id(st_bert, tmp_path, monkeypatch):
+    """all-MiniLM-L6-v2 is named by its Hub id but read from its package: `auto` must read that folder."""
+    import shutil
+
+    from fieldtune.modeling import checkpoint
+
+    shutil.copytree(st_bert, tmp_path / "site" / "tiny_packaged_st" / "model")
+    (tmp_path / "site" / "tiny_packaged_st" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setitem(
+        checkpoint.PACKAGED_MODELS, "sentence-transformers/tiny-st", ("tiny_packaged_st", "model")
+    )
+    _, info = _model("sentence-transformers/tiny-st", "auto")
+    assert info.pooling == "mean"
+
+
 def test_mean_pooled_logits_are_the_masked_mean_through_the_head(tiny_bert):
     model, _ = _model(tiny_bert, "mean")
     tok = AutoTokenizer.from_pretrained(tiny_bert)

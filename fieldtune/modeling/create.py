@@ -220,7 +220,7 @@ def create_model(
     fix_batchnorm_momentum(model)
     pooling = "cls"
     if task.inputs.token_pooling:
-        pooling = resolve_pooling(model_cfg.pooling, model_cfg.name_or_path, model_cfg.revision)
+        pooling = resolve_pooling(model_cfg.pooling, path, model_cfg.revision)  # packaged MiniLM: its folder
     if pooling == "mean":
         model = mean_pooled(model)
     head = find_head(model)
