@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -71,3 +72,67 @@ def test_second_probe_on_the_same_backbone_reads_the_features(vit, tmp_path, cap
         read = [r for r in caplog.records if "reading cached features" in r.getMessage()]
     assert len(read) == 2  # train and validation features of the second run, both from the first
     assert results[0] == results[1]
+
+
+# --------------------------------------------------------------------------- text (issue 35)
+
+
+def _text_probe(model_dir, out, **method):
+    """A probe of the tiny BERT's masked mean. Dropout 0 and random batches (not text's length grouping,
+    pointless on fixed-size features): the cached and uncached heads see the same inputs in the same order."""
+    from tests.test_train_text import text_config
+
+    config = text_config(
+        model_dir,
+        model={"pooling": "mean", "dropout": 0.0},
+        method={"name": "probe", **method},
+        training={"precision": "fp32", "seed": 7, "learning_rate": 1e-2, "num_train_epochs": 3,
+                  "train_sampling_strategy": "random"},  # fmt: skip
+    )
+    return config, run(config, output_dir=out)
+
+
+@pytest.fixture
+def encoder_rows(monkeypatch):
+    """How many texts went through the BERT encoder during `trainer.train()` (not the test predictions)."""
+    from transformers import BertModel
+
+    from fieldtune.trainers.text import TextTrainer
+
+    rows, during = [], []
+    forward, train = BertModel.forward, TextTrainer.train
+
+    def counting_forward(self, *args, **kwargs):
+        rows.append(len(kwargs.get("input_ids", args[0] if args else None)))
+        return forward(self, *args, **kwargs)
+
+    def counted_train(self, *args, **kwargs):
+        before = sum(rows)
+        out = train(self, *args, **kwargs)
+        during.append(sum(rows) - before)
+        return out
+
+    monkeypatch.setattr(BertModel, "forward", counting_forward)
+    monkeypatch.setattr(TextTrainer, "train", counted_train)
+    return during
+
+
+def test_text_probe_runs_the_encoder_once_and_trains_the_same_head(tiny_bert, tmp_path, encoder_rows):
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
+    from tests.test_train_text import TEXTS
+
+    config, cached = _text_probe(tiny_bert, tmp_path / "cached")
+    dd = build_dataset(config.data, config.task)
+    assert encoder_rows[0] == len(dd["train"]) + len(dd["validation"])  # each text once, 3 epochs
+    _, again = _text_probe(tiny_bert, tmp_path / "again")
+    assert encoder_rows[1] == 0  # a second probe on the same encoder and data reads the features back
+    _, uncached = _text_probe(tiny_bert, tmp_path / "uncached", feature_cache=False)
+    assert encoder_rows[2] >= 3 * len(dd["train"])  # through the frozen encoder every epoch
+    assert cached.results["metrics"] == again.results["metrics"]
+    logits = [
+        predict_logits(m := load_for_inference(r.run_dir), text_batches(m, TEXTS)) for r in (cached, uncached)
+    ]
+    assert type(m.model).__name__ == "MeanPooledForSequenceClassification"  # saved as the full model
+    np.testing.assert_allclose(logits[0], logits[1], atol=1e-4)
+    assert cached.results["metrics"]["accuracy"] == pytest.approx(uncached.results["metrics"]["accuracy"])

@@ -1,0 +1,50 @@
+"""`TextTrainer`: text tasks on top of `FieldTrainer`. HF's `problem_type` gives every text task's loss, so
+the only difference is a frozen encoder (`method: probe`): the pooled features (the head's input: BERT's
+pooler output, the masked mean of `model.pooling: mean`) are computed once, cached on disk, and the head is
+trained on them (`feature_probe.py`, the image probe's cache); the saved model is the normal full model.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from torch import nn
+from transformers.trainer_utils import TrainOutput
+
+from fieldtune.config import MethodConfig
+from fieldtune.modeling.methods import get_method
+from fieldtune.trainers.base import FieldTrainer
+from fieldtune.trainers.feature_probe import FeatureProbe
+
+logger = logging.getLogger(__name__)
+
+
+class TextTrainer(FeatureProbe, FieldTrainer):
+    def __init__(self, *args: Any, method: MethodConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.method = method or MethodConfig()
+
+    @classmethod
+    def run_options(cls, config: Any, prepared: Any) -> dict[str, Any]:
+        return {**super().run_options(config, prepared), "method": config.method}
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
+        # features extracted on one rank would be a shard of the data: several processes train end to end
+        cached = self.method.feature_cache and self.args.world_size == 1
+        if get_method(self.method.name).trains == "head" and cached and self._head_reads_one_vector():
+            return self.train_head_on_features(self.args.num_train_epochs, self.args.learning_rate)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _head_reads_one_vector(self) -> bool:
+        """A Linear head (or fieldtune's MLP head) reads one vector per text, which caches; RoBERTa's and
+        MPNet's own heads read the token states and pick the first inside (a row per token: no fixed-size
+        feature), so such a probe trains through the frozen encoder as before (`model.pooling: mean`
+        gives them a Linear head)."""
+        if isinstance(self._head_module(), (nn.Linear, nn.Sequential)):
+            return True
+        logger.info(
+            "method.feature_cache: the head %s reads the token states; training through the frozen encoder",
+            type(self._head_module()).__name__,
+        )
+        return False
