@@ -86,8 +86,13 @@ def _text_probe(model_dir, out, **method):
         model_dir,
         model={"pooling": "mean", "dropout": 0.0},
         method={"name": "probe", **method},
-        training={"precision": "fp32", "seed": 7, "learning_rate": 1e-2, "num_train_epochs": 3,
-                  "train_sampling_strategy": "random"},  # fmt: skip
+        training={
+            "precision": "fp32",
+            "seed": 7,
+            "learning_rate": 1e-2,
+            "num_train_epochs": 3,
+            "train_sampling_strategy": "random",
+        },
     )
     return config, run(config, output_dir=out)
 
