@@ -85,7 +85,10 @@ def mean_pooled(model: nn.Module) -> MeanPooledForSequenceClassification:
         label2id=dict(model.config.label2id),
         problem_type=model.config.problem_type,
     )
-    return MeanPooledForSequenceClassification(config, backbone=backbone)
+    model = MeanPooledForSequenceClassification(config, backbone=backbone)
+    # what the backbone runs (the run records it), not the wrapper's default: it has no attention of its own
+    model.config._attn_implementation = backbone.config._attn_implementation
+    return model
 
 
 def mean_pooled_base(base: str, config: MeanPooledConfig) -> MeanPooledForSequenceClassification:
