@@ -13,6 +13,7 @@ from torch import nn
 from transformers.trainer_utils import TrainOutput
 
 from fieldtune.config import MethodConfig
+from fieldtune.modeling.heads import find_head
 from fieldtune.modeling.methods import get_method
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.feature_probe import FeatureProbe
@@ -32,19 +33,19 @@ class TextTrainer(FeatureProbe, FieldTrainer):
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
         # features extracted on one rank would be a shard of the data: several processes train end to end
         cached = self.method.feature_cache and self.args.world_size == 1
-        if get_method(self.method.name).trains == "head" and cached and self._head_reads_one_vector():
+        if get_method(self.method.name).trains == "head" and cached and self._head_caches():
             return self.train_head_on_features(self.args.num_train_epochs, self.args.learning_rate)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
-    def _head_reads_one_vector(self) -> bool:
-        """A Linear head (or fieldtune's MLP head) reads one vector per text, which caches; RoBERTa's and
-        MPNet's own heads read the token states and pick the first inside (a row per token: no fixed-size
-        feature), so such a probe trains through the frozen encoder as before (`model.pooling: mean`
-        gives them a Linear head)."""
-        if isinstance(self._head_module(), (nn.Linear, nn.Sequential)):
+    def _head_caches(self) -> bool:
+        """The cache feeds one module: a head of one Linear (or fieldtune's MLP head) reading one vector per
+        text. RoBERTa's and MPNet's own heads read the token states and pick the first inside (a row per
+        token: no fixed-size feature); DistilBERT's and DeBERTa's heads are two modules (a dense layer or
+        pooler before the classifier, which the cache would leave at its random start). Those probes train
+        through the frozen encoder as before; `model.pooling: mean` gives them a one-Linear head."""
+        head = find_head(self.model)
+        if len(head) == 1 and isinstance(self._head_module(), (nn.Linear, nn.Sequential)):
             return True
-        logger.info(
-            "method.feature_cache: the head %s reads the token states; training through the frozen encoder",
-            type(self._head_module()).__name__,
-        )
+        logger.info("method.feature_cache: the head %s is not one Linear layer over one vector per text;"
+                    " training through the frozen encoder", head)  # fmt: skip
         return False
