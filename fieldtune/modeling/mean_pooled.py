@@ -41,9 +41,11 @@ class MeanPooledConfig(PretrainedConfig):
 
 
 def mean_of_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average of the token states where `attention_mask` is 1 (a row of padding alone gives zeros)."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    """Average of the token states where `attention_mask` is 1 (a row of padding alone gives zeros); summed
+    in float32 (hundreds of bf16 states lose digits), returned in the states' dtype."""
+    mask = attention_mask.unsqueeze(-1).float()
+    mean = (hidden.float() * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return mean.to(hidden.dtype)
 
 
 def _mlp_head(linear: nn.Linear, spec: dict) -> nn.Module:
