@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
@@ -80,7 +81,21 @@ class FeatureProbe:
 
     @torch.no_grad()
     def pooled_features(self, dataset: Dataset, desc: str = "Extracting features") -> torch.Tensor:
-        """Run the frozen model once over `dataset` (eval transform) and keep the head's input."""
+        """Run the frozen model once over `dataset` (eval transform) and keep the head's input, in the
+        dataset's order. Texts go through shortest first: batches of similar lengths carry little padding,
+        as training's length-grouped batches do."""
+        order = None
+        if "input_ids" in dataset.column_names:
+            order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
+            dataset = dataset.select(order)
+        features = self._head_inputs(dataset, desc)
+        if order is None:
+            return features
+        restored = torch.empty_like(features)
+        restored[torch.from_numpy(order)] = features
+        return restored
+
+    def _head_inputs(self, dataset: Dataset, desc: str) -> torch.Tensor:
         head = self._head_module()
         captured: list[torch.Tensor] = []
         hook = head.register_forward_pre_hook(
