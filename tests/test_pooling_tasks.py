@@ -1,5 +1,6 @@
 """`model.pooling: mean` beyond one class per text (issue 35): an MPNet backbone (the issue's model, whose own
-head reads token 0 inside), regression in real units and the ensemble with the TF-IDF baseline, each loaded
+head reads token 0 inside), regression in real units, label sets with their thresholds and the ensemble
+with the TF-IDF baseline, each loaded
 by fieldtune and, where the format promises it, by plain transformers with `trust_remote_code=True`."""
 
 from __future__ import annotations
@@ -71,3 +72,25 @@ def test_mean_pooled_ensemble_loads_as_the_run_scored_it(tiny_bert, tmp_path):
     alone = load_for_inference(result.run_dir, ensemble=False)
     theirs = plain_transformers(result.run_dir / "model", TEXTS)  # plain transformers: the transformer alone
     np.testing.assert_allclose(predict_logits(alone, text_batches(alone, TEXTS)), theirs["logits"], atol=1e-5)
+
+
+def test_mean_pooled_label_sets_keep_their_thresholds_and_plain_scores(tiny_bert, tmp_path):
+    import json
+
+    from tests.test_multilabel import tag_config, vocab_words, write_tagged
+
+    data = write_tagged(tmp_path / "notes.jsonl", vocab_words(tiny_bert), n=120)
+    config = tag_config(tiny_bert, data, num_train_epochs=3)
+    config.model.pooling = "mean"
+    result = run(config, output_dir=tmp_path / "tags")
+    saved = json.loads((result.run_dir / "model" / "config.json").read_text())
+    assert saved["model_type"] == "fieldtune_mean_pooled" and len(saved["fieldtune_thresholds"]) == 3
+    loaded = load_for_inference(result.run_dir)
+    texts = pd.read_csv(result.run_dir / "predictions.csv")["text"].tolist()[:6]
+    ours = predict_logits(loaded, text_batches(loaded, texts))
+    theirs = plain_transformers(result.run_dir / "model", texts)
+    np.testing.assert_allclose(ours, theirs["logits"], atol=1e-5)
+    sigmoid = 1 / (1 + np.exp(-ours))
+    for row, served in zip(sigmoid, theirs["pipeline"], strict=True):  # the pipeline's sigmoid scores
+        scores = {s["label"]: s["score"] for s in served}
+        np.testing.assert_allclose([scores[n] for n in loaded.label_names], row, atol=1e-5)
