@@ -363,6 +363,7 @@ def _write(
             "method": config.method.name,
             "trainable_params": count_params(trainer.model)[0],  # after every phase (probe_unfreeze grows it)
             "total_params": info.total_params,
+            **({"pooling": info.pooling} if info.pooling != "cls" else {}),  # cls: as before
             "train_runtime_s": round(metrics.get("train_runtime", 0.0), 3),
             "train_samples_per_s": round(metrics.get("train_samples_per_second", 0.0), 3),
             "precision": precision,

@@ -34,6 +34,8 @@ class Modality:
     # matmuls) or "static" (weights and activations int8 with scales calibrated on training inputs, QDQ:
     # convolutions, where dynamic quantisation ran at 0.23x fp32 and lost 8 points on MobileNetV2)
     quantization: str = "dynamic"
+    # `model.pooling: cls | mean` chooses which token states the head reads (a sequence of tokens)
+    token_pooling: bool = False
     # the card's curl line for `fieldtune serve`: what a request to /predict sends
     curl_data: str = """-H 'Content-Type: application/json' -d '{"texts": ["your text"]}'"""
 
@@ -48,6 +50,7 @@ TEXT = Modality(
     peft_task_type="SEQ_CLS",
     peft_auto_class="AutoPeftModelForSequenceClassification",
     baseline="tfidf",
+    token_pooling=True,
 )
 IMAGE = Modality(
     name="image",

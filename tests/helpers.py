@@ -46,6 +46,27 @@ def save_tiny_bert(folder: Path, vocab: list[str], **tokenizer_options: object) 
     return folder
 
 
+def make_sentence_transformers(folder: Path, source: Path, pooling: str = "mean") -> Path:
+    """`source` (a tiny BERT) saved as a sentence-transformers checkpoint: its files plus `modules.json` and
+    `1_Pooling/config.json`, pooling by `pooling` (mean, cls or max), as all-MiniLM-L6-v2 ships."""
+    import shutil
+
+    shutil.copytree(source, folder, dirs_exist_ok=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules, indent=2))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    modes = {
+        f"pooling_mode_{m}_{kind}": m == pooling
+        for m, kind in (("cls", "token"), ("mean", "tokens"), ("max", "tokens"))
+    }
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, **modes}))
+    return folder
+
+
 def write_demand_csv(path: Path, n: int = 120, seed: int = 3) -> Path:
     generate_logistics_demand(n, seed).to_csv(path, index=False)
     return path

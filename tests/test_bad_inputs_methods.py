@@ -49,6 +49,8 @@ CASES = [
     Case("averaging-no-start", lambda c: _text_with(c, "--training.weight_averaging.every_steps=10"), ("training.weight_averaging", "no `start`", "0.75")),
     Case("averaging-start-one", lambda c: _text_with(c, "--training.weight_averaging.start=1"), ("training.weight_averaging.start", "[0, 1)")),
     Case("averaging-ema-decay-one", lambda c: _text_with(c, "--training.weight_averaging.start=0.5", "--training.weight_averaging.ema_decay=1"), ("training.weight_averaging.ema_decay", "[0, 1)")),
+    Case("pooling-image", lambda c: _vit(c, "--model.pooling=mean"), ("model.pooling: mean", "image-classification", "own head", "remove it")),
+    Case("pooling-unknown", lambda c: _text_with(c, "--model.pooling=max"), ("model.pooling", "'max'", "auto, cls, mean")),
     Case("averaging-not-a-mapping", lambda c: _text_with(c, "--training.weight_averaging=0.75"), ("training.weight_averaging", "mapping")),
 ]  # fmt: skip
 

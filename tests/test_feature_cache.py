@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +117,102 @@ def test_second_probe_on_the_same_backbone_reads_the_features(vit, tmp_path, cap
         read = [r for r in caplog.records if "reading cached features" in r.getMessage()]
     assert len(read) == 2  # train and validation features of the second run, both from the first
     assert results[0] == results[1]
+
+
+# --------------------------------------------------------------------------- text (issue 35)
+
+
+def _text_probe(model_dir, out, pooling="mean", **method):
+    """A probe of the tiny BERT's masked mean. Dropout 0 and random batches (not text's length grouping,
+    pointless on fixed-size features): the cached and uncached heads see the same inputs in the same order."""
+    from tests.test_train_text import text_config
+
+    config = text_config(
+        model_dir,
+        model={"pooling": pooling, "dropout": 0.0},
+        method={"name": "probe", **method},
+        training={
+            "precision": "fp32",
+            "seed": 7,
+            "learning_rate": 1e-2,
+            "num_train_epochs": 3,
+            "train_sampling_strategy": "random",
+        },
+    )
+    return config, run(config, output_dir=out)
+
+
+def count_encoder_rows(monkeypatch, encoder: type) -> list[int]:
+    """Per `trainer.train()` (not the test predictions after it), how many texts went through `encoder`."""
+    from fieldtune.trainers.text import TextTrainer
+
+    rows, during = [], []
+    forward, train = encoder.forward, TextTrainer.train
+
+    def counting_forward(self, *args, **kwargs):
+        rows.append(len(kwargs.get("input_ids", args[0] if args else None)))
+        return forward(self, *args, **kwargs)
+
+    def counted_train(self, *args, **kwargs):
+        before = sum(rows)
+        out = train(self, *args, **kwargs)
+        during.append(sum(rows) - before)
+        return out
+
+    monkeypatch.setattr(encoder, "forward", counting_forward)
+    monkeypatch.setattr(TextTrainer, "train", counted_train)
+    return during
+
+
+@pytest.fixture
+def encoder_rows(monkeypatch):
+    from transformers import BertModel
+
+    return count_encoder_rows(monkeypatch, BertModel)
+
+
+def test_text_probe_runs_the_encoder_once_and_trains_the_same_head(tiny_bert, tmp_path, encoder_rows):
+    from fieldtune.datasets_builders import build_dataset
+    from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
+    from tests.test_train_text import TEXTS
+
+    config, cached = _text_probe(tiny_bert, tmp_path / "cached")
+    dd = build_dataset(config.data, config.task)
+    assert encoder_rows[0] == len(dd["train"]) + len(dd["validation"])  # each text once, 3 epochs
+    _, again = _text_probe(tiny_bert, tmp_path / "again")
+    assert encoder_rows[1] == 0  # a second probe on the same encoder and data reads the features back
+    _, uncached = _text_probe(tiny_bert, tmp_path / "uncached", feature_cache=False)
+    assert encoder_rows[2] >= 3 * len(dd["train"])  # through the frozen encoder every epoch
+    assert cached.results["metrics"] == again.results["metrics"]
+    logits = [
+        predict_logits(m := load_for_inference(r.run_dir), text_batches(m, TEXTS)) for r in (cached, uncached)
+    ]
+    assert type(m.model).__name__ == "MeanPooledForSequenceClassification"  # saved as the full model
+    np.testing.assert_allclose(logits[0], logits[1], atol=1e-4)
+    assert cached.results["metrics"]["accuracy"] == pytest.approx(uncached.results["metrics"]["accuracy"])
+
+
+def test_mpnet_probe_caches_its_mean_and_trains_its_own_head_through_the_encoder(
+    tiny_bert, tmp_path, monkeypatch
+):
+    """MPNet's own head reads the token states (token 0 picked inside): no fixed-size feature to cache, so
+    its probe trains through the frozen encoder; with `model.pooling: mean` the head reads one vector and
+    the encoder runs once per text."""
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    folder = tmp_path / "mpnet"
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    tok.model_input_names = ["input_ids", "attention_mask"]  # MPNet takes no token types
+    tok.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = MPNetConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=130, pad_token_id=0)  # fmt: skip
+    MPNetModel(config).save_pretrained(folder)
+    rows = count_encoder_rows(monkeypatch, MPNetModel)
+    own, _ = _text_probe(folder, tmp_path / "own", pooling=None)
+    mean, _ = _text_probe(folder, tmp_path / "mean", pooling="mean")
+    from fieldtune.datasets_builders import build_dataset
+
+    dd = build_dataset(own.data, own.task)
+    assert rows[0] >= 3 * len(dd["train"])  # every epoch through the encoder
+    assert rows[1] == len(dd["train"]) + len(dd["validation"])  # once per text

@@ -13,7 +13,7 @@ ONLY_FOR = {
         ("training", "mixup_alpha"), ("training", "cutmix_alpha"),
     ),
     "text": (
-        ("model", "max_length"), ("method", "freeze_embeddings"), ("data", "text_columns"), ("data", "language"),
+        ("model", "max_length"), ("model", "pooling"), ("method", "freeze_embeddings"), ("data", "text_columns"), ("data", "language"),
         ("data", "encoding"), ("data", "normalize"), ("data", "max_unknown_rate"), ("data", "allow_unknown_tokens"),
     ),
 }  # fmt: skip

@@ -46,6 +46,11 @@ def validate(config: RunConfig) -> None:
     is_image = spec.modality == "image"
     if is_image and data.text_columns:
         raise ConfigError(f"`data.text_columns` is only valid for text tasks; this run is {task}.")
+    if config.model.pooling in ("cls", "mean") and not spec.inputs.token_pooling:
+        raise ConfigError(
+            f"`model.pooling: {config.model.pooling}` chooses which token states a text model's head reads;"
+            f" {task} models use their own head: remove it (or set auto)."
+        )
     if data.threshold is not None and not spec.targets.named:
         raise ConfigError(
             "`data.threshold` turns a number into classes; use task text-classification with it."

@@ -54,6 +54,15 @@ class ModelConfig:
         " training in bf16 on a CPU, where torch's SDPA kernels ran 1.1-1.6x slower; transformers' default"
         " (`sdpa` where the model has it) elsewhere.",
     )
+    pooling: Literal["auto", "cls", "mean"] | None = _f(
+        None,
+        "Text: what the head reads. Unset or cls: the architecture's own head, from the first token (as"
+        " plain transformers builds it); mean: the average of the last hidden states over the real tokens"
+        " (padding left out), the model saved with its modeling code (load it in plain transformers with"
+        " `trust_remote_code=True`); auto: what a sentence-transformers checkpoint says it was trained with"
+        " (its modules.json / 1_Pooling/config.json: all-MiniLM-L6-v2 and all-mpnet-base-v2 say mean),"
+        " else the architecture's own head.",
+    )
     head: Literal["linear", "mlp"] = _f(
         "linear", "Classifier head: the model's own linear head, or GAP -> Dense -> out."
     )

@@ -76,6 +76,8 @@ def load_for_inference(
     """
     from transformers import AutoConfig
 
+    import fieldtune.modeling.pooling  # noqa: F401  (a mean-pooled model's classes, registered)
+
     folds = fold_ensemble_dirs(Path(str(ref)).expanduser())
     if folds and not ensemble:
         raise ModelError(
@@ -142,7 +144,10 @@ def _base_at_run_size(auto: Any, base: str, config: Any) -> Any:
     from transformers import AutoConfig
 
     from fieldtune.modeling.create import resize_position_embeddings
+    from fieldtune.modeling.pooling import is_mean_pooled, mean_pooled_base
 
+    if is_mean_pooled(config):  # as training built it: the base's own backbone under the mean-pooled head
+        return mean_pooled_base(base, config)
     run_size = getattr(config, "image_size", None)
     native = (
         getattr(AutoConfig.from_pretrained(base), "image_size", None) if isinstance(run_size, int) else None

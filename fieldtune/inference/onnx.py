@@ -73,6 +73,8 @@ def load_onnx_model(model_dir: Path) -> tuple[OnnxModel, Any]:
     """The session and the transformers config (id2label, fieldtune keys) of an exported folder."""
     from transformers import AutoConfig
 
+    import fieldtune.modeling.pooling  # noqa: F401  (a mean-pooled model's config class, registered)
+
     try:
         config = AutoConfig.from_pretrained(model_dir)
     except (OSError, ValueError) as e:

@@ -27,6 +27,7 @@ from fieldtune.modeling.checkpoint import (  # noqa: F401  (PACKAGED_MODELS: tes
 from fieldtune.modeling.dropout import set_backbone_dropout
 from fieldtune.modeling.heads import find_head, replace_with_mlp_head
 from fieldtune.modeling.methods import get_method
+from fieldtune.modeling.pooling import mean_pooled, resolve_pooling
 from fieldtune.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class ModelInfo:
     trainable_params: int
     total_params: int
     head_modules: list[str]
+    pooling: str = "cls"  # `mean`: the head reads the masked mean of the token states
 
 
 def auto_class(task: Task) -> Any:
@@ -200,6 +202,11 @@ def create_model(
     if image_size:
         resize_position_embeddings(model, image_size)
     fix_batchnorm_momentum(model)
+    pooling = "cls"
+    if task.inputs.token_pooling:
+        pooling = resolve_pooling(model_cfg.pooling, path, model_cfg.revision)  # packaged MiniLM: its folder
+    if pooling == "mean":
+        model = mean_pooled(model)
     head = find_head(model)
     if model_cfg.head == "mlp":
         replace_with_mlp_head(model, head, model_cfg.head_hidden_size, model_cfg.head_dropout)
@@ -213,7 +220,7 @@ def create_model(
     if method.freeze_embeddings:
         freeze_token_embeddings(model)
     trainable, total = count_params(model)
-    return model, ModelInfo(trainable, total, head)
+    return model, ModelInfo(trainable, total, head, pooling)
 
 
 def freeze_token_embeddings(model: nn.Module) -> None:

@@ -42,9 +42,10 @@ def replace_with_mlp_head(model: nn.Module, head: list[str], hidden_size: int, d
 
 
 def restore_custom_head(model: nn.Module, model_dir: Path | None) -> None:
-    """Rebuild a fieldtune MLP head recorded in config.json and load its weights (full models)."""
+    """Rebuild a fieldtune MLP head recorded in config.json and load its weights (full models); a model
+    class that builds the recorded head itself (the mean-pooled classifier) is left as it is."""
     spec = getattr(model.config, "fieldtune_head", None)
-    if not spec or spec.get("type") != "mlp":
+    if not spec or spec.get("type") != "mlp" or getattr(model, "builds_fieldtune_head", False):
         return
     head = find_head(model)
     replace_with_mlp_head(model, head, int(spec["hidden_size"]), float(spec.get("dropout", 0.0)))

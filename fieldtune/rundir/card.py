@@ -65,9 +65,38 @@ def _serve_usage(task: Task, repo_id: str | None) -> str:
     )
 
 
+MEAN_POOLED_NOTE = (
+    "The head reads the mean of the token states (`model.pooling: mean`), which transformers' own classes"
+    " do not do (they classify from the first token). The model's code comes with it (`mean_pooled.py`, torch"
+    " and transformers only; read it first) and loads with `trust_remote_code=True`; without it transformers"
+    " refuses the model rather than predict otherwise. `fieldtune predict` / `serve` run it without remote"
+    " code, and `fieldtune export --format onnx` writes a graph that carries the pooling."
+)
+
+
+def _mean_pooled_usage(task: Task, is_adapter: bool) -> str:
+    """A mean-pooled model: its own code, opted into; an adapter is merged first (plain peft would put it
+    on the base checkpoint's first-token head)."""
+    if is_adapter:
+        return (
+            "The head reads the mean of the token states (`model.pooling: mean`); plain peft would put this"
+            " adapter on the base checkpoint's own head, which classifies from the first token, and predict"
+            " otherwise. Merge it into a full model, `fieldtune export RUN_DIR --merge --out merged/`, and load"
+            " `merged/` as below (or run `fieldtune predict` on the run).\n\n"
+            + _mean_pooled_usage(task, False)
+        )
+    usage = task.usage.replace('model="REPO_ID"', 'model="REPO_ID", trust_remote_code=True').replace(
+        'AutoModelForSequenceClassification.from_pretrained("REPO_ID")',
+        'AutoModelForSequenceClassification.from_pretrained("REPO_ID", trust_remote_code=True)',
+    )
+    return f"```python\n{usage}\n```\n{MEAN_POOLED_NOTE}"
+
+
 def _usage(task: Task, is_adapter: bool, results: dict | None = None) -> str:
     if (results or {}).get("baseline", {}).get("library") == "scikit-learn":
         return _baseline_usage(results or {})
+    if (results or {}).get("pooling") == "mean":
+        return _mean_pooled_usage(task, is_adapter)
     if is_adapter:
         auto = task.inputs.peft_auto_class
         # images: the input size the run trained at (its position embeddings come with the adapter)
@@ -202,6 +231,8 @@ def build_model_card(
         hyper["test-time augmentation (scores average these views; plain transformers predicts one)"] = (
             test_time
         )
+    if results.get("pooling"):  # mean: the head reads the average token state (cls cards are as before)
+        hyper["pooling (what the head reads)"] = results["pooling"]
     method = config.get("method", {})
     ci = (results.get("confidence_intervals") or {}).get("metrics") or {}
     rows = "\n".join(

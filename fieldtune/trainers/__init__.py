@@ -1,6 +1,6 @@
-"""Trainer subclasses and their arguments. Text needs nothing beyond `FieldTrainer` (HF's `problem_type`
-gives the loss); vision adds the feature-cached probe and the probe -> unfreeze phases; `make_trainer`
-chooses between them from the task."""
+"""Trainer subclasses and their arguments. Text adds only the feature-cached probe to `FieldTrainer` (HF's
+`problem_type` gives the loss); vision adds the same probe, eval transforms and the probe -> unfreeze
+phases; `make_trainer` chooses between them from the task."""
 
 from fieldtune.trainers.arguments import build_training_args
 from fieldtune.trainers.base import FieldTrainer

@@ -8,11 +8,13 @@ from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.tasks import Task
 from fieldtune.trainers.base import FieldTrainer
+from fieldtune.trainers.text import TextTrainer
 from fieldtune.trainers.vision import VisionTrainer
 
-# Text needs nothing beyond FieldTrainer (HF's problem_type gives every task's loss); images add eval
-# transforms, the feature-cached probe, probe -> unfreeze phases, test-time views and precise BatchNorm.
-TRAINERS: dict[str, type[FieldTrainer]] = {"text": FieldTrainer, "image": VisionTrainer}
+# Text adds only the feature-cached probe to FieldTrainer (HF's problem_type gives every task's loss);
+# images add eval transforms, the feature-cached probe, probe -> unfreeze phases, test-time views and
+# precise BatchNorm.
+TRAINERS: dict[str, type[FieldTrainer]] = {"text": TextTrainer, "image": VisionTrainer}
 
 
 def make_trainer(task: Task, config: RunConfig, prepared: Prepared, **kwargs: Any) -> FieldTrainer:

@@ -49,14 +49,20 @@ def feature_key(backbone: str, collator: Any, precision: str) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
 
 
+ROW_INPUTS = ("pixel_values", "input_ids", "token_type_ids")  # what the frozen backbone sees of a row
+
+
 def row_keys(dataset: Any, batch_size: int = 256) -> list[str]:
-    """A hash of each row's decoded pixels (`pixel_values`): what the frozen backbone sees of it."""
-    keys = []
+    """A hash of each row's model inputs: an image's decoded pixels (`pixel_values`), a text's token ids."""
+    keys: list[str] = []
     for start in range(0, len(dataset), batch_size):
-        pixels = dataset[start : start + batch_size]["pixel_values"]
-        keys += [
-            hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).hexdigest() for x in pixels
-        ]
+        batch = dataset[start : start + batch_size]
+        columns = [batch[c] for c in ROW_INPUTS if c in batch]
+        for row in zip(*columns, strict=True):
+            h = hashlib.blake2b(digest_size=16)
+            for value in row:
+                h.update(np.ascontiguousarray(value).tobytes())
+            keys.append(h.hexdigest())
     return keys
 
 
