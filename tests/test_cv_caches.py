@@ -73,6 +73,7 @@ def _probe_cv(model_dir, folds: int = 3):
 def test_the_folds_of_a_probe_cv_decode_and_extract_each_image_once(tmp_path, monkeypatch):
     import fieldtune.inputs.images as images
     import fieldtune.inputs.prepare_images as prepare_images
+    import fieldtune.trainers.feature_probe as feature_probe
     import fieldtune.trainers.vision as vision
     from fieldtune.cv import run_cv
     from tests.test_train_vision import tiny_vision
@@ -106,7 +107,7 @@ def test_the_folds_of_a_probe_cv_decode_and_extract_each_image_once(tmp_path, mo
     monkeypatch.setenv("FIELDTUNE_CACHE", str(tmp_path / "cache-cold"))
     _per_fold_preparation(monkeypatch)  # and every split's features extracted whole, nothing looked up
     monkeypatch.setattr(
-        vision, "cached_features", lambda key, rows, compute, what: compute(list(range(len(rows))))
+        feature_probe, "cached_features", lambda key, rows, compute, what: compute(list(range(len(rows))))
     )
     cold = run_cv(config, output_dir=tmp_path / "cold")
     assert len(decoded) >= 3 * n + n_test and sum(extracted) == 3 * n
