@@ -9,16 +9,7 @@ import json
 import pytest
 
 from tests.test_cv import StopInFold, cv_config
-
-
-def _metrics(cv_dir):
-    return json.loads((cv_dir / "cv_results.json").read_text())["metrics"]
-
-
-def _same_summary(a, b) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert a[name]["folds"] == pytest.approx(b[name]["folds"], abs=1e-6), name
+from tests.test_cv_caches import _metrics, _same_summary
 
 
 @pytest.mark.slow

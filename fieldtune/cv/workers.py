@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import shutil
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import Any
 from fieldtune.config import RunConfig
 from fieldtune.errors import ConfigError, FieldtuneError
 from fieldtune.rundir.layout import FOLD_PREFIX, drop_replaced_run, is_run_dir
+from fieldtune.sweep.processes import run_processes
 
 logger = logging.getLogger(__name__)
 
@@ -97,19 +97,11 @@ def train_in_workers(
     config: RunConfig, cv_dir: Path, folds: list[int], workers: int, replaced: Path | None
 ) -> None:
     """Train `folds` in `workers` spawned processes; one line when any of them failed."""
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
     shares = [folds[i::workers] for i in range(min(workers, len(folds)))]
-    procs = [
-        context.Process(target=_worker_main, args=(config, cv_dir, share, replaced), name=f"cv-worker-{i}")
-        for i, share in enumerate(shares)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    failed = [p for p in procs if p.exitcode != 0]
+    jobs = [(config, cv_dir, share, replaced) for share in shares]
+    failed = run_processes(_worker_main, jobs, "cv-worker")
     if failed:
         raise FieldtuneError(
-            f"{len(failed)} of {len(procs)} fold workers failed (exit code {failed[0].exitcode}, see above); "
+            f"{len(failed)} of {len(jobs)} fold workers failed (exit code {failed[0]}, see above); "
             f"fix the cause and run the same command with --resume to continue the CV in {cv_dir}."
         )

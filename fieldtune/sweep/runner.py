@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
 import shutil
 import sys
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from fieldtune.errors import ConfigError, FieldtuneError
 from fieldtune.modeling.methods import get_method
 from fieldtune.redact import install as redact_everything
 from fieldtune.redact import redact
+from fieldtune.sweep.processes import run_processes
 from fieldtune.sweep.space import grid_points, load_recipe, load_space, parse_grid, point_names
 from fieldtune.sweep.study import (
     Manifest,
@@ -225,19 +225,10 @@ def _run(plan: Plan, manifest: Manifest, workers: int) -> tuple[list[Outcome], s
         outcomes = work(plan)
     else:
         outcomes = []
-        context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
-        procs = [
-            context.Process(target=_worker_main, args=(plan,), name=f"sweep-worker-{i}")
-            for i in range(workers)
-        ]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
-        failed = [p for p in procs if p.exitcode != 0]
+        failed = run_processes(_worker_main, [(plan,)] * workers, "sweep-worker")
         if failed:
             raise FieldtuneError(
-                f"{len(failed)} of {workers} sweep workers failed (exit code {failed[0].exitcode}, see above); "
+                f"{len(failed)} of {workers} sweep workers failed (exit code {failed[0]}, see above); "
                 "fix the cause and run the same command again to continue the sweep."
             )
     board = report.write_board(plan.sweep_dir)
