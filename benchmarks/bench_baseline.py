@@ -25,7 +25,7 @@ METRICS = ("accuracy", "f1_macro", "top_3_accuracy")
 
 def _fit(recipe: str, out: Path, baseline: bool) -> tuple[Path, float]:
     from fieldtune.config import load_config
-    from fieldtune.run import run, run_baseline
+    from fieldtune.training.run import run, run_baseline
 
     config = load_config(recipe)
     started = time.perf_counter()

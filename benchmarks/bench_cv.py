@@ -1,7 +1,7 @@
 """5-fold cross-validation (`fieldtune train --cv 5`) vs the recipe's single split, on the same recipe.
 
 Both sides run in this process, each with its own empty cache (`FIELDTUNE_CACHE`):
-(a) single split: `fieldtune.run.run` once: its validation figure (what a sweep would choose on) and test;
+(a) single split: `fieldtune.training.run.run` once: its validation figure (what a sweep would choose on) and test;
 (b) CV: `fieldtune.cv.run_cv` with `cv.folds: K` over the same train + validation rows (test untouched):
     the CV mean ± sd (95% t-interval) of the held-out-fold scores, and the fold ensemble's test score.
 Prints both, and the wall time of the K folds against K x the single run (K cold runs of one split each;
@@ -85,7 +85,7 @@ class Counts:
 def cost(config, folds: int, work: Path) -> dict:
     """(a) K cold fold runs (one empty cache each) against (b) the K folds sharing one cache."""
     from fieldtune.cv.workers import fold_config
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, folds=folds))
     counts = Counts()
@@ -123,7 +123,7 @@ def main() -> None:
     quiet_libraries()
     from fieldtune.config import load_config
     from fieldtune.cv import run_cv
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     config = load_config(args.recipe, OVERRIDES + extra)
     metric = "accuracy"

@@ -31,12 +31,12 @@ def _rescore(config: Any, source: Path, out: Path, weight: float) -> tuple[Path,
     """`source` run -> `out`: the same run scored as the transformer alone (weight 0) or as the ensemble,
     through the product's pieces (loader, `ensemble_test`, `write_run_outputs`, `save_ensemble`)."""
     from fieldtune.baselines.ensemble import ENSEMBLE_DIR, ensemble_test, save_ensemble
-    from fieldtune.class_weights import class_weight_tensor
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
     from fieldtune.rundir.results import write_run_outputs
-    from fieldtune.scoring import label_names_of
-    from fieldtune.tasks import get_task
+    from fieldtune.targets.class_weights import class_weight_tensor
+    from fieldtune.tasks.scoring import label_names_of
+    from fieldtune.tasks.table import get_task
 
     task = get_task(config.task)
     dd = build_dataset(config.data, task.name)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     quiet_libraries()
     from fieldtune.config import load_config
     from fieldtune.leaderboard import build_leaderboard
-    from fieldtune.run import run, run_baseline
+    from fieldtune.training.run import run, run_baseline
 
     config = load_config(args.recipe)
     weight = args.weight if args.weight is not None else config.ensemble.baseline_weight

@@ -27,8 +27,8 @@ def main(overrides: list[str]) -> None:
     import pandas as pd
 
     from fieldtune.config import load_config
-    from fieldtune.run import run
-    from fieldtune.scoring import Tags
+    from fieldtune.tasks.scoring import Tags
+    from fieldtune.training.run import run
 
     config = load_config(ROOT / "configs" / "cargo" / "cargo_tags_vit.yaml", overrides)
     config.model.name_or_path = str(ROOT / config.model.name_or_path)

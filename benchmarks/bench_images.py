@@ -1,6 +1,6 @@
 """Image fine-tuning: fieldtune's recipe vs the transformers `run_image_classification.py` pattern.
 
-(a) fieldtune: `fieldtune.run.run(load_config(recipe, overrides))`, default
+(a) fieldtune: `fieldtune.training.run.run(load_config(recipe, overrides))`, default
     configs/geology/lithology_probe_unfreeze.yaml on ../shared/data/lithology/train with the recipe's
     backbone ../shared/models/mobilenet-v2-1.0-224 (or `--model models/vit-tiny-patch16-224`): images
     decoded and resized once (cached), augmented on tensors; head on cached features, then the top blocks.
@@ -116,8 +116,8 @@ def build_config(args: argparse.Namespace, data_path: str, extra: list[str]) -> 
 
 
 def run_fieldtune(config: Any, workdir: Path, name: str, warm_cache: bool) -> dict[str, Any]:
-    from fieldtune.run import run
     from fieldtune.trainers.vision import VisionTrainer
+    from fieldtune.training.run import run
 
     if not warm_cache:  # an empty pixel cache per run: the decoding is part of its wall time
         os.environ["FIELDTUNE_CACHE"] = str(workdir / f"cache-{name}")

@@ -37,7 +37,7 @@ SHARED = next(
 
 def _probe_run(model: str, data: str, epochs: int, out: Path) -> Path:
     from fieldtune.config import config_from_dict
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     config = config_from_dict({
         "task": "image-classification", "name": "lithology_probe", "model": {"name_or_path": model},

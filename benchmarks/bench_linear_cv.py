@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from fieldtune.baselines.tfidf import build_pipeline
     from fieldtune.config import load_config
     from fieldtune.datasets_builders import build_dataset
-    from fieldtune.tasks import TASKS
+    from fieldtune.tasks.table import TASKS
 
     config = load_config(args.recipe)
     task = TASKS[config.task]

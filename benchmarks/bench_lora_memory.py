@@ -2,7 +2,7 @@
 
 The model is `BertConfig()` (bert-base: 12 layers, hidden 768, ~110 M parameters) with random weights,
 saved to a temporary folder with the MiniLM package's tokenizer (vocab_size set to the tokenizer's).
-Each side then trains in a separate `--worker` subprocess through `fieldtune.run.run`: `full`, `lora`
+Each side then trains in a separate `--worker` subprocess through `fieldtune.training.run.run`: `full`, `lora`
 (fieldtune's defaults: r=8 on every Linear of the encoder layers, dropout 0, head trained) and
 `lora+ckpt` (the same with `training.activation_checkpointing: true`), for a few steps at the same batch
 size and sequence length: every text is longer than the limit, so every batch is exactly `--seq-len`
@@ -151,7 +151,7 @@ def worker(args: argparse.Namespace) -> None:
     import transformers  # noqa: F401
 
     from fieldtune.config import config_from_dict
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     baseline = peak_rss_mb()
     rows = args.steps * args.batch_size

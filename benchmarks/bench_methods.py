@@ -34,7 +34,7 @@ REFERENCE = {"r_drop": "dropout"}  # compared with the same dropout, without the
 
 def _train(recipe: str, overrides: list[str], out: Path) -> tuple[Path, float]:
     from fieldtune.config import load_config
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     config = load_config(recipe, overrides)
     started = time.perf_counter()

@@ -45,7 +45,7 @@ def _probabilities(run: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
 def _scores(refs: np.ndarray, probs: np.ndarray, names: list[str]) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, f1_score
 
-    from fieldtune.confidence import bootstrap_intervals
+    from fieldtune.evaluation.confidence import bootstrap_intervals
 
     predicted = probs.argmax(-1)
     text = [names[i] for i in refs], [names[i] for i in predicted]
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if len(args.runs) < 2:
         parser.error("give at least two run directories")
     quiet_libraries()
-    from fieldtune.confidence import paired_difference
+    from fieldtune.evaluation.confidence import paired_difference
 
     outputs = [_probabilities(run) for run in args.runs]
     names = outputs[0][2]

@@ -1,7 +1,7 @@
 """A 4-trial `fieldtune sweep` vs 4 independent runs of the same 4 settings: what sharing the preparation saves.
 
 Both sides run the same four configs in this process (no interpreter or import start-up counted on either):
-(a) independent: `fieldtune.run.run` four times, each with its own empty cache (`FIELDTUNE_CACHE`), as four
+(a) independent: `fieldtune.training.run.run` four times, each with its own empty cache (`FIELDTUNE_CACHE`), as four
     machines or four users without a shared cache would: each decodes the images and extracts the frozen
     backbone's features again;
 (b) sweep: `prepare_sweep` + `run_sweep` over the same grid with one empty cache: the first trial decodes
@@ -56,8 +56,8 @@ def _subset(recipe: str, overrides: list[str], out: Path, per_class: int) -> Pat
 
 
 def independent(recipe: str, overrides: list[str], work: Path) -> tuple[float, dict[str, float]]:
-    from fieldtune.run import run
     from fieldtune.sweep.space import grid_points, load_recipe, parse_grid, point_names
+    from fieldtune.training.run import run
 
     base = load_recipe(recipe, overrides)
     points = grid_points(parse_grid(GRID, base))

@@ -29,8 +29,8 @@ def main(run_dir: str, overrides: list[str]) -> None:
     from fieldtune.config import load_config
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
-    from fieldtune.scoring import Tags, sigmoid, tune_thresholds
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.scoring import Tags, sigmoid, tune_thresholds
+    from fieldtune.tasks.table import get_task
 
     config = load_config(ROOT / "configs" / "logistics" / "shipment_tags_minilm_lora.yaml", overrides)
     task = get_task(config.task)

@@ -1,6 +1,6 @@
 """Text fine-tuning: fieldtune's recipe vs the transformers `run_classification.py` example, in one process.
 
-(a) fieldtune: `fieldtune.run.run(load_config(recipe, overrides))`, default
+(a) fieldtune: `fieldtune.training.run.run(load_config(recipe, overrides))`, default
     configs/logistics/hs_sections_minilm_full.yaml (HS goods descriptions -> 21 sections, MiniLM, full).
 (b) peer: the example's defaults written as a plain `Trainer` script: every text padded to
     max_seq_length=128 (`padding="max_length"`, `default_data_collator`), fp32, batch 8, lr 5e-5, AdamW,
@@ -127,7 +127,7 @@ def train_figures(probe: Any, mconf: Any) -> dict[str, Any]:
 
 
 def run_fieldtune(config: Any, workdir: Path) -> dict[str, Any]:
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     with Timer() as wall, instrument() as probe:
         result = run(config, output_dir=workdir / "fieldtune", overwrite=True)

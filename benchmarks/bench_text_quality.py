@@ -4,7 +4,7 @@ The leaderboard's paired bootstrap ranks by one primary metric; a quality target
 >= 1 point on accuracy AND macro-F1, significantly" needs both. This reads finished run directories (no
 training here: the runs' own commands are in benchmarks/RESULTS.md), and prints for each run its test figures
 with 95% bootstrap intervals, the paired-bootstrap difference against the baseline run on each metric (the
-same resamples of the same rows, `fieldtune.confidence.paired_difference`), the transformer alone when the
+same resamples of the same rows, `fieldtune.evaluation.confidence.paired_difference`), the transformer alone when the
 run is an ensemble, and its training time.
 
     python benchmarks/bench_text_quality.py --baseline /tmp/r35/base_sections \

@@ -25,7 +25,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-OWN_TENSORBOARD = "tensorboard"  # fieldtune attaches it itself (run.py)
+OWN_TENSORBOARD = "tensorboard"  # fieldtune attaches it itself (training/run.py)
 
 
 def resolve_report_to(value: Any) -> list[str]:

@@ -49,7 +49,7 @@ def tiny_cjk_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tag_lora_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory):
     """A multi-label LoRA run on the tiny BERT (thresholds tuned on validation), shared by the tests."""
-    from fieldtune.run import run
+    from fieldtune.training.run import run
     from tests.test_multilabel import tag_config, vocab_words, write_tagged
 
     data = write_tagged(tmp_path_factory.mktemp("tags-lora") / "notes.jsonl", vocab_words(tiny_bert))

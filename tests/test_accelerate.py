@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from fieldtune.errors import ConfigError
-from fieldtune.launch import LAUNCHER_MODULE, launch_command
+from fieldtune.training.launch import LAUNCHER_MODULE, launch_command
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "configs" / "accelerate"
@@ -263,7 +263,7 @@ def launch(cmd: list[str], cache: Path) -> subprocess.CompletedProcess:
 def single_process_run(recipe: Path, out: Path, cache: Path):
     """The reference: this process, 1 x per_device 16 (the 2-process runs use 2 x 8)."""
     from fieldtune.config import load_config
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FIELDTUNE_CACHE", str(cache))

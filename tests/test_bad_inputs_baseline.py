@@ -56,7 +56,7 @@ def s_tags_class_weight_list(ctx: Ctx) -> list[str]:
 
 
 def s_task_without_baseline(ctx: Ctx) -> list[str]:
-    from fieldtune import tasks
+    from fieldtune.tasks import table as tasks
 
     task = tasks.TASKS["text-classification"]
     no_baseline = dataclasses.replace(task, inputs=dataclasses.replace(task.inputs, baseline=None))

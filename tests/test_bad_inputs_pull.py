@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fieldtune.cli import main
-from fieldtune.pull_folder import MARKER
+from fieldtune.hub.pull_folder import MARKER
 from tests import hub_fixtures
 from tests import test_bad_inputs as table
 from tests.hub_server import USER

@@ -173,11 +173,11 @@ def test_debug_traceback_and_sweep_json_hold_no_password(tmp_path, tiny_bert):
 
 def test_push_prints_its_url_without_credentials(monkeypatch, capsys, tmp_path):
     """The commit URL is built from HF_ENDPOINT, which a self-hosted Hub may give with credentials."""
-    import fieldtune.publish
+    import fieldtune.training.publish
     from fieldtune.cli import main
 
     url = f"https://pusher:{PASSWORD}@hub.internal/field-org/demand/commit/abc123"
-    monkeypatch.setattr(fieldtune.publish, "publish", lambda *a, **k: url)
+    monkeypatch.setattr(fieldtune.training.publish, "publish", lambda *a, **k: url)
     assert main(["push", str(tmp_path), "--repo-id", "field-org/demand"]) == 0
     out = capsys.readouterr().out
     assert PASSWORD not in out and "pusher:***@hub.internal/field-org/demand/commit/abc123" in out

@@ -15,7 +15,7 @@ from fieldtune.config import config_from_dict, load_config
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.inference.evaluate import evaluate_model
 from fieldtune.leaderboard import build_leaderboard
-from fieldtune.run import run, run_baseline
+from fieldtune.training.run import run, run_baseline
 
 
 def write_recipe(path, tiny_bert, data, task="text-classification", **sections):

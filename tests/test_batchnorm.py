@@ -8,7 +8,7 @@ from torch import nn
 
 from fieldtune.config import MethodConfig, ModelConfig
 from fieldtune.modeling.create import BATCHNORM_MOMENTUM, create_model
-from fieldtune.tasks import TASKS
+from fieldtune.tasks.table import TASKS
 from tests.test_train_vision import tiny_vision
 
 
@@ -91,8 +91,8 @@ def _saved_minus_recomputed(model_dir, tmp_path, precise_bn: int, **training) ->
 
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.inputs.prepare import prepare_inputs
-    from fieldtune.run import run
     from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm
+    from fieldtune.training.run import run
     from tests.test_train_vision import vision_config
 
     config = vision_config(model_dir, training={"precision": "fp32", "precise_bn": precise_bn, **training})

@@ -125,8 +125,8 @@ def test_every_recipe_runs_on_a_tiny_model(
 ):
     """Each shipped recipe, its backbone swapped for a tiny one of the same family and its data for
     generated data of the same shape, trains two steps and writes a run."""
-    from fieldtune.run import run
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.table import get_task
+    from fieldtune.training.run import run
 
     config = load_config(recipe)
     if get_task(config.task).modality == "image":

@@ -1,4 +1,4 @@
-"""Bootstrap intervals and paired differences (fieldtune.confidence) against scikit-learn's metrics."""
+"""Bootstrap intervals and paired differences (fieldtune.evaluation.confidence) against scikit-learn's metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from fieldtune.confidence import bootstrap_intervals, metric_draws, paired_difference, top_k_hits
+from fieldtune.evaluation.confidence import bootstrap_intervals, metric_draws, paired_difference, top_k_hits
 
 
 def _classes(n: int = 400, k: int = 6, error: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:

@@ -207,7 +207,7 @@ def test_dataloader_workers_fit_the_cores(monkeypatch, cuda, cores, processes_he
 
 
 def test_dataloader_workers_can_be_set_and_persist_across_epochs(tmp_path):
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.table import get_task
     from fieldtune.trainers.arguments import build_training_args
 
     task = get_task("text-classification")

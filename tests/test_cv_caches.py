@@ -27,9 +27,9 @@ def _same_summary(a, b) -> None:
 
 def _per_fold_preparation(monkeypatch) -> None:
     """What main did before: each fold's run prepares its own train and validation rows."""
-    import fieldtune.run
+    import fieldtune.training.run
 
-    monkeypatch.setattr(fieldtune.run, "fold_rows", lambda *a, **k: None)
+    monkeypatch.setattr(fieldtune.training.run, "fold_rows", lambda *a, **k: None)
 
 
 @pytest.mark.slow
@@ -139,8 +139,8 @@ def test_a_regression_fold_keeps_its_standardised_targets_beside_the_pooled_toke
     from fieldtune.datasets_builders.folds import cv_split, fold_rows
     from fieldtune.inputs.prepare import prepare_inputs
     from fieldtune.inputs.text import load_tokenizer
-    from fieldtune.scoring import standardise
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.scoring import standardise
+    from fieldtune.tasks.table import get_task
 
     monkeypatch.setenv("FIELDTUNE_CACHE", str(tmp_path / "cache"))
     tree = cv_config(tiny_bert, demand_csv).to_dict()

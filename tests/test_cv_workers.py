@@ -16,14 +16,14 @@ from tests.test_cv_caches import _metrics, _same_summary
 def test_two_workers_train_the_folds_elsewhere_and_a_killed_cv_resumes_with_them(
     tiny_bert, demand_csv, tmp_path, monkeypatch
 ):
-    import fieldtune.run
+    import fieldtune.training.run
     from fieldtune.cv import run_cv
 
     config = cv_config(tiny_bert, demand_csv, folds=3)
     one = run_cv(config, output_dir=tmp_path / "one")  # every fold in this process
 
-    run, here = fieldtune.run.run, []
-    monkeypatch.setattr(fieldtune.run, "run", lambda *a, **k: here.append(1) or run(*a, **k))
+    run, here = fieldtune.training.run.run, []
+    monkeypatch.setattr(fieldtune.training.run, "run", lambda *a, **k: here.append(1) or run(*a, **k))
     two = run_cv(config, output_dir=tmp_path / "two", workers=2)
     assert two.trained == [0, 1, 2] and here == []  # trained in the two workers, none in this process
     _same_summary(_metrics(one.cv_dir), _metrics(two.cv_dir))

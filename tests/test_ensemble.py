@@ -20,7 +20,7 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.inference.evaluate import evaluate_model
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
 from fieldtune.leaderboard.collect import entry_from_results
-from fieldtune.run import run
+from fieldtune.training.run import run
 from tests import hub_fixtures
 from tests.hub_server import USER
 from tests.test_train_text import text_config
@@ -88,7 +88,7 @@ def test_weight_zero_is_the_transformer_alone():
 
 def test_choose_weight_follows_the_half_that_is_right_on_held_out_rows():
     from fieldtune.baselines.ensemble import WEIGHT_GRID, choose_weight
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.table import get_task
 
     task, rng = get_task("text-classification"), np.random.default_rng(0)
     refs = rng.integers(0, 4, size=60)

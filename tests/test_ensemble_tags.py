@@ -15,8 +15,8 @@ from fieldtune.baselines.tfidf import load_baseline
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.inference.evaluate import evaluate_model
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches
-from fieldtune.run import run
 from fieldtune.targets import Tags
+from fieldtune.training.run import run
 from tests.test_multilabel import tag_config, vocab_words, write_tagged
 
 

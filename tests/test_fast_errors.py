@@ -72,7 +72,7 @@ PREFLIGHT_PROBE = """
 import sys
 from pathlib import Path
 from fieldtune.config import load_config
-from fieldtune.preflight import preflight
+from fieldtune.training.preflight import preflight
 import fieldtune.modeling.checkpoint
 config = load_config(sys.argv[1])
 preflight(config, Path(sys.argv[2]), model=False)

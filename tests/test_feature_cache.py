@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fieldtune.run import run
 from fieldtune.trainers.feature_cache import backbone_digest, cache_dir, cached_features, feature_key
+from fieldtune.training.run import run
 from tests.test_train_vision import tiny_vision, vision_config
 
 

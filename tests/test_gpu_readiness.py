@@ -12,7 +12,7 @@ import torch
 from fieldtune.config import TrainingConfig
 from fieldtune.errors import ConfigError
 from fieldtune.modeling.precision import resolve_precision
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
 from fieldtune.trainers.arguments import auto_dataloader_workers, build_training_args
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fieldtune"

@@ -1,4 +1,4 @@
-"""fieldtune.hub against the test Hub server (push / pull) and olah (an independent read-only Hub)."""
+"""fieldtune.hub.repos against the test Hub server (push / pull) and olah (an independent read-only Hub)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from huggingface_hub import ModelCard, constants
 
 from fieldtune.errors import ConfigError, HubError
-from fieldtune.hub import check_repo_id, is_hub_id, pull, push_folder_as_dataset, push_run
+from fieldtune.hub.repos import check_repo_id, is_hub_id, pull, push_folder_as_dataset, push_run
 from tests import hub_fixtures
 from tests.hub_fixtures import FAKE_TOKEN, use_hub_endpoint
 from tests.hub_server import USER, HubServer

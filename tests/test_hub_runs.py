@@ -17,7 +17,7 @@ from fieldtune.cli import main
 from fieldtune.config import config_from_dict
 from fieldtune.inference.evaluate import evaluate_model
 from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
-from fieldtune.run import run
+from fieldtune.training.run import run
 from tests import hub_fixtures
 from tests.hub_fixtures import FAKE_TOKEN
 from tests.hub_server import USER

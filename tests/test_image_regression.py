@@ -19,7 +19,7 @@ from fieldtune.config import DataConfig, config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.inputs.test_time import averaged_logits, views
 from fieldtune.targets import TARGETS
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
 from tests.test_train_vision import tiny_vision
 
 MEAN_SIZE = 120.0  # far from 0: a prediction still in standardised units would be ~0 and obvious
@@ -106,7 +106,7 @@ def vit(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def grain_run(vit, tmp_path_factory):
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     folder = write_sized_images(tmp_path_factory.mktemp("grain") / "cores")
     cfg = regression_config(vit, folder, training={"mixup_alpha": 0.4})  # mixed targets: MSE to both
@@ -171,7 +171,7 @@ def test_onnx_export_and_the_leaderboard(grain_run, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_feature_cached_probe_trains_on_numbers(tmp_path):
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     resnet = tiny_vision(tmp_path / "resnet", "resnet")
     folder = write_sized_images(tmp_path / "cores", n=24, seed=1)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import yaml
 
-from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import TrainingConfig, config_from_dict
 from fieldtune.targets import Tags
+from fieldtune.targets.class_weights import class_weight_tensor
 from fieldtune.targets.thresholds import shared_threshold, too_few_to_tune, tune_thresholds
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
 from tests.test_multilabel import TAGS, vocab_words
 
 
@@ -170,7 +170,7 @@ def test_the_guard_scores_a_regression_baseline_in_real_units():
     from datasets import Dataset, DatasetDict
 
     from fieldtune.baselines.guard import baseline_check
-    from fieldtune.scoring import standardise
+    from fieldtune.tasks.scoring import standardise
 
     rng = random.Random(0)
     words = ["pallet", "crate", "drum", "box", "bag", "roll"]

@@ -15,8 +15,8 @@ from fieldtune.cli import main
 from fieldtune.config import data_config_from_dict
 from fieldtune.datasets_builders import build_dataset
 from fieldtune.inference.load import load_for_inference
-from fieldtune.run import run
 from fieldtune.rundir.reader import RunDirectory
+from fieldtune.training.run import run
 from tests.test_batch_predict import _images
 from tests.test_train_vision import tiny_vision, vision_config
 

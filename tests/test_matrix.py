@@ -20,8 +20,8 @@ from fieldtune.config import config_from_dict
 from fieldtune.errors import ConfigError
 from fieldtune.inference.load import load_for_inference
 from fieldtune.modeling.methods import METHODS
-from fieldtune.run import run
-from fieldtune.tasks import TASKS, Task
+from fieldtune.tasks.table import TASKS, Task
+from fieldtune.training.run import run
 from tests.helpers import write_demand_csv
 from tests.test_multilabel import vocab_words, write_tagged
 from tests.test_multilabel_images import write_tagged_images

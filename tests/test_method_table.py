@@ -12,7 +12,7 @@ from fieldtune.errors import ConfigError
 from fieldtune.modeling import methods
 from fieldtune.modeling.methods import METHODS, Method
 from fieldtune.rundir.card import build_model_card
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
 from tests.test_card import CONFIG, RESULTS
 
 

@@ -213,7 +213,7 @@ def test_a_lora_run_saves_the_averaged_adapter_that_plain_peft_loads(tiny_bert, 
     from peft import AutoPeftModelForSequenceClassification
     from transformers import AutoConfig
 
-    from fieldtune.run import run
+    from fieldtune.training.run import run
     from tests.test_train_text import text_config
 
     config = text_config(
@@ -241,8 +241,8 @@ def test_a_lora_run_saves_the_averaged_adapter_that_plain_peft_loads(tiny_bert, 
 
 
 def test_the_feature_cached_probe_head_trains_with_label_smoothing(tmp_path, monkeypatch):
-    from fieldtune.run import run
     from fieldtune.trainers import mixing
+    from fieldtune.training.run import run
     from tests.test_train_vision import tiny_vision, vision_config
 
     seen: list[tuple[bool, float]] = []
@@ -267,7 +267,7 @@ def test_validation_metrics_after_weight_averaging_are_those_of_the_average(tiny
     import json
 
     from fieldtune.inference.evaluate import evaluate_model
-    from fieldtune.run import run
+    from fieldtune.training.run import run
     from tests.test_train_text import text_config
 
     config = text_config(

@@ -26,7 +26,7 @@ def test_hub_id_resolves_to_the_packaged_copy():
 
 
 def test_minilm_lora_learns_the_demo_task(tmp_path):
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     config = config_from_dict(
         {

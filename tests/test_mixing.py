@@ -110,8 +110,8 @@ def test_label_sets_train_on_the_mixed_targets(tmp_path):
 
 
 def test_recipe_keys_mix_the_training_steps_of_an_image_run(tmp_path, monkeypatch):
-    from fieldtune.run import run
     from fieldtune.trainers import mixing
+    from fieldtune.training.run import run
     from tests.test_train_vision import tiny_vision, vision_config
 
     options = FieldTrainer.run_options(

@@ -14,9 +14,9 @@ import torch
 from fieldtune.cli import main
 from fieldtune.config import config_from_dict
 from fieldtune.errors import ConfigError, DataError
-from fieldtune.run import run
 from fieldtune.targets import Tags
 from fieldtune.targets.thresholds import tune_thresholds
+from fieldtune.training.run import run
 
 TAGS = ("bulky", "cold", "urgent")
 

@@ -18,8 +18,8 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.errors import DataError
 from fieldtune.inference.load import load_for_inference, predict_logits
 from fieldtune.inputs.prepare_images import image_batches_from_files
-from fieldtune.run import run
 from fieldtune.targets import TARGETS
+from fieldtune.training.run import run
 from tests.helpers import without_fieldtune
 from tests.test_train_vision import tiny_vision
 

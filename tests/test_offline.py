@@ -49,7 +49,7 @@ def test_packaged_model_trains_and_saves_without_a_hub_request(
 ):
     """A Hub id shipped in a package (as MiniLM is) resolves locally; peft's save used to ask the Hub for
     the base's config.json (and warn "Could not find a config file" when it could not)."""
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     package = tmp_path / "site" / "tiny_packaged_bert"
     shutil.copytree(tiny_bert, package / "model")
@@ -101,7 +101,7 @@ def test_unreachable_hub_and_cached_model_goes_offline_once_and_trains(
 
     # the run goes on from the cache; peft's vocabulary lookup on each LoRA checkpoint ("Could not find a
     # config file in <Hub id>", as the base is named by its Hub id) is not made
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     config = text_config(tiny_bert, model={"name_or_path": repo}, method={"name": "lora", "lora_r": 4},
                          training={"num_train_epochs": 2})  # fmt: skip
@@ -124,7 +124,7 @@ def test_a_model_in_the_hub_cache_is_named_by_its_hub_id(
 
     from fieldtune.config import load_config
     from fieldtune.leaderboard.collect import entry_from_run
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     use_hub_endpoint(monkeypatch, closed_port_endpoint(), tmp_path / "hf_home", token=None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -15,7 +15,7 @@ import pytest
 from fieldtune.cli import main
 from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
 from fieldtune.inference.onnx import OnnxModel
-from fieldtune.run import run
+from fieldtune.training.run import run
 from tests.test_train_text import TEXTS, text_config
 from tests.test_train_vision import tiny_vision, vision_config
 

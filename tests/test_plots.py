@@ -11,7 +11,7 @@ from PIL import Image
 from fieldtune.rundir import plots
 from fieldtune.rundir.plots import plot_image_samples, plot_learning_curves, sample_indices
 from fieldtune.rundir.results import restored_step
-from fieldtune.tasks import TASKS
+from fieldtune.tasks.table import TASKS
 
 
 @pytest.fixture

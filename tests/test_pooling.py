@@ -18,8 +18,8 @@ from fieldtune.config import MethodConfig, ModelConfig
 from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
 from fieldtune.modeling.create import create_model
 from fieldtune.modeling.pooling import checkpoint_pooling, resolve_pooling
-from fieldtune.run import run
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
+from fieldtune.training.run import run
 from tests.helpers import make_sentence_transformers
 from tests.test_train_text import TEXTS, text_config
 

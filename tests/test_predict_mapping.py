@@ -13,7 +13,7 @@ import pytest
 
 from fieldtune.cli import main
 from fieldtune.config import config_from_dict
-from fieldtune.run import run
+from fieldtune.training.run import run
 from tests.helpers import write_demand_csv
 from tests.test_batch_predict import _images, image_model  # noqa: F401  (a module fixture, found by name)
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from fieldtune.cli import main
-from fieldtune.run import last_complete_checkpoint
+from fieldtune.training.run import last_complete_checkpoint
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from fieldtune.datasets_builders import build_dataset
 from fieldtune.inference.evaluate import data_config_for, evaluate_model, model_references, split_of
 from fieldtune.inference.load import load_for_inference, predict_logits, split_batches, thresholds_of
 from fieldtune.modeling.methods import METHODS
-from fieldtune.run import run
-from fieldtune.tasks import TASKS
+from fieldtune.tasks.table import TASKS
+from fieldtune.training.run import run
 from tests.test_image_regression import write_sized_images
 from tests.test_multilabel import vocab_words, write_tagged
 from tests.test_multilabel_images import write_tagged_images

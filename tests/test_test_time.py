@@ -51,7 +51,7 @@ def test_evaluation_and_predict_average_the_same_views(tmp_path):
     from fieldtune.datasets_builders.geology_images import generate_geology_images
     from fieldtune.inference.load import load_for_inference, predict_logits
     from fieldtune.inputs.prepare_images import image_batches, image_batches_from_files, image_files
-    from fieldtune.run import run
+    from fieldtune.training.run import run
     from tests.test_train_vision import tiny_vision, vision_config
 
     cfg = vision_config(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fieldtune.config import config_from_dict
-from fieldtune.run import run
+from fieldtune.training.run import run
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard
 
 from fieldtune.config import config_from_dict
 from fieldtune.inference.load import load_for_inference, predict_logits, text_batches
-from fieldtune.run import run
+from fieldtune.training.run import run
 
 pytestmark = pytest.mark.slow
 TEXTS = [
@@ -184,7 +184,7 @@ def test_regression_predicts_real_units(tiny_bert, tmp_path):
 
 def test_freeze_trains_only_top_layers_and_head(tiny_bert, tmp_path):
     from fieldtune.modeling.create import create_model
-    from fieldtune.tasks import TASKS
+    from fieldtune.tasks.table import TASKS
 
     cfg = text_config(tiny_bert, method={"name": "freeze", "trainable_layers": 1})
     model, _ = create_model(cfg.model, TASKS["text-classification"], ["a", "b"], cfg.method)
@@ -213,7 +213,7 @@ def test_frozen_embeddings_without_dropout(tiny_bert, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
     from fieldtune.modeling.create import create_model
-    from fieldtune.tasks import TASKS
+    from fieldtune.tasks.table import TASKS
 
     cfg = text_config(
         tiny_bert, model={"dropout": 0.0, "attn_implementation": "eager"}, method={"freeze_embeddings": True}

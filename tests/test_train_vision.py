@@ -15,7 +15,7 @@ import torch
 from fieldtune.config import config_from_dict
 from fieldtune.inference.load import load_for_inference, predict_logits
 from fieldtune.inputs.prepare_images import image_batches_from_files, image_files
-from fieldtune.run import run
+from fieldtune.training.run import run
 
 pytestmark = pytest.mark.slow
 
@@ -419,7 +419,7 @@ def test_bf16_run_saves_batchnorm_statistics_of_its_fp32_weights(backbones, tmp_
     statistics are those an fp32 pass over the calibration sample gives, not a bf16 pass's."""
     from fieldtune.datasets_builders import build_dataset
     from fieldtune.inputs.prepare_images import prepare_images
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.table import get_task
     from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms
 
     cfg = vision_config(backbones["mobilenet"], training={"precision": "bf16", "precise_bn": 64})

@@ -28,7 +28,7 @@ import torch
 from fieldtune.config import BaselineConfig
 from fieldtune.errors import ConfigError, DataError
 from fieldtune.rundir.layout import BASELINE_FILE
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 
 ENSEMBLE_DIR = "ensemble_baseline"  # inside a model folder: the baseline half of an ensemble
 CALIBRATION_FOLDS = 5
@@ -59,7 +59,7 @@ def check_ensemble_data(config: Any, task: Task, dd: Any) -> None:
     """What the ensemble needs of the splits, asked before training: calibration folds, TF-IDF features the
     `baseline:` settings can build, and a validation split for `baseline_weight: auto` to choose on."""
     from fieldtune.baselines.tfidf import check_features
-    from fieldtune.scoring import label_names_of
+    from fieldtune.tasks.scoring import label_names_of
 
     labels = dd["train"]
     if not task.targets.label_sets:  # label sets: Platt per label on out-of-fold margins, no folds to refuse

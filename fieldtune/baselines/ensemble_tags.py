@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 
 FOLDS = 5
 

@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from fieldtune.config import RunConfig
-from fieldtune.scoring import real_units
-from fieldtune.tasks import Task
+from fieldtune.tasks.scoring import real_units
+from fieldtune.tasks.table import Task
 
 logger = logging.getLogger(__name__)
 

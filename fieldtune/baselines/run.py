@@ -23,8 +23,8 @@ from fieldtune.datasets_builders.data_report import recording
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.rundir.layout import finish_run_dir, restore_run_dir, start_run_dir
 from fieldtune.rundir.results import write_run_outputs
-from fieldtune.scoring import label_names_of
-from fieldtune.tasks import Task
+from fieldtune.tasks.scoring import label_names_of
+from fieldtune.tasks.table import Task
 
 logger = logging.getLogger(__name__)
 

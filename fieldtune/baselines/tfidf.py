@@ -27,7 +27,7 @@ from fieldtune.config import BaselineConfig
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.errors import ConfigError, ModelError
 from fieldtune.rundir.layout import BASELINE_FILE, write_json
-from fieldtune.tasks import TASKS, Task
+from fieldtune.tasks.table import TASKS, Task
 
 MODEL_FILE = "model.skops"
 # Types a baseline file may hold; anything else in a downloaded file is refused rather than loaded.

@@ -25,14 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from fieldtune.preflight import preflight, resolve_run_dir
+    from fieldtune.training.preflight import preflight, resolve_run_dir
 
     config = load_config(args.config, args.overrides)  # validates before anything heavy
     if args.output_dir is None:  # next to the recipe's fine-tuned run, never on top of it
         config = dataclasses.replace(config, name=f"{config.name or 'run'}-baseline")
     # before torch; the image baseline (a probe run) checks its backbone in run()
     preflight(config, resolve_run_dir(config, args.output_dir), args.overwrite, model=False)
-    from fieldtune.run import run_baseline
+    from fieldtune.training.run import run_baseline
 
     result = run_baseline(config, output_dir=args.output_dir, overwrite=args.overwrite)
     print_metrics(result.results, title=f"{config.name} (baseline: {result.results['baseline']['model']})")

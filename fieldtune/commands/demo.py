@@ -22,7 +22,7 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.commands.report import print_metrics
     from fieldtune.config import load_config
     from fieldtune.leaderboard import build_leaderboard
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     recipes = sorted(DEMO_DIR.glob("*.yaml"))
     if not recipes:

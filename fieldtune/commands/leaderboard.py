@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     if out is not None:
         print(f"Wrote {out}/leaderboard.{{csv,md,png,html}}")
     if args.push_to:
-        from fieldtune.hub import push_folder_as_dataset
+        from fieldtune.hub.repos import push_folder_as_dataset
 
         print(f"Published to {push_folder_as_dataset(out, args.push_to)}")
     return 0
@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
 def _check_arguments(args: argparse.Namespace, runs: list[Path]) -> None:
     """Everything that can be wrong with the arguments, before a model is evaluated or a file written."""
     from fieldtune.errors import FieldtuneError
-    from fieldtune.hub import check_repo_id
+    from fieldtune.hub.repos import check_repo_id
     from fieldtune.leaderboard.render import BOARD_FILES
     from fieldtune.rundir.layout import check_new_file, check_output_path
 

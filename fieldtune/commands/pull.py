@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.hub import check_repo_id, pull
+    from fieldtune.hub.repos import check_repo_id, pull
 
     check_repo_id(args.repo_id, "repo id")
     if args.out:

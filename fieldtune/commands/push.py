@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.publish import publish
+    from fieldtune.training.publish import publish
 
     url = publish(
         Path(args.run),

@@ -50,8 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fieldtune.launch import machine_flags
-    from fieldtune.preflight import preflight, resolve_run_dir
+    from fieldtune.training.launch import machine_flags
+    from fieldtune.training.preflight import preflight, resolve_run_dir
 
     overrides = list(args.overrides) + ([f"--cv.folds={args.cv}"] if args.cv is not None else [])
     config = load_config(args.config, overrides)  # validates before anything heavy
@@ -73,10 +73,10 @@ def main(args: argparse.Namespace) -> int:
             )
         return _cross_validate(config, args)
     if launched:
-        from fieldtune.launch import launch_train
+        from fieldtune.training.launch import launch_train
 
         return launch_train(args)
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     result = run(
         config, output_dir=args.output_dir, overwrite=args.overwrite, resume=args.resume, checked=True

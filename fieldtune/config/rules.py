@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fieldtune.class_weights import is_balanced
 from fieldtune.config.label_columns import check_label_columns
 from fieldtune.config.schema import RunConfig
 from fieldtune.errors import ConfigError
+from fieldtune.targets.class_weights import is_balanced
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -40,7 +40,7 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(
             "`model.name_or_path` is required: a Hub id such as `bert-base-uncased` or a local folder."
         )
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.table import get_task
 
     spec = get_task(task)
     is_image = spec.modality == "image"
@@ -58,7 +58,7 @@ def validate(config: RunConfig) -> None:
     if config.training.class_weights is not None and not spec.targets.class_weights:
         raise ConfigError("`training.class_weights` is only valid for classification tasks.")
     from fieldtune.modeling.methods import get_method
-    from fieldtune.tasks import TASKS
+    from fieldtune.tasks.table import TASKS
 
     inputs = get_method(method.name).inputs
     if spec.modality not in inputs:
@@ -90,7 +90,7 @@ def validate(config: RunConfig) -> None:
     if config.hub.push and not config.hub.repo_id:
         raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")
     if config.hub.repo_id is not None:
-        from fieldtune.hub import check_repo_id
+        from fieldtune.hub.repos import check_repo_id
 
         check_repo_id(config.hub.repo_id, "hub.repo_id")
     if config.name is not None and (not config.name or "/" in config.name or config.name in (".", "..")):

@@ -24,7 +24,7 @@ from fieldtune.config.checks import (
     _seed,
 )
 from fieldtune.config.cv_schema import CVConfig
-from fieldtune.tasks import TASKS
+from fieldtune.tasks.table import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
 MethodName = Literal["full", "lora", "freeze", "probe", "probe_unfreeze", "baseline"]

@@ -28,8 +28,8 @@ from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import write_json
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.results import write_run_outputs
-from fieldtune.scoring import label_names_of
-from fieldtune.tasks import Task
+from fieldtune.tasks.scoring import label_names_of
+from fieldtune.tasks.table import Task
 
 REFIT_DIR = "refit"
 # recipe keys about a validation split, which the refit has not: TrainingArguments' defaults for none
@@ -106,7 +106,7 @@ def refit_config(config: RunConfig, epochs: float) -> RunConfig:
 
 def refit(cv_dir: Path, config: RunConfig, summary: dict[str, Any]) -> dict:
     """Train the refit (resumed or skipped as a fold is), then give the CV directory its model and scores."""
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     run_dir = cv_dir / REFIT_DIR
     if not RunDirectory(run_dir).finished:

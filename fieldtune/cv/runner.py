@@ -29,7 +29,6 @@ from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.datasets_builders.folds import fold_ids, pooled
 from fieldtune.errors import ConfigError, RunDirError
 from fieldtune.modeling.methods import get_method
-from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     FOLD_PREFIX,
     finish_run_dir,
@@ -37,7 +36,8 @@ from fieldtune.rundir.layout import (
     start_run_dir,
 )
 from fieldtune.rundir.reader import RunDirectory
-from fieldtune.tasks import Task, get_task
+from fieldtune.tasks.table import Task, get_task
+from fieldtune.training.preflight import preflight, resolve_run_dir
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import pandas as pd
 from fieldtune.datasets_builders.folds import FoldRows, fold_ids, pooled
 from fieldtune.inference.load import cached_split_batches, load_for_inference, predict_logits, thresholds_of
 from fieldtune.rundir.layout import CV_RESULTS, FOLD_PREFIX, atomic_write_bytes, atomic_write_text, write_json
-from fieldtune.scoring import label_names_of
-from fieldtune.tasks import Task
+from fieldtune.tasks.scoring import label_names_of
+from fieldtune.tasks.table import Task
 
 OOF_FILE = "oof_predictions.csv"
 

@@ -39,8 +39,8 @@ def train_fold(
     config: RunConfig, cv_dir: Path, fold: int, callbacks: Sequence[Any] = (), replaced: Path | None = None
 ) -> None:
     """Train (or resume from its checkpoint) fold `fold` into `cv_dir/fold-<fold>`."""
-    from fieldtune.run import run
     from fieldtune.rundir.layout import drop_replaced_on_save
+    from fieldtune.training.run import run
 
     run_dir = cv_dir / f"{FOLD_PREFIX}{fold}"
     again = is_run_dir(run_dir)
@@ -62,7 +62,7 @@ def warm_caches(config: RunConfig, task: Any, dd: Any) -> None:
     from fieldtune.datasets_builders import dataset_name
     from fieldtune.datasets_builders.folds import cv_split, fold_rows
     from fieldtune.inputs.prepare import prepare_inputs
-    from fieldtune.scoring import standardise
+    from fieldtune.tasks.scoring import standardise
 
     first = fold_config(config, 0)
     pool = fold_rows(dd, first.cv, config.data.seed)

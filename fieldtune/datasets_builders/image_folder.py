@@ -48,7 +48,7 @@ from fieldtune.datasets_builders.image_metadata import (  # noqa: F401  (SPLIT_N
 from fieldtune.datasets_builders.registry import named_by_path, register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.errors import ConfigError, DataError
-from fieldtune.tasks import TASKS, get_task
+from fieldtune.tasks.table import TASKS, get_task
 
 logger = logging.getLogger(__name__)
 

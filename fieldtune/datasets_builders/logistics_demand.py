@@ -21,7 +21,7 @@ from fieldtune.datasets_builders.registry import register_builder
 from fieldtune.datasets_builders.tables import load_tables
 from fieldtune.datasets_builders.text_table import frames_to_dataset
 from fieldtune.errors import ConfigError
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
 
 TEXT_COLUMN, LEVEL_COLUMN, QUANTITY_COLUMN, TAGS_COLUMN = "note", "demand_level", "demand_quantity", "tags"
 LEVELS = (("low", 40.0), ("medium", 160.0), ("high", math.inf))  # upper bounds of demand_quantity (units)

@@ -16,7 +16,7 @@ from fieldtune.datasets_builders.registry import named_by_path, register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.datasets_builders.tables import load_tables, require_columns
 from fieldtune.errors import ConfigError, DataError
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ import numpy as np
 from datasets import ClassLabel
 
 from fieldtune import __version__
-from fieldtune.confidence import run_intervals
 from fieldtune.config import DataConfig, data_config_from_dict
 from fieldtune.datasets_builders import build_dataset, dataset_name
 from fieldtune.errors import DataError
+from fieldtune.evaluation.confidence import run_intervals
 from fieldtune.inference.load import (
     Loaded,
     check_text_coverage,
@@ -23,7 +23,7 @@ from fieldtune.inference.load import (
 )
 from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import CV_RESULTS
-from fieldtune.scoring import label_names_of
+from fieldtune.tasks.scoring import label_names_of
 
 
 def looks_like_hub_id(value: str) -> bool:

@@ -19,7 +19,7 @@ from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.checkpoint import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
 from fieldtune.rundir.layout import fold_ensemble_dirs, is_baseline_folder, model_dir_of
-from fieldtune.tasks import TASKS, Task, task_of_model
+from fieldtune.tasks.table import TASKS, Task, task_of_model
 
 
 @dataclass
@@ -44,7 +44,7 @@ def locate_model(ref: str, revision: str | None = None) -> tuple[Path, str | Non
         if run is not None:  # predict / evaluate / export / serve never load a dead or half-written run
             run.refuse_unfinished()
         return model_dir_of(path), None
-    from fieldtune.hub import is_hub_id, pull
+    from fieldtune.hub.repos import is_hub_id, pull
 
     if not is_hub_id(ref):
         raise RunDirError(

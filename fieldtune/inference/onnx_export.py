@@ -83,7 +83,7 @@ def check_export_args(
     if calibration is not None:
         _check_calibration(run, quantize, calibration)
     if check_data is not None and not Path(check_data).expanduser().exists():
-        from fieldtune.hub import is_hub_id
+        from fieldtune.hub.repos import is_hub_id
 
         if not is_hub_id(check_data):
             raise FieldtuneError(
@@ -92,7 +92,7 @@ def check_export_args(
 
 
 def _check_calibration(run: Path, quantize: str | None, calibration: str) -> None:
-    from fieldtune.tasks import TASKS
+    from fieldtune.tasks.table import TASKS
 
     if quantize is None:
         raise FieldtuneError("--calibration calibrates int8 quantisation; pass it with --quantize int8.")

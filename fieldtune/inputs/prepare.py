@@ -9,9 +9,9 @@ from datasets import DatasetDict
 from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.checkpoint import resolve_model_path
-from fieldtune.scoring import label_names_of
 from fieldtune.targets import TARGETS, Targets
-from fieldtune.tasks import Task
+from fieldtune.tasks.scoring import label_names_of
+from fieldtune.tasks.table import Task
 
 if TYPE_CHECKING:
     from fieldtune.datasets_builders.folds import FoldRows

@@ -19,8 +19,8 @@ from fieldtune.inputs.images import decode_and_resize, image_to_pixels, make_ima
 from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.checkpoint import resolve_model_path
 from fieldtune.progress import Batches
-from fieldtune.scoring import label_names_of
-from fieldtune.tasks import Task
+from fieldtune.tasks.scoring import label_names_of
+from fieldtune.tasks.table import Task
 
 if TYPE_CHECKING:
     from fieldtune.datasets_builders.folds import FoldRows

@@ -35,7 +35,7 @@ from fieldtune.leaderboard.kinds import baseline_of, ensemble_of, ensemble_of_ca
 from fieldtune.modeling.hub_access import unreachable_uncached
 from fieldtune.rundir.reader import RunDirectory, read_results_file
 from fieldtune.targets import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
-from fieldtune.tasks import TASKS
+from fieldtune.tasks.table import TASKS
 
 EVAL_RESULTS_FILE = "eval_results.json"
 
@@ -317,7 +317,7 @@ def _with_eval_results(entries: list[Entry], repo_id: str, commit: str | None) -
     """Add the repo's `.eval_results/*.yaml` values (metric = the entry's `task_id`): a dataset the
     model-index already has gains the metrics its card lacks (the card's value wins); another dataset
     becomes one entry of its own, split `unspecified` as for a card that names none."""
-    from fieldtune.hub_eval_results import fetch_eval_results
+    from fieldtune.hub.eval_results import fetch_eval_results
 
     by_dataset = {entry.dataset: entry for entry in entries}
     for result in fetch_eval_results(repo_id, commit):

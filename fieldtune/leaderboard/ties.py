@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from fieldtune.confidence import metric_draws, paired_difference
+from fieldtune.evaluation.confidence import metric_draws, paired_difference
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _read(path: Path | None) -> dict[tuple[str, str, int], str] | None:
 
 
 def _kind(task: str) -> str | None:
-    from fieldtune.tasks import TASKS
+    from fieldtune.tasks.table import TASKS
 
     spec = TASKS.get(task)
     return spec.targets.name if spec is not None else None

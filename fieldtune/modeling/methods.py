@@ -88,7 +88,7 @@ METHODS: dict[str, Method] = {
         Method("freeze", "top_layers"),
         Method("probe", "head"),
         Method("probe_unfreeze", "head", head_first=True, inputs=("image",)),
-        # the task's classical baseline (`fieldtune.run`'s baseline stage): text fits scikit-learn and
+        # the task's classical baseline (`fieldtune.training.run`'s baseline stage): text fits scikit-learn and
         # builds no transformers model; images run as the `probe` row (a linear head on the frozen backbone)
         Method("baseline", "head", fits_baseline=True),
     )

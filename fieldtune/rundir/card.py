@@ -9,7 +9,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from fieldtune.modeling import methods
 from fieldtune.rundir.layout import atomic_write_text
-from fieldtune.tasks import Task, get_task
+from fieldtune.tasks.table import Task, get_task
 
 METRIC_NAMES = {
     "accuracy": "Accuracy", "f1_macro": "F1 (macro)", "precision_macro": "Precision (macro)",

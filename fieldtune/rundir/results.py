@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from fieldtune.confidence import run_intervals
 from fieldtune.config import RunConfig
 from fieldtune.config.modality import for_modality
 from fieldtune.config.recipe_paths import absolute_if_local
+from fieldtune.evaluation.confidence import run_intervals
 from fieldtune.rundir.card import build_model_card, write_model_card
 from fieldtune.rundir.layout import atomic_write_text, write_json
 from fieldtune.rundir.plots import (
@@ -23,8 +23,8 @@ from fieldtune.rundir.plots import (
     sample_indices,
 )
 from fieldtune.rundir.saving import is_peft_model, save_model
-from fieldtune.scoring import real_units
-from fieldtune.tasks import Task
+from fieldtune.tasks.scoring import real_units
+from fieldtune.tasks.table import Task
 
 
 def validation_metrics(log_history: list[dict], task: Task, best_restored: bool) -> dict[str, float] | None:

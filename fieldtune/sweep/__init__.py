@@ -2,7 +2,7 @@
 
 - `space`: the recipe, `--grid KEY=V1,V2` and SPACE.yaml, checked against the config schema; trial names
 - `study`: the Optuna study (journal file or database storage), which sweep a folder holds, who runs what
-- `trial`: one trial -> `fieldtune.run.run` (resumed from its checkpoint after a kill), pruning callback
+- `trial`: one trial -> `fieldtune.training.run.run` (resumed from its checkpoint after a kill), pruning callback
 - `report`: the sweep's leaderboard and `best.yaml` (chosen on validation)
 - `runner`: `prepare_sweep` (every check, nothing written) and `run_sweep` (workers)
 

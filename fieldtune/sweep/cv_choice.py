@@ -3,7 +3,7 @@
 The trials are taken in order (trial number: the grid's order, so list the simpler recipe first). The
 first is the best so far; a later trial replaces it only when it has the better CV mean and a paired
 bootstrap over the out-of-fold rows (`oof_predictions.csv`: every pooled row predicted once, by a model
-that never saw it; the same 1000 resamples for both trials, `fieldtune.confidence.paired_difference`)
+that never saw it; the same 1000 resamples for both trials, `fieldtune.evaluation.confidence.paired_difference`)
 puts the difference of the primary metric on its side of 0 at 95%. Otherwise the two are tied and the
 earlier trial stays. When two trials' out-of-fold rows differ (another `data.seed` or data) or the
 metric cannot be resampled, the CV means decide, as before. `best.yaml` lists every comparison.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fieldtune.confidence import INTERVAL_METRICS, LEVEL, paired_difference
+from fieldtune.evaluation.confidence import INTERVAL_METRICS, LEVEL, paired_difference
 
 logger = logging.getLogger(__name__)
 

@@ -59,7 +59,7 @@ def chosen_trial(plan: Plan, study: Any) -> tuple[Any | None, list[str]]:
     from optuna.trial import TrialState
 
     from fieldtune.sweep.cv_choice import Candidate, choose
-    from fieldtune.tasks import TASKS
+    from fieldtune.tasks.table import TASKS
 
     done = sorted(
         (t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if live(t)),

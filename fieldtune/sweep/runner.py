@@ -90,7 +90,7 @@ def prepare_sweep(
         {k: c} for k, spec in (space or {}).items() if spec["type"] == "categorical" for c in spec["choices"]
     ]
     _check_models(recipe, points or choices)
-    from fieldtune.tasks import get_task
+    from fieldtune.tasks.table import get_task
 
     task = get_task(base.task)
     sweep_dir = Path(output_dir) if output_dir is not None else Path(base.output_dir) / f"{recipe.name}-sweep"
@@ -116,7 +116,7 @@ def prepare_sweep(
 
 def _check_models(recipe, points: list[dict]) -> None:
     """`train`'s preflight (integrations, Hub settings, model / task fit) for each distinct model of the grid."""
-    from fieldtune.preflight import check_recipe
+    from fieldtune.training.preflight import check_recipe
 
     seen = set()
     for point in points or [{}]:

@@ -88,7 +88,7 @@ def objective(plan: Plan, study: Any, trial: Any, *, outcomes: list[Outcome]) ->
     """Run one trial; appends what happened to `outcomes` (pruned trials too)."""
     import optuna
 
-    from fieldtune.run import run
+    from fieldtune.training.run import run
 
     run_name = trial.user_attrs.get(RUN_NAME)
     if run_name is None:  # a fresh trial from the sampler; a grid only runs its enqueued points

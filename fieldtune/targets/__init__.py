@@ -3,7 +3,7 @@
 `Task.targets` is one of `TARGETS` (classes, tags, values); trainers, collators, results, evaluation,
 predict, the baseline and the recipe checks ask it instead of branching on the task. Outputs reaching
 these methods are already in real units (a regression head has its target scale folded in, or
-`fieldtune.scoring.real_units` has been applied to the Trainer's standardised outputs). A new kind of
+`fieldtune.tasks.scoring.real_units` has been applied to the Trainer's standardised outputs). A new kind of
 target is a new `Targets` subclass here.
 """
 

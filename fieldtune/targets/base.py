@@ -2,7 +2,7 @@
 
 Attributes are rules (which recipe options fit, how labels batch, how views average); methods turn a
 model's outputs into predictions, scores and rows. Torch is imported lazily, only by the methods that build
-tensors, so the task table stays importable without it (`fieldtune.preflight` is torch-free).
+tensors, so the task table stays importable without it (`fieldtune.training.preflight` is torch-free).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 
 class Targets:
-    name: str = ""  # "classes" | "tags" | "values": the kind `fieldtune.confidence` resamples by
+    name: str = ""  # "classes" | "tags" | "values": the kind `fieldtune.evaluation.confidence` resamples by
     label_dtype = "long"  # the dtype of a batch's labels
     named = True  # labels have names (a ClassLabel); False: a number, one output "value"
     label_sets = False  # several labels per example (multi-hot): `data.label_columns`, label-set parsing

@@ -22,7 +22,7 @@ class Classes(Targets):
         return [label_names[i] for i in refs]
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None) -> dict:
-        from fieldtune.metrics import ClassificationMetrics
+        from fieldtune.evaluation.metrics import ClassificationMetrics
 
         return ClassificationMetrics().compute(
             predictions=predictions, references=references, label_names=label_names
@@ -32,7 +32,7 @@ class Classes(Targets):
         self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
     ) -> tuple[dict, dict]:
         """Metrics and per-example prediction columns for predictions.csv."""
-        from fieldtune.confidence import top_k_hits
+        from fieldtune.evaluation.confidence import top_k_hits
 
         probs = softmax(as_array(logits))
         pred = probs.argmax(-1)
@@ -94,7 +94,7 @@ class Classes(Targets):
         if spec is None:
             return None
         if weights is None and label_names:
-            from fieldtune.class_weights import class_weight_tensor
+            from fieldtune.targets.class_weights import class_weight_tensor
 
             weights = class_weight_tensor(spec, train_labels, label_names).tolist()
         seen = set(train_labels)

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from fieldtune.class_weights import is_balanced
 from fieldtune.errors import ConfigError
 from fieldtune.targets.arrays import as_array, logit, sigmoid
 from fieldtune.targets.base import Targets
+from fieldtune.targets.class_weights import is_balanced
 from fieldtune.targets.classes import Classes
 from fieldtune.targets.thresholds import (
     MIN_POSITIVES_TO_TUNE,
@@ -77,7 +77,7 @@ class Tags(Targets):
     def scores(
         self, predictions: Any, references: Any, label_names: Sequence[str] | None, scores: Any = None
     ) -> dict:
-        from fieldtune.metrics import MultiLabelMetrics
+        from fieldtune.evaluation.metrics import MultiLabelMetrics
 
         return MultiLabelMetrics().compute(
             predictions=predictions, references=references, label_names=label_names, scores=scores

@@ -43,7 +43,7 @@ class Values(Targets):
         return np.asarray(refs, dtype=np.float64).round(5)
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None = None) -> dict:
-        from fieldtune.metrics import RegressionMetrics
+        from fieldtune.evaluation.metrics import RegressionMetrics
 
         return RegressionMetrics().compute(predictions=predictions, references=references)
 

@@ -14,7 +14,7 @@ from transformers import TrainingArguments
 from fieldtune import progress
 from fieldtune.config import TrainingConfig
 from fieldtune.errors import ConfigError
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 from fieldtune.tracking import resolve_report_to
 
 logger = logging.getLogger(__name__)

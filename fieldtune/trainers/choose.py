@@ -6,7 +6,7 @@ from typing import Any
 
 from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.text import TextTrainer
 from fieldtune.trainers.vision import VisionTrainer

@@ -11,7 +11,7 @@ from typing import Any
 
 from fieldtune.config import RunConfig
 from fieldtune.rundir.results import final_validation
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 
 
 def evaluate_run(

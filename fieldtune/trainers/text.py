@@ -36,7 +36,7 @@ class TextTrainer(FeatureProbe, FieldTrainer):
 
     @classmethod
     def run_options(cls, config: Any, prepared: Any) -> dict[str, Any]:
-        from fieldtune.tasks import get_task
+        from fieldtune.tasks.table import get_task
 
         return {
             **super().run_options(config, prepared),

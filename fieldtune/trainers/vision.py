@@ -29,7 +29,7 @@ from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.create import backbone_blocks
 from fieldtune.modeling.methods import get_method
 from fieldtune.targets import TARGETS, Targets
-from fieldtune.tasks import get_task
+from fieldtune.tasks.table import get_task
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.feature_probe import FeatureDataset, FeatureProbe, HeadModel  # noqa: F401  (re-exported)
 from fieldtune.trainers.precise_bn import calibration_sample, recalibrate_batchnorm, trainable_batchnorms

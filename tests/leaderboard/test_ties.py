@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fieldtune.confidence import run_intervals
+from fieldtune.evaluation.confidence import run_intervals
 from fieldtune.leaderboard import build_leaderboard
 from fieldtune.leaderboard.render import render_csv, render_html, render_markdown
 
@@ -91,7 +91,7 @@ def test_hub_eval_results_fill_what_the_card_lacks(monkeypatch):
     import yaml
     from huggingface_hub import parse_eval_result_entries
 
-    import fieldtune.hub_eval_results as hub_results
+    import fieldtune.hub.eval_results as hub_results
     from fieldtune.leaderboard.collect import Entry, _with_eval_results
 
     results = eval_results("org/m", f1=0.9, accuracy=0.93, num_test_examples=300, dataset="hs_codes")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from fieldtune.targets.arrays import as_array
-from fieldtune.tasks import Task
+from fieldtune.tasks.table import Task
 
 
 def label_names_of(feature: Any) -> list[str] | None:

@@ -4,7 +4,7 @@ Everything goes through `huggingface_hub`; the endpoint comes from `HF_ENDPOINT`
 `hf auth login`. The token is only ever handed to `huggingface_hub`: it is never written, logged, or put in an
 error message. Every failure a user can fix is a `HubError` (one line: what went wrong and what to do).
 
-    >>> from fieldtune.hub import push_run, pull
+    >>> from fieldtune.hub.repos import push_run, pull
     >>> push_run(Path("runs/demo"), "my-org/cargo-bert", private=True)   # doctest: +SKIP
     'https://huggingface.co/my-org/cargo-bert/commit/...'
     >>> pull("my-org/cargo-bert", out=Path("models/cargo-bert"))          # doctest: +SKIP
@@ -178,7 +178,7 @@ def _eval_results_operation(run_dir: Path, repo_id: str, revision: str | None) -
     from datetime import datetime, timezone
 
     from fieldtune.errors import FieldtuneError
-    from fieldtune.hub_eval_results import eval_results_file
+    from fieldtune.hub.eval_results import eval_results_file
     from fieldtune.rundir.reader import RESULTS_FILE, RunDirectory
 
     results_path = run_dir / RESULTS_FILE
@@ -211,7 +211,7 @@ def push_run(
     """Upload a run directory to a Hub model repo in one commit; returns the commit URL.
 
     The repo gets the model folder's files at its root, plus `eval_results.json`, `.eval_results/<dataset>.yaml`
-    (the Hub's own results format, `fieldtune.hub_eval_results`), `README.md` (the model card),
+    (the Hub's own results format, `fieldtune.hub.eval_results`), `README.md` (the model card),
     `config.yaml` as `fieldtune_config.yaml`, `plots/*`, and `predictions.csv` only with `include_predictions`.
 
     Args:
@@ -292,13 +292,13 @@ def pull(repo_id: str, revision: str | None = None, out: Path | None = None, ove
         repo_id (`str`): `namespace/name`.
         revision (`str`, *optional*): branch, tag or commit sha; default `main`.
         out (`Path`, *optional*): folder to download into; default: the Hugging Face cache. A non-empty folder
-            that is not an unchanged earlier pull of `repo_id` is refused (`fieldtune.pull_folder`).
+            that is not an unchanged earlier pull of `repo_id` is refused (`fieldtune.hub.pull_folder`).
         overwrite (`bool`, *optional*, defaults to `False`): replace a non-empty `out` whatever it holds.
     """
     _require_repo_id(repo_id)
     if out is None:
         return _download(repo_id, revision, None)
-    from fieldtune.pull_folder import check_pull_out, pull_into
+    from fieldtune.hub.pull_folder import check_pull_out, pull_into
 
     out = Path(out).resolve()  # a link to a folder: the folder is what gets replaced, not the link
     check_pull_out(out, repo_id, overwrite)

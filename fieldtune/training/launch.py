@@ -3,7 +3,7 @@
 The parent process validates the recipe and the run directory (one-line errors, nothing launched), then
 starts `python -m accelerate.commands.launch ... -m fieldtune train CONFIG ...` (the accelerate CLI
 through its module: no PATH lookup) and returns the launcher's exit code. Each of the N processes runs
-`fieldtune.run.run`; the Trainer shards the training data over them, gathers evaluation predictions, and
+`fieldtune.training.run.run`; the Trainer shards the training data over them, gathers evaluation predictions, and
 only rank 0 writes the run directory.
 
 Flags:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fieldtune.config import RunConfig
-from fieldtune.tasks import Task, get_task
+from fieldtune.tasks.table import Task, get_task
 
 
 def resolve_run_dir(config: RunConfig, output_dir: str | Path | None) -> Path:
@@ -42,7 +42,7 @@ def check_recipe(config: RunConfig, model: bool = True) -> Task:
     task = get_task(config.task)
     check_training_packages(config.training)  # a missing report_to / optim package fails now, not mid-way
     if config.hub.push:
-        from fieldtune.hub import check_repo_id, get_token
+        from fieldtune.hub.repos import check_repo_id, get_token
 
         check_repo_id(config.hub.repo_id, "hub.repo_id")
         if not get_token():

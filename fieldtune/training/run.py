@@ -19,7 +19,6 @@ import torch
 
 from fieldtune import __version__
 from fieldtune.baselines.guard import baseline_check, wants_check
-from fieldtune.class_weights import class_weight_tensor
 from fieldtune.config import RunConfig, save_config
 from fieldtune.config.recipe_paths import model_id
 from fieldtune.datasets_builders import build_dataset, dataset_name
@@ -34,7 +33,6 @@ from fieldtune.modeling.dropout import has_dropout
 from fieldtune.modeling.heads import fold_target_scale
 from fieldtune.modeling.methods import get_method
 from fieldtune.modeling.precision import resolve_attention, resolve_precision
-from fieldtune.preflight import preflight, resolve_run_dir
 from fieldtune.rundir.layout import (
     INCOMPLETE,
     drop_replaced_on_save,
@@ -46,11 +44,13 @@ from fieldtune.rundir.layout import (
     start_run_dir,
 )
 from fieldtune.rundir.results import write_results
-from fieldtune.scoring import label_names_of, standardise
-from fieldtune.tasks import Task, get_task
+from fieldtune.targets.class_weights import class_weight_tensor
+from fieldtune.tasks.scoring import label_names_of, standardise
+from fieldtune.tasks.table import Task, get_task
 from fieldtune.tracking import Tracker
 from fieldtune.trainers.arguments import process_group
 from fieldtune.trainers.evaluation import ensemble_stage, evaluate_run
+from fieldtune.training.preflight import preflight, resolve_run_dir
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run(
 ) -> RunResult:
     """Train, evaluate on the test split and write the run directory. Returns where and what.
 
-    `checked`: the caller already ran `fieldtune.preflight.preflight` for this config and run directory.
+    `checked`: the caller already ran `fieldtune.training.preflight.preflight` for this config and run directory.
     `callbacks` are extra `TrainerCallback`s for the outer trainer (a sweep's pruning callback).
     A method that fits the task's baseline (`method.name: baseline`) runs the baseline stage instead
     (seconds, no checkpoints, so `resume` fits it again).
@@ -129,7 +129,7 @@ def _baseline(config: RunConfig, output_dir: str | Path | None, overwrite: bool)
     preflight(config, run_dir, overwrite, model=False)  # before anything heavy; no transformers model
     results = fit_text_baseline(config, task, run_dir, overwrite)
     if config.hub.push:
-        from fieldtune.publish import publish_finished_run
+        from fieldtune.training.publish import publish_finished_run
 
         publish_finished_run(run_dir, config)
     return RunResult(run_dir, results)
@@ -224,7 +224,7 @@ def _fine_tune(
             [run_dir / "config.yaml", run_dir / "eval_results.json"],
         )
         if config.hub.push:
-            from fieldtune.publish import publish_finished_run
+            from fieldtune.training.publish import publish_finished_run
 
             publish_finished_run(run_dir, config)
     trainer.accelerator.wait_for_everyone()  # other ranks return once rank 0 has written the run
@@ -299,7 +299,7 @@ def _trainer(
 ) -> Any:
     from transformers import EarlyStoppingCallback
 
-    from fieldtune.scoring import make_compute_metrics
+    from fieldtune.tasks.scoring import make_compute_metrics
     from fieldtune.trainers import make_trainer
 
     callbacks = list(callbacks)

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from fieldtune.config import RunConfig
-from fieldtune.hub import check_repo_id, push_run
+from fieldtune.hub.repos import check_repo_id, push_run
 from fieldtune.inference.export import merge_adapter
 from fieldtune.rundir.reader import RunDirectory
 
