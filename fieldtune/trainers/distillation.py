@@ -82,6 +82,7 @@ def add_teacher_logits(
 ) -> dict:
     """The teacher's logits of every training row as the training split's `TEACHER_COLUMN` (in place);
     returns what the run records of it (eval_results.json's `distill`, the card)."""
+    from fieldtune.config.recipe_paths import absolute_if_local
     from fieldtune.rundir.reader import RunDirectory
 
     train = prepared.dataset["train"]
@@ -89,7 +90,7 @@ def add_teacher_logits(
     prepared.dataset["train"] = train.add_column(TEACHER_COLUMN, logits.tolist())
     results = RunDirectory(config.teacher).results
     return {
-        "teacher": config.teacher,
+        "teacher": absolute_if_local(config.teacher),  # as config.yaml records it
         "teacher_model": results.get("base_model") or results.get("model"),
         "alpha": config.alpha,
         "temperature": config.temperature,
