@@ -85,7 +85,9 @@ def test_teacher_predicts_each_training_row_once_and_its_logits_are_its_predicti
     tokenizer = AutoTokenizer.from_pretrained(teacher / "model")
     model = AutoModelForSequenceClassification.from_pretrained(teacher / "model").eval()
     with torch.no_grad():
-        enc = tokenizer(list(train["text"]), truncation=True, max_length=48, padding=True, return_tensors="pt")
+        enc = tokenizer(
+            list(train["text"]), truncation=True, max_length=48, padding=True, return_tensors="pt"
+        )
         expected = model(**enc).logits.softmax(-1).numpy()
     soft = torch.tensor(train["teacher_logits"]).softmax(-1).numpy()
     np.testing.assert_allclose(soft, expected, atol=1e-5)
