@@ -158,6 +158,7 @@ def test_every_field_has_help():
         c.MethodConfig,
         c.TrainingConfig,
         c.HubConfig,
+        c.DistillConfig,
         RunConfig,
     ):
         for f in dataclasses.fields(cls):

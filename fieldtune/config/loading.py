@@ -30,6 +30,7 @@ from fieldtune.config.schema import (
     AugmentConfig,
     BaselineConfig,
     DataConfig,
+    DistillConfig,
     EnsembleConfig,
     HubConfig,
     MethodConfig,
@@ -43,7 +44,7 @@ from fieldtune.config.schema import (
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "BaselineConfig", "DataConfig", "EnsembleConfig", "HubConfig", "MethodConfig", "MethodName",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "DistillConfig", "EnsembleConfig", "HubConfig", "MethodConfig", "MethodName",
     "ModelConfig", "RunConfig", "TaskName", "TrainingConfig", "WeightAveragingConfig", "config_from_dict",
     "data_config_from_dict", "load_config", "merge_tree", "parse_overrides", "read_recipe", "save_config",
     "validate",

@@ -16,7 +16,8 @@ from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SHIPPED = REPOSITORY / "configs"
-PATH_KEYS = (("model", "name_or_path"), ("data", "path"))  # the keys that name a file or folder
+# the keys that name a file or folder
+PATH_KEYS = (("model", "name_or_path"), ("data", "path"), ("distill", "teacher"))
 
 
 def recipe_base(recipe: Path) -> Path:

@@ -87,6 +87,8 @@ def validate(config: RunConfig) -> None:
             f"`training.class_weights`: {_show(bad[0])} is not a weight; weights must be positive finite numbers."
         )
     _check_methods(config, spec)
+    if config.distill.enabled:
+        _check_distill(config, spec)
     if config.hub.push and not config.hub.repo_id:
         raise ConfigError("`hub.push` is true but `hub.repo_id` is empty; set it to `namespace/name`.")
     if config.hub.repo_id is not None:
@@ -142,6 +144,26 @@ def _check_methods(config: RunConfig, spec: Any) -> None:
     if averaging.start is None and (averaging.every_steps is not None or averaging.ema_decay is not None):
         raise ConfigError(
             "`training.weight_averaging` has no `start`; set `training.weight_averaging.start` (e.g. 0.75)."
+        )
+
+
+def _check_distill(config: RunConfig, spec: Any) -> None:
+    """`distill.teacher` adds a teacher's softened class distribution to the training loss: the targets must
+    be classes, the inputs carry it, and the model trains through its forward pass (not on cached features)."""
+    if not (spec.targets.distillation and spec.inputs.soft_targets):
+        raise ConfigError(
+            f"`distill.teacher` trains on a teacher's class probabilities; it is only valid for one class per"
+            f" text (text-classification), this run is {spec.name}: remove it."
+        )
+    from fieldtune.modeling.methods import get_method
+
+    method = get_method(config.method.name)
+    if method.fits_baseline or (method.caches_features and config.method.feature_cache):
+        how = "fits the baseline" if method.fits_baseline else "trains its head on cached features"
+        fix = "use another method" if method.fits_baseline else "set `method.feature_cache: false`"
+        raise ConfigError(
+            f"`distill.teacher` adds a loss term to training, but `method.name: {config.method.name}` {how};"
+            f" {fix} or remove `distill.teacher`."
         )
 
 

@@ -24,6 +24,7 @@ from fieldtune.config.checks import (
     _seed,
 )
 from fieldtune.config.cv_schema import CVConfig
+from fieldtune.config.distill_schema import DistillConfig
 from fieldtune.tasks.table import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
@@ -339,6 +340,9 @@ class RunConfig:
     )
     hub: HubConfig = _f(None, "Pushing the result to the Hugging Face Hub.", factory=HubConfig)
     cv: CVConfig = _f(None, "k-fold cross-validation and its final model.", factory=CVConfig)
+    distill: DistillConfig = _f(
+        None, "Knowledge distillation from a finished run (the teacher).", factory=DistillConfig
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The effective config as plain data (what `config.yaml` in the run holds; no secrets)."""

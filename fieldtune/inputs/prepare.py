@@ -17,8 +17,13 @@ if TYPE_CHECKING:
     from fieldtune.datasets_builders.folds import FoldRows
 
 
+# `distill.teacher`: the teacher's logits of each training row (`fieldtune.trainers.distillation`)
+TEACHER_COLUMN = "teacher_logits"
+
+
 class TextCollator:
-    """Dynamic padding: each batch is padded to its own longest text, never to a fixed length."""
+    """Dynamic padding: each batch is padded to its own longest text, never to a fixed length. A training
+    split with the teacher's logits (`TEACHER_COLUMN`) gives them as a float tensor of the same name."""
 
     def __init__(
         self, tokenizer: Any, targets: Targets = TARGETS["classes"], num_labels: int | None = None
@@ -34,6 +39,10 @@ class TextCollator:
         batch = self.pad([{k: f[k] for k in keep if k in f} for f in features])
         if "label" in features[0]:
             batch["labels"] = self.targets.label_tensor([f["label"] for f in features], self.num_labels)
+        if TEACHER_COLUMN in features[0]:
+            import torch
+
+            batch[TEACHER_COLUMN] = torch.tensor([f[TEACHER_COLUMN] for f in features], dtype=torch.float32)
         return batch
 
 

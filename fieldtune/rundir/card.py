@@ -274,7 +274,7 @@ directory; they are published only when pushed with `--include-predictions`.
 ## Method
 
 - {f"Model: {baseline.get('model')} (scikit-learn, `model.skops`)" if sklearn else f"Base model: `{base}`"}
-- Method: `{results["method"]}`{_method_note(results["method"], method)}
+- Method: `{results["method"]}`{_method_note(results["method"], method)}{_distill_note(results.get("distill"))}
 - {_params_line(results)}
 
 ### Hyperparameters
@@ -357,6 +357,18 @@ def _ensemble_note(entry: dict | None) -> str:
         f" {scored(entry['transformer'])} and the baseline {scored(entry['baseline'])}; the results below are"
         " the ensemble's. fieldtune's loader (`fieldtune predict`) runs the ensemble; plain transformers loads"
         " the fine-tuned model alone."
+    )
+
+
+def _distill_note(entry: dict | None) -> str:
+    """A distilled run names its teacher and how much of the loss came from it."""
+    if not entry:
+        return ""
+    alpha, temperature = entry.get("alpha"), entry.get("temperature")
+    return (
+        f"\n- Distilled from the fieldtune run `{entry.get('teacher')}` (base model `{entry.get('teacher_model')}`):"
+        f" its logits on the {entry.get('rows')} training texts, loss = (1 - {alpha}) x the hard-label loss +"
+        f" {alpha} x T^2 KL(teacher || student) at T = {temperature}"
     )
 
 

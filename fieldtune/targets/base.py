@@ -27,6 +27,7 @@ class Targets:
     class_weights = True
     label_smoothing = True
     r_drop = False  # compares two predicted class distributions
+    distillation = False  # `distill.teacher`: a teacher's softened class distribution (`soft_target_loss`)
     baseline_ensemble = True  # probabilities (or each label's odds) to mix with the TF-IDF baseline's
     baseline_classifiers: tuple[str, ...] = ("linear_svc", "logistic_regression")
     # the ONNX folder's README: the Python line that reads the graph's `logits`
@@ -55,6 +56,10 @@ class Targets:
             "id2label": dict(enumerate(names)),
             "label2id": {n: i for i, n in enumerate(names)},
         }
+
+    def soft_target_loss(self, student: Any, teacher: Any, temperature: float) -> Any:
+        """The distillation term against a teacher's logits (kinds with `distillation` only)."""
+        raise NotImplementedError(f"{self.name} targets have no distillation loss")
 
     # test-time views: each view's logits -> the quantity averaged, and its mean -> logits again (tensors)
     @staticmethod

@@ -16,6 +16,18 @@ MISSING_CLASS = -1e4  # a baseline's score for a class that train never showed (
 class Classes(Targets):
     name = "classes"
     r_drop = True
+    distillation = True
+
+    def soft_target_loss(self, student: Any, teacher: Any, temperature: float) -> Any:
+        """T^2 KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch, in fp32 (Hinton et
+        al. 2015, "Distilling the Knowledge in a Neural Network": T^2 keeps the soft term's gradients at the
+        size of the hard one's as T changes)."""
+        import torch
+
+        log_student = torch.log_softmax(student.float() / temperature, dim=-1)
+        log_teacher = torch.log_softmax(teacher.float() / temperature, dim=-1)
+        kl = torch.nn.functional.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True)
+        return kl * temperature**2
 
     @staticmethod
     def label_text(refs: np.ndarray, label_names: list[str]) -> list[str]:

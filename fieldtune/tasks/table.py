@@ -36,6 +36,8 @@ class Modality:
     quantization: str = "dynamic"
     # `model.pooling: cls | mean` chooses which token states the head reads (a sequence of tokens)
     token_pooling: bool = False
+    # `distill.teacher`: a teacher's soft targets ride in the training batches (the text collator carries them)
+    soft_targets: bool = False
     # the card's curl line for `fieldtune serve`: what a request to /predict sends
     curl_data: str = """-H 'Content-Type: application/json' -d '{"texts": ["your text"]}'"""
 
@@ -51,6 +53,7 @@ TEXT = Modality(
     peft_auto_class="AutoPeftModelForSequenceClassification",
     baseline="tfidf",
     token_pooling=True,
+    soft_targets=True,
 )
 IMAGE = Modality(
     name="image",

@@ -1,5 +1,6 @@
 """`FieldTrainer`: what every task shares on top of `transformers.Trainer`: its own loss when the recipe
-asks for class weights, label smoothing, R-Drop (`losses.py`) or Mixup / CutMix (`mixing.py`), weight averaging (`weight_averaging.py`,
+asks for class weights, label smoothing, R-Drop (`losses.py`) or Mixup / CutMix (`mixing.py`), a teacher's
+soft targets mixed in (`distillation.py`), weight averaging (`weight_averaging.py`,
 kept in checkpoints) and layer-wise learning-rate decay. Task trainers override only what differs."""
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, Trainer
 
+from fieldtune.inputs.prepare import TEACHER_COLUMN
 from fieldtune.modeling.create import backbone_blocks
+from fieldtune.trainers.distillation import Distillation
 from fieldtune.trainers.losses import symmetric_kl
 from fieldtune.trainers.mixing import BatchMix, mixed_loss
 from fieldtune.trainers.progress_callback import attach_progress
@@ -24,8 +27,8 @@ from fieldtune.trainers.weight_averaging import WeightAveraging
 class FieldTrainer(Trainer):
     """A `Trainer` with optional class weights (`class_weights`), label smoothing (`label_smoothing`, also
     with class weights and for label sets), R-Drop (`r_drop`: the KL weight alpha), Mixup / CutMix of
-    image batches (`mix`), weight averaging (`weight_averaging`: a `training.weight_averaging` section) and
-    LLRD (`layerwise_lr_decay`)."""
+    image batches (`mix`), weight averaging (`weight_averaging`: a `training.weight_averaging` section),
+    distillation (`distill`: a teacher's logits in the training batches) and LLRD (`layerwise_lr_decay`)."""
 
     def __init__(
         self,
@@ -36,10 +39,12 @@ class FieldTrainer(Trainer):
         r_drop: float = 0.0,
         mix: BatchMix | None = None,
         weight_averaging: Any = None,
+        distill: Distillation | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.label_smoothing, self.r_drop = label_smoothing, r_drop
+        self.distill = distill  # a teacher's soft targets mixed into the training loss (`distillation.py`)
         self.mix = mix if mix is not None and mix.enabled else None
         self.weight_averaging: WeightAveraging | None = None
         self.weight_averaging_config = weight_averaging  # handed on to an inner trainer (feature-cached head)
@@ -59,6 +64,8 @@ class FieldTrainer(Trainer):
     @classmethod
     def run_options(cls, config: Any, prepared: Any) -> dict[str, Any]:
         """This class's own constructor arguments, read from the run's config and prepared inputs."""
+        from fieldtune.tasks.table import get_task
+
         training = config.training
         return {
             "layerwise_lr_decay": training.layerwise_lr_decay,
@@ -66,6 +73,7 @@ class FieldTrainer(Trainer):
             "r_drop": training.r_drop,
             "mix": BatchMix(training.mixup_alpha, training.cutmix_alpha),
             "weight_averaging": training.weight_averaging,
+            "distill": Distillation.of(config.distill, get_task(config.task).targets),
         }
 
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
@@ -79,6 +87,19 @@ class FieldTrainer(Trainer):
     def compute_loss(
         self, model: nn.Module, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
     ):
+        teacher = inputs.get(TEACHER_COLUMN)  # training batches of a distilled run: the teacher's logits
+        if teacher is not None:
+            inputs = {k: v for k, v in inputs.items() if k != TEACHER_COLUMN}
+        if teacher is None or self.distill is None or not model.training:
+            return self._hard_loss(model, inputs, return_outputs, num_items_in_batch)
+        hard, outputs = self._hard_loss(model, inputs, True, num_items_in_batch)
+        loss = self.distill.loss(hard, _logits(outputs), teacher)
+        return (loss, outputs) if return_outputs else loss
+
+    def _hard_loss(
+        self, model: nn.Module, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
+    ):
+        """The loss against the labels: the head's own, or fieldtune's (class weights, smoothing, R-Drop, mixing)."""
         if model.training:
             keep_frozen_in_eval(model)
         r_drop = self.r_drop and model.training  # evaluation: one pass, no dropout to compare

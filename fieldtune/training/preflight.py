@@ -52,6 +52,10 @@ def check_recipe(config: RunConfig, model: bool = True) -> Task:
             )
     if not model:
         return task
+    if config.distill.enabled:  # the teacher run's files, before the data and the student load
+        from fieldtune.rundir.teacher import check_teacher
+
+        check_teacher(config.distill.teacher, task.name)
     from fieldtune.tracking import check_tracking
 
     extra = getattr(config.training, "extra", None) or {}

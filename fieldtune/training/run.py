@@ -22,7 +22,7 @@ from fieldtune.baselines.guard import baseline_check, wants_check
 from fieldtune.config import RunConfig, save_config
 from fieldtune.config.recipe_paths import model_id
 from fieldtune.datasets_builders import build_dataset, dataset_name
-from fieldtune.datasets_builders.data_report import describe, recording
+from fieldtune.datasets_builders.data_report import describe, note, recording
 from fieldtune.datasets_builders.folds import cv_split, fold_rows
 from fieldtune.datasets_builders.normalize import CONFIG_KEY as NORMALIZE_KEY
 from fieldtune.datasets_builders.text_table import TEXT_COLUMNS_KEY
@@ -260,6 +260,10 @@ def _data(config: RunConfig, task: Task, use_cpu: bool) -> _Data:
             dd, target_scale = standardise(dd)
         # preparing checks first whether the model can read the data at all (tokenizer coverage)
         prepared = prepare_inputs(task, dd, config, pool)
+        if config.distill.enabled:  # the teacher predicts every training row once: soft targets, recorded
+            from fieldtune.trainers.distillation import add_teacher_logits
+
+            note("distill", add_teacher_logits(prepared, config.distill, task.name, label_names))
         if config.ensemble.enabled:  # the baseline half's data checks, before any training
             from fieldtune.baselines.ensemble import check_ensemble_data
 
