@@ -44,6 +44,7 @@ from fieldtune.rundir.layout import (
     last_complete_checkpoint,
     restore_run_dir,
     start_run_dir,
+    worth_resuming,
 )
 from fieldtune.rundir.results import write_results
 from fieldtune.scoring import label_names_of, standardise
@@ -51,6 +52,7 @@ from fieldtune.tasks import Task, get_task
 from fieldtune.tracking import Tracker
 from fieldtune.trainers.arguments import process_group
 from fieldtune.trainers.evaluation import ensemble_stage, evaluate_run
+from fieldtune.trainers.pretraining import mlm_corpus, pretrain
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +159,7 @@ def _fine_tune(
     _check_validation_split(config)
     set_seed(config.training.seed)
     data = _data(config, task, use_cpu)
+    corpus = mlm_corpus(config, task, data.dd, data.report, data.prepared.processor)  # None: no pretraining
     model, info = _model(config, task, data, precision, use_cpu)
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, "validation" in data.prepared.dataset, precision,
@@ -175,6 +178,9 @@ def _fine_tune(
     try:
         if is_main:
             save_config(config, run_dir / "config.yaml", task.modality)
+        if corpus is not None:  # the masked-LM phase; the classifier then starts from the encoder it adapted
+            encoder = pretrain(config, task, corpus, data.prepared.processor, run_dir, precision, use_cpu)
+            model, info = _model(config, task, data, precision, use_cpu, encoder)
         trainer = _trainer(config, task, data, model, args, class_weights, callbacks)
         if is_main:
             tracker = _log_locally(trainer, args, config, run_dir, replaced)
@@ -199,6 +205,7 @@ def _fine_tune(
         extra = {
             **({"baseline": baseline} if baseline else {}),
             **({"ensemble": ensemble[1]} if ensemble else {}),
+            **({"pretraining": corpus.summary} if corpus else {}),
             **({"baseline_check": check} if check else {}),
             "validation_metrics": validation,
         }
@@ -269,11 +276,14 @@ def _data(config: RunConfig, task: Task, use_cpu: bool) -> _Data:
     return _Data(dd, label_names, target_scale, prepared, data_report)
 
 
-def _model(config: RunConfig, task: Task, data: _Data, precision: str, use_cpu: bool) -> tuple[Any, Any]:
-    """The model stage: the backbone with its head, the method applied, the data mapping in its config."""
+def _model(
+    config: RunConfig, task: Task, data: _Data, precision: str, use_cpu: bool, weights: str | None = None
+) -> tuple[Any, Any]:
+    """The model stage: the backbone with its head (`weights`: the pretraining phase's encoder), the method
+    applied, the data mapping in its config."""
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
     model, info = create_model(
-        config.model, task, data.label_names, config.method, config.data.image_size, attention
+        config.model, task, data.label_names, config.method, config.data.image_size, attention, weights
     )
     if config.training.r_drop and not has_dropout(model):  # two passes that could only agree: no regulariser
         raise ConfigError(
@@ -282,7 +292,7 @@ def _model(config: RunConfig, task: Task, data: _Data, precision: str, use_cpu: 
         )
     if "normalization" in data.report:  # predict / evaluate normalise their inputs the same way
         setattr(model.config, NORMALIZE_KEY, data.report["normalization"]["mode"])
-    text_columns = data.report.pop(TEXT_COLUMNS_KEY, None)
+    text_columns = data.report.get(TEXT_COLUMNS_KEY)  # kept: the pretraining phase builds the model again
     if text_columns:  # the data mapping travels with the model (exports too): predict reads these columns
         setattr(model.config, TEXT_COLUMNS_KEY, text_columns)
     return model, info
@@ -371,7 +381,7 @@ def _write(
             "world_size": trainer.args.world_size,
             "fieldtune_version": __version__,
             **extra,
-            **data.report,
+            **{k: v for k, v in data.report.items() if k != TEXT_COLUMNS_KEY},  # the columns: config.json
         },
     )
 
@@ -380,8 +390,7 @@ def _undo(run_dir: Path, replaced: Path | None, resume: bool) -> None:
     """A failed run: the replaced run comes back (no checkpoint yet), or nothing is left half-written."""
     if replaced is not None and replaced.is_dir():  # no checkpoint yet: the old run comes back
         restore_run_dir(run_dir, replaced)
-    elif not resume and not any((run_dir / "checkpoints").glob("checkpoint-*")):
-        # nothing worth resuming: leave nothing half-written
+    elif not resume and not worth_resuming(run_dir):  # nothing to resume: leave nothing half-written
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

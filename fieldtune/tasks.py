@@ -36,6 +36,10 @@ class Modality:
     quantization: str = "dynamic"
     # `model.pooling: cls | mean` chooses which token states the head reads (a sequence of tokens)
     token_pooling: bool = False
+    # `pretraining.epochs`: the transformers Auto class of continued self-supervised pre-training of the
+    # backbone (text: masked LM) and its table of model types; None: the inputs have no such phase
+    pretraining_class: str | None = None
+    pretraining_types: str | None = None
     # the card's curl line for `fieldtune serve`: what a request to /predict sends
     curl_data: str = """-H 'Content-Type: application/json' -d '{"texts": ["your text"]}'"""
 
@@ -51,6 +55,8 @@ TEXT = Modality(
     peft_auto_class="AutoPeftModelForSequenceClassification",
     baseline="tfidf",
     token_pooling=True,
+    pretraining_class="AutoModelForMaskedLM",
+    pretraining_types="MODEL_FOR_MASKED_LM_MAPPING_NAMES",
 )
 IMAGE = Modality(
     name="image",
