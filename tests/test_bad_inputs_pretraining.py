@@ -21,6 +21,20 @@ def _extra(ctx: Ctx, name: str, content: str | None, *overrides: str) -> list[st
     return _text_with(ctx, "--pretraining.epochs=1", f"--pretraining.extra_texts={path}", *overrides)
 
 
+def _extra_only_test_texts(ctx: Ctx) -> list[str]:
+    """Extra texts that are all test rows of the run (the generated orders split as the run splits them)."""
+    import pandas as pd
+
+    from fieldtune.config import data_config_from_dict
+    from fieldtune.datasets_builders import build_dataset
+
+    data = table._orders(ctx)
+    dd = build_dataset(data_config_from_dict(data), "text-classification")
+    test = sorted(set(dd["test"]["text"]) - set(dd["train"]["text"]) - set(dd["validation"]["text"]))
+    pd.DataFrame({"note": test}).to_csv(ctx.tmp / "test_rows.csv", index=False)
+    return _text_with(ctx, "--pretraining.epochs=1", f"--pretraining.extra_texts={ctx.tmp / 'test_rows.csv'}")
+
+
 CASES = [
     Case("pretraining-image", lambda c: _vit(c, "--pretraining.epochs=1"), ("pretraining.epochs", "image-classification", "set it to 0")),
     Case("pretraining-baseline-method", lambda c: _text_with(c, "--method.name=baseline", "--pretraining.epochs=1"), ("pretraining.epochs", "method.name: baseline", "set it to 0")),
@@ -36,6 +50,7 @@ CASES = [
     Case("extra-texts-unsupported-type", lambda c: _extra(c, "headings.xlsx", "x"), ("pretraining.extra_texts", "headings.xlsx", ".txt")),
     Case("extra-texts-which-column", lambda c: _extra(c, "headings.csv", "code,heading\n01,live animals\n"), ("pretraining.extra_texts", "headings.csv", "code, heading", "pretraining.extra_texts_column")),
     Case("extra-texts-column-missing", lambda c: _extra(c, "headings.csv", "code,heading\n01,live animals\n", "--pretraining.extra_texts_column=title"), ("headings.csv", "'title'", "pretraining.extra_texts_column", "code, heading")),
+    Case("extra-texts-all-test-rows", _extra_only_test_texts, ("pretraining.extra_texts", "test_rows.csv", "validation or test text")),
 ]  # fmt: skip
 
 

@@ -77,8 +77,13 @@ def test_the_phase_changes_the_encoder_and_the_classifier_starts_from_it(adapted
 
 
 def test_only_train_and_extra_texts_reach_the_masked_lm(tiny_bert, tmp_path, monkeypatch):
-    extra = tmp_path / "headings.txt"
-    extra.write_text("frozen fish fillets\n\n  live cattle for breeding  \n", encoding="utf-8")
+    config = _config(tiny_bert, {**PRE, "epochs": 1})
+    dd = build_dataset(config.data, config.task)  # the same seeded split the run trains on
+    train = list(dd["train"]["text"])
+    held_out = (set(dd["validation"]["text"]) | set(dd["test"]["text"])) - set(train)
+    test_text = sorted(set(dd["test"]["text"]) - set(train))[0]
+    extra = tmp_path / "headings.txt"  # one of the test texts among them: left out
+    extra.write_text(f"frozen fish fillets\n\n  live cattle for breeding  \n{test_text}\n", encoding="utf-8")
     seen: list[str] = []
     encode = pretraining.encode_batch
 
@@ -87,12 +92,9 @@ def test_only_train_and_extra_texts_reach_the_masked_lm(tiny_bert, tmp_path, mon
         return encode(tokenizer, texts, limit)
 
     monkeypatch.setattr(pretraining, "encode_batch", spy)
-    config = _config(tiny_bert, {**PRE, "epochs": 1, "extra_texts": str(extra)})
+    config.pretraining.extra_texts = str(extra)
     result = run(config, output_dir=tmp_path / "run")
-    dd = build_dataset(config.data, config.task)  # the same seeded split the run trained on
-    train = list(dd["train"]["text"])
     assert seen == train + ["frozen fish fillets", "live cattle for breeding"]
-    held_out = (set(dd["validation"]["text"]) | set(dd["test"]["text"])) - set(train)
     assert held_out and not held_out & set(seen)
     assert result.results["pretraining"]["extra_texts"] == 2
     assert result.results["pretraining"]["extra_texts_file"] == "headings.txt"

@@ -23,7 +23,7 @@ from transformers import Trainer, set_seed
 from fieldtune import progress
 from fieldtune.config import RunConfig
 from fieldtune.datasets_builders.unlabeled import read_extra_texts
-from fieldtune.errors import ConfigError, ModelError
+from fieldtune.errors import ConfigError, DataError, ModelError
 from fieldtune.inputs.text import encode_batch
 from fieldtune.modeling.checkpoint import load_model_config, resolve_model_path
 from fieldtune.modeling.precision import resolve_attention
@@ -105,6 +105,20 @@ def mlm_corpus(
             config.data.encoding,
             mode,
         )
+        # a file of "all headings" may hold the very texts the run is scored on: those stay out
+        held_out = {t for split, rows in dd.items() if split != "train" for t in rows["text"]}
+        kept = [t for t in extra if t not in held_out]
+        if not kept:
+            raise DataError(
+                f"`pretraining.extra_texts`: every text of {settings.extra_texts} is a validation or test text,"
+                " which the masked-LM phase must not see; give texts from outside the evaluation splits."
+            )
+        if len(kept) < len(extra):
+            logger.warning(
+                "pretraining: %d of the %d extra texts are validation / test texts of this run; left out",
+                len(extra) - len(kept), len(extra),
+            )  # fmt: skip
+        extra = kept
     logger.info("pretraining: masked LM on %d train texts + %d extra texts", len(train), len(extra))
     return Corpus(train + extra, len(train), len(extra))
 
