@@ -159,7 +159,7 @@ def _fine_tune(
     _check_validation_split(config)
     set_seed(config.training.seed)
     data = _data(config, task, use_cpu)
-    corpus = mlm_corpus(config, task, data.dd, data.report, data.prepared.processor)  # None: no pretraining
+    corpus = mlm_corpus(config, task, data, run_dir if resume else None)  # None: no pretraining
     model, info = _model(config, task, data, precision, use_cpu)
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, "validation" in data.prepared.dataset, precision,

@@ -147,9 +147,11 @@ def test_resume_with_other_pretraining_settings_is_refused(tiny_bert, tmp_path, 
     monkeypatch.setattr("fieldtune.run._trainer", _killed)
     with pytest.raises(RuntimeError, match="killed"):
         run(config, output_dir=tmp_path / "run")
+    saved = (tmp_path / "run" / "config.yaml").read_bytes()
     changed = _config(tiny_bert, {**PRE, "epochs": 1, "learning_rate": 1e-4})
     with pytest.raises(ConfigError, match="learning_rate"):
         run(changed, output_dir=tmp_path / "run", resume=True)
+    assert (tmp_path / "run" / "config.yaml").read_bytes() == saved  # refused before anything is written
 
 
 def test_lora_after_the_phase_saves_merged_weights(tiny_bert, tmp_path):

@@ -72,11 +72,11 @@ class MaskedLMCollator:
         return self.collate([{k: f[k] for k in keep if k in f} for f in features])
 
 
-def mlm_corpus(
-    config: RunConfig, task: Task, dd: Any, report: dict[str, Any], tokenizer: Any
-) -> Corpus | None:
-    """The phase's texts, checked before anything is written (None: `pretraining.epochs` is 0): the model
-    type has a masked-LM class, the tokenizer a mask token, `extra_texts` reads."""
+def mlm_corpus(config: RunConfig, task: Task, data: Any, resumed: Path | None = None) -> Corpus | None:
+    """The phase's texts (`data`: run()'s data stage), checked before anything is written (None:
+    `pretraining.epochs` is 0): the model type has a masked-LM class, the tokenizer a mask token,
+    `extra_texts` reads; `resumed` (the run directory of --resume): its finished phase had these settings."""
+    dd, report, tokenizer = data.dd, data.report, data.prepared.processor
     settings = config.pretraining
     if not settings.epochs:
         return None
@@ -120,7 +120,24 @@ def mlm_corpus(
             )  # fmt: skip
         extra = kept
     logger.info("pretraining: masked LM on %d train texts + %d extra texts", len(train), len(extra))
-    return Corpus(train + extra, len(train), len(extra))
+    corpus = Corpus(train + extra, len(train), len(extra))
+    if resumed is not None:
+        _finished(resumed / PRETRAINING, _settings(config, corpus))
+    return corpus
+
+
+def _finished(folder: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary of the finished phase in `folder` (None: none), which must have had these settings."""
+    if not (folder / DONE).is_file():
+        return None
+    recorded = json.loads((folder / DONE).read_text())
+    if recorded.get("settings") != settings:
+        changed = sorted(k for k in settings if recorded.get("settings", {}).get(k) != settings[k])
+        raise ConfigError(
+            f"--resume: the run's finished pretraining phase ({folder}) was trained with other settings"
+            f" ({', '.join(changed)}); resume with the recipe it started with, or start again with --overwrite."
+        )
+    return recorded["summary"]
 
 
 def _settings(config: RunConfig, corpus: Corpus) -> dict[str, Any]:
@@ -140,16 +157,10 @@ def pretrain(
     The seed is set again at the end: the classifier's new head is drawn as in a run that skipped the phase."""
     folder = run_dir / PRETRAINING
     settings = _settings(config, corpus)
-    if (folder / DONE).is_file():
-        recorded = json.loads((folder / DONE).read_text())
-        if recorded.get("settings") != settings:
-            changed = sorted(k for k in settings if recorded.get("settings", {}).get(k) != settings[k])
-            raise ConfigError(
-                f"--resume: the run's finished pretraining phase ({folder}) was trained with other settings"
-                f" ({', '.join(changed)}); resume with the recipe it started with, or start again with --overwrite."
-            )
+    summary = _finished(folder, settings)
+    if summary is not None:
         logger.info("pretraining: the finished phase in %s is reused", folder)
-        corpus.summary = recorded["summary"]
+        corpus.summary = summary
         set_seed(config.training.seed)  # the classifier's head starts as after the phase
         return str(folder / ENCODER)
     import transformers
