@@ -159,6 +159,7 @@ def test_every_field_has_help():
         c.TrainingConfig,
         c.HubConfig,
         c.DistillConfig,
+        c.PretrainingConfig,
         RunConfig,
     ):
         for f in dataclasses.fields(cls):
@@ -266,8 +267,10 @@ def test_saved_config_keeps_only_the_keys_of_the_run_modality(tmp_path):
     image = yaml.safe_load((tmp_path / "image.yaml").read_text())
     assert image["data"]["image_size"] == 112 and "augment" in image["data"]
     assert "max_length" not in image["model"] and "text_columns" not in image["data"]
+    assert not image.get("pretraining")  # the masked-LM phase is text only
     save_config(c, tmp_path / "text.yaml", "text")
     text = yaml.safe_load((tmp_path / "text.yaml").read_text())
     assert (
         "augment" not in text["data"] and "image_size" not in text["data"] and "max_length" in text["model"]
     )
+    assert text["pretraining"]["epochs"] == 0

@@ -36,6 +36,7 @@ from fieldtune.config.schema import (
     MethodConfig,
     MethodName,
     ModelConfig,
+    PretrainingConfig,
     RunConfig,
     TaskName,
     TrainingConfig,
@@ -44,9 +45,9 @@ from fieldtune.config.schema import (
 from fieldtune.errors import ConfigError
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
-    "AugmentConfig", "BaselineConfig", "DataConfig", "DistillConfig", "EnsembleConfig", "HubConfig", "MethodConfig", "MethodName",
-    "ModelConfig", "RunConfig", "TaskName", "TrainingConfig", "WeightAveragingConfig", "config_from_dict",
-    "data_config_from_dict", "load_config", "merge_tree", "parse_overrides", "read_recipe", "save_config",
+    "AugmentConfig", "BaselineConfig", "DataConfig", "DistillConfig", "EnsembleConfig", "HubConfig", "MethodConfig",
+    "MethodName", "ModelConfig", "PretrainingConfig", "RunConfig", "TaskName", "TrainingConfig", "WeightAveragingConfig",
+    "config_from_dict", "data_config_from_dict", "load_config", "merge_tree", "parse_overrides", "read_recipe", "save_config",
     "validate",
 ]  # fmt: skip
 

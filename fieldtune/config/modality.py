@@ -15,6 +15,8 @@ ONLY_FOR = {
     "text": (
         ("model", "max_length"), ("model", "pooling"), ("method", "freeze_embeddings"), ("data", "text_columns"), ("data", "language"),
         ("data", "encoding"), ("data", "normalize"), ("data", "max_unknown_rate"), ("data", "allow_unknown_tokens"),
+        ("pretraining", "epochs"), ("pretraining", "learning_rate"), ("pretraining", "mlm_probability"),
+        ("pretraining", "extra_texts"), ("pretraining", "extra_texts_column"),
     ),
 }  # fmt: skip
 

@@ -1,8 +1,8 @@
 """Where the relative paths of a recipe point, and the absolute paths a run directory records.
 
-A relative `model.name_or_path` / `data.path` written in a recipe file is relative to that file's folder,
-so a recipe runs the same from any working folder; the recipes shipped in the repository's `configs/`
-are relative to the repository root (where `models/` and `../shared/` are). A path given on the command
+A relative `model.name_or_path` / `data.path` / `pretraining.extra_texts` written in a recipe file is
+relative to that file's folder, so a recipe runs the same from any working folder; the recipes shipped
+in the repository's `configs/` are relative to the repository root (where `models/` and `../shared/` are). A path given on the command
 line (`--data.path=notes.csv`) is relative to the working folder, as any command-line path. A recipe
 path found only from the working folder still works (recipes written before this rule); a value found
 nowhere that does not look like a path stays a Hub id. A folder inside the Hugging Face cache
@@ -17,7 +17,12 @@ from typing import Any
 REPOSITORY = Path(__file__).resolve().parents[2]
 SHIPPED = REPOSITORY / "configs"
 # the keys that name a file or folder
-PATH_KEYS = (("model", "name_or_path"), ("data", "path"), ("distill", "teacher"))
+PATH_KEYS = (
+    ("model", "name_or_path"),
+    ("data", "path"),
+    ("distill", "teacher"),
+    ("pretraining", "extra_texts"),
+)
 
 
 def recipe_base(recipe: Path) -> Path:

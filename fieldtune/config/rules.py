@@ -65,6 +65,7 @@ def validate(config: RunConfig) -> None:
         fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
         raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     check_label_columns(data, spec)
+    _check_pretraining(config, spec)
     _check_cv(config)
     if config.ensemble.enabled:
         _check_ensemble(spec)
@@ -164,6 +165,31 @@ def _check_distill(config: RunConfig, spec: Any) -> None:
         raise ConfigError(
             f"`distill.teacher` adds a loss term to training, but `method.name: {config.method.name}` {how};"
             f" {fix} or remove `distill.teacher`."
+        )
+
+
+def _check_pretraining(config: RunConfig, spec: Any) -> None:
+    """`pretraining:` adapts the backbone with the self-supervised objective its inputs have (text: masked
+    LM) before the method trains it: inputs without one, or a method without a backbone to train, refuse it."""
+    pretraining = config.pretraining
+    if not pretraining.epochs:
+        if pretraining.extra_texts is not None:
+            raise ConfigError(
+                "`pretraining.extra_texts` is read only by the masked-LM phase, which is off; set"
+                " `pretraining.epochs` > 0 (e.g. 1) or remove it."
+            )
+        return
+    if spec.inputs.pretraining_class is None:
+        raise ConfigError(
+            f"`pretraining.epochs` continues a text encoder's masked-LM pre-training; {spec.name} has no such"
+            " phase: set it to 0 or remove it."
+        )
+    from fieldtune.modeling.methods import get_method
+
+    if get_method(config.method.name).fits_baseline:
+        raise ConfigError(
+            f"`pretraining.epochs` adapts the transformer's encoder, but `method.name: {config.method.name}` trains"
+            " no transformer; set it to 0 or pick another method (full, lora, freeze, ...)."
         )
 
 

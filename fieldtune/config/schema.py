@@ -25,6 +25,7 @@ from fieldtune.config.checks import (
 )
 from fieldtune.config.cv_schema import CVConfig
 from fieldtune.config.distill_schema import DistillConfig
+from fieldtune.config.pretraining_schema import PretrainingConfig
 from fieldtune.tasks.table import TASKS
 
 TaskName = Literal[tuple(TASKS)]  # the task table is the one list of tasks
@@ -329,6 +330,9 @@ class RunConfig:
     )
     training: TrainingConfig = _f(
         None, "Optimisation; any TrainingArguments field passes through.", factory=TrainingConfig
+    )
+    pretraining: PretrainingConfig = _f(
+        None, "Text: masked-LM training of the encoder on the task's texts first.", factory=PretrainingConfig
     )
     baseline: BaselineConfig = _f(
         None, "The classical model of `fieldtune baseline` (text: TF-IDF + linear).", factory=BaselineConfig

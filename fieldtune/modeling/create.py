@@ -162,9 +162,12 @@ def create_model(
     method: MethodConfig,
     image_size: int | None = None,
     attn_implementation: str | None = None,
+    weights: str | None = None,
 ) -> tuple[nn.Module, ModelInfo]:
     """Load `model_cfg.name_or_path` with a fresh head for `label_names` (or one output for regression);
-    `attn_implementation` as `precision.resolve_attention` chose it (None: transformers' default)."""
+    `attn_implementation` as `precision.resolve_attention` chose it (None: transformers' default).
+    `weights`: a folder whose backbone weights replace the checkpoint's (the encoder the pretraining phase
+    adapted); the config, pooling and tokenizer stay the checkpoint's."""
     kwargs: dict[str, Any] = {"problem_type": task.problem_type}
     kwargs |= task.targets.head_labels(label_names)
     config = load_model_config(model_cfg.name_or_path, model_cfg.revision, task=task, **kwargs)
@@ -177,8 +180,9 @@ def create_model(
     attention = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
         model = cls.from_pretrained(
-            path, config=config, revision=model_cfg.revision, ignore_mismatched_sizes=True, **attention
-        )
+            weights or path, config=config, revision=None if weights else model_cfg.revision,
+            ignore_mismatched_sizes=True, **attention,
+        )  # fmt: skip
     except ValueError as e:
         if attn_implementation and attn_implementation in str(e):
             raise ModelError(

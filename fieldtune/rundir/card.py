@@ -231,6 +231,12 @@ def build_model_card(
         hyper["test-time augmentation (scores average these views; plain transformers predicts one)"] = (
             test_time
         )
+    if results.get("pretraining"):  # the encoder was adapted to the domain's texts before fine-tuning
+        p = results["pretraining"]
+        hyper["domain-adaptive pretraining (masked LM, before fine-tuning)"] = (
+            f"{p.get('epochs')} epochs, lr {p.get('learning_rate')}, {p.get('mlm_probability')} masked, on"
+            f" {p.get('train_texts')} train + {p.get('extra_texts')} unlabelled texts"
+        )
     if results.get("pooling"):  # mean: the head reads the average token state (cls cards are as before)
         hyper["pooling (what the head reads)"] = results["pooling"]
     method = config.get("method", {})

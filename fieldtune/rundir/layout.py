@@ -3,6 +3,7 @@
 ```
 runs/<name>/
   config.yaml  model/  eval_results.json  predictions.csv  plots/  README.md  logs/  checkpoints/
+  pretraining/   (`pretraining.epochs` > 0) encoder/ (the adapted encoder), pretraining.json, checkpoints/
 ```
 Result files are written atomically (temp file + rename), and a run that has not finished carries an
 `.incomplete` marker so that nothing downstream mistakes it for a finished run.
@@ -25,6 +26,7 @@ RUN_FILES = ("config.yaml", "eval_results.json", "model")
 BASELINE_FILE = "fieldtune_baseline.json"  # marks a model folder holding a scikit-learn baseline
 CV_RESULTS = "cv_results.json"  # marks a cross-validation directory (`fieldtune train --cv K`)
 FOLD_PREFIX = "fold-"  # its fold runs: fold-0 ... fold-<K-1>
+PRETRAINING = "pretraining"  # the masked-LM phase: its checkpoints, then the adapted encoder
 logger = logging.getLogger(__name__)
 
 
@@ -168,6 +170,13 @@ def drop_replaced_on_save(replaced: Path) -> Any:
 
 def finish_run_dir(run_dir: Path) -> None:
     (run_dir / INCOMPLETE).unlink(missing_ok=True)
+
+
+def worth_resuming(run_dir: Path) -> bool:
+    """A failed run keeps its folder when it has something `--resume` continues from: a checkpoint of the
+    fine-tuning or of the pretraining phase, or the finished phase's encoder."""
+    folders = (run_dir / "checkpoints", run_dir / PRETRAINING / "checkpoints")
+    return any(any(f.glob("checkpoint-*")) for f in folders) or (run_dir / PRETRAINING / "encoder").is_dir()
 
 
 def last_complete_checkpoint(checkpoints: Path) -> str | None:

@@ -98,7 +98,11 @@ def write_results(
     if target_scale is not None:  # the trainer saw standardised targets; results are in real units
         logits, refs = real_units(logits, target_scale), real_units(refs, target_scale)
     base = absolute_if_local(config.model.name_or_path) or ""  # an adapter's base, found from any folder
-    save_model(trainer.model, prepared.processor, run_dir / "model", base, state_dict)
+    model = trainer.model
+    if config.pretraining.epochs and is_peft_model(model) and state_dict is None:
+        # the adapter's base would be the checkpoint, not the encoder the pretraining phase adapted: merged
+        model = model.merge_and_unload()
+    save_model(model, prepared.processor, run_dir / "model", base, state_dict)
     untuned = getattr(trainer.model.config, "fieldtune_untuned_thresholds", None)
     if untuned and untuned.get("labels"):  # named in eval_results.json and the card
         names = [label_names[j] for j in untuned["labels"]] if label_names else untuned["labels"]
@@ -107,7 +111,7 @@ def write_results(
         run_dir, config, task, logits, refs, raw_test, label_names, extra,
         thresholds=getattr(trainer.model.config, "fieldtune_thresholds", None),
         log_history=trainer.state.log_history,
-        is_adapter=is_peft_model(trainer.model),
+        is_adapter=is_peft_model(model),
         kept_step=restored_step(trainer, task),
     )  # fmt: skip
 

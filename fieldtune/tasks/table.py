@@ -38,6 +38,10 @@ class Modality:
     token_pooling: bool = False
     # `distill.teacher`: a teacher's soft targets ride in the training batches (the text collator carries them)
     soft_targets: bool = False
+    # `pretraining.epochs`: the transformers Auto class of continued self-supervised pre-training of the
+    # backbone (text: masked LM) and its table of model types; None: the inputs have no such phase
+    pretraining_class: str | None = None
+    pretraining_types: str | None = None
     # the card's curl line for `fieldtune serve`: what a request to /predict sends
     curl_data: str = """-H 'Content-Type: application/json' -d '{"texts": ["your text"]}'"""
 
@@ -54,6 +58,8 @@ TEXT = Modality(
     baseline="tfidf",
     token_pooling=True,
     soft_targets=True,
+    pretraining_class="AutoModelForMaskedLM",
+    pretraining_types="MODEL_FOR_MASKED_LM_MAPPING_NAMES",
 )
 IMAGE = Modality(
     name="image",

@@ -42,14 +42,17 @@ from fieldtune.rundir.layout import (
     last_complete_checkpoint,
     restore_run_dir,
     start_run_dir,
+    worth_resuming,
 )
 from fieldtune.rundir.results import write_results
 from fieldtune.targets.class_weights import class_weight_tensor
 from fieldtune.tasks.scoring import label_names_of, standardise
 from fieldtune.tasks.table import Task, get_task
 from fieldtune.tracking import Tracker
+from fieldtune.trainers import distillation
 from fieldtune.trainers.arguments import process_group
 from fieldtune.trainers.evaluation import ensemble_stage, evaluate_run
+from fieldtune.trainers.pretraining import mlm_corpus, pretrain
 from fieldtune.training.preflight import preflight, resolve_run_dir
 
 logger = logging.getLogger(__name__)
@@ -116,11 +119,7 @@ def _baseline(config: RunConfig, output_dir: str | Path | None, overwrite: bool)
     if task.inputs.baseline == "probe":
         method = dataclasses.replace(config.method, name="probe", feature_cache=True)
         backbone = model_id(config.model.name_or_path)
-        info = {
-            "kind": "probe",
-            "model": f"linear probe on frozen {backbone} features",
-            "library": "transformers",
-        }
+        info = dict(kind="probe", model=f"linear probe on frozen {backbone} features", library="transformers")
         return _fine_tune(dataclasses.replace(config, method=method), output_dir, overwrite, baseline=info)
     from fieldtune.baselines.run import fit_text_baseline
     from fieldtune.baselines.tfidf import check_settings
@@ -157,6 +156,7 @@ def _fine_tune(
     _check_validation_split(config)
     set_seed(config.training.seed)
     data = _data(config, task, use_cpu)
+    corpus = mlm_corpus(config, task, data, run_dir if resume else None)  # None: no pretraining
     model, info = _model(config, task, data, precision, use_cpu)
     args = build_training_args(
         config.training, run_dir / "checkpoints", task, "validation" in data.prepared.dataset, precision,
@@ -175,6 +175,9 @@ def _fine_tune(
     try:
         if is_main:
             save_config(config, run_dir / "config.yaml", task.modality)
+        if corpus is not None:  # the masked-LM phase; the classifier then starts from the encoder it adapted
+            encoder = pretrain(config, task, corpus, data.prepared.processor, run_dir, precision, use_cpu)
+            model, info = _model(config, task, data, precision, use_cpu, encoder)
         trainer = _trainer(config, task, data, model, args, class_weights, callbacks)
         if is_main:
             tracker = _log_locally(trainer, args, config, run_dir, replaced)
@@ -199,6 +202,7 @@ def _fine_tune(
         extra = {
             **({"baseline": baseline} if baseline else {}),
             **({"ensemble": ensemble[1]} if ensemble else {}),
+            **({"pretraining": corpus.summary} if corpus else {}),
             **({"baseline_check": check} if check else {}),
             "validation_metrics": validation,
         }
@@ -261,9 +265,7 @@ def _data(config: RunConfig, task: Task, use_cpu: bool) -> _Data:
         # preparing checks first whether the model can read the data at all (tokenizer coverage)
         prepared = prepare_inputs(task, dd, config, pool)
         if config.distill.enabled:  # the teacher predicts every training row once: soft targets, recorded
-            from fieldtune.trainers.distillation import add_teacher_logits
-
-            note("distill", add_teacher_logits(prepared, config.distill, task.name, label_names))
+            note("distill", distillation.add_teacher_logits(prepared, config.distill, task.name, label_names))
         if config.ensemble.enabled:  # the baseline half's data checks, before any training
             from fieldtune.baselines.ensemble import check_ensemble_data
 
@@ -273,11 +275,14 @@ def _data(config: RunConfig, task: Task, use_cpu: bool) -> _Data:
     return _Data(dd, label_names, target_scale, prepared, data_report)
 
 
-def _model(config: RunConfig, task: Task, data: _Data, precision: str, use_cpu: bool) -> tuple[Any, Any]:
-    """The model stage: the backbone with its head, the method applied, the data mapping in its config."""
+def _model(
+    config: RunConfig, task: Task, data: _Data, precision: str, use_cpu: bool, weights: str | None = None
+) -> tuple[Any, Any]:
+    """The model stage: the backbone with its head (`weights`: the pretraining phase's encoder), the method
+    applied, the data mapping in its config."""
     attention = resolve_attention(config.model.attn_implementation, precision, use_cpu)
     model, info = create_model(
-        config.model, task, data.label_names, config.method, config.data.image_size, attention
+        config.model, task, data.label_names, config.method, config.data.image_size, attention, weights
     )
     if config.training.r_drop and not has_dropout(model):  # two passes that could only agree: no regulariser
         raise ConfigError(
@@ -286,7 +291,7 @@ def _model(config: RunConfig, task: Task, data: _Data, precision: str, use_cpu: 
         )
     if "normalization" in data.report:  # predict / evaluate normalise their inputs the same way
         setattr(model.config, NORMALIZE_KEY, data.report["normalization"]["mode"])
-    text_columns = data.report.pop(TEXT_COLUMNS_KEY, None)
+    text_columns = data.report.get(TEXT_COLUMNS_KEY)  # kept: the pretraining phase builds the model again
     if text_columns:  # the data mapping travels with the model (exports too): predict reads these columns
         setattr(model.config, TEXT_COLUMNS_KEY, text_columns)
     return model, info
@@ -375,7 +380,7 @@ def _write(
             "world_size": trainer.args.world_size,
             "fieldtune_version": __version__,
             **extra,
-            **data.report,
+            **{k: v for k, v in data.report.items() if k != TEXT_COLUMNS_KEY},  # the columns: config.json
         },
     )
 
@@ -384,8 +389,7 @@ def _undo(run_dir: Path, replaced: Path | None, resume: bool) -> None:
     """A failed run: the replaced run comes back (no checkpoint yet), or nothing is left half-written."""
     if replaced is not None and replaced.is_dir():  # no checkpoint yet: the old run comes back
         restore_run_dir(run_dir, replaced)
-    elif not resume and not any((run_dir / "checkpoints").glob("checkpoint-*")):
-        # nothing worth resuming: leave nothing half-written
+    elif not resume and not worth_resuming(run_dir):  # nothing to resume: leave nothing half-written
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
