@@ -9,6 +9,7 @@ import numpy as np
 
 from fieldtune.targets.arrays import as_array, softmax
 from fieldtune.targets.base import Targets
+from fieldtune.targets.draws import Draws, class_draws, top_k_hits
 
 MISSING_CLASS = -1e4  # a baseline's score for a class that train never showed (no column in the fitted model)
 
@@ -16,6 +17,16 @@ MISSING_CLASS = -1e4  # a baseline's score for a class that train never showed (
 class Classes(Targets):
     name = "classes"
     r_drop = True
+    interval_metrics = ("f1_macro", "accuracy", "top_3_accuracy", "top_5_accuracy")
+
+    def draws(
+        self,
+        labels: Sequence[Any],
+        predicted: Sequence[Any],
+        label_names: Sequence[str] | None = None,
+        hits: dict[str, np.ndarray] | None = None,
+    ) -> Draws:
+        return class_draws(labels, predicted, hits or {})  # `hits`: the in_top_k columns of many classes
 
     @staticmethod
     def label_text(refs: np.ndarray, label_names: list[str]) -> list[str]:
@@ -32,8 +43,6 @@ class Classes(Targets):
         self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
     ) -> tuple[dict, dict]:
         """Metrics and per-example prediction columns for predictions.csv."""
-        from fieldtune.confidence import top_k_hits
-
         probs = softmax(as_array(logits))
         pred = probs.argmax(-1)
         columns = {"predicted": [label_names[i] for i in pred], "score": probs.max(-1).round(5)}

@@ -12,6 +12,7 @@ from fieldtune.errors import ConfigError
 from fieldtune.targets.arrays import as_array, logit, sigmoid
 from fieldtune.targets.base import Targets
 from fieldtune.targets.classes import Classes
+from fieldtune.targets.draws import Draws, tag_draws
 from fieldtune.targets.thresholds import (
     MIN_POSITIVES_TO_TUNE,
     shared_threshold,
@@ -30,6 +31,16 @@ class Tags(Targets):
     onnx_decoding = "scores = 1 / (1 + np.exp(-logits))  # keep the labels whose score reaches config['fieldtune_thresholds']"
     calibrates = True  # thresholds are tuned on the validation split after training
     lower_is_better = ("hamming_loss",)  # the share of wrong label decisions
+    interval_metrics = ("f1_macro", "f1_micro", "subset_accuracy")
+
+    def draws(
+        self,
+        labels: Sequence[Any],
+        predicted: Sequence[Any],
+        label_names: Sequence[str] | None = None,
+        hits: dict[str, np.ndarray] | None = None,
+    ) -> Draws:
+        return tag_draws(labels, predicted, label_names)  # `;`-joined label sets
 
     @staticmethod
     def references(labels: Any, num_labels: int) -> np.ndarray:
