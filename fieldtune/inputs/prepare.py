@@ -11,7 +11,7 @@ from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.checkpoint import resolve_model_path
 from fieldtune.scoring import label_names_of
 from fieldtune.targets import TARGETS, Targets
-from fieldtune.tasks import Task
+from fieldtune.tasks import IMAGE, TEXT, Task
 
 if TYPE_CHECKING:
     from fieldtune.datasets_builders.folds import FoldRows
@@ -54,10 +54,16 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows 
     return Prepared(dataset, collator, tokenizer)
 
 
-def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
-    """`pool`: a cross-validation fold's rows of the pooled data, prepared once for every fold."""
-    if task.modality == "text":
-        return prepare_text(task, dd, config, pool)
-    from fieldtune.inputs.prepare_images import prepare_images
+def _prepare_images(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
+    from fieldtune.inputs.prepare_images import prepare_images  # the image pipeline (PIL), on demand
 
     return prepare_images(task, dd, config, pool)
+
+
+# How each kind of input (`Task.inputs`) is prepared; a new `Modality` in `fieldtune.tasks` adds its row.
+PREPARE = {TEXT: prepare_text, IMAGE: _prepare_images}
+
+
+def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
+    """`pool`: a cross-validation fold's rows of the pooled data, prepared once for every fold."""
+    return PREPARE[task.inputs](task, dd, config, pool)
