@@ -279,18 +279,19 @@ def _image_split(loaded: Loaded, ds: Any, split: str | None, pool: Any, size: di
     return cached_image_batches(loaded, split, ds, pool)
 
 
-# How a builder's split becomes batches for each kind of input (`Task.inputs`); a new `Modality` adds its row.
-SPLIT_BATCHES = {TEXT: _text_split, IMAGE: _image_split}
+# How a builder's split becomes batches for each kind of input (`Task.inputs`, by name); a new `Modality` adds
+# its row.
+SPLIT_BATCHES = {TEXT.name: _text_split, IMAGE.name: _image_split}
 
 
 def split_batches(loaded: Loaded, ds: Any, batch_size: int | None = None) -> progress.Batches:
     """A builder's split (its `text` or `image` column) as batches for the loaded model's inputs."""
     size = {"batch_size": batch_size} if batch_size else {}
-    return SPLIT_BATCHES[loaded.task.inputs](loaded, ds, None, None, size)
+    return SPLIT_BATCHES[loaded.task.inputs.name](loaded, ds, None, None, size)
 
 
 def cached_split_batches(loaded: Loaded, split: str, ds: Any, pool: Any = None) -> progress.Batches:
     """`split_batches` for a split a training run prepared: images are read from the decoded-pixel cache it
     wrote (`split`: its name there; `pool`: a CV's `FoldRows`, `ds` being `pool.rows` at `pool.index[split]`),
     not decoded again. Text is tokenised as `split_batches` does."""
-    return SPLIT_BATCHES[loaded.task.inputs](loaded, ds, split, pool, {})
+    return SPLIT_BATCHES[loaded.task.inputs.name](loaded, ds, split, pool, {})

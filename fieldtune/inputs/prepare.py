@@ -60,10 +60,11 @@ def _prepare_images(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRo
     return prepare_images(task, dd, config, pool)
 
 
-# How each kind of input (`Task.inputs`) is prepared; a new `Modality` in `fieldtune.tasks` adds its row.
-PREPARE = {TEXT: prepare_text, IMAGE: _prepare_images}
+# How each kind of input (`Task.inputs`) is prepared, by its name (a variant made with `dataclasses.replace`
+# keeps its row); a new `Modality` in `fieldtune.tasks` adds its row.
+PREPARE = {TEXT.name: prepare_text, IMAGE.name: _prepare_images}
 
 
 def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
     """`pool`: a cross-validation fold's rows of the pooled data, prepared once for every fold."""
-    return PREPARE[task.inputs](task, dd, config, pool)
+    return PREPARE[task.inputs.name](task, dd, config, pool)
