@@ -55,7 +55,8 @@ class Modality:
     # coverage of the texts (unknown tokens, truncation) is reported
     tokens: bool = False
     trainer_args: tuple[tuple[str, Any], ...] = ()  # TrainingArguments for these inputs (a recipe overrides)
-    # the ONNX graph: its dynamic axes (every input), and the README's lines that build its feed
+    # the ONNX graph: its dynamic axes (every input), and the README's lines that build its feed (`str.format`:
+    # `{name}` is the export folder, literal braces doubled)
     onnx_axes: tuple[str, ...] = ("batch",)
     onnx_feed: str = ""
     # the card's adapter snippet: what `AutoConfig.from_pretrained` takes besides the label fields
