@@ -95,8 +95,8 @@ def test_modules_stay_small():
 # modules of its own floor or of floors below it. A floor is a root module or a subpackage of `fieldtune`.
 FLOORS: list[tuple[str, ...]] = [
     ("errors", "redact", "progress"),
-    ("evaluation",),
     ("targets",),
+    ("evaluation",),
     ("tasks",),
     ("config",),
     ("modeling",),
@@ -165,3 +165,41 @@ def test_run_and_run_baseline_do_not_call_each_other():
     assert "run_baseline" not in calls["run"] and "run" not in calls["run_baseline"]
     stages = {name for name in calls if name.startswith("_")}
     assert all("run" not in calls[s] and "run_baseline" not in calls[s] for s in stages)
+
+
+# The names of the kinds of input and of target: the flow asks `Task.inputs` / `Task.targets` instead.
+KIND_NAMES = {"text", "image", "classes", "tags", "values"}
+
+
+def name_comparisons(path: Path, root: Path = PACKAGE.parent) -> list[str]:
+    """`x.modality == "image"`, `kind != "values"`, ...: a comparison of a modality or kind with its name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Compare):
+            continue
+        sides = [node.left, *node.comparators]
+        named = any(isinstance(s, ast.Constant) and s.value in KIND_NAMES for s in sides)
+        asked = any(
+            (isinstance(s, ast.Attribute) and s.attr in ("modality", "name"))
+            or (isinstance(s, ast.Name) and s.id in ("modality", "kind"))
+            for s in sides
+        )
+        if named and asked:
+            found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_the_flow_asks_the_inputs_and_targets_not_their_names():
+    found = [hit for p in sorted(PACKAGE.rglob("*.py")) for hit in name_comparisons(p)]
+    assert not found, (
+        f"ask Task.inputs / Task.targets (fieldtune/tasks.py, fieldtune/targets) instead: {found}"
+    )
+
+
+def test_the_name_check_finds_a_name_comparison(tmp_path):
+    (tmp_path / "fieldtune").mkdir()
+    probe = tmp_path / "fieldtune" / "probe.py"
+    probe.write_text(
+        'if task.modality == "image":\n    pass\nif kind != "values":\n    pass\nif x == "file":\n    pass\n'
+    )
+    assert name_comparisons(probe, tmp_path) == ["fieldtune/probe.py:1", "fieldtune/probe.py:3"]

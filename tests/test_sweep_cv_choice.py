@@ -57,3 +57,18 @@ def test_trials_on_other_rows_fall_back_to_the_cv_mean(tmp_path):
     assert paired(first, other, "classes", "accuracy") is None
     best, lines = choose([first, other], "classes", "accuracy", greater_is_better=True)
     assert best is other and "no paired test" in lines[1]
+
+
+def test_the_sweep_passes_the_task_s_targets_and_the_paired_test_still_runs(tmp_path):
+    """`sweep/report.py` hands `choose` the Task's Targets object; before, the interval-metric table was keyed
+    by name, so no metric matched the object and every sweep fell back to the CV means."""
+    from fieldtune.tasks.table import TASKS
+
+    first = _trial(tmp_path, "trial-0000", set(range(40)))
+    clear = _trial(tmp_path, "trial-0001", set(range(4)))
+    test = paired(first, clear, TASKS["text-classification"].targets, "accuracy")
+    assert test is not None and test["significant"] and test["rows"] == N
+    best, lines = choose(
+        [first, clear], TASKS["text-classification"].targets, "accuracy", greater_is_better=True
+    )
+    assert best is clear and "better" in lines[1]

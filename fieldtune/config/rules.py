@@ -43,8 +43,7 @@ def validate(config: RunConfig) -> None:
     from fieldtune.tasks.table import get_task
 
     spec = get_task(task)
-    is_image = spec.modality == "image"
-    if is_image and data.text_columns:
+    if spec.inputs.files and data.text_columns:
         raise ConfigError(f"`data.text_columns` is only valid for text tasks; this run is {task}.")
     if config.model.pooling in ("cls", "mean") and not spec.inputs.token_pooling:
         raise ConfigError(
@@ -132,7 +131,7 @@ def _check_methods(config: RunConfig, spec: Any) -> None:
     from fieldtune.modeling.methods import get_method
 
     mixing = [k for k in ("mixup_alpha", "cutmix_alpha") if getattr(training, k)]
-    if mixing and spec.modality != "image":
+    if mixing and not spec.inputs.mixing:
         raise ConfigError(
             f"`training.{mixing[0]}` mixes pairs of training images; {spec.name} has no images: remove it."
         )

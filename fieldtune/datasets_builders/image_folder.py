@@ -48,7 +48,7 @@ from fieldtune.datasets_builders.image_metadata import (  # noqa: F401  (SPLIT_N
 from fieldtune.datasets_builders.registry import named_by_path, register_builder
 from fieldtune.datasets_builders.splits import split_dataset
 from fieldtune.errors import ConfigError, DataError
-from fieldtune.tasks.table import TASKS, get_task
+from fieldtune.tasks.table import IMAGE, TASKS, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -321,10 +321,10 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
         >>> dd["train"].features["label"].names
         ['barrel', 'crate']
     """
-    if get_task(task).modality != "image":
+    if get_task(task).inputs.name != IMAGE.name:  # the inputs this builder makes
         raise ConfigError(
             f"data.builder image_folder makes image data but task is {task!r}; set an image task "
-            f"({', '.join(t.name for t in TASKS.values() if t.modality == 'image')})."
+            f"({', '.join(t.name for t in TASKS.values() if t.inputs.name == IMAGE.name)})."
         )
     kind = get_task(task).targets.name  # classes, label sets or numbers: which `LABEL_FILES` reads them
     if not config.path:

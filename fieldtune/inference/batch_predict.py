@@ -198,8 +198,8 @@ def output_columns(loaded: Loaded, top_k: int, extra: Sequence[str] = ()) -> lis
     sample = loaded.task.targets.rows(
         np.zeros((1, outputs)), loaded.label_names, top_k, thresholds_of(loaded)
     )
-    first = ["text"] if loaded.task.modality == "text" else ["file"]
-    own = first + list(sample[0]) + ([] if loaded.task.modality == "text" else ["error"])
+    inputs = loaded.task.inputs
+    own = [inputs.predict_input, *sample[0], *inputs.predict_after]
     return list(kept_names(extra, own).values()) + own
 
 
@@ -216,7 +216,7 @@ def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
     check_request(req)
     run_column = run_text_column(req.model)  # a damaged config.yaml: before the model loads
     loaded = loaded or load_for_inference(req.model, req.revision, test_time=req.test_time)
-    image = loaded.task.modality == "image"
+    image = loaded.task.inputs.files  # image files read by path, not a table's texts
     if image and req.input is None:
         raise DataError(f"{req.model} is an image model; pass the images with --input, not --text.")
     _check_flags_do_something(req, image)
@@ -246,7 +246,7 @@ def predict(req: PredictRequest, loaded: Loaded | None = None) -> int:
     last_commit = time.monotonic()
     try:
         with progress.bar(
-            total=total, initial=done, desc="Predicting", unit="img" if image else "row"
+            total=total, initial=done, desc="Predicting", unit=loaded.task.inputs.progress_unit
         ) as pbar:
             for frame, key in stream:
                 writer.write(frame, key)

@@ -170,13 +170,13 @@ def evaluate_model(
     dd = build_dataset(data_cfg, loaded.task.name)
     ds = split_of(dd, split, data_cfg.path or data_cfg.builder, whole=whole)
     refs = model_references(loaded, ds, data_cfg.path or data_cfg.builder)
-    if loaded.task.modality == "text":
+    if loaded.task.inputs.tokens:
         check_text_coverage(loaded, ds["text"])
     logits = predict_logits(loaded, split_batches(loaded, ds))
     targets = loaded.task.targets
     metrics, columns = targets.evaluate(logits, refs, loaded.label_names, thresholds_of(loaded))
     label_text = targets.label_text(refs, loaded.label_names)
-    intervals = run_intervals(targets.name, label_text, columns, loaded.label_names)
+    intervals = run_intervals(targets, label_text, columns, loaded.label_names)
     trainable, total = count_params(loaded.model)
     onnx = (
         {"runtime": "onnxruntime", "quantize": loaded.model.quantize}
@@ -195,7 +195,7 @@ def evaluate_model(
         "revision": loaded.revision,
         "num_test_examples": len(refs),
         "confidence_intervals": intervals,
-        **({"test_time": loaded.test_time} if loaded.task.modality == "image" else {}),
+        **({"test_time": loaded.test_time} if loaded.task.inputs.test_time_views else {}),
         "total_params": total,
         **onnx,
         **_ensemble_entry(loaded),

@@ -19,7 +19,7 @@ from fieldtune.inputs import test_time as test_time_views
 from fieldtune.modeling.checkpoint import require_processor_files, resolve_model_path, weights_error
 from fieldtune.modeling.heads import restore_custom_head
 from fieldtune.rundir.layout import fold_ensemble_dirs, is_baseline_folder, model_dir_of
-from fieldtune.tasks.table import TASKS, Task, task_of_model
+from fieldtune.tasks.table import IMAGE, TASKS, TEXT, Task, task_of_model
 
 
 @dataclass
@@ -180,7 +180,7 @@ def _loaded(
 
     if ensemble and has_ensemble(model_dir):  # the transformer and the TF-IDF baseline, one call
         model, processor = with_ensemble(model, processor, model_dir)
-    views = (test_time or test_time_views.mode_of(model)) if task.modality == "image" else "none"
+    views = (test_time or test_time_views.mode_of(model)) if task.inputs.test_time_views else "none"
     return Loaded(model, processor, task, labels, ref, revision, views, model_dir)
 
 
@@ -195,13 +195,9 @@ def _fold_ensemble(folds: list[Loaded], ref: str) -> Loaded:
 
 def _load_processor(model_dir: Path, task: Task) -> Any:
     require_processor_files(model_dir, task, where="The model folder")
-    if task.modality == "text":
-        from transformers import AutoTokenizer
+    import transformers
 
-        return AutoTokenizer.from_pretrained(model_dir)
-    from transformers import AutoImageProcessor
-
-    return AutoImageProcessor.from_pretrained(model_dir)
+    return getattr(transformers, task.inputs.processor_class).from_pretrained(model_dir)
 
 
 def thresholds_of(loaded: Loaded) -> list[float] | None:
@@ -271,22 +267,31 @@ def text_batches(
     return progress.Batches(batches, len(texts))
 
 
+def _text_split(loaded: Loaded, ds: Any, split: str | None, pool: Any, size: dict) -> progress.Batches:
+    return text_batches(loaded, ds["text"], **size)  # tokenised as predict does (a split has no token cache)
+
+
+def _image_split(loaded: Loaded, ds: Any, split: str | None, pool: Any, size: dict) -> progress.Batches:
+    from fieldtune.inputs.prepare_images import cached_image_batches, image_batches
+
+    if split is None:
+        return image_batches(loaded, ds, **size)
+    return cached_image_batches(loaded, split, ds, pool)
+
+
+# How a builder's split becomes batches for each kind of input (`Task.inputs`, by name); a new `Modality` adds
+# its row.
+SPLIT_BATCHES = {TEXT.name: _text_split, IMAGE.name: _image_split}
+
+
 def split_batches(loaded: Loaded, ds: Any, batch_size: int | None = None) -> progress.Batches:
     """A builder's split (its `text` or `image` column) as batches for the loaded model's inputs."""
     size = {"batch_size": batch_size} if batch_size else {}
-    if loaded.task.modality == "text":
-        return text_batches(loaded, ds["text"], **size)
-    from fieldtune.inputs.prepare_images import image_batches
-
-    return image_batches(loaded, ds, **size)
+    return SPLIT_BATCHES[loaded.task.inputs.name](loaded, ds, None, None, size)
 
 
 def cached_split_batches(loaded: Loaded, split: str, ds: Any, pool: Any = None) -> progress.Batches:
     """`split_batches` for a split a training run prepared: images are read from the decoded-pixel cache it
     wrote (`split`: its name there; `pool`: a CV's `FoldRows`, `ds` being `pool.rows` at `pool.index[split]`),
     not decoded again. Text is tokenised as `split_batches` does."""
-    if loaded.task.modality == "text":
-        return split_batches(loaded, ds)
-    from fieldtune.inputs.prepare_images import cached_image_batches
-
-    return cached_image_batches(loaded, split, ds, pool)
+    return SPLIT_BATCHES[loaded.task.inputs.name](loaded, ds, split, pool, {})

@@ -125,7 +125,7 @@ def export_onnx(
     check_export_args(run, out, "onnx", quantize, opset, check_data, calibration)
     run_results = RunDirectory(run).read_results()
     loaded = load_for_inference(run, test_time="none", ensemble=False)  # the graph: the transformer alone
-    views = load_for_inference(run).test_time if loaded.task.modality == "image" else "none"
+    views = load_for_inference(run).test_time if loaded.task.inputs.test_time_views else "none"
     if is_peft_model(loaded.model):
         loaded.model = loaded.model.merge_and_unload()  # LoRA folded into plain weights before tracing
     inputs, refs, (dataset, split) = check_inputs(loaded, run, check_data)
@@ -226,17 +226,13 @@ def check_inputs(
 
 
 def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int) -> None:
-    """torch.onnx.export with a dynamic batch axis (and sequence axis for text)."""
+    """torch.onnx.export with the inputs' dynamic axes (batch; and sequence for text)."""
     model = loaded.model
     sample = {k: v for k, v in sample.items() if k != "labels"}
     if len(next(iter(sample.values()))) < 2:  # a batch of one would be specialised into the graph
         sample = {k: torch.cat([v, v]) for k, v in sample.items()}
-    batch = torch.export.Dim("batch")
-    if loaded.task.modality == "text":
-        sequence = torch.export.Dim("sequence")
-        shapes = {k: {0: batch, 1: sequence} for k in sample}
-    else:
-        shapes = {k: {0: batch} for k in sample}
+    dims = dict(enumerate(torch.export.Dim(axis) for axis in loaded.task.inputs.onnx_axes))
+    shapes = {k: dict(dims) for k in sample}
     arch = type(model).__name__
     if not log.isEnabledFor(logging.DEBUG):  # its registry warns that torchvision (unused here) is missing
         logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -318,27 +314,13 @@ def _int8_note(report: dict) -> str:
 def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
     metric = report["primary_metric"]
     scores = ", ".join(f"{k}: {v[metric]:.4f}" for k, v in report["metrics"].items() if metric in v)
-    if loaded.task.modality == "text":
-        feed = (
-            "from tokenizers import Tokenizer\n\n"
-            f'tok = Tokenizer.from_file("{name}/tokenizer.json")\n'
-            "tok.enable_padding()\n"
-            'enc = tok.encode_batch(["20 pallets of frozen fish"])\n'
-            "names = [i.name for i in session.get_inputs()]\n"
-            'feed = {"input_ids": [e.ids for e in enc], "attention_mask": [e.attention_mask for e in enc],\n'
-            '        "token_type_ids": [e.type_ids for e in enc]}\n'
-            "feed = {k: np.asarray(v, dtype=np.int64) for k, v in feed.items() if k in names}\n"
-        )
-    else:
-        feed = (
-            "# pixel_values: float32 (batch, 3, H, W), resized and normalised as preprocessor_config.json says\n"
-            'feed = {"pixel_values": pixel_values}\n'
-        )
+    feed = loaded.task.inputs.onnx_feed.format(name=name)
+    axes = " and ".join(f"{axis} axis" for axis in loaded.task.inputs.onnx_axes)
     output = loaded.task.targets.onnx_decoding
     return (
         f"# {name}: ONNX export of a fieldtune run\n\n"
         f"`model.onnx` (opset {report['opset']}{_int8_note(report)}) "
-        f"with a dynamic batch axis{' and sequence axis' if loaded.task.modality == 'text' else ''}; "
+        f"with a dynamic {axes}; "
         f"output `logits`. Checked at export against PyTorch on {report['parity']['examples']} examples "
         f"({report['dataset']}, {report['split']} split) "
         f"(max |logit difference| {report['parity']['max_abs_diff']:.1e}); {metric}: {scores} "

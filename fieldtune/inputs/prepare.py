@@ -11,7 +11,7 @@ from fieldtune.inputs.prepared import Prepared
 from fieldtune.modeling.checkpoint import resolve_model_path
 from fieldtune.targets import TARGETS, Targets
 from fieldtune.tasks.scoring import label_names_of
-from fieldtune.tasks.table import Task
+from fieldtune.tasks.table import IMAGE, TEXT, Task
 
 if TYPE_CHECKING:
     from fieldtune.datasets_builders.folds import FoldRows
@@ -63,10 +63,17 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows 
     return Prepared(dataset, collator, tokenizer)
 
 
-def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
-    """`pool`: a cross-validation fold's rows of the pooled data, prepared once for every fold."""
-    if task.modality == "text":
-        return prepare_text(task, dd, config, pool)
-    from fieldtune.inputs.prepare_images import prepare_images
+def _prepare_images(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
+    from fieldtune.inputs.prepare_images import prepare_images  # the image pipeline (PIL), on demand
 
     return prepare_images(task, dd, config, pool)
+
+
+# How each kind of input (`Task.inputs`) is prepared, by its name (a variant made with `dataclasses.replace`
+# keeps its row); a new `Modality` in `fieldtune.tasks` adds its row.
+PREPARE = {TEXT.name: prepare_text, IMAGE.name: _prepare_images}
+
+
+def prepare_inputs(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows | None = None) -> Prepared:
+    """`pool`: a cross-validation fold's rows of the pooled data, prepared once for every fold."""
+    return PREPARE[task.inputs.name](task, dd, config, pool)

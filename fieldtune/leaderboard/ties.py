@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fieldtune.evaluation.confidence import metric_draws, paired_difference
+from fieldtune.evaluation.confidence import metric_draws, paired_difference, targets_of
+from fieldtune.targets import Targets
 
 logger = logging.getLogger(__name__)
 
@@ -45,28 +46,29 @@ def _read(path: Path | None) -> dict[tuple[str, str, int], str] | None:
     return rows
 
 
-def _kind(task: str) -> str | None:
+def _kind(task: str) -> Targets | None:
+    """The Targets of a board's task (a board stores the task's name); None for a task fieldtune lacks."""
     from fieldtune.tasks.table import TASKS
 
     spec = TASKS.get(task)
-    return spec.targets.name if spec is not None else None
+    return spec.targets if spec is not None else None
 
 
-def compare(leader: dict, other: dict, kind: str, metric: str) -> dict[str, Any] | None:
+def compare(leader: dict, other: dict, kind: Targets | str, metric: str) -> dict[str, Any] | None:
     """Paired bootstrap of `metric(leader) - metric(other)` on shared test rows; None when not the same rows."""
     if set(leader) != set(other) or not leader:
         return None
     keys = sorted(leader)
     labels = [k[1] for k in keys]
     a, b = [leader[k] for k in keys], [other[k] for k in keys]
-    if kind == "values":
-        try:
-            labels, a, b = ([float(v) for v in col] for col in (labels, a, b))
-        except ValueError:
-            return None
-    if metric not in metric_draws(kind, labels[:1], a[:1])(np.ones((1, 1))):
+    targets = targets_of(kind)
+    try:
+        labels, a, b = (targets.read_column(col) for col in (labels, a, b))
+    except ValueError:
+        return None
+    if metric not in metric_draws(targets, labels[:1], a[:1])(np.ones((1, 1))):
         return None  # a metric the resamples cannot score (e.g. precision_macro)
-    return paired_difference(kind, labels, a, b, metric)
+    return paired_difference(targets, labels, a, b, metric)
 
 
 def mark_ties(board: Any) -> None:

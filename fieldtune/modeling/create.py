@@ -171,7 +171,7 @@ def create_model(
     kwargs: dict[str, Any] = {"problem_type": task.problem_type}
     kwargs |= task.targets.head_labels(label_names)
     config = load_model_config(model_cfg.name_or_path, model_cfg.revision, task=task, **kwargs)
-    if task.modality == "text":
+    if task.inputs.tokens:
         check_max_length(config, model_cfg.max_length, model_cfg.name_or_path)
     if model_cfg.dropout is not None:
         set_backbone_dropout(config, model_cfg.dropout)

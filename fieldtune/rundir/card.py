@@ -99,10 +99,7 @@ def _usage(task: Task, is_adapter: bool, results: dict | None = None) -> str:
         return _mean_pooled_usage(task, is_adapter)
     if is_adapter:
         auto = task.inputs.peft_auto_class
-        # images: the input size the run trained at (its position embeddings come with the adapter)
-        size = (
-            ", image_size=config.image_size, ignore_mismatched_sizes=True" if task.modality == "image" else ""
-        )
+        size = task.inputs.card_config_args  # images: the input size the run trained at
         return f"""```python
 from transformers import AutoConfig
 from peft import {auto}

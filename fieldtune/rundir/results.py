@@ -164,7 +164,7 @@ def write_run_outputs(
         "model": str(run_dir),
         "num_test_examples": len(refs),
         # from the same per-example columns predictions.csv holds (the leaderboard's paired test reads those)
-        "confidence_intervals": run_intervals(targets.name, label_text, columns, label_names),
+        "confidence_intervals": run_intervals(targets, label_text, columns, label_names),
         **({"thresholds": dict(zip(label_names or [], thresholds, strict=True))} if thresholds else {}),
         **extra,
     }

@@ -26,7 +26,6 @@ from fieldtune.serving.model import ServedModel
 from fieldtune.serving.page import page_html
 
 log = logging.getLogger("fieldtune.serve")
-FIELDS = {"text": "texts", "image": "images"}  # the request field of each kind of input
 
 
 @dataclass
@@ -107,10 +106,12 @@ def create_app(served: ServedModel, options: ServeOptions) -> FastAPI:
     async def predict(request: Request) -> dict:
         """Predict for every text or image of the request: the rows `fieldtune predict` writes."""
         items = await read_inputs(request, served, options)
-        if served.modality == "image":
+        if served.reads_files:
             items = await run_in_threadpool(_decode_all, served, items)
         if options.log_inputs:
-            log.info("predict %d inputs: %s", len(items), items if served.modality == "text" else "images")
+            log.info(
+                "predict %d inputs: %s", len(items), served.request_field if served.reads_files else items
+            )
         try:
             rows = await batcher.submit(items)
         except FieldtuneError as e:
@@ -157,11 +158,11 @@ async def read_inputs(request: Request, served: ServedModel, options: ServeOptio
     `max_batch` of them."""
     body = await read_body(request, options.max_body_bytes)
     kind = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-    field = FIELDS[served.modality]
+    field = served.request_field
     if kind == "multipart/form-data":
         items = await _uploads(request, body, field)
     else:  # JSON whatever the type says (`curl -d` sends application/x-www-form-urlencoded)
-        items = _json_inputs(body, field, served.modality)
+        items = _json_inputs(body, field, served.modality, served.reads_files)
     if not items:
         raise BadRequest(422, f"'{field}' is empty; send at least one input")
     if len(items) > options.max_batch:
@@ -172,8 +173,9 @@ async def read_inputs(request: Request, served: ServedModel, options: ServeOptio
     return items
 
 
-def _json_inputs(body: bytes, field: str, modality: str) -> list[Any]:
-    example = '{"texts": ["..."]}' if field == "texts" else '{"images": ["<base64>"]}'
+def _json_inputs(body: bytes, field: str, modality: str, files: bool) -> list[Any]:
+    sample = "<base64>" if files else "..."  # a file travels base64-encoded in JSON
+    example = f'{{"{field}": ["{sample}"]}}'
     try:
         data = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError):
@@ -187,7 +189,7 @@ def _json_inputs(body: bytes, field: str, modality: str) -> list[Any]:
     values = data[field]
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise BadRequest(422, f"'{field}' must be a list of strings; send {example}")
-    if field == "texts":
+    if not files:
         return values
     images = []
     for i, value in enumerate(values):

@@ -35,7 +35,7 @@ class ServedModel:
         self.calls = self.inputs = self.forwards = 0
         self._lock = threading.Lock()
         self._spec = self._collate = None
-        if self.modality == "image":
+        if self.reads_files:
             from fieldtune.inputs.image_spec import resolve_image_spec
             from fieldtune.inputs.images import make_image_collator
 
@@ -49,6 +49,15 @@ class ServedModel:
     @property
     def modality(self) -> str:
         return self.loaded.task.modality
+
+    @property
+    def reads_files(self) -> bool:
+        """Inputs are image files (uploads or base64), decoded to pixels; else texts."""
+        return self.loaded.task.inputs.files
+
+    @property
+    def request_field(self) -> str:
+        return self.loaded.task.inputs.request_field
 
     def decode_image(self, data: bytes) -> np.ndarray:
         """Bytes of an image file -> uint8 pixels (3, S, S), as `predict` decodes a file."""
@@ -66,7 +75,7 @@ class ServedModel:
         with self._lock:  # one model call at a time, whichever thread asks
             self.calls += 1
             self.inputs += len(items)
-            if self.modality == "image":
+            if self.reads_files:
                 pixels = self._collate([{"pixel_values": p} for p in items])["pixel_values"]
                 logits = batch_logits(self.loaded, {"pixel_values": pixels})
             else:

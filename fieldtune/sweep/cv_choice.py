@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fieldtune.evaluation.confidence import INTERVAL_METRICS, LEVEL, paired_difference
+from fieldtune.evaluation.confidence import LEVEL, paired_difference, targets_of
+from fieldtune.targets import Targets
 
 logger = logging.getLogger(__name__)
 
@@ -44,23 +45,25 @@ def _oof(run_dir: Path) -> dict[str, list[str]] | None:
     return {r: (label, p) for r, label, p in zip(df["row"], df["label"], df["predicted"], strict=True)}
 
 
-def paired(best: Candidate, other: Candidate, kind: str, metric: str) -> dict[str, Any] | None:
-    """metric(other) - metric(best) over their shared out-of-fold rows; None when they are not the same rows."""
+def paired(best: Candidate, other: Candidate, kind: Targets | str, metric: str) -> dict[str, Any] | None:
+    """metric(other) - metric(best) over their shared out-of-fold rows; None when they are not the same rows.
+
+    `kind`: the task's Targets (or its name)."""
     a, b = _oof(best.run_dir), _oof(other.run_dir)
-    if not a or not b or set(a) != set(b) or metric not in INTERVAL_METRICS.get(kind, ()):
+    targets = targets_of(kind)
+    if not a or not b or set(a) != set(b) or metric not in targets.interval_metrics:
         return None
     rows = sorted(a, key=int)
     labels = [a[r][0] for r in rows]
     if [b[r][0] for r in rows] != labels:  # the same row numbers, other data
         return None
     before, after = [a[r][1] for r in rows], [b[r][1] for r in rows]
-    if kind == "values":
-        labels, before, after = ([float(v) for v in col] for col in (labels, before, after))
-    return paired_difference(kind, labels, after, before, metric) | {"rows": len(rows)}
+    labels, before, after = (targets.read_column(col) for col in (labels, before, after))
+    return paired_difference(targets, labels, after, before, metric) | {"rows": len(rows)}
 
 
 def choose(
-    candidates: list[Candidate], kind: str, metric: str, greater_is_better: bool
+    candidates: list[Candidate], kind: Targets | str, metric: str, greater_is_better: bool
 ) -> tuple[Candidate, list[str]]:
     """The best trial by the rule above, and one line per comparison (for best.yaml)."""
     best, lines = candidates[0], [f"{candidates[0].name} {candidates[0].mean:.4f}: the first, best so far"]

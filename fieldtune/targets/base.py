@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from fieldtune.targets.draws import Draws
+
 
 class Targets:
-    name: str = ""  # "classes" | "tags" | "values": the kind `fieldtune.evaluation.confidence` resamples by
+    name: str = ""  # "classes" | "tags" | "values": how files that store the kind name it
     label_dtype = "long"  # the dtype of a batch's labels
     named = True  # labels have names (a ClassLabel); False: a number, one output "value"
     label_sets = False  # several labels per example (multi-hot): `data.label_columns`, label-set parsing
@@ -30,6 +32,8 @@ class Targets:
     distillation = False  # `distill.teacher`: a teacher's softened class distribution (`soft_target_loss`)
     baseline_ensemble = True  # probabilities (or each label's odds) to mix with the TF-IDF baseline's
     baseline_classifiers: tuple[str, ...] = ("linear_svc", "logistic_regression")
+    # the metrics a bootstrap resample can score (`fieldtune.evaluation.confidence` gives each an interval), best first
+    interval_metrics: tuple[str, ...] = ()
     # the ONNX folder's README: the Python line that reads the graph's `logits`
     onnx_decoding = "labels = [config['id2label'][str(i)] for i in logits.argmax(-1)]"
 
@@ -37,6 +41,21 @@ class Targets:
     def references(labels: Any, num_labels: int) -> np.ndarray:
         """The dataset's labels as `evaluate` compares them: class ids or numbers, as given."""
         return np.asarray(labels)
+
+    @staticmethod
+    def read_column(values: Sequence[str]) -> list[Any]:
+        """A `predictions.csv` column (read as strings) as `draws` takes it: labels and label sets as written."""
+        return list(values)
+
+    def draws(
+        self,
+        labels: Sequence[Any],
+        predicted: Sequence[Any],
+        label_names: Sequence[str] | None = None,
+        hits: dict[str, np.ndarray] | None = None,
+    ) -> Draws:
+        """A function from resample weights to this kind's metrics on every resample (`fieldtune.evaluation.confidence`)."""
+        raise NotImplementedError
 
     def label_tensor(self, labels: Sequence[Any], num_labels: int | None = None) -> Any:
         """A batch's labels as the loss takes them (class ids: long; numbers: float32)."""

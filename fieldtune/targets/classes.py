@@ -9,6 +9,7 @@ import numpy as np
 
 from fieldtune.targets.arrays import as_array, softmax
 from fieldtune.targets.base import Targets
+from fieldtune.targets.draws import Draws, class_draws, top_k_hits
 
 MISSING_CLASS = -1e4  # a baseline's score for a class that train never showed (no column in the fitted model)
 
@@ -17,6 +18,16 @@ class Classes(Targets):
     name = "classes"
     r_drop = True
     distillation = True
+    interval_metrics = ("f1_macro", "accuracy", "top_3_accuracy", "top_5_accuracy")
+
+    def draws(
+        self,
+        labels: Sequence[Any],
+        predicted: Sequence[Any],
+        label_names: Sequence[str] | None = None,
+        hits: dict[str, np.ndarray] | None = None,
+    ) -> Draws:
+        return class_draws(labels, predicted, hits or {})  # `hits`: the in_top_k columns of many classes
 
     def soft_target_loss(self, student: Any, teacher: Any, temperature: float) -> Any:
         """T^2 KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch, in fp32 (Hinton et
@@ -34,7 +45,7 @@ class Classes(Targets):
         return [label_names[i] for i in refs]
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None) -> dict:
-        from fieldtune.evaluation.metrics import ClassificationMetrics
+        from fieldtune.targets.metrics import ClassificationMetrics
 
         return ClassificationMetrics().compute(
             predictions=predictions, references=references, label_names=label_names
@@ -44,8 +55,6 @@ class Classes(Targets):
         self, logits: Any, references: Any, label_names: list[str] | None, thresholds: Any = None
     ) -> tuple[dict, dict]:
         """Metrics and per-example prediction columns for predictions.csv."""
-        from fieldtune.evaluation.confidence import top_k_hits
-
         probs = softmax(as_array(logits))
         pred = probs.argmax(-1)
         columns = {"predicted": [label_names[i] for i in pred], "score": probs.max(-1).round(5)}

@@ -12,6 +12,7 @@ from fieldtune.targets.arrays import as_array, logit, sigmoid
 from fieldtune.targets.base import Targets
 from fieldtune.targets.class_weights import is_balanced
 from fieldtune.targets.classes import Classes
+from fieldtune.targets.draws import Draws, tag_draws
 from fieldtune.targets.thresholds import (
     MIN_POSITIVES_TO_TUNE,
     shared_threshold,
@@ -30,6 +31,16 @@ class Tags(Targets):
     onnx_decoding = "scores = 1 / (1 + np.exp(-logits))  # keep the labels whose score reaches config['fieldtune_thresholds']"
     calibrates = True  # thresholds are tuned on the validation split after training
     lower_is_better = ("hamming_loss",)  # the share of wrong label decisions
+    interval_metrics = ("f1_macro", "f1_micro", "subset_accuracy")
+
+    def draws(
+        self,
+        labels: Sequence[Any],
+        predicted: Sequence[Any],
+        label_names: Sequence[str] | None = None,
+        hits: dict[str, np.ndarray] | None = None,
+    ) -> Draws:
+        return tag_draws(labels, predicted, label_names)  # `;`-joined label sets
 
     @staticmethod
     def references(labels: Any, num_labels: int) -> np.ndarray:
@@ -77,7 +88,7 @@ class Tags(Targets):
     def scores(
         self, predictions: Any, references: Any, label_names: Sequence[str] | None, scores: Any = None
     ) -> dict:
-        from fieldtune.evaluation.metrics import MultiLabelMetrics
+        from fieldtune.targets.metrics import MultiLabelMetrics
 
         return MultiLabelMetrics().compute(
             predictions=predictions, references=references, label_names=label_names, scores=scores

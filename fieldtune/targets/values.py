@@ -9,6 +9,7 @@ import numpy as np
 
 from fieldtune.targets.arrays import as_array
 from fieldtune.targets.base import Targets
+from fieldtune.targets.draws import Draws, value_draws
 
 
 class Values(Targets):
@@ -26,6 +27,20 @@ class Values(Targets):
     baseline_ensemble = False
     baseline_classifiers = ("ridge",)
     onnx_decoding = "values = logits[:, 0]  # real units: the target scale is folded into the head"
+    interval_metrics = ("rmse", "mae", "r2")
+
+    @staticmethod
+    def read_column(values: Sequence[str]) -> list[Any]:
+        return [float(v) for v in values]  # ValueError: not a column of numbers
+
+    def draws(
+        self,
+        labels: Sequence[Any],
+        predicted: Sequence[Any],
+        label_names: Sequence[str] | None = None,
+        hits: dict[str, np.ndarray] | None = None,
+    ) -> Draws:
+        return value_draws(labels, predicted)
 
     def head_labels(self, label_names: list[str] | None) -> dict[str, Any]:
         return {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
@@ -43,7 +58,7 @@ class Values(Targets):
         return np.asarray(refs, dtype=np.float64).round(5)
 
     def scores(self, predictions: Any, references: Any, label_names: Sequence[str] | None = None) -> dict:
-        from fieldtune.evaluation.metrics import RegressionMetrics
+        from fieldtune.targets.metrics import RegressionMetrics
 
         return RegressionMetrics().compute(predictions=predictions, references=references)
 

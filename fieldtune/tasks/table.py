@@ -1,7 +1,7 @@
 """The task table: everything that differs between the tasks fieldtune trains, in one place.
 
 A `Task` names its inputs (`Modality`: the Auto class, the processor, the default builder, the PEFT task
-type) and holds its targets (a `fieldtune.targets.Targets`: how labels are batched and which loss they
+type, what predict / serve / ONNX / the card read and write for them) and holds its targets (a `fieldtune.targets.Targets`: how labels are batched and which loss they
 take, whether the target is standardised for training, how logits become predictions and scores, the
 metrics, the baseline's estimator, which recipe options fit). The flow asks these objects; nothing else
 branches on a task's name or its kind of target. A new task is a new row here (plus a builder that parses
@@ -24,6 +24,7 @@ class Modality:
     model_types: str  # transformers' table of the model types that Auto class can build
     backbone: str  # how an error names a backbone that fits
     processor: str  # "tokenizer" | "image processor", saved beside the model
+    processor_class: str  # the transformers Auto class that loads that processor
     default_builder: str  # the builder that reads a plain table / folder (`evaluate --data`)
     peft_task_type: str | None  # peft's TaskType name (None: a custom model, head in modules_to_save)
     peft_auto_class: str  # what the card's plain-peft snippet loads an adapter with
@@ -44,6 +45,28 @@ class Modality:
     pretraining_types: str | None = None
     # the card's curl line for `fieldtune serve`: what a request to /predict sends
     curl_data: str = """-H 'Content-Type: application/json' -d '{"texts": ["your text"]}'"""
+    # an input is a file read by its path (predict --input: a folder, glob or list; serve: uploads or base64),
+    # not a table's text (data.text_columns / label_columns, predict --text / --text-column)
+    files: bool = False
+    request_field: str = "texts"  # the JSON / form field a request to `fieldtune serve` sends inputs in
+    # predict's columns: the input's own before the task's, and after them (a file that cannot be read)
+    predict_input: str = "text"
+    predict_after: tuple[str, ...] = ()
+    progress_unit: str = "row"
+    # `--test-time` views (flips, crops) averaged per prediction: predict, evaluate, serve, ONNX
+    test_time_views: bool = False
+    # `training.mixup_alpha` / `cutmix_alpha` mix pairs of these inputs (and their labels)
+    mixing: bool = False
+    # token sequences: `model.max_length` is checked against the checkpoint's positions, and the tokenizer's
+    # coverage of the texts (unknown tokens, truncation) is reported
+    tokens: bool = False
+    trainer_args: tuple[tuple[str, Any], ...] = ()  # TrainingArguments for these inputs (a recipe overrides)
+    # the ONNX graph: its dynamic axes (every input), and the README's lines that build its feed (`str.format`:
+    # `{name}` is the export folder, literal braces doubled)
+    onnx_axes: tuple[str, ...] = ("batch",)
+    onnx_feed: str = ""
+    # the card's adapter snippet: what `AutoConfig.from_pretrained` takes besides the label fields
+    card_config_args: str = ""
 
 
 TEXT = Modality(
@@ -52,6 +75,7 @@ TEXT = Modality(
     model_types="MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
     backbone="text (BERT-like)",
     processor="tokenizer",
+    processor_class="AutoTokenizer",
     default_builder="text_table",
     peft_task_type="SEQ_CLS",
     peft_auto_class="AutoPeftModelForSequenceClassification",
@@ -60,6 +84,19 @@ TEXT = Modality(
     soft_targets=True,
     pretraining_class="AutoModelForMaskedLM",
     pretraining_types="MODEL_FOR_MASKED_LM_MAPPING_NAMES",
+    tokens=True,
+    trainer_args=(("train_sampling_strategy", "group_by_length"),),  # similar lengths per batch: less padding
+    onnx_axes=("batch", "sequence"),
+    onnx_feed=(
+        "from tokenizers import Tokenizer\n\n"
+        'tok = Tokenizer.from_file("{name}/tokenizer.json")\n'
+        "tok.enable_padding()\n"
+        'enc = tok.encode_batch(["20 pallets of frozen fish"])\n'
+        "names = [i.name for i in session.get_inputs()]\n"
+        'feed = {{"input_ids": [e.ids for e in enc], "attention_mask": [e.attention_mask for e in enc],\n'
+        '        "token_type_ids": [e.type_ids for e in enc]}}\n'
+        "feed = {{k: np.asarray(v, dtype=np.int64) for k, v in feed.items() if k in names}}\n"
+    ),
 )
 IMAGE = Modality(
     name="image",
@@ -67,12 +104,26 @@ IMAGE = Modality(
     model_types="MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
     backbone="vision (ViT / ResNet / ConvNeXt)",
     processor="image processor",
+    processor_class="AutoImageProcessor",
     default_builder="image_folder",
     peft_task_type=None,
     peft_auto_class="AutoPeftModel",
     baseline="probe",
     quantization="static",
     curl_data="-F images=@photo.jpg",
+    files=True,
+    request_field="images",
+    predict_input="file",
+    predict_after=("error",),
+    progress_unit="img",
+    test_time_views=True,
+    mixing=True,
+    onnx_feed=(
+        "# pixel_values: float32 (batch, 3, H, W), resized and normalised as preprocessor_config.json says\n"
+        'feed = {{"pixel_values": pixel_values}}\n'
+    ),
+    # the input size the run trained at (its position embeddings come with the adapter)
+    card_config_args=", image_size=config.image_size, ignore_mismatched_sizes=True",
 )
 
 

@@ -95,8 +95,7 @@ def build_training_args(
         "dataloader_pin_memory": not use_cpu,  # pinned pages only help copies to a GPU
         "remove_unused_columns": False,  # inputs are built by fieldtune's collators (transformers#17894)
     }
-    if task.modality == "text":
-        args["train_sampling_strategy"] = "group_by_length"  # similar lengths per batch: less padding
+    args.update(task.inputs.trainer_args)  # text: batches of similar lengths (less padding)
     args.update(training.extra)
     # the Trainer's integrations (mlflow, wandb, ...); fieldtune's own TensorBoard callback is always there
     args["report_to"] = resolve_report_to(args["report_to"])

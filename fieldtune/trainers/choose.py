@@ -6,7 +6,7 @@ from typing import Any
 
 from fieldtune.config import RunConfig
 from fieldtune.inputs.prepared import Prepared
-from fieldtune.tasks.table import Task
+from fieldtune.tasks.table import IMAGE, TEXT, Task
 from fieldtune.trainers.base import FieldTrainer
 from fieldtune.trainers.text import TextTrainer
 from fieldtune.trainers.vision import VisionTrainer
@@ -14,12 +14,12 @@ from fieldtune.trainers.vision import VisionTrainer
 # Text adds only the feature-cached probe to FieldTrainer (HF's problem_type gives every task's loss);
 # images add eval transforms, the feature-cached probe, probe -> unfreeze phases, test-time views and
 # precise BatchNorm.
-TRAINERS: dict[str, type[FieldTrainer]] = {"text": TextTrainer, "image": VisionTrainer}
+TRAINERS: dict[str, type[FieldTrainer]] = {TEXT.name: TextTrainer, IMAGE.name: VisionTrainer}
 
 
 def make_trainer(task: Task, config: RunConfig, prepared: Prepared, **kwargs: Any) -> FieldTrainer:
     """The Trainer for `task` over `prepared` inputs; `kwargs` are the Trainer's own (model, args, ...)."""
-    trainer_class = TRAINERS[task.modality]
+    trainer_class = TRAINERS[task.inputs.name]
     has_validation = "validation" in prepared.dataset
     return trainer_class(
         train_dataset=prepared.dataset["train"],

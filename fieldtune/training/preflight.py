@@ -62,6 +62,6 @@ def check_recipe(config: RunConfig, model: bool = True) -> Task:
     check_tracking(extra.get("report_to"))  # a tracking server that does not answer, W&B not logged in
     model_config = load_model_config(config.model.name_or_path, config.model.revision, task=task)
     require_processor_files(config.model.name_or_path, task)
-    if task.modality == "text":
+    if task.inputs.tokens:
         check_max_length(model_config, config.model.max_length, config.model.name_or_path)
     return task
