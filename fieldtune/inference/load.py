@@ -198,10 +198,24 @@ def _load_processor(model_dir: Path, task: Task) -> Any:
     if task.modality == "text":
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        limit = _run_max_length(model_dir)
+        if limit is not None:  # runs whose saved tokenizer kept the checkpoint's limit (e.g. 512)
+            tokenizer.model_max_length = min(limit, tokenizer.model_max_length or limit)
+        return tokenizer
     from transformers import AutoImageProcessor
 
     return AutoImageProcessor.from_pretrained(model_dir)
+
+
+def _run_max_length(model_dir: Path) -> int | None:
+    """`model.max_length` of the run this model folder belongs to: the tokens its texts were trained and
+    tested on. None for a folder outside a run (a Hub snapshot, an export: their tokenizer carries it)."""
+    from fieldtune.rundir.reader import RunDirectory
+
+    run = RunDirectory.at(model_dir.parent)
+    value = (run.config.get("model") or {}).get("max_length") if run is not None else None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def thresholds_of(loaded: Loaded) -> list[float] | None:
