@@ -163,13 +163,17 @@ def _languages(results: dict) -> list[str]:
     return codes + (["ko"] if "Hangul" in scripts else [])
 
 
-def card_ensemble(entry: dict | None) -> dict:
-    """The card metadata of an ensemble run (`fieldtune: {ensemble: {baseline_model, baseline_weight}}`: extra
-    card data, which the Hub keeps; a model-index result has no field for it), read back by `leaderboard
-    --hub` to mark the row as eval_results.json marks a local run's."""
-    if not entry:
-        return {}
-    return {"fieldtune": {"ensemble": {k: entry.get(k) for k in ("baseline_model", "baseline_weight")}}}
+def card_kinds(results: dict) -> dict:
+    """The card metadata of a baseline or an ensemble run (`fieldtune: {baseline: {model}, ensemble:
+    {baseline_model, baseline_weight}}`: extra card data, which the Hub keeps; a model-index result has no
+    field for it), read back by `leaderboard --hub` to mark the row as eval_results.json marks a local run's."""
+    own: dict = {}
+    if results.get("ensemble"):
+        own["ensemble"] = {k: results["ensemble"].get(k) for k in ("baseline_model", "baseline_weight")}
+    baseline = results.get("baseline")
+    if isinstance(baseline, dict) and baseline.get("model"):
+        own["baseline"] = {"model": baseline["model"]}
+    return {"fieldtune": own} if own else {}
 
 
 def build_model_card(
@@ -206,7 +210,7 @@ def build_model_card(
         model_name=repo_id or results.get("model") or "fieldtune-model",
         eval_results=eval_results,
         license=None,
-        **card_ensemble(results.get("ensemble")),
+        **card_kinds(results),
     )
     training = config.get("training", {})
     hyper = {
