@@ -353,7 +353,9 @@ def _ensemble_note(entry: dict | None) -> str:
             f"accuracy {m.get('accuracy', float('nan')):.4f}, macro-F1 {m.get('f1_macro', float('nan')):.4f}"
         )
 
-    chosen = " chosen on the validation split" if entry.get("weight_search") else ""
+    search = entry.get("weight_search") or {}
+    by = " by log loss" if search.get("chosen_by") == "log_loss" else ""
+    chosen = f" chosen on the validation split{by}" if search else ""
     return (
         f" It is an **ensemble**: the fine-tuned model's class probabilities mixed with a {entry['baseline_model']}"
         f" (baseline weight {entry['baseline_weight']:g}{chosen}, {entry['combination']}; the fitted baseline is"
