@@ -55,6 +55,14 @@ def s_weight_word(ctx: Ctx) -> list[str]:
     return _text_with(ctx, "--ensemble.baseline_weight=best")
 
 
+def s_choose_by_fixed_weight(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--ensemble.baseline_weight=0.5", "--ensemble.choose_by=log_loss")
+
+
+def s_choose_by_unknown(ctx: Ctx) -> list[str]:
+    return _text_with(ctx, "--ensemble.baseline_weight=auto", "--ensemble.choose_by=brier")
+
+
 CASES = [
     Case("ensemble-weight-one", s_weight_one, ("ensemble.baseline_weight", "[0, 1)")),
     Case("ensemble-weight-negative", s_weight_negative, ("ensemble.baseline_weight", "[0, 1)")),
@@ -64,6 +72,8 @@ CASES = [
     Case("ensemble-chinese-on-english-vocabulary", s_chinese_on_english_vocabulary, ("unknown ([UNK])", "tiny-bert", "data.allow_unknown_tokens")),
     Case("ensemble-auto-without-validation", s_auto_without_validation, ("baseline_weight: auto", "validation split", "data.validation_size")),
     Case("ensemble-weight-word", s_weight_word, ("ensemble.baseline_weight", "'best'", "auto")),
+    Case("ensemble-choose-by-fixed-weight", s_choose_by_fixed_weight, ("ensemble.choose_by: log_loss", "baseline_weight: auto", "0.5")),
+    Case("ensemble-choose-by-unknown", s_choose_by_unknown, ("ensemble.choose_by", "'brier'", "log_loss")),
 ]  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from huggingface_hub import HfApi, parse_eval_result_entries
 
 from fieldtune.cli import main
 from fieldtune.leaderboard import entries_from_hub
+from fieldtune.leaderboard.kinds import kind_of
 from tests import hub_fixtures
 from tests.hub_server import USER
 from tests.test_baseline import baseline_run, hs_recipe  # noqa: F401  (module fixtures, found by name)
@@ -50,3 +51,38 @@ def test_push_writes_eval_results_and_the_leaderboard_reads_both(baseline_run, h
     [entry] = entries_from_hub(repo)
     assert entry.dataset == "hs_codes" and entry.primary_metric == "f1_macro"
     assert entry.metrics == {name: e.value for name, e in entries.items()}
+
+
+def test_pushed_baseline_is_marked_on_the_hub_leaderboard(baseline_run, hub_env, tmp_path, capsys):  # noqa: F811
+    """`leaderboard --hub` of a pushed baseline marks the row as it marks the local run (kind and CSV column)."""
+    import pandas as pd
+
+    repo = f"{USER}/hs-baseline-{uuid.uuid4().hex[:8]}"
+    assert main(["push", str(baseline_run), "--repo-id", repo]) == 0
+    out = tmp_path / "lb"
+    assert main(["leaderboard", str(baseline_run), "--hub", repo, "--output", str(out)]) == 0
+    board = pd.read_csv(out / "leaderboard.csv")
+    marks = dict(zip(board["source"], board["baseline"], strict=True))
+    described = json.loads((baseline_run / "eval_results.json").read_text())["baseline"]["model"]
+    assert marks == {"run": described, "hub": described}
+    assert {kind_of(entry) for entry in entries_from_hub(repo)} == {"baseline"}
+
+
+def test_baseline_pushed_before_the_card_said_so_is_known_by_its_tags():
+    """Earlier pushes carry no `fieldtune: {baseline: ...}` metadata; their card's `baseline` tag marks them."""
+    from fieldtune.leaderboard.collect import entries_from_card
+
+    card = """---
+tags: [fieldtune, baseline, text-classification]
+model-index:
+- name: b
+  results:
+  - task: {type: text-classification, name: text-classification}
+    dataset: {type: hs_codes, name: hs_codes, split: test}
+    metrics: [{type: f1, name: f1_macro, value: 0.9}]
+---
+"""
+    [entry] = entries_from_card("u/b", card)
+    assert kind_of(entry) == "baseline"
+    [plain] = entries_from_card("u/b", card.replace("fieldtune, baseline, ", "fieldtune, "))
+    assert kind_of(plain) is None

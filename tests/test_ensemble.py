@@ -106,6 +106,61 @@ def test_choose_weight_follows_the_half_that_is_right_on_held_out_rows():
     assert f"{weight:g}" == min(losses, key=losses.get) and weight > 0
 
 
+def _rare_class_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validation rows where macro-F1 and log loss disagree (HS sections' overshoot, small): the transformer
+    is sure and right on two common classes, unsure and wrong on a rare class of 4 rows; the baseline is
+    right on the rare rows but surely wrong on 4 common ones. Mixing in the baseline flips the rare rows
+    (macro-F1 0.63 -> 0.88 at w >= 0.5) and costs log loss at every weight."""
+    refs = np.array([0] * 18 + [1] * 18 + [2] * 4)
+    transformer = np.log(
+        [[0.6, 0.05, 0.35] if r == 2 else np.where(np.arange(3) == r, 0.9, 0.05) for r in refs]
+    )
+    baseline = np.log([np.where(np.arange(3) == r, 0.5, 0.25) for r in refs])
+    for i in (0, 1, 18, 19):
+        baseline[i] = np.log(np.where(np.arange(3) == (refs[i] + 1) % 3, 0.998, 0.001))
+    return transformer, baseline, refs
+
+
+def test_choose_by_log_loss_or_macro_f1_picks_each_its_own_weight():
+    from scipy.special import softmax
+    from sklearn.metrics import log_loss
+
+    from fieldtune.baselines.ensemble import choose_weight
+    from fieldtune.tasks.table import get_task
+
+    task, (transformer, baseline, refs), names = (
+        get_task("text-classification"),
+        _rare_class_case(),
+        list("abc"),
+    )
+    by_f1, search = choose_weight(task, transformer, baseline, refs, names)  # today's default
+    assert by_f1 == 0.5 and search["chosen_by"] == "f1_macro"
+    by_loss, search = choose_weight(task, transformer, baseline, refs, names, by="log_loss")
+    assert by_loss == 0.0 and search["chosen_by"] == "log_loss"
+    for w, scores in search["weights"].items():  # the recorded log loss is scikit-learn's
+        mixed = softmax(mix(transformer, baseline, float(w)).astype(np.float64), axis=1)
+        assert scores["log_loss"] == pytest.approx(log_loss(refs, mixed, labels=[0, 1, 2]), abs=1e-5)
+
+
+def test_recipe_choose_by_reaches_the_weight_search(tiny_bert):
+    """`ensemble.choose_by: log_loss` in a recipe: the run's `weight_search` was chosen, and says it was, by it."""
+    from fieldtune.baselines.ensemble import ensemble_test
+    from fieldtune.tasks.table import get_task
+
+    config = text_config(tiny_bert, ensemble={"baseline_weight": "auto", "choose_by": "log_loss"})
+    transformer, _, refs = _rare_class_case()
+    words = ["rice sacks", "cement bags", "copper wire"]
+    rows = {"text": [f"{words[r]} order {i}" for i, r in enumerate(refs)], "label": refs.tolist()}
+    dd = {"train": rows, "validation": rows, "test": rows}
+    _, _, entry = ensemble_test(
+        config, get_task(config.task), dd, list("abc"), None, transformer, transformer
+    )
+    search = entry["weight_search"]
+    assert search["chosen_by"] == "log_loss"
+    losses = {float(w): v["log_loss"] for w, v in search["weights"].items()}
+    assert losses[entry["baseline_weight"]] == min(losses.values())
+
+
 def test_auto_weight_is_the_best_mix_on_validation(tiny_bert, tmp_path):
     from sklearn.metrics import f1_score
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fieldtune.baselines.ensemble_tags import best_on_validation, chosen_by
 from fieldtune.config import BaselineConfig
 from fieldtune.errors import ConfigError, DataError
 from fieldtune.rundir.layout import BASELINE_FILE
@@ -114,10 +115,16 @@ def mix(transformer_logits: Any, baseline_log_probs: Any, weight: float) -> np.n
 
 
 def choose_weight(
-    task: Task, transformer_logits: Any, baseline_log_probs: Any, refs: Any, label_names: list[str]
+    task: Task,
+    transformer_logits: Any,
+    baseline_log_probs: Any,
+    refs: Any,
+    label_names: list[str],
+    by: str = "primary_metric",
 ) -> tuple[float, dict[str, Any]]:
-    """The grid weight whose mix scores best on held-out rows (the task's primary metric; ties: the lower
-    log loss, then the smaller weight), and every weight's scores (eval_results' `weight_search`)."""
+    """The grid weight whose mix scores best on held-out rows (`by`, `ensemble.choose_by`: the task's
+    primary metric, ties to the lower log loss; or `log_loss`, ties to the metric; then the smaller weight),
+    and every weight's scores (eval_results' `weight_search`)."""
     metric, sign = task.primary_metric, 1 if task.greater_is_better else -1
     scores, rank = {}, {}
     for w in WEIGHT_GRID:
@@ -126,8 +133,13 @@ def choose_weight(
         nll = float(-torch.log_softmax(torch.from_numpy(logits), -1)[np.arange(len(refs)), refs].mean())
         scores[f"{w:g}"] = {metric: round(value, 6), "log_loss": round(nll, 6)}
         rank[w] = (sign * value, -nll)
-    best = max(WEIGHT_GRID, key=rank.__getitem__)  # max keeps the first of equals: the smaller weight
-    return best, {"chosen_on": "validation", "metric": metric, "weights": scores}
+    best = best_on_validation(WEIGHT_GRID, rank, by)
+    return best, {
+        "chosen_on": "validation",
+        "chosen_by": chosen_by(by, metric),
+        "metric": metric,
+        "weights": scores,
+    }
 
 
 def fit_ensemble(config: Any, task: Task, dd: Any, label_names: list[str], weights: Any) -> Any:
@@ -262,7 +274,9 @@ def ensemble_test(
     if weight == "auto":
         held_out = log_probabilities(pipeline, list(dd["validation"]["text"]), len(label_names))
         val_refs = targets.references(dd["validation"]["label"], len(label_names))
-        weight, search = choose_weight(task, validation_logits, held_out, val_refs, label_names)
+        weight, search = choose_weight(
+            task, validation_logits, held_out, val_refs, label_names, config.ensemble.choose_by
+        )
     baseline = log_probabilities(pipeline, list(dd["test"]["text"]), len(label_names))
     refs = targets.references(dd["test"]["label"], len(label_names))
     entry = {

@@ -9,7 +9,7 @@ with the transformer's logits per label:
 
 a weighted geometric mean of the two odds, so w = 0 is the transformer alone. The thresholds are tuned
 again on the mixed validation logits, and `baseline_weight: auto` chooses w on validation (the primary
-metric with those thresholds; ties to the lower log loss). Platt's a, b per label are saved in the
+metric with those thresholds, ties to the lower log loss; or the reverse, `ensemble.choose_by: log_loss`). Platt's a, b per label are saved in the
 baseline's json beside the pipeline (skops), so predict / evaluate mix exactly as the run did.
 """
 
@@ -22,6 +22,19 @@ import numpy as np
 from fieldtune.tasks.table import Task
 
 FOLDS = 5
+
+
+def best_on_validation(grid: Any, rank: dict[float, tuple[float, float]], by: str) -> float:
+    """The weight of `grid` ranked first; `rank[w]`: (signed primary metric, -log loss). `by`
+    (`ensemble.choose_by`): `primary_metric` ranks by the metric, ties to the lower log loss; `log_loss` by
+    the log loss (a proper scoring rule: steadier than macro-F1 when rare classes have a few validation
+    rows), ties to the metric. Then the smaller weight (`max` keeps the first of equals)."""
+    return max(grid, key=(lambda w: rank[w][::-1]) if by == "log_loss" else rank.__getitem__)
+
+
+def chosen_by(by: str, metric: str) -> str:
+    """The criterion eval_results' `weight_search` records: the metric's name, or `log_loss`."""
+    return "log_loss" if by == "log_loss" else metric
 
 
 def platt_scaling(margins: np.ndarray, y: np.ndarray) -> list[list[float]]:
@@ -88,10 +101,16 @@ def _log_loss(logits: np.ndarray, refs: np.ndarray) -> float:
 
 
 def choose_tag_weight(
-    task: Task, transformer_logits: Any, baseline_log_odds: Any, refs: Any, label_names: list[str], grid: Any
+    task: Task,
+    transformer_logits: Any,
+    baseline_log_odds: Any,
+    refs: Any,
+    label_names: list[str],
+    grid: Any,
+    by: str = "primary_metric",
 ) -> tuple[float, dict[str, Any]]:
-    """The grid weight whose mix, with thresholds tuned on these rows, scores best (primary metric; ties:
-    the lower log loss, then the smaller weight), and every weight's scores."""
+    """The grid weight whose mix, with thresholds tuned on these rows, scores best (`by`: the primary
+    metric, ties to the lower log loss, or the reverse; then the smaller weight), and every weight's scores."""
     from fieldtune.targets import Tags
 
     tags, metric, sign = Tags(), task.primary_metric, 1 if task.greater_is_better else -1
@@ -103,9 +122,10 @@ def choose_tag_weight(
         nll = _log_loss(logits, refs)
         scores[f"{w:g}"] = {metric: round(value, 6), "log_loss": round(nll, 6)}
         rank[w] = (sign * value, -nll)
-    best = max(grid, key=rank.__getitem__)
+    best = best_on_validation(grid, rank, by)
     return best, {
         "chosen_on": "validation",
+        "chosen_by": chosen_by(by, metric),
         "metric": metric,
         "thresholds": "tuned per weight",
         "weights": scores,
@@ -140,7 +160,9 @@ def ensemble_tags_test(
         held_out = tag_log_odds(pipeline, platt, list(dd["validation"]["text"]), k)
         val_refs = tags.references(dd["validation"]["label"], k)
         if weight == "auto":
-            weight, search = choose_tag_weight(task, validation_logits, held_out, val_refs, label_names, grid)
+            weight, search = choose_tag_weight(
+                task, validation_logits, held_out, val_refs, label_names, grid, config.ensemble.choose_by
+            )
         for key, value in tags.calibrate(mix_tags(validation_logits, held_out, weight), val_refs).items():
             setattr(model_config, key, value)
     baseline = tag_log_odds(pipeline, platt, list(dd["test"]["text"]), k)

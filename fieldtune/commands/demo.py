@@ -24,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
     from fieldtune.leaderboard import build_leaderboard
     from fieldtune.training.run import run
 
-    recipes = sorted(DEMO_DIR.glob("*.yaml"))
+    recipes = every = sorted(DEMO_DIR.glob("*.yaml"))
     if not recipes:
         raise FieldtuneError(
             f"No demo recipes found in {DEMO_DIR}; run the demo from a clone of the fieldtune repository."
@@ -39,16 +39,23 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     _check_output_free(out, recipes, args.overwrite)
     configs = [load_config(recipe, args.overrides) for recipe in recipes]  # a bad override: before training
-    run_dirs = []
     for recipe, config in zip(recipes, configs, strict=True):
         print(f"== {recipe.stem}: {config.task}, {config.model.name_or_path}, {config.method.name}")
         result = run(config, output_dir=out / recipe.stem, overwrite=args.overwrite)
         print_metrics(result.results, title=f"{recipe.stem}: test split")
-        run_dirs.append(result.run_dir)
-    _, text = build_leaderboard(run_dirs, [], out / "leaderboard")
+    _, text = build_leaderboard(_finished_runs(out, every), [], out / "leaderboard")
     print(text)
     print(f"Runs and leaderboard ({out / 'leaderboard' / 'leaderboard.html'}) written under {out}")
     return 0
+
+
+def _finished_runs(out: Path, recipes: list[Path]) -> list[Path]:
+    """Every demo run finished under `out`, those of earlier `--only` calls included: re-running one part
+    of the demo keeps the other parts on its leaderboard."""
+    from fieldtune.rundir.reader import RunDirectory
+
+    found = (RunDirectory.at(out / recipe.stem) for recipe in recipes)
+    return [run.path for run in found if run is not None and run.finished]
 
 
 def _check_output_free(out: Path, recipes: list[Path], overwrite: bool) -> None:

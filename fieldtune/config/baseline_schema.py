@@ -64,6 +64,12 @@ class EnsembleConfig:
         " baseline alone.",
         check=_weight,
     )
+    choose_by: Literal["primary_metric", "log_loss"] = _f(
+        "primary_metric",
+        "What `baseline_weight: auto` chooses w by on the validation split: the task's primary metric (ties"
+        " to the lower log loss), or `log_loss` (a proper scoring rule, steadier when rare classes have few"
+        " validation rows; ties to the metric). eval_results' `weight_search.chosen_by` records it.",
+    )
 
     @property
     def enabled(self) -> bool:

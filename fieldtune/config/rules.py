@@ -68,6 +68,12 @@ def validate(config: RunConfig) -> None:
     _check_cv(config)
     if config.ensemble.enabled:
         _check_ensemble(spec)
+    if config.ensemble.choose_by != "primary_metric" and config.ensemble.baseline_weight != "auto":
+        raise ConfigError(
+            f"`ensemble.choose_by: {config.ensemble.choose_by}` says how `baseline_weight: auto` chooses the "
+            f"weight, and this recipe's weight is {config.ensemble.baseline_weight}: set it to auto or remove "
+            "choose_by."
+        )
     if data.validation_size + data.test_size >= 0.9:
         raise ConfigError(
             "`data.validation_size` + `data.test_size` leave under 10% to train on; lower them."

@@ -197,7 +197,21 @@ def _load_processor(model_dir: Path, task: Task) -> Any:
     require_processor_files(model_dir, task, where="The model folder")
     import transformers
 
-    return getattr(transformers, task.inputs.processor_class).from_pretrained(model_dir)
+    processor = getattr(transformers, task.inputs.processor_class).from_pretrained(model_dir)
+    limit = _run_max_length(model_dir) if task.inputs.tokens else None
+    if limit is not None:  # runs whose saved tokenizer kept the checkpoint's limit (e.g. 512)
+        processor.model_max_length = min(limit, processor.model_max_length or limit)
+    return processor
+
+
+def _run_max_length(model_dir: Path) -> int | None:
+    """`model.max_length` of the run this model folder belongs to: the tokens its texts were trained and
+    tested on. None for a folder outside a run (a Hub snapshot, an export: their tokenizer carries it)."""
+    from fieldtune.rundir.reader import RunDirectory
+
+    run = RunDirectory.at(model_dir.parent)
+    value = (run.config.get("model") or {}).get("max_length") if run is not None else None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def thresholds_of(loaded: Loaded) -> list[float] | None:

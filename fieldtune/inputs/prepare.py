@@ -55,6 +55,8 @@ def prepare_text(task: Task, dd: DatasetDict, config: RunConfig, pool: FoldRows 
     limit = min(
         config.model.max_length, getattr(tokenizer, "model_max_length", None) or config.model.max_length
     )
+    # the saved tokenizer carries the run's limit: predict / evaluate / export / serve read the same tokens
+    tokenizer.model_max_length = limit
     coverage = check_coverage(tokenizer, dd["train"]["text"], limit, config.data, config.model.name_or_path)
     note("tokenizer_coverage", coverage)
     dataset = tokenize_dataset(dd, tokenizer, config.model.max_length, pool=pool)

@@ -31,7 +31,7 @@ from huggingface_hub.errors import (
 
 from fieldtune.errors import HubError, RunDirError
 from fieldtune.leaderboard.exported import EXPORT_REPORT_FILE, export_results, runtime_of
-from fieldtune.leaderboard.kinds import baseline_of, ensemble_of, ensemble_of_card
+from fieldtune.leaderboard.kinds import baseline_of, ensemble_of, kinds_of_card
 from fieldtune.modeling.hub_access import unreachable_uncached
 from fieldtune.rundir.reader import RunDirectory, read_results_file
 from fieldtune.targets import LOWER_IS_BETTER as SCORED_LOWER_IS_BETTER
@@ -277,7 +277,7 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
     base_model = card.data.get("base_model")
     if isinstance(base_model, list):  # the card spec allows several; the first is the backbone
         base_model = base_model[0] if base_model else None
-    ensemble = ensemble_of_card(card.data, base_model)
+    kinds = kinds_of_card(card.data, base_model)
     groups: dict[tuple[str, str, str], dict[str, float]] = {}
     for result in card.data.eval_results or []:
         # fieldtune's cards name the task in `task.name` (text-multilabel's type is text-classification):
@@ -307,7 +307,7 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
                 greater_is_better=metric_greater_is_better(primary) if primary else True,
                 base_model=base_model,
                 revision=revision,
-                ensemble=ensemble,
+                **kinds,
             )
         )
     return entries

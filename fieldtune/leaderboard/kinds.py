@@ -1,6 +1,6 @@
 """What kind of model an entry is, beside a plain fine-tuned one: a baseline (`fieldtune baseline`) or an
 ensemble (a run with `ensemble.baseline_weight`, whose scores are the fine-tuned model mixed with a
-baseline). Both are read from eval_results.json (a pushed ensemble from its model card's metadata) and
+baseline). Both are read from eval_results.json (a pushed run from its model card's metadata) and
 shown in every board's `kind` column, so an ensemble's score is never read as the fine-tuned model's own."""
 
 from __future__ import annotations
@@ -34,15 +34,18 @@ def ensemble_of(results: dict[str, Any]) -> str | None:
     return f"{base} + {baseline}{shown}"
 
 
-def ensemble_of_card(card_data: Any, base_model: str | None) -> str | None:
-    """`ensemble_of` for a Hub model card: fieldtune writes the entry into the card's own metadata
-    (`fieldtune: {ensemble: ...}`, `fieldtune.rundir.card.card_ensemble`), as a model-index result has no field for it."""
+def kinds_of_card(card_data: Any, base_model: str | None) -> dict[str, str | None]:
+    """`baseline_of` and `ensemble_of` for a Hub model card: fieldtune writes both into the card's own
+    metadata (`fieldtune: {baseline: ..., ensemble: ...}`, `fieldtune.rundir.card.card_kinds`), as a
+    model-index result has no field for them. A baseline pushed before that is known by its card's tags."""
     own = card_data.get("fieldtune")
-    return (
-        ensemble_of({"ensemble": own.get("ensemble"), "base_model": base_model})
-        if isinstance(own, dict)
-        else None
-    )
+    own = own if isinstance(own, dict) else {}
+    tags = card_data.get("tags") or []
+    tagged = "baseline" if "fieldtune" in tags and "baseline" in tags else None
+    return {
+        "baseline": baseline_of(own) or tagged,
+        "ensemble": ensemble_of({"ensemble": own.get("ensemble"), "base_model": base_model}),
+    }
 
 
 def kind_of(entry: Any) -> str | None:

@@ -160,13 +160,17 @@ def _languages(results: dict) -> list[str]:
     return codes + (["ko"] if "Hangul" in scripts else [])
 
 
-def card_ensemble(entry: dict | None) -> dict:
-    """The card metadata of an ensemble run (`fieldtune: {ensemble: {baseline_model, baseline_weight}}`: extra
-    card data, which the Hub keeps; a model-index result has no field for it), read back by `leaderboard
-    --hub` to mark the row as eval_results.json marks a local run's."""
-    if not entry:
-        return {}
-    return {"fieldtune": {"ensemble": {k: entry.get(k) for k in ("baseline_model", "baseline_weight")}}}
+def card_kinds(results: dict) -> dict:
+    """The card metadata of a baseline or an ensemble run (`fieldtune: {baseline: {model}, ensemble:
+    {baseline_model, baseline_weight}}`: extra card data, which the Hub keeps; a model-index result has no
+    field for it), read back by `leaderboard --hub` to mark the row as eval_results.json marks a local run's."""
+    own: dict = {}
+    if results.get("ensemble"):
+        own["ensemble"] = {k: results["ensemble"].get(k) for k in ("baseline_model", "baseline_weight")}
+    baseline = results.get("baseline")
+    if isinstance(baseline, dict) and baseline.get("model"):
+        own["baseline"] = {"model": baseline["model"]}
+    return {"fieldtune": own} if own else {}
 
 
 def build_model_card(
@@ -203,7 +207,7 @@ def build_model_card(
         model_name=repo_id or results.get("model") or "fieldtune-model",
         eval_results=eval_results,
         license=None,
-        **card_ensemble(results.get("ensemble")),
+        **card_kinds(results),
     )
     training = config.get("training", {})
     hyper = {
@@ -352,7 +356,9 @@ def _ensemble_note(entry: dict | None) -> str:
             f"accuracy {m.get('accuracy', float('nan')):.4f}, macro-F1 {m.get('f1_macro', float('nan')):.4f}"
         )
 
-    chosen = " chosen on the validation split" if entry.get("weight_search") else ""
+    search = entry.get("weight_search") or {}
+    by = " by log loss" if search.get("chosen_by") == "log_loss" else ""
+    chosen = f" chosen on the validation split{by}" if search else ""
     return (
         f" It is an **ensemble**: the fine-tuned model's class probabilities mixed with a {entry['baseline_model']}"
         f" (baseline weight {entry['baseline_weight']:g}{chosen}, {entry['combination']}; the fitted baseline is"
