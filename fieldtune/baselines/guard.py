@@ -28,7 +28,7 @@ def wants_check(config: RunConfig, task: Task, dd: Any) -> bool:
     baseline already)."""
     return (
         config.baseline.guard
-        and task.inputs.baseline == "tfidf"
+        and task.inputs.fitted_baseline
         and "validation" in dd
         and not config.ensemble.enabled
     )

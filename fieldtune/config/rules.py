@@ -110,7 +110,7 @@ def validate(config: RunConfig) -> None:
 def _check_ensemble(spec: Any) -> None:
     """`ensemble.baseline_weight` mixes class probabilities (or each label's odds) with the text baseline's:
     nothing else has them."""
-    if not spec.targets.baseline_ensemble or spec.inputs.baseline != "tfidf":
+    if not (spec.targets.baseline_ensemble and spec.inputs.fitted_baseline):
         raise ConfigError(
             f"`ensemble.baseline_weight` mixes a text classifier with the TF-IDF baseline; {spec.name} has no "
             "such pair: set it to 0 or remove it."

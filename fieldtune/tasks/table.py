@@ -31,6 +31,8 @@ class Modality:
     # `fieldtune baseline`: "tfidf" (scikit-learn on word + character TF-IDF; `fieldtune.baselines`),
     # "probe" (a linear head on the frozen backbone's cached features, the normal run), None: none
     baseline: str | None = None
+    # the baseline as a method row of the normal run (image: "probe"); None: fitted outside transformers
+    baseline_method: str | None = None
     # `export --quantize int8`: "dynamic" (weights int8, activations quantised per batch: transformer
     # matmuls) or "static" (weights and activations int8 with scales calibrated on training inputs, QDQ:
     # convolutions, where dynamic quantisation ran at 0.23x fp32 and lost 8 points on MobileNetV2)
@@ -67,6 +69,12 @@ class Modality:
     onnx_feed: str = ""
     # the card's adapter snippet: what `AutoConfig.from_pretrained` takes besides the label fields
     card_config_args: str = ""
+
+    @property
+    def fitted_baseline(self) -> bool:
+        """A baseline fitted on the raw inputs outside transformers (TF-IDF): what the ensemble mixes in and the
+        validation guard compares against."""
+        return self.baseline is not None and self.baseline_method is None
 
 
 TEXT = Modality(
@@ -109,6 +117,7 @@ IMAGE = Modality(
     peft_task_type=None,
     peft_auto_class="AutoPeftModel",
     baseline="probe",
+    baseline_method="probe",
     quantization="static",
     curl_data="-F images=@photo.jpg",
     files=True,

@@ -106,8 +106,8 @@ def run_baseline(
 
 
 def _baseline(config: RunConfig, output_dir: str | Path | None, overwrite: bool) -> RunResult:
-    """The baseline stage. Text (`Modality.baseline == "tfidf"`): word + char TF-IDF and a linear model
-    (`fieldtune.baselines`). Images (`"probe"`): the recipe's backbone frozen, a linear head trained on its
+    """The baseline stage. Text (`Modality.fitted_baseline`): word + char TF-IDF and a linear model
+    (`fieldtune.baselines`). Images (`baseline_method: probe`): the recipe's backbone frozen, a linear head trained on its
     cached features: the fine-tuning stages with the `probe` row. Both results carry `baseline` (what it
     is), which the leaderboard marks."""
     task: Task = get_task(config.task)
@@ -116,10 +116,10 @@ def _baseline(config: RunConfig, output_dir: str | Path | None, overwrite: bool)
         raise ConfigError(
             f"`fieldtune baseline`: task {task.name} has no baseline yet; compare against another run instead."
         )
-    if task.inputs.baseline == "probe":
-        method = dataclasses.replace(config.method, name="probe", feature_cache=True)
-        backbone = model_id(config.model.name_or_path)
-        info = dict(kind="probe", model=f"linear probe on frozen {backbone} features", library="transformers")
+    if task.inputs.baseline_method:  # the normal run with that method row (images: the cached probe)
+        method = dataclasses.replace(config.method, name=task.inputs.baseline_method, feature_cache=True)
+        model = f"linear probe on frozen {model_id(config.model.name_or_path)} features"
+        info = dict(kind=task.inputs.baseline, model=model, library="transformers")
         return _fine_tune(dataclasses.replace(config, method=method), output_dir, overwrite, baseline=info)
     from fieldtune.baselines.run import fit_text_baseline
     from fieldtune.baselines.tfidf import check_settings
