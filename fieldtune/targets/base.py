@@ -31,6 +31,8 @@ class Targets:
     baseline_classifiers: tuple[str, ...] = ("linear_svc", "logistic_regression")
     # the ONNX folder's README: the Python line that reads the graph's `logits`
     onnx_decoding = "labels = [config['id2label'][str(i)] for i in logits.argmax(-1)]"
+    # a fold ensemble's ONNX graph: the name of its second output, what `averaged_tensors` averages
+    ensemble_output = "probabilities"
 
     @staticmethod
     def references(labels: Any, num_labels: int) -> np.ndarray:

@@ -69,6 +69,15 @@ class Tags(Targets):
         """Several models' logits -> the logits of each label's mean probability."""
         return logit(np.mean([sigmoid(as_array(x)) for x in logits], axis=0))
 
+    @staticmethod
+    def averaged_tensors(logits: Sequence[Any]) -> tuple[Any, Any]:
+        """`averaged` in torch, for the fold ensemble's ONNX graph: (its logits, each label's mean probability)."""
+        import torch
+
+        mean = torch.stack([x.float().sigmoid() for x in logits]).mean(0)
+        p = mean.clamp(1e-7, 1 - 1e-7)  # as `arrays.logit`
+        return (p / (1 - p)).log(), mean
+
     def decide(self, logits: Any, thresholds: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
         scores = sigmoid(as_array(logits))
         cut = np.asarray(thresholds if thresholds is not None else [0.5] * scores.shape[1])
