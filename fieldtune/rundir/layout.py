@@ -25,6 +25,7 @@ RUN_FILES = ("config.yaml", "eval_results.json", "model")
 BASELINE_FILE = "fieldtune_baseline.json"  # marks a model folder holding a scikit-learn baseline
 CV_RESULTS = "cv_results.json"  # marks a cross-validation directory (`fieldtune train --cv K`)
 FOLD_PREFIX = "fold-"  # its fold runs: fold-0 ... fold-<K-1>
+OOF_FILE = "oof_predictions.csv"  # its out-of-fold predictions (`fieldtune.cv.summary`), raw inputs included
 logger = logging.getLogger(__name__)
 
 

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from fieldtune.evaluation.confidence import INTERVAL_METRICS, LEVEL, paired_difference
+from fieldtune.rundir.layout import OOF_FILE
 
 logger = logging.getLogger(__name__)
-
-OOF_FILE = "oof_predictions.csv"  # fieldtune.cv.summary writes it (not imported: the CV stack is heavy)
 
 
 @dataclass(frozen=True)

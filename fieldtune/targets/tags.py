@@ -28,6 +28,7 @@ class Tags(Targets):
     label_sets = True
     plot = "label_scores"
     onnx_decoding = "scores = 1 / (1 + np.exp(-logits))  # keep the labels whose score reaches config['fieldtune_thresholds']"
+    fold_score = ".sigmoid()"
     calibrates = True  # thresholds are tuned on the validation split after training
     lower_is_better = ("hamming_loss",)  # the share of wrong label decisions
 

@@ -27,6 +27,7 @@ class Values(Targets):
     baseline_classifiers = ("ridge",)
     onnx_decoding = "values = logits[:, 0]  # real units: the target scale is folded into the head"
     ensemble_output = "values"
+    fold_score = ""  # the numbers themselves are averaged
 
     def head_labels(self, label_names: list[str] | None) -> dict[str, Any]:
         return {"num_labels": 1, "id2label": {0: "value"}, "label2id": {"value": 0}}
