@@ -236,6 +236,7 @@ def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int, model: Any
     """torch.onnx.export of `model` (default: the loaded one) with a dynamic batch axis (and sequence axis
     for text); its outputs are named by its `output_names` (default: `logits`)."""
     model = loaded.model if model is None else model
+    outputs = list(getattr(model, "output_names", ["logits"]))  # a fold ensemble's: logits and the mean
     sample = {k: v for k, v in sample.items() if k != "labels"}
     if len(next(iter(sample.values()))) < 2:  # a batch of one would be specialised into the graph
         sample = {k: torch.cat([v, v]) for k, v in sample.items()}
@@ -253,7 +254,7 @@ def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int, model: Any
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 model, (), kwargs=sample, dynamic_shapes=shapes, input_names=list(sample),
-                output_names=list(getattr(model, "output_names", ["logits"])), opset_version=opset, dynamo=True, external_data=False,
+                output_names=outputs, opset_version=opset, dynamo=True, external_data=False,
                 verbose=False,
             )  # fmt: skip
         if program is None:
