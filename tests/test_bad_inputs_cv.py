@@ -78,9 +78,16 @@ def _finished_cv(ctx: Ctx) -> None:
         (ctx.run_dir / f"fold-{fold}").mkdir()
 
 
-def c_export_a_fold_ensemble(ctx: Ctx) -> list[str]:
+def c_export_a_fold_ensemble_without_fold_models(ctx: Ctx) -> list[str]:
+    """A CV directory whose fold folders hold no model: the fold named (a whole ensemble exports as one graph)."""
     _finished_cv(ctx)
     return ["export", str(ctx.run_dir), "--format", "onnx", "--out", str(ctx.tmp / "onnx")]
+
+
+def c_push_a_cv_with_an_unfinished_fold(ctx: Ctx) -> list[str]:
+    """A CV directory whose fold folders hold no finished run: refused before anything is uploaded."""
+    _finished_cv(ctx)
+    return ["push", str(ctx.run_dir), "--repo-id", "someone/cv"]
 
 
 def c_evaluate_a_cv_on_validation(ctx: Ctx) -> list[str]:
@@ -106,7 +113,8 @@ CASES = [
     Case("cv-of-the-baseline-method", c_cv_of_the_baseline_method, ("method.name: baseline", "not supported")),
     Case("sweep-with-one-fold", c_sweep_with_one_fold, ("cv.folds", "1", "2 or more")),
     Case("sweep-of-a-one-fold-recipe", c_sweep_of_a_one_fold_recipe, ("cv.fold: 1", "one fold", "--cv K")),
-    Case("export-a-fold-ensemble", c_export_a_fold_ensemble, ("cross-validation", "2 fold models", "export one fold", "cv.final: refit"), existing=True),
+    Case("export-a-fold-ensemble-without-fold-models", c_export_a_fold_ensemble_without_fold_models, ("fold-0", "no model/ or config.json"), existing=True),
+    Case("push-a-cv-with-an-unfinished-fold", c_push_a_cv_with_an_unfinished_fold, ("fold-0", "no eval_results.json", "finished"), existing=True),
     Case("evaluate-a-cv-on-validation", c_evaluate_a_cv_on_validation, ("--split validation", "cross-validation", "no held-out validation split", "cv_results.json", "oof_predictions.csv"), existing=True),
     Case("evaluate-a-cv-on-train", c_evaluate_a_cv_on_train, ("--split train", "no held-out train split", "--split test"), existing=True),
     Case("cv-resume-with-other-folds", c_resume_with_other_folds, ("--resume", "cv.folds 3", "same recipe"), existing=True),

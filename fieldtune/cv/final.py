@@ -28,6 +28,7 @@ from fieldtune.modeling.create import count_params
 from fieldtune.rundir.layout import write_json
 from fieldtune.rundir.reader import RunDirectory
 from fieldtune.rundir.results import write_run_outputs
+from fieldtune.rundir.saving import is_peft_model
 from fieldtune.tasks.scoring import label_names_of
 from fieldtune.tasks.table import Task
 
@@ -75,7 +76,7 @@ def score_ensemble(cv_dir: Path, config: RunConfig, task: Task, dd: Any, summary
     total = count_params(loaded.model)[1]
     return write_run_outputs(
         cv_dir, config, task, logits, refs, test, label_names, _extra(config, summary, total),
-        thresholds=thresholds_of(loaded),
+        thresholds=thresholds_of(loaded), is_adapter=any(is_peft_model(m) for m in loaded.model.folds),
     )  # fmt: skip
 
 

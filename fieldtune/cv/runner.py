@@ -58,11 +58,6 @@ def check_cv(config: RunConfig) -> int:
     """The recipe asks for a whole cross-validation; K."""
     if config.cv.folds is None:
         raise ConfigError("Cross-validation needs `cv.folds` (or `fieldtune train --cv K`), 2 or more.")
-    if config.hub.push:
-        raise ConfigError(
-            "`hub.push` with cross-validation is not supported yet; set --hub.push=false and push a fold run "
-            "or the refit (cv.final: refit) with `fieldtune push`."
-        )
     if config.cv.fold is not None:
         raise ConfigError(
             f"`cv.fold: {config.cv.fold}` trains one fold; remove it to cross-validate every fold (--cv)."
@@ -148,4 +143,8 @@ def run_cv(
     else:
         results = score_ensemble(cv_dir, config, task, dd, summary)
     finish_run_dir(cv_dir)
+    if config.hub.push:  # the final model: the folds (ensemble) or the refit, with the CV's results and card
+        from fieldtune.training.publish import publish_finished_run
+
+        publish_finished_run(cv_dir, config)
     return CVResult(cv_dir, summary, trained, results)

@@ -18,11 +18,16 @@ import pandas as pd
 
 from fieldtune.datasets_builders.folds import FoldRows, fold_ids, pooled
 from fieldtune.inference.load import cached_split_batches, load_for_inference, predict_logits, thresholds_of
-from fieldtune.rundir.layout import CV_RESULTS, FOLD_PREFIX, atomic_write_bytes, atomic_write_text, write_json
+from fieldtune.rundir.layout import (
+    CV_RESULTS,
+    FOLD_PREFIX,
+    OOF_FILE,
+    atomic_write_bytes,
+    atomic_write_text,
+    write_json,
+)
 from fieldtune.tasks.scoring import label_names_of
 from fieldtune.tasks.table import Task
-
-OOF_FILE = "oof_predictions.csv"
 
 
 def fold_dir(cv_dir: Path, fold: int) -> Path:

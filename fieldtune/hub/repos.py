@@ -99,7 +99,7 @@ def _require_token(repo_id: str) -> str:
     return token
 
 
-def _files_under(folder: Path, prefix: str = "") -> dict[str, Path]:
+def files_under(folder: Path, prefix: str = "") -> dict[str, Path]:
     return {
         prefix + p.relative_to(folder).as_posix(): p
         for p in sorted(folder.rglob("*"))
@@ -123,9 +123,9 @@ def run_files(
             f"{run_dir / 'eval_results.json'} is missing, so {run_dir} is not a finished run: push the run "
             "directory that `fieldtune train` wrote, after training ended."
         )
-    files = _files_under(model_dir)
+    files = files_under(model_dir)
     if (run_dir / "plots").is_dir():
-        files.update(_files_under(run_dir / "plots", "plots/"))
+        files.update(files_under(run_dir / "plots", "plots/"))
     files.update({in_repo: run_dir / name for name, in_repo in RUN_FILES if (run_dir / name).is_file()})
     if include_predictions and (run_dir / PREDICTIONS).is_file():
         files[PREDICTIONS] = run_dir / PREDICTIONS
@@ -207,6 +207,7 @@ def push_run(
     model_dir: Path | None = None,
     commit_message: str | None = None,
     include_predictions: bool = False,
+    files: dict[str, Path] | None = None,
 ) -> str:
     """Upload a run directory to a Hub model repo in one commit; returns the commit URL.
 
@@ -225,10 +226,12 @@ def push_run(
         commit_message (`str`, *optional*): default `"Upload fieldtune run <name>"`.
         include_predictions (`bool`, *optional*, defaults to `False`): also upload `predictions.csv`, which
             holds the test split's raw inputs and labels.
+        files (`dict`, *optional*): {path in repo: local file} to upload instead of `run_files` (a CV
+            directory's folds: `fieldtune.hub.cv_files`).
     """
     _require_repo_id(repo_id)
     run_dir = Path(run_dir)
-    files = run_files(run_dir, model_dir, include_predictions)
+    files = run_files(run_dir, model_dir, include_predictions) if files is None else files
     token = _require_token(repo_id)
     _refuse_token_in_files(files.values(), token)
     api = HfApi(token=token)
@@ -266,7 +269,7 @@ def push_folder_as_dataset(folder: Path, repo_id: str, private: bool = False) ->
             "(`fieldtune leaderboard ... --output DIR`)."
         )
     token = _require_token(repo_id)
-    files = _files_under(folder)
+    files = files_under(folder)
     _refuse_token_in_files(files.values(), token)
     api = HfApi(token=token)
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(f)) for p, f in files.items()]

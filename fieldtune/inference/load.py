@@ -79,12 +79,7 @@ def load_for_inference(
     import fieldtune.modeling.pooling  # noqa: F401  (a mean-pooled model's classes, registered)
 
     folds = fold_ensemble_dirs(Path(str(ref)).expanduser())
-    if folds and not ensemble:
-        raise ModelError(
-            f"{ref} is a cross-validation whose final model is its {len(folds)} fold models averaged, which "
-            f"cannot be exported as one model yet; export one fold ({folds[0]}) or use cv.final: refit."
-        )
-    if folds:  # a cross-validation with `cv.final: ensemble`: its fold models averaged
+    if folds:  # a cross-validation with `cv.final: ensemble`: its folds averaged (export: `exportable()`)
         return _fold_ensemble([load_for_inference(d, None, test_time, ensemble) for d in folds], str(ref))
     model_dir, resolved_revision = locate_model(str(ref), revision)
     is_adapter = (model_dir / "adapter_config.json").is_file()
@@ -188,7 +183,7 @@ def _fold_ensemble(folds: list[Loaded], ref: str) -> Loaded:
     from fieldtune.inference.fold_ensemble import FoldEnsemble
 
     first = folds[0]
-    model = FoldEnsemble([f.model for f in folds], first.task.targets.averaged)
+    model = FoldEnsemble([f.model for f in folds], first.task.targets)
     # no model_dir: K folders are not one model (`predict --resume` then cannot fingerprint it)
     return Loaded(model, first.processor, first.task, first.label_names, ref, None, first.test_time)
 

@@ -128,12 +128,14 @@ def export_onnx(
     views = load_for_inference(run).test_time if loaded.task.inputs.test_time_views else "none"
     if is_peft_model(loaded.model):
         loaded.model = loaded.model.merge_and_unload()  # LoRA folded into plain weights before tracing
+    # a CV directory's fold ensemble: its folds and their average as one graph (`FoldGraph`)
+    graph = loaded.model.exportable() if hasattr(loaded.model, "exportable") else loaded.model
     inputs, refs, (dataset, split) = check_inputs(loaded, run, check_data)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         fp32 = tmp / ("model_fp32.onnx" if quantize else ONNX_FILE)
-        write_graph(loaded, inputs[0], fp32, opset or MIN_OPSET)
+        write_graph(loaded, inputs[0], fp32, opset or MIN_OPSET, graph)
         _, total = count_params(loaded.model)
         kind = int8_kind(loaded.task.inputs.quantization, fp32) if quantize else None  # by inputs and graph
         if calibration is not None and kind != "static":
@@ -146,6 +148,7 @@ def export_onnx(
             "quantize": quantize,
             "quantization": kind,
             "total_params": total,
+            "outputs": list(getattr(graph, "output_names", ["logits"])),
         }
         save_folder(loaded, tmp, info)
         carry_ensemble(run / "model", tmp)  # predict on the folder is the run's ensemble (parity: the graph)
@@ -169,8 +172,12 @@ def export_onnx(
             "quantize": quantize,
             "parity": {"max_abs_diff": diff, "tolerance": PARITY_TOLERANCE, "examples": len(reference)},
             "primary_metric": loaded.task.primary_metric,
+            "outputs": info["outputs"],
             "metrics": {"fp32": _metrics(loaded, fp32, inputs, refs, views, exported)},
         }
+        folds = getattr(loaded.model.config, "fieldtune_cv_folds", None)
+        if folds:  # one graph of the K fold models; its scores are the CV directory's (the same average)
+            report["cv_folds"] = folds
         if has_ensemble(run / "model"):  # the metrics above are the graph's; the run's scores are the mix
             report["ensemble"] = f"{ENSEMBLE_NOTE}; the run's own scores are in its eval_results.json"
         if quantize:
@@ -225,9 +232,11 @@ def check_inputs(
     return batches, refs, (dataset_name(data_cfg), split)
 
 
-def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int) -> None:
-    """torch.onnx.export with the inputs' dynamic axes (batch; and sequence for text)."""
-    model = loaded.model
+def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int, model: Any = None) -> None:
+    """torch.onnx.export of `model` (default: the loaded one) with the inputs' dynamic axes (batch; and
+    sequence for text); its outputs are named by its `output_names` (default: `logits`)."""
+    model = loaded.model if model is None else model
+    outputs = list(getattr(model, "output_names", ["logits"]))  # a fold ensemble's: logits and the mean
     sample = {k: v for k, v in sample.items() if k != "labels"}
     if len(next(iter(sample.values()))) < 2:  # a batch of one would be specialised into the graph
         sample = {k: torch.cat([v, v]) for k, v in sample.items()}
@@ -241,7 +250,7 @@ def write_graph(loaded: Loaded, sample: dict, path: Path, opset: int) -> None:
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 model, (), kwargs=sample, dynamic_shapes=shapes, input_names=list(sample),
-                output_names=["logits"], opset_version=opset, dynamo=True, external_data=False,
+                output_names=outputs, opset_version=opset, dynamo=True, external_data=False,
                 verbose=False,
             )  # fmt: skip
         if program is None:
@@ -311,6 +320,16 @@ def _int8_note(report: dict) -> str:
     return f", int8 {q['kind']} quantisation" if q else ""
 
 
+def _outputs_note(report: dict) -> str:
+    if not report.get("cv_folds"):
+        return "output `logits`"
+    mean = report["outputs"][1]
+    return (
+        f"the {report['cv_folds']} fold models of a cross-validation in one graph, averaged: output `{mean}` "
+        f"(their mean) and `logits` (the logits of that mean)"
+    )
+
+
 def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
     metric = report["primary_metric"]
     scores = ", ".join(f"{k}: {v[metric]:.4f}" for k, v in report["metrics"].items() if metric in v)
@@ -321,7 +340,7 @@ def folder_readme(loaded: Loaded, name: str, report: dict) -> str:
         f"# {name}: ONNX export of a fieldtune run\n\n"
         f"`model.onnx` (opset {report['opset']}{_int8_note(report)}) "
         f"with a dynamic {axes}; "
-        f"output `logits`. Checked at export against PyTorch on {report['parity']['examples']} examples "
+        f"{_outputs_note(report)}. Checked at export against PyTorch on {report['parity']['examples']} examples "
         f"({report['dataset']}, {report['split']} split) "
         f"(max |logit difference| {report['parity']['max_abs_diff']:.1e}); {metric}: {scores} "
         "(`export_report.json`).\n\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from fieldtune.modeling import methods
+from fieldtune.rundir.cv_card import cv_section, fold_usage
 from fieldtune.rundir.layout import atomic_write_text
 from fieldtune.tasks.table import Task, get_task
 
@@ -95,6 +96,8 @@ def _mean_pooled_usage(task: Task, is_adapter: bool) -> str:
 def _usage(task: Task, is_adapter: bool, results: dict | None = None) -> str:
     if (results or {}).get("baseline", {}).get("library") == "scikit-learn":
         return _baseline_usage(results or {})
+    if ((results or {}).get("cv") or {}).get("final") == "ensemble":  # no one model: the folds, averaged
+        return fold_usage(task, is_adapter, results or {})
     if (results or {}).get("pooling") == "mean":
         return _mean_pooled_usage(task, is_adapter)
     if is_adapter:
@@ -312,6 +315,7 @@ directory; they are published only when pushed with `--include-predictions`.
             else "\n![predicted vs true](plots/predicted_vs_true.png)\n"
         )
         + ("" if sklearn else "\n![learning curves](plots/learning_curves.png)\n")
+        + cv_section(results)
         + f"""
 ## Limitations
 

@@ -27,6 +27,7 @@ BASELINE_FILE = "fieldtune_baseline.json"  # marks a model folder holding a scik
 CV_RESULTS = "cv_results.json"  # marks a cross-validation directory (`fieldtune train --cv K`)
 FOLD_PREFIX = "fold-"  # its fold runs: fold-0 ... fold-<K-1>
 PRETRAINING = "pretraining"  # the masked-LM phase: its checkpoints, then the adapted encoder
+OOF_FILE = "oof_predictions.csv"  # its out-of-fold predictions (`fieldtune.cv.summary`), raw inputs included
 logger = logging.getLogger(__name__)
 
 

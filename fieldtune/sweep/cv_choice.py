@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from fieldtune.evaluation.confidence import LEVEL, paired_difference, targets_of
+from fieldtune.rundir.layout import OOF_FILE
 from fieldtune.targets import Targets
 
 logger = logging.getLogger(__name__)
-
-OOF_FILE = "oof_predictions.csv"  # fieldtune.cv.summary writes it (not imported: the CV stack is heavy)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class Targets:
     interval_metrics: tuple[str, ...] = ()
     # the ONNX folder's README: the Python line that reads the graph's `logits`
     onnx_decoding = "labels = [config['id2label'][str(i)] for i in logits.argmax(-1)]"
+    # a fold ensemble's ONNX graph: the name of its second output, what `averaged_tensors` averages
+    ensemble_output = "probabilities"
+    fold_score = ".softmax(-1)"  # the card's fold-averaging snippet: what each fold's logits become
 
     @staticmethod
     def references(labels: Any, num_labels: int) -> np.ndarray:

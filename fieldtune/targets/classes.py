@@ -72,6 +72,14 @@ class Classes(Targets):
         """Several models' logits -> the logits of their mean probabilities (softmax gives the mean back)."""
         return np.log(np.clip(np.mean([softmax(as_array(x)) for x in logits], axis=0), 1e-30, None))
 
+    @staticmethod
+    def averaged_tensors(logits: Sequence[Any]) -> tuple[Any, Any]:
+        """`averaged` in torch, for the fold ensemble's ONNX graph: (its logits, the mean probabilities)."""
+        import torch
+
+        mean = torch.stack([x.float().softmax(-1) for x in logits]).mean(0)
+        return mean.clamp_min(1e-30).log(), mean
+
     def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
         scores = self.scores(np.argmax(as_array(logits), axis=-1), labels, label_names)
         scores.pop("per_class", None)  # the Trainer logs scalars only

@@ -29,6 +29,7 @@ class Tags(Targets):
     label_sets = True
     plot = "label_scores"
     onnx_decoding = "scores = 1 / (1 + np.exp(-logits))  # keep the labels whose score reaches config['fieldtune_thresholds']"
+    fold_score = ".sigmoid()"
     calibrates = True  # thresholds are tuned on the validation split after training
     lower_is_better = ("hamming_loss",)  # the share of wrong label decisions
     interval_metrics = ("f1_macro", "f1_micro", "subset_accuracy")
@@ -79,6 +80,15 @@ class Tags(Targets):
     def averaged(logits: Sequence[Any]) -> np.ndarray:
         """Several models' logits -> the logits of each label's mean probability."""
         return logit(np.mean([sigmoid(as_array(x)) for x in logits], axis=0))
+
+    @staticmethod
+    def averaged_tensors(logits: Sequence[Any]) -> tuple[Any, Any]:
+        """`averaged` in torch, for the fold ensemble's ONNX graph: (its logits, each label's mean probability)."""
+        import torch
+
+        mean = torch.stack([x.float().sigmoid() for x in logits]).mean(0)
+        p = mean.clamp(1e-7, 1 - 1e-7)  # as `arrays.logit`
+        return (p / (1 - p)).log(), mean
 
     def decide(self, logits: Any, thresholds: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
         scores = sigmoid(as_array(logits))

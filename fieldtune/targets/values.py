@@ -27,6 +27,8 @@ class Values(Targets):
     baseline_ensemble = False
     baseline_classifiers = ("ridge",)
     onnx_decoding = "values = logits[:, 0]  # real units: the target scale is folded into the head"
+    ensemble_output = "values"
+    fold_score = ""  # the numbers themselves are averaged
     interval_metrics = ("rmse", "mae", "r2")
 
     @staticmethod
@@ -75,6 +77,14 @@ class Values(Targets):
     @staticmethod
     def averaged(logits: Sequence[Any]) -> np.ndarray:
         return np.mean([as_array(x) for x in logits], axis=0)
+
+    @staticmethod
+    def averaged_tensors(logits: Sequence[Any]) -> tuple[Any, Any]:
+        """`averaged` in torch, for the fold ensemble's ONNX graph: (its logits, the mean: the same numbers)."""
+        import torch
+
+        mean = torch.stack([x.float() for x in logits]).mean(0)
+        return mean, mean
 
     def trainer_scores(self, logits: Any, labels: Any, label_names: list[str] | None) -> dict:
         return self.scores(as_array(logits).reshape(-1), np.asarray(labels).reshape(-1))
