@@ -39,7 +39,7 @@ def compare_runs(baseline: Path, runs: list[tuple[str, Path]]) -> dict[str, Any]
     base = json.loads((baseline / "eval_results.json").read_text())
     base_rows = _read(baseline / "predictions.csv")
     kind = _kind(base["task"])
-    paired_metrics, shown = METRICS[kind]
+    paired_metrics, shown = METRICS[kind.name]
     table: dict[str, Any] = {}
     for name, path in runs:
         results = json.loads((path / "eval_results.json").read_text())
@@ -61,7 +61,7 @@ def compare_runs(baseline: Path, runs: list[tuple[str, Path]]) -> dict[str, Any]
             "baseline_weight": ensemble.get("baseline_weight"),
             "train_runtime_s": results.get("train_runtime_s"),
         }
-    return {"baseline": {"run": str(baseline), "results": base}, "kind": kind, "runs": table}
+    return {"baseline": {"run": str(baseline), "results": base}, "kind": kind.name, "runs": table}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
