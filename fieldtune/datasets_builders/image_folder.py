@@ -321,10 +321,10 @@ def build_image_folder(config: DataConfig, task: str) -> DatasetDict:
         >>> dd["train"].features["label"].names
         ['barrel', 'crate']
     """
-    if get_task(task).inputs.name != IMAGE.name:  # the inputs this builder makes
+    if get_task(task).inputs is not IMAGE:  # the inputs this builder makes
         raise ConfigError(
             f"data.builder image_folder makes image data but task is {task!r}; set an image task "
-            f"({', '.join(t.name for t in TASKS.values() if t.inputs.name == IMAGE.name)})."
+            f"({', '.join(t.name for t in TASKS.values() if t.inputs is IMAGE)})."
         )
     kind = get_task(task).targets.name  # classes, label sets or numbers: which `LABEL_FILES` reads them
     if not config.path:
