@@ -179,3 +179,20 @@ def test_missing_path_and_file(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DataError, match="is not a folder"):
         _build(tmp_path / "notes.txt")
+
+
+def test_a_text_task_is_refused_with_the_image_tasks_named(tmp_path):
+    from fieldtune.errors import ConfigError
+
+    _classes(tmp_path / "photos", {"crate": 2, "sack": 2})
+    with pytest.raises(ConfigError) as err:
+        build_image_folder(
+            DataConfig(builder="image_folder", path=str(tmp_path / "photos")), "text-classification"
+        )
+    message = str(err.value)
+    assert "makes image data but task is 'text-classification'" in message
+    assert (
+        "image-classification" in message
+        and "image-regression" in message
+        and "text-regression" not in message
+    )
