@@ -60,8 +60,8 @@ def validate(config: RunConfig) -> None:
     from fieldtune.tasks.table import TASKS
 
     inputs = get_method(method.name).inputs
-    if spec.modality not in inputs:
-        fits = ", ".join(t.name for t in TASKS.values() if t.modality in inputs)
+    if spec.inputs not in inputs:
+        fits = ", ".join(t.name for t in TASKS.values() if t.inputs in inputs)
         raise ConfigError(f"`method.name: {method.name}` is only valid for {fits}; this run is {spec.name}.")
     check_label_columns(data, spec)
     _check_pretraining(config, spec)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fieldtune.errors import ConfigError
+from fieldtune.tasks.table import IMAGE, TEXT, Modality
 
 
 def lora_adapter(method: Any, targets: list[str] | str, head: list[str], peft_task_type: str | None) -> Any:
@@ -41,7 +42,7 @@ class Method:
     name: str
     trains: Literal["all", "adapter", "top_layers", "head"]  # what is left trainable (the head always is)
     head_first: bool = False  # a head-only phase first, then the top `trainable_layers` join in one run
-    inputs: tuple[str, ...] = ("text", "image")  # the task modalities it applies to
+    inputs: tuple[Modality, ...] = (TEXT, IMAGE)  # the task inputs it applies to
     adapter: AdapterBuilder | None = None  # builds the peft config an adapter method wraps the model with
     # the card's words after the method's name, filled from the run's `method:` section
     card: str = ""
@@ -87,7 +88,7 @@ METHODS: dict[str, Method] = {
         ),
         Method("freeze", "top_layers"),
         Method("probe", "head"),
-        Method("probe_unfreeze", "head", head_first=True, inputs=("image",)),
+        Method("probe_unfreeze", "head", head_first=True, inputs=(IMAGE,)),
         # the task's classical baseline (`fieldtune.training.run`'s baseline stage): text fits scikit-learn and
         # builds no transformers model; images run as the `probe` row (a linear head on the frozen backbone)
         Method("baseline", "head", fits_baseline=True),
