@@ -261,14 +261,15 @@ def test_run_is_named_after_its_data_model_and_method_when_overridden(tmp_path, 
 
 def test_saved_config_keeps_only_the_keys_of_the_run_modality(tmp_path):
     from fieldtune.config import save_config
+    from fieldtune.tasks.table import IMAGE, TEXT
 
     c = cfg(data={"builder": "image_folder", "path": "photos", "image_size": 112})
-    save_config(c, tmp_path / "image.yaml", "image")
+    save_config(c, tmp_path / "image.yaml", IMAGE)
     image = yaml.safe_load((tmp_path / "image.yaml").read_text())
     assert image["data"]["image_size"] == 112 and "augment" in image["data"]
     assert "max_length" not in image["model"] and "text_columns" not in image["data"]
     assert not image.get("pretraining")  # the masked-LM phase is text only
-    save_config(c, tmp_path / "text.yaml", "text")
+    save_config(c, tmp_path / "text.yaml", TEXT)
     text = yaml.safe_load((tmp_path / "text.yaml").read_text())
     assert (
         "augment" not in text["data"] and "image_size" not in text["data"] and "max_length" in text["model"]

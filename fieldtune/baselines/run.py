@@ -57,7 +57,7 @@ def fit_text_baseline(
     pipeline, y = unfitted_baseline(config, task, dd["train"]["label"], label_names)
     replaced = start_run_dir(run_dir, overwrite, resume=False)  # data and settings are valid: write now
     try:
-        save_config(config, run_dir / "config.yaml", task.modality)
+        save_config(config, run_dir / "config.yaml", task.inputs)
         started = time.perf_counter()
         fit(pipeline, list(dd["train"]["text"]), y, config.baseline)
         fit_s = time.perf_counter() - started

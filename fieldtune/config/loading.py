@@ -43,6 +43,7 @@ from fieldtune.config.schema import (
     WeightAveragingConfig,
 )
 from fieldtune.errors import ConfigError
+from fieldtune.tasks.table import Modality
 
 __all__ = [  # the schema is re-exported: callers import every config name from here
     "AugmentConfig", "BaselineConfig", "DataConfig", "DistillConfig", "EnsembleConfig", "HubConfig", "MethodConfig",
@@ -372,11 +373,11 @@ def read_recipe(path: str | Path) -> dict[str, Any] | None:
     return data
 
 
-def save_config(config: RunConfig, path: Path, modality: str | None = None) -> None:
-    """Write the effective config as YAML (the run's `config.yaml`), without keys `modality` never reads,
+def save_config(config: RunConfig, path: Path, inputs: Modality | None = None) -> None:
+    """Write the effective config as YAML (the run's `config.yaml`), without keys `inputs` never reads,
     local paths absolute: the run is read from any working folder."""
     from fieldtune.config.recipe_paths import with_absolute_paths
     from fieldtune.rundir.layout import atomic_write_text
 
-    data = with_absolute_paths(for_modality(config.to_dict(), modality))
+    data = with_absolute_paths(for_modality(config.to_dict(), inputs))
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

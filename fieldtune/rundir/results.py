@@ -197,7 +197,7 @@ def write_run_outputs(
 
     card = build_model_card(
         results,
-        for_modality(config.to_dict(), task.modality),
+        for_modality(config.to_dict(), task.inputs),
         label_names,
         is_adapter=is_adapter,
         repo_id=config.hub.repo_id,

@@ -69,6 +69,9 @@ class Modality:
     onnx_feed: str = ""
     # the card's adapter snippet: what `AutoConfig.from_pretrained` takes besides the label fields
     card_config_args: str = ""
+    # recipe keys (section, key) only these inputs read: a run of other inputs leaves them out of its
+    # config.yaml and card (one recipe may serve several tasks; the saved config shows what the run used)
+    own_keys: tuple[tuple[str, str], ...] = ()
 
     @property
     def fitted_baseline(self) -> bool:
@@ -105,6 +108,22 @@ TEXT = Modality(
         '        "token_type_ids": [e.type_ids for e in enc]}}\n'
         "feed = {{k: np.asarray(v, dtype=np.int64) for k, v in feed.items() if k in names}}\n"
     ),
+    own_keys=(
+        ("model", "max_length"),
+        ("model", "pooling"),
+        ("method", "freeze_embeddings"),
+        ("data", "text_columns"),
+        ("data", "language"),
+        ("data", "encoding"),
+        ("data", "normalize"),
+        ("data", "max_unknown_rate"),
+        ("data", "allow_unknown_tokens"),
+        ("pretraining", "epochs"),
+        ("pretraining", "learning_rate"),
+        ("pretraining", "mlm_probability"),
+        ("pretraining", "extra_texts"),
+        ("pretraining", "extra_texts_column"),
+    ),
 )
 IMAGE = Modality(
     name="image",
@@ -133,6 +152,13 @@ IMAGE = Modality(
     ),
     # the input size the run trained at (its position embeddings come with the adapter)
     card_config_args=", image_size=config.image_size, ignore_mismatched_sizes=True",
+    own_keys=(
+        ("data", "image_column"),
+        ("data", "image_size"),
+        ("data", "augment"),
+        ("training", "mixup_alpha"),
+        ("training", "cutmix_alpha"),
+    ),
 )
 
 

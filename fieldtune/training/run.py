@@ -174,7 +174,7 @@ def _fine_tune(
     tracker = None  # MLflow / W&B, opened before training so every trainer of this run logs into one run
     try:
         if is_main:
-            save_config(config, run_dir / "config.yaml", task.modality)
+            save_config(config, run_dir / "config.yaml", task.inputs)
         if corpus is not None:  # the masked-LM phase; the classifier then starts from the encoder it adapted
             encoder = pretrain(config, task, corpus, data.prepared.processor, run_dir, precision, use_cpu)
             model, info = _model(config, task, data, precision, use_cpu, encoder)
