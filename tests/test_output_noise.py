@@ -73,32 +73,3 @@ def test_onnx_export_prints_its_result_only(lora_train, tmp_path):
     assert not LONG_NUMBER.search(out), out
     assert re.search(r"test f1_macro fp32: \d\.\d{4}$", proc.stdout, re.M), proc.stdout
     assert len(out.splitlines()) <= 8, out  # the result, and the progress of the two parity predictions
-
-
-def _lora_adapter(folder: Path, backbone: Path) -> Path:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoTokenizer, BertForSequenceClassification
-
-    model = BertForSequenceClassification.from_pretrained(backbone, num_labels=2)
-    lora = get_peft_model(
-        model, LoraConfig(r=2, target_modules=["query", "value"], modules_to_save=["classifier"])
-    )
-    lora.save_pretrained(folder)
-    model.config.architectures = ["BertForSequenceClassification"]
-    model.config.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(backbone).save_pretrained(folder)
-    return folder
-
-
-@pytest.mark.parametrize("debug", [False, True], ids=["quiet", "debug"])
-def test_library_deprecation_warnings_only_with_debug(debug, tmp_path, tiny_bert):
-    """transformers' `is_gradient_checkpointing` FutureWarning on every LoRA load: for fieldtune, not its
-    users. In a process of its own: warnings filters are process-wide, and a test process's other threads
-    may change them."""
-    adapter = _lora_adapter(tmp_path / "adapter", tiny_bert)
-    proc = _cli(
-        "predict", str(adapter), "--text", "two pallets", *(["--debug"] if debug else []), cwd=tmp_path
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "two pallets," in proc.stdout
-    assert ("FutureWarning" in proc.stderr) == debug, proc.stderr[-2000:]
