@@ -32,8 +32,13 @@ CASES = [
     (task, method)
     for task, spec in TASKS.items()
     for method, m in METHODS.items()
-    if spec.modality in m.inputs
+    if spec.inputs in m.inputs
 ]
+
+
+def test_every_task_and_method_has_a_case():
+    """The cases come from the tables: a filter that matches nothing must fail here, not skip silently."""
+    assert {t for t, _ in CASES} == set(TASKS) and {m for _, m in CASES} == set(METHODS)
 
 
 @pytest.fixture(scope="module")
