@@ -166,3 +166,68 @@ def test_lora_after_the_phase_saves_merged_weights(tiny_bert, tmp_path):
     name = "encoder.layer.0.attention.output.LayerNorm.weight"  # not a LoRA target: the phase's weights
     assert torch.equal(saved["bert." + name], encoder[name])
     assert not torch.equal(encoder[name], _weights(tiny_bert)[name])
+
+
+def _tiny_mlm(kind: str):
+    """A random masked-LM model of the families the phase meets: BERT (`cls`), MPNet (`lm_head`, the seeded
+    base model's family) and DistilBERT (a head of four parts)."""
+    import transformers
+
+    small = {"vocab_size": 60, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32}
+    if kind == "distilbert":
+        config = transformers.DistilBertConfig(vocab_size=60, dim=16, n_heads=2, hidden_dim=32, n_layers=2)
+    else:
+        config = getattr(transformers, f"{kind.capitalize() if kind == 'bert' else 'MPNet'}Config")(
+            num_hidden_layers=2, **small
+        )
+    torch.manual_seed(0)
+    return getattr(transformers, f"{type(config).__name__[: -len('Config')]}ForMaskedLM")(config)
+
+
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+def test_the_head_scores_masked_positions_only_with_the_models_own_loss_and_gradients(kind, tmp_path):
+    from transformers import TrainingArguments
+
+    model = _tiny_mlm(kind).eval()  # no dropout: both paths see the same network (gradients still flow)
+    head = pretraining.masked_lm_head(model)
+    assert head is not None
+    torch.manual_seed(1)
+    ids = torch.randint(5, 60, (4, 12))
+    labels = torch.full_like(ids, -100)
+    where = torch.rand(ids.shape) < 0.2
+    labels[where] = ids[where]
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = pretraining.MaskedLMTrainer(model=model, args=args)
+    seen = []
+    hook = head.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[:-1]))
+    for items in (None, where.sum()):  # a plain mean, and the Trainer's count of the step's masked tokens
+        model.zero_grad()
+        loss = trainer.compute_loss(model, dict(inputs), num_items_in_batch=items)
+        loss.backward()
+        ours = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        model.zero_grad()
+        kwargs = {"num_items_in_batch": items} if items is not None else {}
+        reference = model(**inputs, **kwargs).loss
+        reference.backward()
+        assert torch.allclose(loss, reference, atol=1e-6), (loss, reference)
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                assert torch.allclose(ours[name], p.grad, atol=1e-6), name
+    hook.remove()
+    assert seen[0] == (int(where.sum()),)  # the masked rows only; the model's own call saw all 48 positions
+    assert seen[1] == (4, 12)
+
+    # bf16 mixed precision (accelerate wraps the model's forward with it) reaches the parts called directly
+    bf16 = pretraining.MaskedLMTrainer(
+        model=model, args=TrainingArguments(**{**args.to_dict(), "bf16": True})
+    )
+    dtypes = []
+    hook = head.register_forward_hook(lambda m, args, out: dtypes.append(out.dtype))
+    bf16.compute_loss(bf16.model, dict(inputs))
+    hook.remove()
+    assert dtypes == [torch.bfloat16]
+
+
+def test_a_head_of_several_parts_takes_the_models_own_path():
+    assert pretraining.masked_lm_head(_tiny_mlm("distilbert")) is None

@@ -52,11 +52,54 @@ class Corpus:
 
 
 class MaskedLMTrainer(Trainer):
-    """transformers' Trainer with fieldtune's progress reporting; the model's own masked-LM loss."""
+    """transformers' Trainer with fieldtune's progress reporting. The masked-LM loss is the model's own, but
+    its head runs on the masked positions only (~15% of the tokens): the vocabulary-sized logits of every
+    other position are computed and thrown away by the model's forward (a 30k x 768 matmul and softmax input
+    per token). Same loss: with one batch per step, the mean over its masked tokens; over accumulated batches,
+    their sum over the step's masked-token count (the Trainer's `num_items_in_batch`, which it then does not
+    divide again). A wrapped model (DDP) or a head of several parts takes the model's own path."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         attach_progress(self)
+
+    def compute_loss(
+        self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        head = masked_lm_head(model) if model is self.model and not return_outputs else None
+        labels = inputs.get("labels")
+        masked = labels != -100 if labels is not None else None
+        if head is None or masked is None or not bool(masked.any()):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        import torch.nn.functional as F
+
+        # accelerate's mixed precision wraps the model's forward, not its parts: the same autocast here
+        with self.accelerator.autocast():
+            hidden = model.base_model(**{k: v for k, v in inputs.items() if k != "labels"})[0]
+            logits = head(hidden[masked]).float()  # as the model's loss: float logits
+        if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+            loss = F.cross_entropy(logits, labels[masked], reduction="sum") / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
+        else:
+            loss = F.cross_entropy(logits, labels[masked])
+        return loss
+
+
+def masked_lm_head(model: Any) -> Any:
+    """The masked-LM model's head when it is one module beside the encoder taking the hidden states alone
+    (BERT's `cls`, RoBERTa / MPNet's `lm_head`); None otherwise (DistilBERT's four parts, ELECTRA's two)."""
+    import inspect
+
+    base = getattr(model, "base_model", None)
+    heads = [m for m in model.children() if m is not base and any(True for _ in m.parameters())]
+    if base is None or base is model or len(heads) != 1:
+        return None
+    params = inspect.signature(heads[0].forward).parameters.values()
+    required = [
+        p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return heads[0] if len(required) == 1 else None  # the hidden states, nothing else it must be given
 
 
 class MaskedLMCollator:
@@ -257,4 +300,4 @@ def _save_encoder(mlm: Any, path: str, revision: str | None, out: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-__all__ = ["Corpus", "MaskedLMCollator", "MaskedLMTrainer", "mlm_corpus", "pretrain"]
+__all__ = ["Corpus", "MaskedLMCollator", "MaskedLMTrainer", "masked_lm_head", "mlm_corpus", "pretrain"]
