@@ -75,6 +75,9 @@ def test_push_a_cv_directory_then_average_the_folds_in_plain_transformers(cv_dir
     assert main(["leaderboard", "--hub", repo, "--output", str(tmp_path / "lb")]) == 0
     board = pd.read_csv(tmp_path / "lb" / "leaderboard.csv").set_index("model")
     assert board.loc[repo, "accuracy"] == pytest.approx(results["metrics"]["accuracy"])
+    # the folds' mean and sd of the board's primary metric, as a local CV directory's row shows them
+    cv = results["cv"]["metrics"][board.loc[repo, "primary_metric"]]
+    assert (board.loc[repo, "cv_mean"], board.loc[repo, "cv_sd"]) == pytest.approx((cv["mean"], cv["sd"]))
 
 
 def test_push_with_predictions_sends_the_out_of_fold_rows(cv_dir, hub_env, tmp_path):

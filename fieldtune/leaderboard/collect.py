@@ -266,11 +266,9 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
     Raises:
         `HubError`: the card's YAML or model-index cannot be parsed.
     """
-    try:
+    try:  # huggingface_hub raises ValueError, yaml errors, TypeError... all mean "bad card"
         card = ModelCard(card_text)
-    except (
-        Exception
-    ) as err:  # huggingface_hub raises ValueError, yaml errors, TypeError... all mean "bad card"
+    except Exception as err:
         raise HubError(
             f"Model card of {repo_id} cannot be parsed ({err}); fix its YAML model-index."
         ) from err
@@ -278,6 +276,7 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
     if isinstance(base_model, list):  # the card spec allows several; the first is the backbone
         base_model = base_model[0] if base_model else None
     kinds = kinds_of_card(card.data, base_model)
+    cv = (card.data.get("fieldtune") or {}).get("cv")  # a cross-validation's folds, as eval_results.json has
     groups: dict[tuple[str, str, str], dict[str, float]] = {}
     for result in card.data.eval_results or []:
         # fieldtune's cards name the task in `task.name` (text-multilabel's type is text-classification):
@@ -307,6 +306,7 @@ def entries_from_card(repo_id: str, card_text: str, revision: str | None = None)
                 greater_is_better=metric_greater_is_better(primary) if primary else True,
                 base_model=base_model,
                 revision=revision,
+                cv=_cv_of(cv, primary),
                 **kinds,
             )
         )

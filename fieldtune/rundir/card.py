@@ -19,7 +19,6 @@ METRIC_NAMES = {
 }  # fmt: skip
 METRIC_TYPES = {"f1_macro": "f1", "precision_macro": "precision", "recall_macro": "recall"}
 
-
 THRESHOLD_NOTE = """
 A label is predicted when its sigmoid score reaches its threshold, tuned on the validation split to
 maximise that label's F1 (0.5 without one); `fieldtune predict` / `evaluate` apply them (they are stored as
@@ -164,10 +163,13 @@ def _languages(results: dict) -> list[str]:
 
 
 def card_kinds(results: dict) -> dict:
-    """The card metadata of a baseline or an ensemble run (`fieldtune: {baseline: {model}, ensemble:
-    {baseline_model, baseline_weight}}`: extra card data, which the Hub keeps; a model-index result has no
-    field for it), read back by `leaderboard --hub` to mark the row as eval_results.json marks a local run's."""
+    """Card metadata (`fieldtune: {baseline: {model}, ensemble: {baseline_model, baseline_weight}, cv: {folds,
+    metrics: {name: {mean, sd}}}}`; a model-index result has no field for them), read back by `leaderboard
+    --hub` to show a pushed baseline, ensemble or cross-validated run as eval_results.json shows a local one."""
     own: dict = {}
+    if (cv := results.get("cv") or {}).get("metrics"):
+        stats = {k: {"mean": v.get("mean"), "sd": v.get("sd")} for k, v in cv["metrics"].items()}
+        own["cv"] = {"folds": cv.get("folds"), "metrics": stats}
     if results.get("ensemble"):
         own["ensemble"] = {k: results["ensemble"].get(k) for k in ("baseline_model", "baseline_weight")}
     baseline = results.get("baseline")
