@@ -76,7 +76,6 @@ def train_steps(path: str, args: argparse.Namespace, batches: list[dict], folder
     set_seed(0)
     model, tokenizer = _model_and_tokenizer(args.model, folder)
     precision = resolve_precision("auto", use_cpu=True)
-    losses: list[float] = []
     trainer_class = MaskedLMTrainer if path == "fieldtune" else ModelsOwnLoss
     trainer = trainer_class(
         model=model,

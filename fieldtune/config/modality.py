@@ -7,13 +7,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fieldtune.tasks.table import IMAGE, TEXT, Modality
+from fieldtune.tasks.table import MODALITIES, Modality
 
 
 def for_modality(config: dict[str, Any], inputs: Modality | None) -> dict[str, Any]:
     """A copy of `config` (`RunConfig.to_dict()`) without the keys of the other inputs (None: all kept)."""
     out = copy.deepcopy(config)
-    for other in (TEXT, IMAGE):
+    for other in MODALITIES:
         if inputs is not None and other is not inputs:
             for section, key in other.own_keys:
                 if isinstance(out.get(section), dict):

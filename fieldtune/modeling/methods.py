@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fieldtune.errors import ConfigError
-from fieldtune.tasks.table import IMAGE, TEXT, Modality
+from fieldtune.tasks.table import IMAGE, MODALITIES, Modality
 
 
 def lora_adapter(method: Any, targets: list[str] | str, head: list[str], peft_task_type: str | None) -> Any:
@@ -42,7 +42,7 @@ class Method:
     name: str
     trains: Literal["all", "adapter", "top_layers", "head"]  # what is left trainable (the head always is)
     head_first: bool = False  # a head-only phase first, then the top `trainable_layers` join in one run
-    inputs: tuple[Modality, ...] = (TEXT, IMAGE)  # the task inputs it applies to
+    inputs: tuple[Modality, ...] = MODALITIES  # the task inputs it applies to
     adapter: AdapterBuilder | None = None  # builds the peft config an adapter method wraps the model with
     # the card's words after the method's name, filled from the run's `method:` section
     card: str = ""

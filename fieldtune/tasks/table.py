@@ -161,6 +161,8 @@ IMAGE = Modality(
     ),
 )
 
+MODALITIES = (TEXT, IMAGE)  # every kind of input; a method applies to all unless its row says otherwise
+
 
 @dataclass(frozen=True)
 class Task:

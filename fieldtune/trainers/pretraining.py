@@ -62,11 +62,12 @@ class MaskedLMTrainer(Trainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         attach_progress(self)
+        self.masked_head = masked_lm_head(self.model)  # None: the model's own forward and loss
 
     def compute_loss(
         self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
-        head = masked_lm_head(model) if model is self.model and not return_outputs else None
+        head = self.masked_head if model is self.model and not return_outputs else None
         labels = inputs.get("labels")
         masked = labels != -100 if labels is not None else None
         if head is None or masked is None or not bool(masked.any()):
